@@ -1,0 +1,42 @@
+"""itglue-ingest's public API for plugins.
+
+Plugins (built-in and third-party) import only from here::
+
+    from pipeline import hookimpl, Source, RecordDraft, FileInput
+"""
+
+from .context import EngineContext
+from .errors import PermanentError, PipelineError, Rejected, TransientError
+from .hookspecs import hookimpl, hookspec
+from .records import Blob, DocumentRecord, FileInput, RecordDraft, Route, Section, Target
+from .sinks import DeliveryResult, Sink, SinkOptions, StepJournal
+from .sources import EmitResult, RecordState, Source, SourceContext, SourceOptions
+from .transforms import Transform, TransformOptions
+
+__all__ = [
+    "Blob",
+    "DeliveryResult",
+    "DocumentRecord",
+    "EmitResult",
+    "EngineContext",
+    "FileInput",
+    "PermanentError",
+    "PipelineError",
+    "RecordDraft",
+    "RecordState",
+    "Rejected",
+    "Route",
+    "Section",
+    "Sink",
+    "SinkOptions",
+    "Source",
+    "SourceContext",
+    "SourceOptions",
+    "StepJournal",
+    "Target",
+    "Transform",
+    "TransformOptions",
+    "TransientError",
+    "hookimpl",
+    "hookspec",
+]

@@ -1,0 +1,63 @@
+"""The ``itglue-ingest`` command line.
+
+The built-in commands live in ``pipeline.commands.*`` (one module per group); plugins
+add theirs through the ``ingest_register_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .logs import setup_logging
+
+# Each module defines click commands/groups listed in its COMMANDS tuple.
+_COMMAND_MODULES = (
+    "pipeline.commands.demo",
+    "pipeline.commands.engine",
+    "pipeline.commands.client",
+    "pipeline.commands.emulator",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    envvar="ITGLUE_INGEST_LOG_LEVEL",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line, for daemons and log shippers.",
+    envvar="ITGLUE_INGEST_LOG_FORMAT",
+)
+@click.version_option(package_name="itglue-ingest")
+def cli(log_level: str, log_format: str) -> None:
+    """Land scanned files, emails and exported documents in IT Glue, exactly once."""
+    setup_logging(level=log_level.upper(), fmt=log_format)
+
+
+def build_cli() -> click.Group:
+    for module_name in _COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        for command in module.COMMANDS:
+            cli.add_command(command)
+    try:
+        from .hooks import HookFacade
+        from .plugins import get_plugin_manager
+
+        HookFacade(get_plugin_manager()).register_commands(cli)
+    except Exception as e:  # a broken plugin must not take the whole CLI down
+        click.echo(f"warning: plugin commands not loaded: {e}", err=True)
+    return cli
+
+
+def main() -> None:
+    sys.exit(build_cli().main(standalone_mode=True))

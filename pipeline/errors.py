@@ -1,0 +1,42 @@
+"""Exceptions plugins raise to tell the engine what happened to a record.
+
+::
+
+    PipelineError
+    ├── PermanentError      the record cannot succeed as it is: it goes to "failed"
+    │   │                   with the reason (a person can act on it), the source is
+    │   │                   nacked, the original stays recoverable
+    │   └── Rejected        a transform refused the record (type not allowed,
+    │                       unroutable, too large)
+    └── TransientError      try again later: the record stays, retried with backoff
+                            (``retry_after`` seconds when the cause knows better)
+
+Any other exception raised by a plugin fails the record permanently with the plugin's
+name in the reason; the run goes on.
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base of the exceptions plugins raise about a record."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PermanentError(PipelineError):
+    """The record cannot be delivered as it is; it is marked failed with ``reason``."""
+
+
+class Rejected(PermanentError):
+    """A transform refused the record (disallowed type, unroutable, too large, ...)."""
+
+
+class TransientError(PipelineError):
+    """A temporary failure (429, 5xx, timeout, breaker open): retry the record later."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after

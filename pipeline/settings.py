@@ -1,0 +1,150 @@
+"""The TOML configuration, validated by pydantic.
+
+``config/example.toml`` documents every key. A source's own keys (path, host, url, ...)
+are validated by its type's ``options_model`` when the engine builds the source; a
+transform's or sink's by theirs, from ``[transforms.<name>]`` / ``[sinks.<name>]``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+APP_NAME = "itglue-ingest"
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, not TOML, or invalid; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ItglueSettings(_Strict):
+    instance: str = "default"  # names the keyring entry and the state database
+    base_url: str | None = None
+    region: Literal["us", "eu", "au"] | None = None
+    api_key_env: str | None = None  # read the key from this variable instead of the keyring
+    ca_bundle: Path | None = None  # trust this CA (the emulator's)
+    allow_insecure_loopback: bool = False  # permit http:// to 127.0.0.1/localhost only
+    rate_limit: int = 3000  # account budget: requests per window
+    rate_window: float = 300.0  # seconds
+    rate_share: float = Field(default=1.0, gt=0, le=1)  # this pipeline's share of the budget
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    @model_validator(mode="after")
+    def _one_endpoint(self) -> ItglueSettings:
+        if self.base_url and self.region:
+            raise ValueError("give either base_url or region, not both")
+        return self
+
+
+class StateSettings(_Strict):
+    dir: Path = Field(default_factory=lambda: Path(platformdirs.user_state_dir(APP_NAME)))
+
+
+class PipelineSettings(_Strict):
+    transforms: list[str] = Field(default_factory=lambda: ["mime", "route", "title"])
+    sink: str = "itglue"
+    workers: int = Field(default=4, ge=1, le=32)
+    max_file_size: int = Field(default=100 * 1024 * 1024, gt=0)  # bytes
+    spool_max_bytes: int = Field(default=2 * 1024 * 1024 * 1024, gt=0)  # back-pressure
+    spool_max_records: int = Field(default=1000, gt=0)
+    dedupe_scope: Literal["organization", "global"] = "organization"
+    retry_base: float = Field(default=5.0, gt=0)  # seconds; doubles per attempt, jittered
+    retry_max: float = Field(default=900.0, gt=0)
+    shutdown_timeout: float = Field(default=8.0, gt=0)
+
+
+class SourceSettings(BaseModel):
+    """One ``[[sources]]`` table: the common keys, plus the type's own (kept in ``options``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    type: str
+    organization: str | None = None
+    enabled: bool = True
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Settings(_Strict):
+    itglue: ItglueSettings = Field(default_factory=ItglueSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    routing: dict[str, Any] = Field(default_factory=dict)  # the route transform's options
+    transforms: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    plugins: dict[str, list[str]] = Field(default_factory=dict)  # {"block": [...]}
+    sources: list[SourceSettings] = Field(default_factory=list)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[SourceSettings]) -> list[SourceSettings]:
+        seen: set[str] = set()
+        for s in sources:
+            if s.name in seen:
+                raise ValueError(f"source name {s.name!r} is used twice")
+            seen.add(s.name)
+        return sources
+
+    @property
+    def database_path(self) -> Path:
+        """The instance's SQLite database: ledger and metadata cache."""
+        return self.state.dir / f"{self.itglue.instance}.db"
+
+
+def format_validation_error(err: ValidationError, origin: str) -> str:
+    """One line per problem, naming the key path (``sources[0].name``) and the problem."""
+    lines = [f"{origin}: invalid configuration"]
+    for e in err.errors():
+        parts: list[str] = []
+        for p in e["loc"]:
+            if isinstance(p, int) and parts:
+                parts[-1] += f"[{p}]"
+            else:
+                parts.append(str(p))
+        lines.append(f"  {'.'.join(parts) or '(top level)'}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_settings(data: dict[str, Any], origin: str = "<config>") -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, origin)) from None
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate a TOML file; relative paths in it are taken from its folder."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read configuration: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    settings = parse_settings(data, str(path))
+    return _resolve_relative(settings, path.parent)
+
+
+def _resolve_relative(settings: Settings, base: Path) -> Settings:
+    if not settings.state.dir.is_absolute():
+        settings.state.dir = base / settings.state.dir
+    if settings.itglue.ca_bundle and not settings.itglue.ca_bundle.is_absolute():
+        settings.itglue.ca_bundle = base / settings.itglue.ca_bundle
+    for s in settings.sources:
+        extra = s.model_extra or {}
+        if isinstance(extra.get("path"), str) and not Path(extra["path"]).is_absolute():
+            extra["path"] = str(base / extra["path"])
+    return settings

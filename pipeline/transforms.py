@@ -1,0 +1,39 @@
+"""The transform contract: named steps run in the order the configuration lists.
+
+pluggy cannot chain one implementation's output into the next, so transforms are not
+hooks: a plugin registers a class by name through ``ingest_register_transforms`` and
+``[pipeline] transforms = ["mime", "route", "title"]`` says which run, in what order.
+A transform returns the (possibly changed) record, or raises
+:class:`pipeline.errors.Rejected` to fail it with a reason.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from .context import EngineContext
+from .records import DocumentRecord
+
+
+class TransformOptions(BaseModel):
+    """Base of a transform's own configuration (its ``[transforms.<name>]`` table)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Transform(ABC):
+    """Base class of transforms."""
+
+    options_model: ClassVar[type[TransformOptions]] = TransformOptions
+
+    def __init__(self, name: str, options: Any, context: EngineContext) -> None:
+        self.name = name
+        self.options = options
+        self.context = context
+
+    @abstractmethod
+    def apply(self, record: DocumentRecord) -> DocumentRecord:
+        """Return the record to pass on (a changed copy or the same); raise Rejected to fail it."""

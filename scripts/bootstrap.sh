@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up everything itglue-ingest needs on a fresh Debian machine with Python 3.11:
+# system packages (libmagic1; dovecot-imapd with --test), a virtualenv in .venv and
+# the project installed into it in editable mode. Safe to run again: it only does
+# what is missing.  Usage: scripts/bootstrap.sh [--test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "itglue-ingest needs Python >= 3.11 (found $("$PYTHON" --version 2>&1))" >&2; exit 2; }
+
+apt_packages=()
+have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+have_lib libmagic.so.1 || apt_packages+=(libmagic1)
+"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
+if [ "$want_test" = 1 ]; then
+  command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || apt_packages+=(dovecot-imapd)
+  command -v openssl >/dev/null 2>&1 || apt_packages+=(openssl)
+fi
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  echo "bootstrap: installing system packages: ${apt_packages[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >&2
+fi
+
+extra=$([ "$want_test" = 1 ] && echo dev || echo test)
+stamp=".venv/.installed-$extra-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip >&2
+  .venv/bin/python -m pip install -q -e ".[$extra]" >&2
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
