@@ -60,6 +60,7 @@ class PipelineSettings(_Strict):
     retry_base: float = Field(default=5.0, gt=0)  # seconds; doubles per attempt, jittered
     retry_max: float = Field(default=900.0, gt=0)
     shutdown_timeout: float = Field(default=8.0, gt=0)
+    once_timeout: float = Field(default=600.0, gt=0)  # `once`: give up waiting for retries
 
 
 class SourceSettings(BaseModel):

@@ -1,0 +1,11 @@
+"""The SQLite metadata cache of one IT Glue instance (see :mod:`.store` for the design).
+
+``from core_client.cache import MetadataCache``; ``CachedDocument`` is what the
+hash/name document lookups return.
+"""
+
+from .base import DEFAULT_MAX_AGE
+from .records import CachedDocument, name_key
+from .store import MetadataCache
+
+__all__ = ["DEFAULT_MAX_AGE", "CachedDocument", "MetadataCache", "name_key"]

@@ -1,0 +1,184 @@
+"""Full refreshes from the paginated lists, and the staleness they record.
+
+The listing is streamed into a connection-private TEMP table (writing there takes no
+lock on the shared database, however long the rate limiter makes the pages take), then
+swapped in with one short write transaction: readers see the old rows or the new ones,
+never an empty or half-filled table, and a listing that fails half way changes nothing.
+"""
+
+# ruff: noqa: S608  -- table/column names come from the fixed KINDS table; values are bound
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+from .base import (
+    BATCH,
+    CacheBase,
+    MaxAge,
+    seconds,
+)
+from .records import Kind, kind, opt_id
+
+log = logging.getLogger("itglue_ingest.cache")
+
+
+class RefreshMixin(CacheBase):
+    """refresh(kind, items), refresh_<kind>(items), last_refresh, is_stale."""
+
+    def refresh(
+        self,
+        kind_name: str,
+        items: Iterable[Any],
+        *,
+        organization_id: str | int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Replace the cached records of a kind with ``items`` (a full listing).
+
+        Streams: ``items`` may be the client's paginated iterator of 100,000 records;
+        they are staged in batches, then swapped in with one short transaction (records
+        no longer listed are removed; document hashes recorded by the sink survive for
+        documents still listed). With ``organization_id`` only that organization's
+        records are replaced (for per-organization listings such as documents).
+        ``progress(count)`` is called as records arrive. If ``items`` raises, the cache
+        is left as it was. Returns the number of records.
+        """
+        k = kind(kind_name)
+        org = opt_id(organization_id)
+        if org is not None and "organization_id" not in k.columns:
+            raise ValueError(f"{k.name} are not listed per organization")
+        conn = self._conn()
+        stage = f"refresh_{k.name}"
+        conn.execute(f"DROP TABLE IF EXISTS temp.{stage}")
+        conn.execute(
+            f"CREATE TEMP TABLE {stage} (id TEXT PRIMARY KEY, {', '.join(k.columns)}, data TEXT)"
+        )
+        insert = (
+            f"INSERT OR REPLACE INTO temp.{stage} VALUES("
+            + ", ".join("?" * (len(k.columns) + 2))
+            + ")"
+        )
+        started = time.monotonic()
+        started_at = time.time()
+        try:
+            count = 0
+            batch: list[tuple[Any, ...]] = []
+            for item in items:
+                batch.append(self._row(k, item, org))
+                count += 1
+                if len(batch) >= BATCH:
+                    self._stage(conn, insert, batch)
+                    batch = []
+                    if progress is not None:
+                        progress(count)
+            self._stage(conn, insert, batch)
+            if progress is not None:
+                progress(count)
+            now = time.time()
+            with self._write():
+                conn.execute(
+                    self._upsert_sql(
+                        k,
+                        f"SELECT id, {', '.join(k.columns)}, data, ? FROM temp.{stage} WHERE 1",
+                    ),
+                    (now,),
+                )
+                # Records cached by others since the listing began (a document the sink
+                # just recorded, an organization fetched by id) may be missing from it.
+                scope, params = ("organization_id=? AND ", (org,)) if org else ("", ())
+                conn.execute(
+                    f"DELETE FROM main.{k.table} WHERE {scope}cached_at < ?"
+                    f" AND id NOT IN (SELECT id FROM temp.{stage})",
+                    (*params, started_at),
+                )
+                meta = {"at": now, "count": count, "seconds": time.monotonic() - started}
+                conn.execute(
+                    "INSERT INTO cache_metadata(key, value, updated_at) VALUES(?, ?, ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value=excluded.value,"
+                    " updated_at=excluded.updated_at",
+                    (self._refresh_key(k, org), json.dumps(meta), now),
+                )
+        finally:
+            conn.execute(f"DROP TABLE IF EXISTS temp.{stage}")
+        log.info("refreshed %d cached %s", count, k.name, extra={"cache_kind": k.name})
+        return count
+
+    @staticmethod
+    def _stage(conn: sqlite3.Connection, insert: str, batch: list[tuple[Any, ...]]) -> None:
+        # A transaction on the TEMP database only: no lock on the shared file.
+        if not batch:
+            return
+        conn.execute("BEGIN")
+        try:
+            conn.executemany(insert, batch)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @staticmethod
+    def _refresh_key(k: Kind, organization_id: str | None) -> str:
+        key = f"refresh:{k.name}"
+        return key if organization_id is None else f"{key}@{organization_id}"
+
+    def refresh_organizations(self, items: Iterable[Any], **kw: Any) -> int:
+        """Full refresh of organizations from ``client.list_organizations()``."""
+        return self.refresh("organizations", items, **kw)
+
+    def refresh_configurations(self, items: Iterable[Any], **kw: Any) -> int:
+        """Full refresh of configurations from ``client.list_configurations()``."""
+        return self.refresh("configurations", items, **kw)
+
+    def refresh_contacts(self, items: Iterable[Any], **kw: Any) -> int:
+        """Full refresh of contacts from ``client.list_contacts()``."""
+        return self.refresh("contacts", items, **kw)
+
+    def refresh_documents(self, items: Iterable[Any], **kw: Any) -> int:
+        """Refresh documents (``organization_id=`` for one organization's listing)."""
+        return self.refresh("documents", items, **kw)
+
+    def last_refresh(
+        self, kind_name: str, organization_id: str | int | None = None
+    ) -> float | None:
+        """When the kind (or one organization's records of it) was last fully refreshed."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT value FROM cache_metadata WHERE key=?",
+                (self._refresh_key(kind(kind_name), opt_id(organization_id)),),
+            )
+            .fetchone()
+        )
+        return None if row is None else float(json.loads(row[0])["at"])
+
+    def is_stale(
+        self,
+        kind_name: str,
+        max_age: MaxAge | None = None,
+        *,
+        max_age_hours: float | None = None,
+        organization_id: str | int | None = None,
+    ) -> bool:
+        """True when the kind was never refreshed or longer ago than ``max_age``.
+
+        ``max_age`` in seconds or a timedelta (``max_age_hours=`` as in the seed API);
+        default 24 hours.
+        """
+        if max_age is not None and max_age_hours is not None:
+            raise ValueError("give max_age or max_age_hours, not both")
+        limit = (
+            seconds(max_age)
+            if max_age is not None
+            else seconds(timedelta(hours=max_age_hours))
+            if max_age_hours is not None
+            else self.default_max_age
+        )
+        at = self.last_refresh(kind_name, organization_id)
+        return at is None or time.time() - at > limit

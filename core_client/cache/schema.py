@@ -1,0 +1,84 @@
+"""The metadata cache's tables, as ``migrate(conn, "cache", MIGRATIONS)`` scripts.
+
+They live in the instance database next to the ledger's tables (component ``ledger``);
+each component versions its own schema. Append new migrations, never edit old ones.
+
+Every cached record keeps the attributes the API returned as JSON (``data``: kebab-case
+keys, unknown ones included) plus the few columns lookups need, indexed. Names are
+matched through ``name_key`` (Unicode case folding, see ``records.name_key``) rather
+than ``COLLATE NOCASE``, which only folds ASCII: "ÄRZTE GmbH" must find "Ärzte GmbH".
+Statements are separated by ``;`` (``migrate`` splits on it), so none may contain one.
+"""
+
+from __future__ import annotations
+
+COMPONENT = "cache"
+
+_V1 = """
+CREATE TABLE organizations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    data TEXT NOT NULL,
+    cached_at REAL NOT NULL
+);
+CREATE INDEX organizations_name ON organizations(name_key);
+
+CREATE TABLE configurations (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    data TEXT NOT NULL,
+    cached_at REAL NOT NULL
+);
+CREATE INDEX configurations_name ON configurations(name_key, organization_id);
+CREATE INDEX configurations_org ON configurations(organization_id);
+
+CREATE TABLE contacts (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    email TEXT,
+    data TEXT NOT NULL,
+    cached_at REAL NOT NULL
+);
+CREATE INDEX contacts_name ON contacts(name_key, organization_id);
+CREATE INDEX contacts_email ON contacts(email);
+
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    sha256 TEXT,
+    size INTEGER,
+    attachment_ids TEXT NOT NULL DEFAULT '[]',
+    data TEXT NOT NULL,
+    cached_at REAL NOT NULL,
+    recorded_at REAL
+);
+CREATE INDEX documents_hash ON documents(sha256, organization_id);
+CREATE INDEX documents_name ON documents(name_key, organization_id);
+CREATE INDEX documents_org ON documents(organization_id);
+
+CREATE TABLE relationships (
+    source_type TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    target_type TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    cached_at REAL NOT NULL,
+    PRIMARY KEY (source_type, source_id, target_type, target_id)
+);
+CREATE INDEX relationships_target ON relationships(target_type, target_id);
+
+CREATE TABLE cache_metadata (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at REAL NOT NULL
+)
+"""
+
+MIGRATIONS: list[str] = [_V1]

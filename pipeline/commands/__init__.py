@@ -1,0 +1,1 @@
+"""The built-in command groups of ``itglue-ingest`` (one module each, see pipeline.cli)."""

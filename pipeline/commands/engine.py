@@ -1,0 +1,281 @@
+"""``itglue-ingest run|once|status|retry|plugins``: the engine from the command line.
+
+``once`` exits 0 when every record of the run was delivered or found to be a duplicate,
+3 when some failed (``status`` shows why; ``retry`` requeues them), 4 when some are still
+pending (interrupted, or ``[pipeline] once_timeout`` reached while retrying; they resume
+on the next run), 2 on usage or configuration errors -- always a message, never a
+traceback. On a terminal it shows a progress bar (rich); otherwise plain log lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from pipeline.ledger import ALL_STATES, Ledger
+from pipeline.runner import Engine, Progress, RunSummary
+from pipeline.settings import ConfigError, Settings
+
+from .common import CONFIG_ENVVAR, ConfigFileError, client_errors, config_option, load_config
+
+EXIT_FAILED = 3
+EXIT_PENDING = 4
+
+
+def _build_engine(settings: Settings) -> Engine:
+    try:
+        engine = Engine(settings)
+    except ConfigError as e:
+        raise ConfigFileError(str(e)) from None
+    if settings.pipeline.sink == "itglue":
+        # fail fast (exit 2) on a missing key or an insecure URL rather than per record
+        try:
+            with client_errors():
+                _ = engine.context.client
+        except BaseException:
+            engine.close()
+            raise
+    return engine
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT/SIGTERM (the engine then shuts down gracefully)."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        click.echo(
+            f"{signal.Signals(signum).name}: stopping (finishing the deliveries in flight;"
+            " signal again to stop at once -- the journal makes that safe) ...",
+            err=True,
+        )
+        stop.set()
+        for s in (signal.SIGINT, signal.SIGTERM):  # a second signal ends the process
+            signal.signal(s, signal.SIG_DFL)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@click.command()
+@config_option
+def run(settings: Settings) -> None:
+    """Run as a daemon: watch every source and deliver until SIGINT/SIGTERM."""
+    with _build_engine(settings) as engine, _stop_on_signals() as stop:
+        engine.run(stop)
+
+
+@click.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def once(settings: Settings, as_json: bool) -> None:
+    """Process every source's current backlog, wait for it to finish, exit.
+
+    Exit status: 0 all delivered or duplicate; 3 some failed; 4 some still pending
+    (interrupted or once_timeout reached); 2 usage or configuration error.
+    """
+    with _build_engine(settings) as engine, _stop_on_signals() as stop:
+        if sys.stdout.isatty() and not as_json:
+            summary = _once_with_progress(engine, stop)
+        else:
+            summary = engine.run_once(stop)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2, default=str))
+    else:
+        _print_summary(summary)
+    if summary.failed:
+        sys.exit(EXIT_FAILED)
+    if summary.pending:
+        sys.exit(EXIT_PENDING)
+
+
+def _once_with_progress(engine: Engine, stop: threading.Event) -> RunSummary:
+    """``engine.run_once`` under a rich progress bar (used by ``once`` and ``demo``)."""
+    # per-record INFO lines would tear the bar apart; warnings and errors still show
+    engine_log = logging.getLogger("itglue_ingest.engine")
+    previous_level = engine_log.level
+    if logging.getLogger().getEffectiveLevel() >= logging.INFO:
+        engine_log.setLevel(logging.WARNING)
+    try:
+        return _run_with_bar(engine, stop)
+    finally:
+        engine_log.setLevel(previous_level)
+
+
+def _run_with_bar(engine: Engine, stop: threading.Event) -> RunSummary:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(
+        TextColumn("[bold]ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+    ) as bar:
+        task = bar.add_task("ingest", total=None, detail="")
+
+        def update(p: Progress) -> None:
+            bar.update(
+                task,
+                total=max(p.received, 1),
+                completed=p.finished,
+                detail=f"{p.delivered} delivered, {p.duplicate} duplicate, {p.failed} failed",
+            )
+
+        return engine.run_once(stop, on_progress=update)
+
+
+once_with_progress = _once_with_progress  # public name for other commands (demo)
+
+
+def _print_summary(s: RunSummary) -> None:
+    head = (
+        f"{s.delivered} delivered, {s.duplicate} duplicate, {s.failed} failed,"
+        f" {s.pending} pending in {s.elapsed:.1f} s"
+    )
+    if s.interrupted:
+        head += " (interrupted)"
+    if s.timed_out:
+        head += " (once_timeout reached; pending records are retried on the next run)"
+    click.echo(head)
+    for source, counts in sorted(s.by_source.items()):
+        click.echo(f"  {source}: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
+    for f in s.failures[:50]:
+        click.echo(f"  failed #{f['id']} {f['source']}:{f['source_ref']}: {f['reason']}")
+    if len(s.failures) > 50:
+        click.echo(f"  ... and {len(s.failures) - 50} more (itglue-ingest status)")
+
+
+@contextmanager
+def _ledger(settings: Settings) -> Iterator[Ledger]:
+    ledger = Ledger(settings.database_path)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
+
+
+@click.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--limit", default=50, show_default=True, help="Failed records to list.")
+def status(settings: Settings, as_json: bool, limit: int) -> None:
+    """Counts per state and source; the failed records with their reasons."""
+    if not settings.database_path.exists():
+        if as_json:
+            click.echo(json.dumps({"database": str(settings.database_path), "sources": {}}))
+        else:
+            click.echo(f"no state yet ({settings.database_path} does not exist)")
+        return
+    with _ledger(settings) as ledger:
+        counts = ledger.counts()
+        failed = ledger.failed(limit=limit)
+        waiting = ledger.waiting(limit=limit)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "database": str(settings.database_path),
+                    "sources": counts,
+                    "failed": [e.to_dict() for e in failed],
+                    "waiting": [
+                        {**e.to_dict(), "next_attempt_at": e.next_attempt_at} for e in waiting
+                    ],
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        return
+    click.echo(f"state: {settings.database_path}")
+    if not counts:
+        click.echo("no records yet")
+        return
+    states = [s for s in ALL_STATES if any(s in c for c in counts.values())]
+    width = max(len(s) for s in counts) + 2
+    click.echo("source".ljust(width) + "".join(s.rjust(12) for s in states))
+    for source in sorted(counts):
+        row = source.ljust(width)
+        row += "".join(str(counts[source].get(s, 0)).rjust(12) for s in states)
+        click.echo(row)
+    if waiting:
+        click.echo("\nwaiting for a retry:")
+        for e in waiting:
+            click.echo(
+                f"  #{e.id} {e.source}:{e.source_ref} attempt {e.attempts},"
+                f" next at {_when(e.next_attempt_at)}: {e.reason}"
+            )
+    if failed:
+        click.echo("\nfailed (itglue-ingest retry requeues them):")
+        for e in failed:
+            click.echo(f"  #{e.id} {e.source}:{e.source_ref} ({_when(e.updated_at)}): {e.reason}")
+
+
+@click.command()
+@config_option
+@click.option("--source", "source", help="Requeue the failed records of this source.")
+@click.option("--all-failed", is_flag=True, help="Requeue every failed record.")
+@click.option("--id", "ids", type=int, multiple=True, help="Requeue this record (repeatable).")
+def retry(settings: Settings, source: str | None, all_failed: bool, ids: tuple[int, ...]) -> None:
+    """Requeue failed records (attempts reset); a running daemon picks them up.
+
+    Records waiting for a transient retry that match are made due now as well.
+    """
+    if not (source or all_failed or ids):
+        raise click.UsageError("say which records: --all-failed, --source S or --id N")
+    with _ledger(settings) as ledger:
+        n = ledger.requeue(source=source, ids=ids, all_failed=all_failed)
+    click.echo(f"requeued {n} record(s)")
+
+
+@click.command()
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=CONFIG_ENVVAR,
+    help="TOML configuration (its [plugins] block list applies).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(config_path: Path | None, as_json: bool) -> None:
+    """Every plugin with its hooks and distribution."""
+    from pipeline.plugins import describe_plugins
+    from pipeline.runner import plugin_manager_for
+
+    settings = load_config(config_path) if config_path is not None else Settings()
+    try:
+        described = describe_plugins(plugin_manager_for(settings))
+    except ConfigError as e:
+        raise ConfigFileError(str(e)) from None
+    except Exception as e:  # a broken third-party plugin: say which, no traceback
+        raise ConfigFileError(f"cannot load plugins: {type(e).__name__}: {e}") from None
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    for p in described:
+        hooks: Any = p["hooks"]
+        click.echo(f"{p['name']}  [{p['distribution']}]")
+        click.echo("  " + (", ".join(hooks) if hooks else "(no hooks)"))
+
+
+COMMANDS: tuple[click.Command, ...] = (run, once, status, retry, plugins)

@@ -1,0 +1,665 @@
+"""The durable journal of every record: its state, its delivery steps, source checkpoints.
+
+One SQLite database per IT Glue instance holds both the metadata cache and this ledger
+(:func:`core_client.sqlite.connect`: WAL, ``synchronous=FULL``, 0600); the ledger's
+tables are prefixed ``ledger_`` and migrated as component ``"ledger"``.
+
+A record moves through::
+
+    received -> ready -> delivering -> delivered -> done
+                     \\-> duplicate (acked once the source was told)
+    any of the first three -> failed (acked once the source was nacked)
+
+Every state change is one ``BEGIN IMMEDIATE`` transaction, committed (and fsync'd) before
+the engine does the next thing, so a crash leaves each record in a state it can resume
+from. ``work`` is 1 while a record still needs the engine (active, delivered but not
+acked, duplicate/failed not yet acked), which makes "what is due" one indexed query
+however many finished records the ledger holds.
+
+``ledger_blobs`` lists the spool files a record still needs; its rows go when the record
+is done (or its duplicate acked), so "is this spool file still needed" is one lookup.
+"""
+
+# SQL here is assembled only from this module's constant fragments and "?" placeholders;
+# every value is a bound parameter.
+# ruff: noqa: S608
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from core_client.sqlite import connect, migrate
+
+from .records import DocumentRecord
+from .sources import RecordState
+
+ACTIVE_STATES: tuple[RecordState, ...] = ("received", "ready", "delivering")
+FINAL_STATES: tuple[RecordState, ...] = ("done", "duplicate", "failed")
+ALL_STATES: tuple[RecordState, ...] = (
+    "received",
+    "ready",
+    "duplicate",
+    "delivering",
+    "delivered",
+    "done",
+    "failed",
+)
+# Records whose spool bytes still count against the spool's bounds.
+SPOOLED_STATES: tuple[RecordState, ...] = ("received", "ready", "delivering", "delivered")
+
+DedupeScope = Literal["organization", "global"]
+
+MIGRATIONS = [
+    """
+    CREATE TABLE ledger_records (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        source_ref TEXT NOT NULL,
+        version TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL,
+        record TEXT NOT NULL,
+        original TEXT NOT NULL,
+        content_hash TEXT,
+        organization_id TEXT,
+        target_key TEXT NOT NULL DEFAULT '',
+        size INTEGER NOT NULL DEFAULT 0,
+        spooled INTEGER NOT NULL DEFAULT 1,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        reason TEXT,
+        result TEXT,
+        duplicate_of TEXT,
+        acked INTEGER NOT NULL DEFAULT 0,
+        work INTEGER NOT NULL DEFAULT 1,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (source, source_ref, version)
+    );
+    CREATE INDEX ledger_records_work ON ledger_records (work, next_attempt_at);
+    CREATE INDEX ledger_records_state ON ledger_records (state, source);
+    CREATE INDEX ledger_records_hash ON ledger_records (content_hash, organization_id);
+    CREATE INDEX ledger_records_updated ON ledger_records (updated_at);
+    CREATE TABLE ledger_steps (
+        record_id INTEGER NOT NULL REFERENCES ledger_records (id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        value TEXT NOT NULL,
+        recorded_at REAL NOT NULL,
+        PRIMARY KEY (record_id, step)
+    );
+    CREATE TABLE ledger_blobs (
+        record_id INTEGER NOT NULL REFERENCES ledger_records (id) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (record_id, sha256)
+    );
+    CREATE INDEX ledger_blobs_sha ON ledger_blobs (sha256);
+    CREATE TABLE ledger_checkpoints (
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (source, key)
+    )
+    """,
+]
+
+_COLUMNS = (
+    "id, source, source_ref, version, state, record, original, content_hash, organization_id,"
+    " target_key, size, spooled, attempts, next_attempt_at, reason, result, duplicate_of,"
+    " acked, created_at, updated_at"
+)
+
+
+def needs_work(state: str, acked: bool) -> bool:
+    """Whether the engine still has something to do for a record in ``state``."""
+    if state in ("received", "ready", "delivering", "delivered"):
+        return True
+    if state in ("duplicate", "failed"):
+        return not acked
+    return False
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One ledger row."""
+
+    id: int
+    source: str
+    source_ref: str
+    version: str
+    state: RecordState
+    record_json: str
+    original_json: str
+    content_hash: str | None
+    organization_id: str | None
+    target_key: str
+    size: int
+    spooled: bool
+    attempts: int
+    next_attempt_at: float
+    reason: str | None
+    result: str | None
+    duplicate_of: str | None
+    acked: bool
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> LedgerEntry:
+        return cls(
+            id=row[0],
+            source=row[1],
+            source_ref=row[2],
+            version=row[3],
+            state=cast(RecordState, row[4]),
+            record_json=row[5],
+            original_json=row[6],
+            content_hash=row[7],
+            organization_id=row[8],
+            target_key=row[9],
+            size=row[10],
+            spooled=bool(row[11]),
+            attempts=row[12],
+            next_attempt_at=row[13],
+            reason=row[14],
+            result=row[15],
+            duplicate_of=row[16],
+            acked=bool(row[17]),
+            created_at=row[18],
+            updated_at=row[19],
+        )
+
+    def record(self) -> DocumentRecord:
+        """The record as the pipeline last stored it, with ``id`` set."""
+        rec = DocumentRecord.model_validate_json(self.record_json)
+        rec.id = self.id
+        return rec
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly summary (for ``status --json``)."""
+        return {
+            "id": self.id,
+            "source": self.source,
+            "source_ref": self.source_ref,
+            "version": self.version,
+            "state": self.state,
+            "organization_id": self.organization_id,
+            "attempts": self.attempts,
+            "reason": self.reason,
+            "acked": self.acked,
+            "duplicate_of": self.duplicate_of,
+            "result": json.loads(self.result) if self.result else None,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+class Ledger:
+    """The ledger tables of the instance database.
+
+    Thread-safe: one connection shared under a lock (SQLite serialises writers anyway;
+    other processes, such as ``itglue-ingest status`` next to a daemon, wait on the busy
+    timeout).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = connect(path)
+        self._lock = threading.RLock()
+        with self._lock:
+            migrate(self._conn, "ledger", MIGRATIONS)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def get(self, record_id: int) -> LedgerEntry | None:
+        rows = self._query(f"SELECT {_COLUMNS} FROM ledger_records WHERE id=?", (record_id,))
+        return LedgerEntry.from_row(rows[0]) if rows else None
+
+    def find(self, source: str, source_ref: str, version: str = "") -> LedgerEntry | None:
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM ledger_records WHERE source=? AND source_ref=? AND version=?",
+            (source, source_ref, version),
+        )
+        return LedgerEntry.from_row(rows[0]) if rows else None
+
+    def state_of(self, source: str, source_ref: str, version: str = "") -> RecordState | None:
+        rows = self._query(
+            "SELECT state FROM ledger_records WHERE source=? AND source_ref=? AND version=?",
+            (source, source_ref, version),
+        )
+        return cast(RecordState, rows[0][0]) if rows else None
+
+    # ------------------------------------------------------------------ new records
+
+    def insert(
+        self,
+        record: DocumentRecord,
+        *,
+        state: Literal["received", "failed"] = "received",
+        reason: str | None = None,
+        blobs: Iterable[str] = (),
+    ) -> tuple[int, bool, RecordState]:
+        """Insert a new record; ``(id, inserted, state)``.
+
+        When ``(source, source_ref, version)`` exists already nothing changes and
+        ``inserted`` is False (idempotent emit). A ``failed`` insert is a record whose
+        input could not be spooled (``spooled`` = 0).
+        """
+        now = time.time()
+        doc = record.model_dump_json(exclude={"id"})
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT INTO ledger_records (source, source_ref, version, state, record,"
+                " original, content_hash, organization_id, size, spooled, reason, acked, work,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,1,?,?)"
+                " ON CONFLICT (source, source_ref, version) DO NOTHING",
+                (
+                    record.source,
+                    record.source_ref,
+                    record.version,
+                    state,
+                    doc,
+                    doc,
+                    record.content_hash,
+                    record.organization_id,
+                    record.total_size,
+                    int(state == "received"),
+                    reason,
+                    now,
+                    now,
+                ),
+            )
+            if cur.rowcount == 0:
+                row = c.execute(
+                    "SELECT id, state FROM ledger_records"
+                    " WHERE source=? AND source_ref=? AND version=?",
+                    (record.source, record.source_ref, record.version),
+                ).fetchone()
+                return int(row[0]), False, cast(RecordState, row[1])
+            record_id = int(cast(int, cur.lastrowid))
+            c.executemany(
+                "INSERT OR IGNORE INTO ledger_blobs (record_id, sha256) VALUES (?, ?)",
+                [(record_id, sha) for sha in set(blobs)],
+            )
+            return record_id, True, state
+
+    # ------------------------------------------------------------------ transitions
+
+    def update(
+        self,
+        record_id: int,
+        state: RecordState,
+        *,
+        record: DocumentRecord | None = None,
+        reason: str | None = None,
+        result: str | None = None,
+        duplicate_of: str | None = None,
+        acked: bool | None = None,
+        next_attempt_at: float | None = None,
+        attempts: int | None = None,
+        target_key: str | None = None,
+    ) -> None:
+        """Move a record to ``state`` (one transaction); None arguments leave columns as is.
+
+        Reaching ``done`` or an acked ``duplicate`` releases the record's spool
+        references (see :meth:`is_referenced`).
+        """
+        now = time.time()
+        sets = ["state=?", "updated_at=?"]
+        params: list[Any] = [state, now]
+        if record is not None:
+            sets += ["record=?", "content_hash=?", "organization_id=?", "size=?"]
+            params += [
+                record.model_dump_json(exclude={"id"}),
+                record.content_hash,
+                record.organization_id,
+                record.total_size,
+            ]
+        for column, value in (
+            ("reason", reason),
+            ("result", result),
+            ("duplicate_of", duplicate_of),
+            ("next_attempt_at", next_attempt_at),
+            ("attempts", attempts),
+            ("target_key", target_key),
+        ):
+            if value is not None:
+                sets.append(f"{column}=?")
+                params.append(value)
+        if acked is not None:
+            sets.append("acked=?")
+            params.append(int(acked))
+        if state == "done":
+            sets.append("original=''")  # only failed records are ever reset to it
+        with self.transaction() as c:
+            if acked is None:
+                row = c.execute("SELECT acked FROM ledger_records WHERE id=?", (record_id,))
+                current = row.fetchone()
+                is_acked = bool(current[0]) if current else False
+            else:
+                is_acked = acked
+            sets.append("work=?")
+            params.append(int(needs_work(state, is_acked)))
+            c.execute(
+                f"UPDATE ledger_records SET {', '.join(sets)} WHERE id=?", (*params, record_id)
+            )
+            if state == "done" or (state == "duplicate" and is_acked):
+                c.execute("DELETE FROM ledger_blobs WHERE record_id=?", (record_id,))
+
+    def postpone(
+        self, record_id: int, until: float, *, reason: str | None = None, count_attempt: bool = True
+    ) -> int:
+        """Leave the record in its state, due again at ``until``; returns the attempts."""
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE ledger_records SET attempts=attempts+?, next_attempt_at=?,"
+                " reason=COALESCE(?, reason), updated_at=? WHERE id=?",
+                (int(count_attempt), until, reason, time.time(), record_id),
+            )
+            row = c.execute("SELECT attempts FROM ledger_records WHERE id=?", (record_id,))
+            return int(row.fetchone()[0])
+
+    def claim_delivery(
+        self,
+        record_id: int,
+        *,
+        content_hash: str,
+        organization_id: str | None,
+        target_key: str,
+        scope: DedupeScope,
+        check_duplicates: bool = True,
+        record: DocumentRecord | None = None,
+    ) -> tuple[Literal["deliver", "duplicate", "wait"], LedgerEntry | None]:
+        """Atomically decide a ready record's fate: a duplicate of an earlier delivery,
+        wait (the same content is being delivered right now by another worker), or
+        ``delivering``. Keeps two workers from uploading the same content twice.
+
+        ``record`` (the transformed record) is stored in the same transaction -- as
+        ``ready`` when the answer is duplicate or wait -- which saves the separate commit
+        of the ``ready`` state on the common path.
+        """
+        now = time.time()
+        with self.transaction() as c:
+            decision: Literal["deliver", "duplicate", "wait"] = "deliver"
+            found: LedgerEntry | None = None
+            if check_duplicates:
+                where = "content_hash=? AND id<>?"
+                params: list[Any] = [content_hash, record_id]
+                if scope == "organization":
+                    where += " AND organization_id IS ? AND target_key=?"
+                    params += [organization_id, target_key]
+                row = c.execute(
+                    f"SELECT {_COLUMNS} FROM ledger_records WHERE {where}"
+                    " AND state IN ('delivered', 'done', 'delivering')"
+                    " ORDER BY state='delivering', id LIMIT 1",
+                    params,
+                ).fetchone()
+                if row is not None:
+                    found = LedgerEntry.from_row(row)
+                    decision = "wait" if found.state == "delivering" else "duplicate"
+            state = "delivering" if decision == "deliver" else "ready"
+            if record is not None:
+                c.execute(
+                    "UPDATE ledger_records SET state=?, record=?, content_hash=?,"
+                    " organization_id=?, size=?, target_key=?, work=1, updated_at=? WHERE id=?",
+                    (
+                        state,
+                        record.model_dump_json(exclude={"id"}),
+                        record.content_hash,
+                        record.organization_id,
+                        record.total_size,
+                        target_key,
+                        now,
+                        record_id,
+                    ),
+                )
+            elif decision == "deliver":
+                c.execute(
+                    "UPDATE ledger_records SET state='delivering', work=1, updated_at=? WHERE id=?",
+                    (now, record_id),
+                )
+            return decision, found
+
+    # ------------------------------------------------------------------ work queries
+
+    def due(self, now: float, limit: int, exclude: Iterable[int] = ()) -> list[int]:
+        """Ids of records the engine should work on now (oldest due first), a batch at
+        a time so a huge backlog is never loaded at once."""
+        skip = list(exclude)
+        marks = ",".join("?" * len(skip))
+        not_in = f" AND id NOT IN ({marks})" if skip else ""
+        rows = self._query(
+            "SELECT id FROM ledger_records WHERE work=1 AND next_attempt_at<=?"
+            f"{not_in} ORDER BY next_attempt_at, id LIMIT ?",
+            (now, *skip, limit),
+        )
+        return [int(r[0]) for r in rows]
+
+    def next_due_at(self) -> float | None:
+        rows = self._query("SELECT MIN(next_attempt_at) FROM ledger_records WHERE work=1")
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def count_active(self, sources: Iterable[str] | None = None) -> int:
+        """Records not yet delivered, duplicate or failed (including waiting retries)."""
+        sql = "SELECT COUNT(*) FROM ledger_records WHERE state IN ('received','ready','delivering')"
+        params: list[Any] = []
+        if sources is not None:
+            names = list(sources)
+            sql += f" AND source IN ({','.join('?' * len(names))})"
+            params += names
+        return int(self._query(sql, params)[0][0])
+
+    def count_unacked_due(self, now: float) -> int:
+        """Finished records whose source post-action is due (not yet acked/nacked)."""
+        rows = self._query(
+            "SELECT COUNT(*) FROM ledger_records WHERE work=1 AND next_attempt_at<=?"
+            " AND state IN ('delivered','duplicate','failed')",
+            (now,),
+        )
+        return int(rows[0][0])
+
+    def delivered_unacked(self, limit: int = 1000) -> list[int]:
+        """Records delivered but whose source was not told yet (crash before the ack)."""
+        rows = self._query(
+            "SELECT id FROM ledger_records WHERE state='delivered' ORDER BY id LIMIT ?", (limit,)
+        )
+        return [int(r[0]) for r in rows]
+
+    def spool_load(self) -> tuple[int, int]:
+        """(records, bytes) that hold spool space and count against its bounds."""
+        marks = ",".join("?" * len(SPOOLED_STATES))
+        rows = self._query(
+            f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM ledger_records WHERE state IN ({marks})",
+            SPOOLED_STATES,
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
+    def is_referenced(self, sha256: str) -> bool:
+        """Whether a record that is not finished still needs the spool file ``sha256``."""
+        rows = self._query("SELECT 1 FROM ledger_blobs WHERE sha256=? LIMIT 1", (sha256,))
+        return bool(rows)
+
+    def referenced_hashes(self) -> set[str]:
+        return {str(r[0]) for r in self._query("SELECT DISTINCT sha256 FROM ledger_blobs")}
+
+    def blobs_of(self, record_id: int) -> list[str]:
+        rows = self._query("SELECT sha256 FROM ledger_blobs WHERE record_id=?", (record_id,))
+        return [str(r[0]) for r in rows]
+
+    # ------------------------------------------------------------------ reporting
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{source: {state: n}}`` over the whole ledger."""
+        out: dict[str, dict[str, int]] = {}
+        for source, state, n in self._query(
+            "SELECT source, state, COUNT(*) FROM ledger_records GROUP BY source, state"
+        ):
+            out.setdefault(source, {})[state] = int(n)
+        return out
+
+    def counts_since(self, since: float) -> dict[str, dict[str, int]]:
+        """``{source: {state: n}}`` of the records changed at or after ``since``."""
+        out: dict[str, dict[str, int]] = {}
+        for source, state, n in self._query(
+            "SELECT source, state, COUNT(*) FROM ledger_records WHERE updated_at>=?"
+            " GROUP BY source, state",
+            (since,),
+        ):
+            out.setdefault(source, {})[state] = int(n)
+        return out
+
+    def failed(
+        self, source: str | None = None, *, since: float | None = None, limit: int = 1000
+    ) -> list[LedgerEntry]:
+        """Failed records with their reasons, newest first."""
+        sql = f"SELECT {_COLUMNS} FROM ledger_records WHERE state='failed'"
+        params: list[Any] = []
+        if source is not None:
+            sql += " AND source=?"
+            params.append(source)
+        if since is not None:
+            sql += " AND updated_at>=?"
+            params.append(since)
+        sql += " ORDER BY updated_at DESC LIMIT ?"
+        params.append(limit)
+        return [LedgerEntry.from_row(r) for r in self._query(sql, params)]
+
+    def waiting(self, limit: int = 100) -> list[LedgerEntry]:
+        """Active records waiting for a retry (attempts > 0), soonest first."""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM ledger_records WHERE state IN"
+            " ('received','ready','delivering') AND attempts>0"
+            " ORDER BY next_attempt_at LIMIT ?",
+            (limit,),
+        )
+        return [LedgerEntry.from_row(r) for r in rows]
+
+    def requeue(
+        self,
+        *,
+        source: str | None = None,
+        ids: Iterable[int] = (),
+        all_failed: bool = False,
+    ) -> int:
+        """Send failed records back to ``received`` (attempts reset, reason cleared) and
+        make waiting retries due now. Selected by ``source``, by ``ids``, or every failed
+        record with ``all_failed``; returns how many records were requeued.
+
+        A record that failed before its input was spooled (unreadable, too large) has
+        nothing to process again: its row is removed, so the source emits it afresh.
+        """
+        id_list = list(ids)
+        if not (source or id_list or all_failed):
+            return 0
+        where: list[str] = []
+        params: list[Any] = []
+        if source is not None:
+            where.append("source=?")
+            params.append(source)
+        if id_list:
+            where.append(f"id IN ({','.join('?' * len(id_list))})")
+            params += id_list
+        cond = " AND ".join(where) if where else "1=1"
+        now = time.time()
+        with self.transaction() as c:
+            gone = c.execute(
+                f"DELETE FROM ledger_records WHERE state='failed' AND spooled=0 AND {cond}",
+                params,
+            ).rowcount
+            requeued = c.execute(
+                "UPDATE ledger_records SET state='received', record=original, attempts=0,"
+                " next_attempt_at=0, reason=NULL, acked=0, work=1, updated_at=?"
+                f" WHERE state='failed' AND {cond}",
+                (now, *params),
+            ).rowcount
+            c.execute(
+                "UPDATE ledger_records SET next_attempt_at=0, updated_at=?"
+                f" WHERE state IN ('received','ready','delivering') AND {cond}",
+                (now, *params),
+            )
+        return int(gone) + int(requeued)
+
+    # ------------------------------------------------------------------ steps, checkpoints
+
+    def journal(self, record_id: int) -> LedgerJournal:
+        return LedgerJournal(self, record_id)
+
+    def get_step(self, record_id: int, step: str) -> str | None:
+        rows = self._query(
+            "SELECT value FROM ledger_steps WHERE record_id=? AND step=?", (record_id, step)
+        )
+        return str(rows[0][0]) if rows else None
+
+    def set_step(self, record_id: int, step: str, value: str) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO ledger_steps (record_id, step, value, recorded_at) VALUES (?,?,?,?)"
+                " ON CONFLICT (record_id, step) DO UPDATE SET value=excluded.value,"
+                " recorded_at=excluded.recorded_at",
+                (record_id, step, value, time.time()),
+            )
+
+    def steps(self, record_id: int) -> dict[str, str]:
+        rows = self._query(
+            "SELECT step, value FROM ledger_steps WHERE record_id=? ORDER BY recorded_at, step",
+            (record_id,),
+        )
+        return {str(k): str(v) for k, v in rows}
+
+    def get_checkpoint(self, source: str, key: str) -> str | None:
+        rows = self._query(
+            "SELECT value FROM ledger_checkpoints WHERE source=? AND key=?", (source, key)
+        )
+        return str(rows[0][0]) if rows else None
+
+    def set_checkpoint(self, source: str, key: str, value: str) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO ledger_checkpoints (source, key, value, updated_at) VALUES (?,?,?,?)"
+                " ON CONFLICT (source, key) DO UPDATE SET value=excluded.value,"
+                " updated_at=excluded.updated_at",
+                (source, key, value, time.time()),
+            )
+
+
+class LedgerJournal:
+    """The :class:`pipeline.sinks.StepJournal` of one record, backed by ``ledger_steps``."""
+
+    def __init__(self, ledger: Ledger, record_id: int) -> None:
+        self._ledger = ledger
+        self.record_id = record_id
+
+    def get(self, step: str) -> str | None:
+        return self._ledger.get_step(self.record_id, step)
+
+    def record(self, step: str, value: str) -> None:
+        self._ledger.set_step(self.record_id, step, value)
+
+    def steps(self) -> dict[str, str]:
+        return self._ledger.steps(self.record_id)

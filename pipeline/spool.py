@@ -1,0 +1,188 @@
+"""Content-addressed staging of record bytes until they are delivered.
+
+A source's file is read exactly once, while the engine copies it into the spool: the
+sha256 is computed during the copy (in chunks, never a whole file in memory), the bytes
+go to a temporary file that is fsync'd and atomically renamed to
+``<spool>/<sha[:2]>/<sha>``. From then on the record no longer depends on the original
+(the source may move or delete it after the ack), and a crash at any point leaves either
+no file or a complete one.
+
+The same content spooled twice is stored once. Which records still need a file is the
+ledger's knowledge (its ``ledger_blobs`` table); :meth:`Spool.free` removes a file only
+when the caller (the engine, holding :attr:`Spool.lock`) found no record left that
+references it. Files are 0600, folders 0700.
+
+Hand-written rather than a library: the few lines of hashing copy, fsync and rename are
+the whole job, and the durability order (file, then folder entry, then ledger row) is
+what makes the engine crash-safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+CHUNK = 1024 * 1024
+
+
+class SpoolTooLarge(Exception):
+    """The input is larger than the configured limit; nothing was kept."""
+
+    def __init__(self, size: int, limit: int, *, exact: bool = True) -> None:
+        self.size = size
+        self.limit = limit
+        at_least = "" if exact else "at least "
+        super().__init__(
+            f"too large: {at_least}{size} bytes > limit {limit}; "
+            "raise [pipeline] max_file_size or split the file"
+        )
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """A file in the spool."""
+
+    sha256: str
+    size: int
+    path: Path
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Spool:
+    """The spool folder (``<state_dir>/spool``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        for d in (root, self.tmp):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(d, 0o700)
+        # Held by the engine around "file in place + ledger row inserted" and
+        # "no reference left + unlink", so a free never races a new reference.
+        self.lock = threading.RLock()
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def store(self, stream: IO[bytes], limit: int, *, expected_size: int | None = None) -> Spooled:
+        """Copy ``stream`` into the spool, hashing on the way; at most ``limit`` bytes.
+
+        The caller should hold :attr:`lock` from this call until the referencing ledger
+        row is committed (the file may already exist and be about to be freed otherwise);
+        the copy itself happens before the lock is needed, see :meth:`stage`.
+        """
+        staged = self.stage(stream, limit, expected_size=expected_size)
+        return self.commit(staged)
+
+    def stage(self, stream: IO[bytes], limit: int, *, expected_size: int | None = None) -> Staged:
+        """Copy into a temporary file (fsync'd); :meth:`commit` or :meth:`discard` it."""
+        if expected_size is not None and expected_size > limit:
+            raise SpoolTooLarge(expected_size, limit)
+        h = hashlib.sha256()
+        tmp = self.tmp / f"{uuid.uuid4().hex}.part"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    chunk = stream.read(CHUNK)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > limit:
+                        raise SpoolTooLarge(size, limit, exact=False)
+                    h.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        return Staged(tmp, h.hexdigest(), size)
+
+    def commit(self, staged: Staged) -> Spooled:
+        """Move a staged file to its content address (durably); idempotent per content."""
+        final = self.path_for(staged.sha256)
+        with self.lock:
+            if final.exists():
+                staged.path.unlink()
+            else:
+                if not final.parent.is_dir():  # at most 256 of them; kept once made
+                    final.parent.mkdir(exist_ok=True, mode=0o700)
+                    _fsync_dir(self.root)
+                os.replace(staged.path, final)
+                _fsync_dir(final.parent)
+        return Spooled(staged.sha256, staged.size, final)
+
+    def discard(self, staged: Staged) -> None:
+        with contextlib.suppress(OSError):
+            staged.path.unlink()
+
+    def free(self, sha256: str) -> bool:
+        """Remove the file of ``sha256`` (the caller checked nothing references it)."""
+        path = self.path_for(sha256)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def hashes(self) -> Iterator[str]:
+        """Every content hash present in the spool."""
+        for sub in self.root.iterdir():
+            if sub.is_dir() and len(sub.name) == 2:
+                for f in sub.iterdir():
+                    if len(f.name) == 64:
+                        yield f.name
+
+    def clean_tmp(self) -> int:
+        """Remove partial copies left by a crash; returns how many."""
+        n = 0
+        for f in self.tmp.iterdir():
+            with contextlib.suppress(OSError):
+                f.unlink()
+                n += 1
+        return n
+
+    def sweep(self, is_referenced: Callable[[str], bool]) -> int:
+        """Remove files no ledger row references (a crash between spool and ledger).
+
+        Asks about one file at a time, so a large spool is never mirrored in memory.
+        """
+        n = 0
+        with self.lock:
+            for sha in list(self.hashes()):
+                if not is_referenced(sha) and self.free(sha):
+                    n += 1
+        return n
+
+    def usage(self) -> tuple[int, int]:
+        """(files, bytes) currently in the spool."""
+        files = size = 0
+        for sha in self.hashes():
+            with contextlib.suppress(OSError):
+                size += self.path_for(sha).stat().st_size
+                files += 1
+        return files, size
+
+
+@dataclass(frozen=True)
+class Staged:
+    path: Path
+    sha256: str
+    size: int

@@ -1,0 +1,141 @@
+"""Moving a finished file aside (``processed/YYYY/MM/DD/...``, ``failed/...``) without
+ever overwriting anything.
+
+``os.rename`` silently replaces an existing target, and ``shutil.move`` does too, so
+neither is safe when two scans of ``invoice.pdf`` land on the same day. A hard link
+fails with ``EEXIST`` instead of replacing, which makes "take the first free name"
+atomic: link to ``invoice.pdf``, else ``invoice (1).pdf``, ... then unlink the
+original. Where hard links are not possible (another filesystem, some SMB/FAT mounts)
+the file is copied into an exclusively created target (``open(..., "xb")``) and the
+original removed after the copy is complete and synced.
+
+A crash between the link and the unlink leaves the file under both names; the next
+attempt (``ack`` is retried after a restart) finds the target is the same inode and
+only removes the original, so no ``name (1)`` copy appears.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+MAX_CLASHES = 10_000
+
+
+def dated_dir(base: Path, when: float | None = None) -> Path:
+    """``base/YYYY/MM/DD`` for ``when`` (local date; default now)."""
+    t = time.localtime(time.time() if when is None else when)
+    return base / f"{t.tm_year:04d}" / f"{t.tm_mon:02d}" / f"{t.tm_mday:02d}"
+
+
+def _numbered(name: str, n: int) -> str:
+    """``name`` with `` (n)`` before its extension: ``a.pdf`` -> ``a (1).pdf``."""
+    if n == 0:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        return f"{name} ({n})"
+    return f"{stem} ({n}).{ext}"
+
+
+def _same_file(a: str | bytes, b: str | bytes) -> bool:
+    try:
+        return os.path.samestat(os.lstat(a), os.lstat(b))
+    except OSError:
+        return False
+
+
+def _copy_exclusive(src: str, dst: str) -> None:
+    with open(src, "rb") as fin, open(dst, "xb") as fout:
+        shutil.copyfileobj(fin, fout, 1024 * 1024)
+        fout.flush()
+        os.fsync(fout.fileno())
+    shutil.copystat(src, dst)
+
+
+def move_no_clobber(src: str, dst_dir: Path, name: str) -> Path:
+    """Move ``src`` into ``dst_dir`` as ``name`` or the first free ``name (n)``.
+
+    :raises FileNotFoundError: ``src`` is gone (callers treat that as "already done").
+    """
+    os.makedirs(dst_dir, exist_ok=True)
+    use_link = True
+    for n in range(MAX_CLASHES):
+        dst = os.path.join(os.fsencode(dst_dir), os.fsencode(_numbered(name, n)))
+        if use_link:
+            try:
+                os.link(src, dst, follow_symlinks=False)
+            except FileExistsError:
+                if _same_file(src, dst):
+                    # a move that crashed between link and unlink: finish it
+                    os.unlink(src)
+                    return Path(os.fsdecode(dst))
+                continue
+            except OSError as e:
+                if e.errno == errno.ENOENT and not os.path.lexists(src):
+                    raise
+                if e.errno not in (
+                    errno.EXDEV,
+                    errno.EPERM,
+                    errno.ENOTSUP,
+                    errno.EMLINK,
+                    errno.EACCES,
+                    errno.ENOSYS,
+                ):
+                    raise
+                use_link = False
+            else:
+                os.unlink(src)
+                return Path(os.fsdecode(dst))
+        try:
+            _copy_exclusive(src, os.fsdecode(dst))
+        except FileExistsError:
+            continue
+        except BaseException:
+            # never leave a half copy behind that looks like the processed file
+            if os.path.exists(dst) and os.path.exists(src):
+                os.unlink(dst)
+            raise
+        os.unlink(src)
+        return Path(os.fsdecode(dst))
+    raise OSError(errno.EEXIST, f"no free name for {name!r} in {dst_dir}")
+
+
+def write_exclusive(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` or the first free numbered name beside it."""
+    for n in range(MAX_CLASHES):
+        target = path.with_name(_numbered(path.name, n)) if n else path
+        try:
+            with open(target, "x", encoding="utf-8") as f:
+                f.write(text)
+        except FileExistsError:
+            continue
+        return target
+    raise OSError(errno.EEXIST, f"no free name for {path}")
+
+
+def error_text(
+    *, source: str, rel: str, folder: str, reason: str, now: float | None = None, retry_hint: str
+) -> str:
+    """What ``<name>.error.txt`` says: the file, when, why, and what to do next."""
+    when = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    return (
+        "itglue-ingest could not deliver this file to IT Glue.\n"
+        "\n"
+        f"File:    {rel}\n"
+        f"Source:  {source} (drop folder {folder})\n"
+        f"When:    {when:%Y-%m-%d %H:%M:%S} UTC\n"
+        f"Reason:  {reason}\n"
+        "\n"
+        "What to do:\n"
+        "  1. Fix the cause above (for example: a type that is not allowed, a file that is\n"
+        "     too large, an organization that does not exist in IT Glue, a file that\n"
+        "     cannot be read).\n"
+        "  2. Move the file back into the drop folder (into the same sub-folder); it is\n"
+        "     taken again. Then delete this .error.txt.\n"
+        f"  {retry_hint}\n"
+    )

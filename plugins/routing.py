@@ -1,0 +1,534 @@
+"""Routing: which IT Glue organization (and which resource in it) a record lands in.
+
+Two parts, as in DESIGN.md's plugin contract:
+
+* the ``route`` transform, which asks ``ingest_route`` (firstresult) and writes the
+  answer into the record (``organization``, ``organization_id``, ``target``);
+* the built-in router, an ``ingest_route`` implementation marked ``trylast`` so that any
+  plugin's router answers first. It reads the ``[routing]`` table.
+
+The built-in router picks an organization *name* in this order: the first ``[[routing.rules]]``
+entry that matches the record and names an organization (rules may replace what the
+source said); the source's own ``organization`` (fixed per source, or derived by the source
+from a sub-folder, a sender, a feed field); ``fallback_organization``. The name is then
+resolved to an id through the metadata cache, case-insensitively, never with one API
+call per record: the organization list is fetched again only when the cache is older
+than ``cache_max_age`` or a name is missing from it, and at most once per
+``refresh_interval`` seconds however many workers miss at once (a lock and a timestamp
+shared by every worker of the engine). A name IT Glue does not know fails the record
+with the closest known names, or goes to ``fallback_organization``.
+
+Attachment targets (``kind = "attachment"``) name a resource by id or by name; names of
+configurations and contacts are resolved through the cache the same way (one listing of
+the organization's resources per ``refresh_interval``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipeline import (
+    DocumentRecord,
+    EngineContext,
+    PermanentError,
+    Rejected,
+    Route,
+    Target,
+    Transform,
+    TransformOptions,
+    TransientError,
+    hookimpl,
+)
+
+log = logging.getLogger("itglue_ingest.routing")
+
+#: resource types whose names the cache can resolve (attachment targets by name)
+NAMED_RESOURCES = ("configurations", "contacts")
+#: resource types IT Glue accepts attachments on (itglue-api.md, "Attachments")
+ATTACHABLE = (
+    "checklists",
+    "checklist_templates",
+    "configurations",
+    "contacts",
+    "documents",
+    "domains",
+    "locations",
+    "passwords",
+    "ssl_certificates",
+    "flexible_assets",
+    "tickets",
+)
+
+
+#: record fields a rule can match on (besides ``metadata.<key>``)
+MATCH_FIELDS = ("name", "source", "source_ref", "organization", "version", "file_name", "mime_type")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TargetOptions(_Strict):
+    """Where records go: a new document (default) or attachments on an existing resource.
+
+    ``resource_id`` and ``resource_name`` may use ``{group}`` placeholders filled from the
+    named groups of the matching rule's regular expressions.
+    """
+
+    kind: Literal["document", "attachment"] = "document"
+    resource_type: str | None = None
+    resource_id: str | None = None
+    resource_name: str | None = None
+    publish: bool = False
+
+    @field_validator("resource_type")
+    @classmethod
+    def _attachable(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        v = value.strip().lower().replace("-", "_")
+        if v not in ATTACHABLE:
+            raise ValueError(
+                f"{value!r} cannot take attachments; use one of {', '.join(ATTACHABLE)}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> TargetOptions:
+        if self.kind == "attachment":
+            if not self.resource_type:
+                raise ValueError("an attachment target needs resource_type")
+            if not (self.resource_id or self.resource_name):
+                raise ValueError("an attachment target needs resource_id or resource_name")
+            if not self.resource_id and self.resource_type not in NAMED_RESOURCES:
+                raise ValueError(
+                    f"{self.resource_type} can only be found by resource_id (names are"
+                    f" resolved for {', '.join(NAMED_RESOURCES)})"
+                )
+        return self
+
+
+class RoutingRule(_Strict):
+    """One ``[[routing.rules]]`` entry; the first that matches wins.
+
+    ``match`` maps a field to a regular expression (searched, case-insensitive); every
+    entry must match. Fields: ``name``, ``source``, ``source_ref``, ``organization``,
+    ``file_name`` / ``mime_type`` (any of the record's files), ``metadata.<key>`` (dotted
+    path into the metadata, e.g. ``metadata.from``). Named groups can be used as
+    ``{group}`` in ``organization`` and in the target's resource id/name.
+    """
+
+    name: str | None = None
+    source: str | None = None  # only records of this source (a shell-style pattern)
+    match: dict[str, str] = Field(default_factory=dict)
+    organization: str | None = None
+    target: TargetOptions | None = None
+    publish: bool | None = None
+
+    @field_validator("match")
+    @classmethod
+    def _regexes(cls, value: dict[str, str]) -> dict[str, str]:
+        for field_name, pattern in value.items():
+            if field_name not in MATCH_FIELDS and not (
+                field_name.startswith("metadata.") and len(field_name) > len("metadata.")
+            ):
+                raise ValueError(
+                    f"match.{field_name}: unknown field; use one of {', '.join(MATCH_FIELDS)}"
+                    " or metadata.<key>"
+                )
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"match.{field_name}: invalid regular expression: {e}") from e
+        return value
+
+
+class RoutingOptions(TransformOptions):
+    """The ``[routing]`` table."""
+
+    fallback_organization: str | None = None
+    cache_max_age: float = Field(default=3600.0, gt=0)  # seconds
+    refresh_interval: float = Field(default=60.0, ge=0)  # min seconds between list calls
+    target: TargetOptions = Field(default_factory=TargetOptions)  # the default target
+    publish: bool | None = None  # shorthand for target.publish
+    rules: list[RoutingRule] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _values(record: DocumentRecord, field_name: str) -> list[str]:
+    """The string values of ``field_name`` in ``record`` (several for per-file fields)."""
+    if field_name in MATCH_FIELDS[:5]:
+        value = getattr(record, field_name)
+        return [] if value is None else [str(value)]
+    if field_name in ("file_name", "mime_type"):
+        return [str(getattr(b, field_name)) for b in record.files if getattr(b, field_name)]
+    if field_name.startswith("metadata."):
+        node: Any = record.metadata
+        for part in field_name.split(".")[1:]:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is None:
+            return []
+        if isinstance(node, list | tuple | set):
+            return [str(v) for v in node]
+        return [str(node)]
+    raise Rejected(f"[routing] rule matches on unknown field {field_name!r}")
+
+
+def match_rule(rule: RoutingRule, record: DocumentRecord) -> dict[str, str] | None:
+    """The named groups captured when ``rule`` matches ``record``, else None."""
+    import fnmatch
+
+    if rule.source is not None and not fnmatch.fnmatchcase(record.source, rule.source):
+        return None
+    groups: dict[str, str] = {}
+    for field_name, pattern in rule.match.items():
+        regex = re.compile(pattern, re.IGNORECASE)
+        for value in _values(record, field_name):
+            m = regex.search(value)
+            if m:
+                groups.update({k: v for k, v in m.groupdict().items() if v is not None})
+                break
+        else:
+            return None
+    return groups
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def expand(template: str, groups: Mapping[str, str]) -> str:
+    """``template`` with ``{group}`` replaced (no format-string attribute access)."""
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in groups:
+            raise Rejected(f"[routing] placeholder {{{m.group(1)}}} has no matching regex group")
+        return groups[m.group(1)]
+
+    return _PLACEHOLDER.sub(sub, template).strip()
+
+
+def _get(obj: Any, key: str) -> Any:
+    """An attribute of a model or a key of a dict (the cache returns models)."""
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    names = sorted(set(known))
+    lowered = {k.casefold(): k for k in names}
+    hits = difflib.get_close_matches(name.casefold(), list(lowered), n=n, cutoff=0.5)
+    return [lowered[h] for h in hits] or names[:n]
+
+
+def _api_error(e: Exception, what: str) -> PermanentError | TransientError:
+    """A client error met while listing ``what``, as the pipeline's error."""
+    if type(e).__name__ == "AuthenticationError":
+        return TransientError(
+            f"IT Glue refused the API key while listing {what} ({e}); check the key"
+            " (itglue-ingest auth ...) and the region -- records wait until it works",
+            retry_after=300.0,
+        )
+    if getattr(e, "transient", False):
+        return TransientError(
+            f"could not list {what} from IT Glue: {e}", retry_after=getattr(e, "retry_after", None)
+        )
+    if type(e).__name__ in ("MissingAPIKeyError", "InsecureURLError", "ConfigurationError"):
+        return PermanentError(f"IT Glue client not usable: {e}")
+    return TransientError(f"could not list {what} from IT Glue: {e}")
+
+
+def _copy(e: PermanentError | TransientError) -> PermanentError | TransientError:
+    """A fresh exception like ``e`` (one object must not be raised in several threads)."""
+    if isinstance(e, TransientError):
+        return TransientError(e.reason, retry_after=e.retry_after)
+    return type(e)(e.reason)
+
+
+# --------------------------------------------------------------------------- the router
+
+
+class Router:
+    """The built-in router of one engine (shared by its workers)."""
+
+    def __init__(self, options: RoutingOptions, context: EngineContext) -> None:
+        self.options = options
+        self.context = context
+        self._lock = threading.Lock()
+        self._last_refresh: dict[str, float] = {}  # cache key -> monotonic time of refresh
+        self._last_error: dict[str, tuple[float, PermanentError | TransientError]] = {}
+        self._known: dict[str, list[str]] = {}  # cache key -> names seen at that refresh
+        self.refreshes = 0  # how many listings this router fetched (tests, metrics)
+
+    # -- cache refresh -----------------------------------------------------------------
+
+    def _refresh(self, key: str, asked_at: float, fetch: Callable[[], int]) -> bool:
+        """Run ``fetch`` (list + cache) unless ``key`` was refreshed recently.
+
+        Returns True when the cache changed since ``asked_at`` (look up again), False when
+        a refresh is not due yet. While the last attempt failed (within the interval) every
+        caller gets that failure again instead of a request of its own: an outage must not
+        turn into a request storm, and a name that could not be checked is not "unknown".
+        """
+        with self._lock:
+            last_ok = self._last_refresh.get(key)
+            failed = self._last_error.get(key)
+            if last_ok is not None and last_ok >= asked_at:
+                return True  # another worker refreshed while this one waited
+            now = time.monotonic()
+            if failed is not None and (
+                failed[0] >= asked_at or now - failed[0] < self.options.refresh_interval
+            ):
+                raise _copy(failed[1])
+            if last_ok is not None and now - last_ok < self.options.refresh_interval:
+                return False
+            try:
+                fetch()
+            except (PermanentError, TransientError) as e:
+                self._last_error[key] = (time.monotonic(), e)
+                raise
+            except Exception as e:
+                if not type(e).__module__.startswith("core_client"):
+                    raise
+                mapped = _api_error(e, key)
+                self._last_error[key] = (time.monotonic(), mapped)
+                raise mapped from e
+            self._last_refresh[key] = time.monotonic()
+            self._last_error.pop(key, None)
+            self.refreshes += 1
+            return True
+
+    def _fetch_organizations(self) -> int:
+        orgs = list(self.context.client.list_organizations())
+        self.context.cache.refresh_organizations(orgs)
+        self._known["organizations"] = [str(_get(o, "name")) for o in orgs]
+        return len(orgs)
+
+    def organization(self, name: str) -> Any:
+        """The organization called ``name`` (cache first; refreshed when stale or missing)."""
+        cache = self.context.cache
+        asked_at = time.monotonic()
+        stale_error: TransientError | None = None
+        if cache.is_stale("organizations", self.options.cache_max_age):
+            try:
+                self._refresh("organizations", asked_at, self._fetch_organizations)
+            except TransientError as e:
+                stale_error = e  # serve the stale cache if it knows the name
+        org = cache.find_organization_by_name(name)
+        if org is not None:
+            return org
+        if stale_error is not None:
+            raise stale_error
+        if self._refresh("organizations", asked_at, self._fetch_organizations):
+            return cache.find_organization_by_name(name)
+        return None
+
+    def _fetch_resources(self, resource_type: str, organization_id: str) -> Callable[[], int]:
+        def fetch() -> int:
+            client = self.context.client
+            lister = getattr(client, f"list_{resource_type}")
+            items = list(lister(organization_id=organization_id))
+            refresh = getattr(self.context.cache, f"refresh_{resource_type}")
+            refresh(items, organization_id=organization_id)
+            self._known[f"{resource_type}@{organization_id}"] = [
+                str(_get(i, "name") or "") for i in items
+            ]
+            return len(items)
+
+        return fetch
+
+    def resource(self, resource_type: str, name: str, organization_id: str) -> Any:
+        cache = self.context.cache
+        finder = {
+            "configurations": cache.find_configuration_by_name,
+            "contacts": cache.find_contact_by_name,
+        }[resource_type]
+        asked_at = time.monotonic()
+        found = finder(name, organization_id)
+        if found is None and "@" in name and resource_type == "contacts":
+            found = cache.find_contact_by_email(name, organization_id)
+        if found is not None:
+            return found
+        key = f"{resource_type}@{organization_id}"
+        if self._refresh(key, asked_at, self._fetch_resources(resource_type, organization_id)):
+            found = finder(name, organization_id)
+            if found is None and "@" in name and resource_type == "contacts":
+                found = cache.find_contact_by_email(name, organization_id)
+        return found
+
+    # -- deciding ----------------------------------------------------------------------
+
+    def route(self, record: DocumentRecord) -> Route:
+        rule: RoutingRule | None = None
+        groups: dict[str, str] = {}
+        for candidate in self.options.rules:
+            found = match_rule(candidate, record)
+            if found is not None:
+                rule, groups = candidate, found
+                break
+
+        wanted = (
+            expand(rule.organization, groups) if rule and rule.organization else None
+        ) or record.organization
+        if not wanted and record.organization_id:
+            return Route(
+                organization_id=record.organization_id,
+                target=self._target(rule, groups, record.organization_id),
+            )
+        wanted = wanted or self.options.fallback_organization
+        if not wanted:
+            raise Rejected(
+                f"no organization for this record: source {record.source!r} sets none and no"
+                " [routing] rule matched; set organization on the source, add a"
+                " [[routing.rules]] entry, or set [routing] fallback_organization"
+            )
+        org = self.organization(wanted)
+        fallback = self.options.fallback_organization
+        if org is None and fallback and fallback.casefold() != wanted.casefold():
+            org = self.organization(fallback)
+            if org is not None:
+                log.warning(
+                    "unknown organization %r: record goes to the fallback %r",
+                    wanted,
+                    fallback,
+                    extra={"source": record.source, "source_ref": record.source_ref},
+                )
+        if org is None:
+            raise Rejected(self._unknown(wanted))
+        org_id = str(_get(org, "id"))
+        return Route(
+            organization_id=org_id,
+            organization_name=str(_get(org, "name") or wanted),
+            target=self._target(rule, groups, org_id),
+        )
+
+    def _unknown(self, wanted: str) -> str:
+        known = self._known.get("organizations", [])
+        hint = f"; known: {', '.join(closest(wanted, known))}" if known else ""
+        more = f" (of {len(known)})" if len(known) > 3 else ""
+        return (
+            f"unknown organization {wanted!r} (not in IT Glue{hint}{more}); set [routing]"
+            " fallback_organization or fix the source's organization"
+        )
+
+    def _target(self, rule: RoutingRule | None, groups: Mapping[str, str], org_id: str) -> Target:
+        opts = (rule.target if rule and rule.target else None) or self.options.target
+        publish = opts.publish
+        if self.options.publish is not None and not (rule and rule.target):
+            publish = self.options.publish
+        if rule is not None and rule.publish is not None:
+            publish = rule.publish
+        if opts.kind == "document":
+            return Target(kind="document", publish=publish)
+        assert opts.resource_type is not None
+        if opts.resource_id:
+            resource_id = expand(opts.resource_id, groups)
+            return Target(
+                kind="attachment",
+                resource_type=opts.resource_type,
+                resource_id=resource_id,
+                publish=False,
+            )
+        assert opts.resource_name is not None
+        name = expand(opts.resource_name, groups)
+        found = self.resource(opts.resource_type, name, org_id)
+        if found is None:
+            known = self._known.get(f"{opts.resource_type}@{org_id}", [])
+            hint = f"; known: {', '.join(closest(name, known))}" if known else ""
+            raise Rejected(
+                f"no {opts.resource_type[:-1]} named {name!r} in organization {org_id}{hint};"
+                " fix the [routing] target's resource_name or create it in IT Glue"
+            )
+        return Target(
+            kind="attachment",
+            resource_type=opts.resource_type,
+            resource_id=str(_get(found, "id")),
+            resource_name=name,
+            publish=False,
+        )
+
+
+# One router per engine context: its lock and refresh clock are what make "at most one
+# listing per interval" hold across the engine's workers. EngineContext is an unhashable
+# dataclass, so routers are kept by id() with a weak reference guarding against reuse.
+_routers: dict[int, tuple[weakref.ref[EngineContext], Router]] = {}
+_routers_lock = threading.Lock()
+
+
+def router_for(context: EngineContext, options: RoutingOptions | None = None) -> Router:
+    """The built-in router of ``context``.
+
+    The ``route`` transform creates it with its validated options (the engine merges
+    ``[transforms.route]`` and ``[routing]``); a router asked for before that (a plugin
+    calling the hook itself) reads ``[routing]``.
+    """
+    with _routers_lock:
+        entry = _routers.get(id(context))
+        if options is None and entry is not None and entry[0]() is context:
+            return entry[1]
+        for key in [k for k, (ref, _) in _routers.items() if ref() is None]:
+            del _routers[key]
+        if options is None:
+            options = RoutingOptions.model_validate(context.settings.routing)
+        router = Router(options, context)
+        _routers[id(context)] = (weakref.ref(context), router)
+        return router
+
+
+class RouteTransform(Transform):
+    """Ask the routers (``ingest_route``) and write their answer into the record."""
+
+    options_model = RoutingOptions
+
+    def __init__(self, name: str, options: Any, context: EngineContext) -> None:
+        super().__init__(name, options, context)
+        opts = (
+            options
+            if isinstance(options, RoutingOptions)
+            else RoutingOptions.model_validate(options or context.settings.routing)
+        )
+        self.router = router_for(context, opts)
+
+    def apply(self, record: DocumentRecord) -> DocumentRecord:
+        route = self.context.hook.route(record, self.context)
+        if route is None:
+            raise Rejected(
+                "no router decided where this record goes (is the built-in router"
+                " plugins.routing blocked?)"
+            )
+        metadata = dict(record.metadata)
+        if (
+            record.organization
+            and route.organization_name
+            and (record.organization.casefold() != route.organization_name.casefold())
+        ):
+            metadata.setdefault("routing", {"requested_organization": record.organization})
+        return record.model_copy(
+            update={
+                "organization": route.organization_name or record.organization,
+                "organization_id": route.organization_id,
+                "target": route.target,
+                "metadata": metadata,
+            }
+        )
+
+
+@hookimpl
+def ingest_register_transforms(register: Callable[[str, type[Transform]], None]) -> None:
+    register("route", RouteTransform)
+
+
+@hookimpl(trylast=True)
+def ingest_route(record: DocumentRecord, context: EngineContext) -> Route | None:
+    return router_for(context).route(record)

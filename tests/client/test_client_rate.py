@@ -1,0 +1,122 @@
+"""Rate limiting against an emulator with a small budget (real HTTPS, real clock)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from core_client.emulator import run_emulator
+
+from .conftest import ClientFactory, requests_seen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("retry_after", [True, False])
+def test_unaware_client_finishes_every_request_through_429s(
+    make_client: ClientFactory, retry_after: bool
+) -> None:
+    """The client believes the budget is 3000/300 s; the server allows 20 per 2 s."""
+    with run_emulator(rate_limit=(20, 2.0), retry_after=retry_after) as emu:
+        client = make_client(emu, rate_penalty_seconds=1.5)
+        done = 0
+        for _ in range(70):
+            client.get_json("/organizations", {"page[size]": 1})
+            done += 1
+        assert done == 70
+        throttled = requests_seen(emu, status=429)
+        assert throttled > 0  # the server did push back
+        m = client.get_metrics()
+        assert m["rate_limited_429"] == throttled
+        assert m["failed_operations"] == 0 and m["operation_count"] == 70
+        assert requests_seen(emu, status=200) == 70
+        assert client.circuit_breaker.state == "closed"  # 429 never counts
+
+
+def test_configured_client_gets_no_429(make_client: ClientFactory) -> None:
+    """Budget known (50 per 2 s): 120 requests in ~5 s, and the server never says 429."""
+    with run_emulator(rate_limit=(50, 2.0)) as emu:
+        client = make_client(emu, rate_limit=50, rate_window=2.0)
+        for _ in range(120):
+            client.get_json("/organizations", {"page[size]": 1})
+        assert requests_seen(emu, status=429) == 0
+        assert requests_seen(emu, status=200) == 120
+        stats = client.rate_limiter.get_stats()
+        assert stats["waits"] > 0 and stats["rate_limited_429"] == 0
+
+
+def test_rate_share(make_client: ClientFactory) -> None:
+    """share=0.5 of 40 per 2 s leaves the other half of the account untouched."""
+    with run_emulator(rate_limit=(20, 2.0)) as emu:
+        client = make_client(emu, rate_limit=40, rate_window=2.0, rate_share=0.5)
+        assert client.rate_limiter.budget == 20
+        for _ in range(45):
+            client.get_json("/organizations", {"page[size]": 1})
+        assert requests_seen(emu, status=429) == 0
+
+
+_WORKER = textwrap.dedent(
+    """
+    import json, sys
+    from core_client import ITGlueClient
+    base, key, ca, state, n = sys.argv[1:6]
+    with ITGlueClient("shared", base_url=base, api_key=key, ca_bundle=ca, state_dir=state,
+                      rate_limit=40, rate_window=2.0) as c:
+        for _ in range(int(n)):
+            c.get_json("/organizations", {"page[size]": 1})
+        print(json.dumps(c.get_metrics()["rate_limited_429"]))
+    """
+)
+
+
+def test_processes_sharing_a_state_dir_share_one_budget(tmp_path: Path) -> None:
+    """3 processes x 40 requests with one 40-per-2 s budget: no 429 from the server."""
+    state = tmp_path / "state"
+    with run_emulator(rate_limit=(40, 2.0)) as emu:
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _WORKER,
+                    emu.base_url,
+                    emu.api_key,
+                    str(emu.ca_file),
+                    str(state),
+                    "40",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        outs = []
+        for p in procs:
+            out, err = p.communicate(timeout=90)
+            assert p.returncode == 0, err
+            outs.append(json.loads(out))
+        assert outs == [0, 0, 0]
+        assert requests_seen(emu, status=200) == 120
+        assert requests_seen(emu, status=429) == 0
+    assert (state / "shared.ratelimit").stat().st_mode & 0o777 == 0o600
+
+
+def test_separate_state_dirs_do_not_share(tmp_path: Path, make_client: ClientFactory) -> None:
+    """Control for the test above: without the shared file the server does push back."""
+    with run_emulator(rate_limit=(30, 3.0)) as emu:
+        a = make_client(
+            emu, rate_limit=30, rate_window=3.0, state_dir=tmp_path / "a", rate_penalty_seconds=1.0
+        )
+        b = make_client(
+            emu, rate_limit=30, rate_window=3.0, state_dir=tmp_path / "b", rate_penalty_seconds=1.0
+        )
+        for _ in range(24):  # 80 % of the budget each, at once: 48 > 30
+            a.get_json("/organizations", {"page[size]": 1})
+            b.get_json("/organizations", {"page[size]": 1})
+        assert requests_seen(emu, status=429) > 0
+        assert requests_seen(emu, status=200) == 48

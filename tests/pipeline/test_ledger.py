@@ -1,0 +1,209 @@
+"""The ledger: states, idempotent inserts, journal and checkpoints across reopen,
+requeue, dedupe claims, and many threads at once."""
+
+from __future__ import annotations
+
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core_client.sqlite import connect
+from pipeline.ledger import Ledger
+from pipeline.records import Blob, DocumentRecord
+
+
+def rec(
+    ref: str, *, content: str = "x", org: str | None = "1", version: str = ""
+) -> DocumentRecord:
+    sha = content.encode().hex().ljust(64, "0")[:64]
+    return DocumentRecord(
+        source="s",
+        source_ref=ref,
+        version=version,
+        name=ref,
+        files=[Blob(file_name=f"{ref}.pdf", path=Path("/spool") / sha, size=3, sha256=sha)],
+        organization_id=org,
+    )
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    lg = Ledger(tmp_path / "db" / "test.db")
+    yield lg  # type: ignore[misc]
+    lg.close()
+
+
+def test_insert_is_idempotent_per_identity(ledger: Ledger) -> None:
+    rid, inserted, state = ledger.insert(rec("a"), blobs=["h1"])
+    assert inserted and state == "received"
+    again = ledger.insert(rec("a"), blobs=["h1"])
+    assert again == (rid, False, "received")
+    other_version = ledger.insert(rec("a", version="2"))
+    assert other_version[1] and other_version[0] != rid
+    assert ledger.state_of("s", "a") == "received"
+    assert ledger.state_of("s", "a", "2") == "received"
+    assert ledger.state_of("s", "nope") is None
+    entry = ledger.get(rid)
+    assert entry is not None
+    assert entry.record().id == rid and entry.record().name == "a"
+
+
+def test_database_file_is_private(ledger: Ledger) -> None:
+    assert stat.S_IMODE(ledger.path.stat().st_mode) == 0o600
+
+
+def test_states_work_flag_and_blob_references(ledger: Ledger) -> None:
+    rid, _, _ = ledger.insert(rec("a"), blobs=["h1", "h2"])
+    assert ledger.due(time.time(), 10) == [rid]
+    assert ledger.is_referenced("h1")
+    assert ledger.spool_load() == (1, 3)
+    ledger.update(rid, "ready", record=rec("a"))
+    ledger.update(rid, "delivering")
+    ledger.update(rid, "delivered", result='{"resource_id": "9"}')
+    assert ledger.delivered_unacked() == [rid]
+    assert ledger.due(time.time(), 10) == [rid]  # the ack is still to do
+    ledger.update(rid, "done", acked=True)
+    assert ledger.due(time.time(), 10) == []
+    assert not ledger.is_referenced("h1") and not ledger.is_referenced("h2")
+    assert ledger.spool_load() == (0, 0)
+    assert ledger.counts() == {"s": {"done": 1}}
+
+
+def test_failed_needs_a_nack_then_is_final(ledger: Ledger) -> None:
+    rid, _, _ = ledger.insert(rec("a"), blobs=["h1"])
+    ledger.update(rid, "failed", reason="422: name is blank", acked=False)
+    assert ledger.due(time.time(), 10) == [rid]
+    ledger.update(rid, "failed", acked=True)
+    assert ledger.due(time.time(), 10) == []
+    [failed] = ledger.failed()
+    assert failed.reason == "422: name is blank"
+    assert ledger.is_referenced("h1")  # kept for a retry
+
+
+def test_postpone_and_due_order(ledger: Ledger) -> None:
+    a, _, _ = ledger.insert(rec("a"))
+    b, _, _ = ledger.insert(rec("b", content="y"))
+    now = time.time()
+    assert ledger.postpone(a, now + 60, reason="503") == 1
+    assert ledger.due(now, 10) == [b]
+    assert ledger.due(now + 61, 10) == [b, a]
+    assert ledger.due(now + 61, 10, exclude=[b]) == [a]
+    assert ledger.due(now + 61, 1) == [b]
+    [waiting] = ledger.waiting()
+    assert waiting.id == a and waiting.reason == "503" and waiting.attempts == 1
+    assert ledger.count_active() == 2 and ledger.count_active(["other"]) == 0
+
+
+def test_requeue(ledger: Ledger) -> None:
+    a, _, _ = ledger.insert(rec("a"), blobs=["h"])
+    ledger.update(a, "ready", record=rec("a", org="changed-by-routing"))
+    ledger.update(a, "failed", reason="unroutable", acked=True)
+    b, _, _ = ledger.insert(rec("b", content="y"), state="failed", reason="unreadable: b: gone")
+    c, _, _ = ledger.insert(rec("c", content="z"))
+    ledger.postpone(c, time.time() + 3600)
+    assert ledger.requeue() == 0  # nothing selected
+    assert ledger.requeue(ids=[a]) == 1
+    entry = ledger.get(a)
+    assert entry is not None
+    assert (entry.state, entry.attempts, entry.reason, entry.acked) == ("received", 0, None, False)
+    assert entry.record().organization_id == "1"  # back to the record as received
+    # a record that never reached the spool is forgotten, so the source emits it again
+    assert ledger.requeue(all_failed=True) == 1
+    assert ledger.get(b) is None and ledger.state_of("s", "b") is None
+    # waiting retries of the selected source become due now
+    assert ledger.requeue(source="s") == 0
+    assert c in ledger.due(time.time(), 10)
+
+
+def test_claim_delivery_dedupe_scopes(ledger: Ledger) -> None:
+    first, _, _ = ledger.insert(rec("a", content="same", org="1"))
+    second, _, _ = ledger.insert(rec("b", content="same", org="1"))
+    third, _, _ = ledger.insert(rec("c", content="same", org="2"))
+    h = rec("a", content="same").content_hash
+
+    def claim(rid: int, org: str, scope: str = "organization") -> str:
+        decision, _ = ledger.claim_delivery(
+            rid,
+            content_hash=h,
+            organization_id=org,
+            target_key="",
+            scope=scope,  # type: ignore[arg-type]
+        )
+        return decision
+
+    assert claim(first, "1") == "deliver"
+    assert claim(second, "1") == "wait"  # the same content is being delivered right now
+    ledger.update(first, "delivered")
+    decision, original = ledger.claim_delivery(
+        second, content_hash=h, organization_id="1", target_key="", scope="organization"
+    )
+    assert decision == "duplicate" and original is not None and original.id == first
+    assert claim(third, "2") == "deliver"  # another organization: not a duplicate
+    ledger.update(third, "ready")
+    assert claim(third, "2", "global") == "duplicate"
+
+
+def test_step_journal_and_checkpoints_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "test.db"
+    lg = Ledger(path)
+    rid, _, _ = lg.insert(rec("a"))
+    j = lg.journal(rid)
+    assert j.get("document") is None
+    j.record("document", "123")
+    j.record("attachment:0", "456")
+    j.record("document", "123")  # idempotent
+    lg.set_checkpoint("s", "cursor", "page-7")
+    lg.close()
+    lg = Ledger(path)  # a new process would see the same
+    try:
+        j = lg.journal(rid)
+        assert j.get("document") == "123"
+        assert j.steps() == {"document": "123", "attachment:0": "456"}
+        assert lg.get_checkpoint("s", "cursor") == "page-7"
+        assert lg.get_checkpoint("s", "other") is None
+        lg.set_checkpoint("s", "cursor", "page-8")
+        assert lg.get_checkpoint("s", "cursor") == "page-8"
+    finally:
+        lg.close()
+
+
+def test_shares_the_database_with_other_components(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    other = connect(path)
+    other.execute("CREATE TABLE organizations (id TEXT PRIMARY KEY, name TEXT)")
+    lg = Ledger(path)
+    lg.close()
+    versions = dict(other.execute("SELECT component, version FROM schema_version").fetchall())
+    assert versions["ledger"] == 1
+    other.close()
+
+
+def test_many_threads_insert_and_update(tmp_path: Path) -> None:
+    lg = Ledger(tmp_path / "t.db")
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(40):
+                rid, inserted, _ = lg.insert(rec(f"r{i}", content=f"{t}-{i}"))
+                if inserted:
+                    lg.journal(rid).record(f"step-{t}", str(i))
+                    lg.update(rid, "done", acked=True)
+                lg.set_checkpoint("s", f"t{t}", str(i))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        assert lg.counts() == {"s": {"done": 40}}  # each identity once, whoever won
+        assert all(lg.get_checkpoint("s", f"t{t}") == "39" for t in range(6))
+    finally:
+        lg.close()

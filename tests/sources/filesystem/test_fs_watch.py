@@ -1,0 +1,241 @@
+"""The drop folder watched by the real engine (``Engine.run``), with real inotify and with
+the polling observer: drops, slow copies, renames, sub-folder routing, the after modes,
+files in flight, and a folder that disappears and comes back."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fs_helpers import (
+    Store,
+    files_under,
+    ledger_rows,
+    make_engine,
+    running,
+    settings_for,
+    sha,
+    wait_for,
+)
+
+from plugins.filesystem.placement import dated_dir
+
+# watchdog's recursive inotify watch warns "Callback with id ... already exists ... It will
+# be Overwritten" when nested folders are created at once (``mkdir -p a/b/c``): its walk
+# of the new folder and the queued creation events both add the same watch. The warning
+# is harmless (the watch is replaced by an identical one), but with ``filterwarnings =
+# error`` it would be raised inside watchdog's inotify thread and kill it.
+pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
+
+
+STABILITY = 0.5
+
+
+@pytest.fixture(params=["native", "polling"])
+def observer(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def drop(tmp_path: Path) -> Path:
+    d = tmp_path / "drop"
+    d.mkdir()
+    return d
+
+
+def daemon_settings(tmp_path: Path, drop: Path, observer: str, **opts: Any) -> Any:
+    opts.setdefault("stability_delay", STABILITY)
+    return settings_for(tmp_path, drop, observer=observer, poll_interval=0.1, **opts)
+
+
+def processed(drop: Path) -> Path:
+    return dated_dir(drop / "processed")
+
+
+def test_dropped_file_is_delivered_once_and_moved(
+    tmp_path: Path, drop: Path, observer: str
+) -> None:
+    store = Store(tmp_path / "store.db")
+    settings = daemon_settings(tmp_path, drop, observer, organization="Acme")
+    with running(make_engine(settings)):
+        wait_for(lambda: Path(settings.database_path).exists(), what="ledger")
+        time.sleep(0.2)  # let the observer start; correctness does not depend on it
+        data = os.urandom(50_000)
+        (drop / "invoice.pdf").write_bytes(data)
+        wait_for(lambda: (processed(drop) / "invoice.pdf").exists(), what="moved to processed")
+        rows = store.rows()
+        assert [(r["source_ref"], r["sha256"], r["organization"]) for r in rows] == [
+            ("invoice.pdf", sha(data), "Acme")
+        ]
+        assert (processed(drop) / "invoice.pdf").read_bytes() == data
+        assert not (drop / "invoice.pdf").exists()
+    assert [r["state"] for r in ledger_rows(settings)] == ["done"]
+
+
+def test_slow_copy_is_taken_once_and_complete(tmp_path: Path, drop: Path, observer: str) -> None:
+    store = Store(tmp_path / "store.db")
+    settings = daemon_settings(tmp_path, drop, observer)
+    chunks = [os.urandom(20_000) for _ in range(10)]
+    with running(make_engine(settings)):
+        time.sleep(0.2)
+        target = drop / "big scan.pdf"
+        with target.open("wb") as f:
+            for chunk in chunks:  # ~2 s of writing, 0.2 s apart (< the stability delay)
+                f.write(chunk)
+                f.flush()
+                time.sleep(0.2)
+                assert store.rows() == [], "taken before it was complete"
+        wait_for(lambda: store.rows(), what="delivery")
+        wait_for(lambda: (processed(drop) / "big scan.pdf").exists(), what="move")
+        time.sleep(STABILITY * 2)  # nothing more may come
+    rows = store.rows()
+    assert len(rows) == 1
+    assert rows[0]["sha256"] == sha(b"".join(chunks))
+    assert rows[0]["size"] == 200_000
+
+
+def test_file_renamed_into_the_folder_is_taken_once(
+    tmp_path: Path, drop: Path, observer: str
+) -> None:
+    store = Store(tmp_path / "store.db")
+    settings = daemon_settings(tmp_path, drop, observer)
+    outside = tmp_path / "staging"
+    outside.mkdir()
+    with running(make_engine(settings)):
+        time.sleep(0.2)
+        # 1. written elsewhere on the same filesystem, renamed in
+        (outside / "a.pdf").write_bytes(b"A" * 1000)
+        os.rename(outside / "a.pdf", drop / "a.pdf")
+        # 2. written under a temporary name inside, then renamed (browsers, scanners)
+        with (drop / "b.pdf.part").open("wb") as f:
+            f.write(b"B" * 1000)
+        os.rename(drop / "b.pdf.part", drop / "b.pdf")
+        # 3. a whole folder moved in
+        (outside / "Globex").mkdir()
+        (outside / "Globex" / "c.pdf").write_bytes(b"C" * 1000)
+        (outside / "Globex" / "d.pdf").write_bytes(b"D" * 1000)
+        os.rename(outside / "Globex", drop / "Globex")
+        wait_for(lambda: len(store.rows()) >= 4, what="four deliveries")
+        wait_for(lambda: not files_under(drop / "Globex"), what="moves")
+        time.sleep(STABILITY * 2)
+    assert sorted(store.refs()) == ["Globex/c.pdf", "Globex/d.pdf", "a.pdf", "b.pdf"]
+    assert sorted(p.name for p in files_under(processed(drop))) == [
+        "a.pdf",
+        "b.pdf",
+        "c.pdf",
+        "d.pdf",
+    ]
+
+
+def test_subfolder_names_the_organization(tmp_path: Path, drop: Path, observer: str) -> None:
+    store = Store(tmp_path / "store.db")
+    settings = daemon_settings(
+        tmp_path, drop, observer, organization="Fallback Org", organization_from="subfolder"
+    )
+    (drop / "Acme Corp" / "2024").mkdir(parents=True)
+    with running(make_engine(settings)):
+        time.sleep(0.2)
+        (drop / "Acme Corp" / "invoice.pdf").write_bytes(b"1")
+        (drop / "Acme Corp" / "2024" / "report.pdf").write_bytes(b"2")
+        (drop / "Initech").mkdir()
+        (drop / "Initech" / "tps.pdf").write_bytes(b"3")
+        (drop / "top.pdf").write_bytes(b"4")
+        wait_for(lambda: len(store.rows()) == 4, what="four deliveries")
+        wait_for(lambda: len(files_under(drop / "processed")) == 4, what="moves")
+    orgs = {r["source_ref"]: r["organization"] for r in store.rows()}
+    assert orgs == {
+        "Acme Corp/invoice.pdf": "Acme Corp",
+        "Acme Corp/2024/report.pdf": "Acme Corp",
+        "Initech/tps.pdf": "Initech",
+        "top.pdf": "Fallback Org",
+    }
+    # the sub-folders are kept below the dated folder
+    assert (processed(drop) / "Acme Corp" / "2024" / "report.pdf").read_bytes() == b"2"
+    assert (drop / "Acme Corp").is_dir()  # the user's folders stay
+
+
+@pytest.mark.parametrize("after", ["move", "delete", "keep"])
+def test_after_modes(tmp_path: Path, drop: Path, observer: str, after: str) -> None:
+    store = Store(tmp_path / "store.db")
+    settings = daemon_settings(tmp_path, drop, observer, after=after)
+    with running(make_engine(settings)) as engine:
+        time.sleep(0.2)
+        (drop / "a.pdf").write_bytes(b"first")
+        wait_for(
+            lambda: ledger_rows(settings) and ledger_rows(settings)[0]["state"] == "done",
+            what="done",
+        )
+        if after == "move":
+            assert (processed(drop) / "a.pdf").read_bytes() == b"first"
+            assert not (drop / "a.pdf").exists()
+        elif after == "delete":
+            assert not (drop / "a.pdf").exists()
+            assert not (drop / "processed").exists()
+        else:
+            assert (drop / "a.pdf").read_bytes() == b"first"
+            assert not (drop / "processed").exists()
+        # same name again, new content: a new version, delivered too
+        (drop / "a.pdf").write_bytes(b"second version")
+        wait_for(lambda: len(store.rows()) == 2, what="second version")
+        wait_for(lambda: all(r["state"] == "done" for r in ledger_rows(settings)), what="done")
+        if after == "move":
+            wait_for(lambda: (processed(drop) / "a (1).pdf").exists(), what="numbered move")
+            assert (processed(drop) / "a (1).pdf").read_bytes() == b"second version"
+        # a rescan (here: forced) finds nothing new
+        src = engine.sources["drop"]
+        src.scan()
+        time.sleep(STABILITY * 2)
+    assert [r["sha256"] for r in store.rows()] == [sha(b"first"), sha(b"second version")]
+
+
+def test_second_event_for_a_file_in_flight_does_nothing(
+    tmp_path: Path, drop: Path, observer: str
+) -> None:
+    store = Store(tmp_path / "store.db")
+    settings = daemon_settings(tmp_path, drop, observer, sink_delay=1.5)
+    with running(make_engine(settings)):
+        time.sleep(0.2)
+        p = drop / "slow.pdf"
+        p.write_bytes(b"x" * 100)
+        wait_for(lambda: ledger_rows(settings), what="received")
+        st = os.stat(p)
+        for _ in range(5):  # attribute events and a rewrite of the same bytes/times
+            os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+            time.sleep(STABILITY / 2)
+        wait_for(lambda: (processed(drop) / "slow.pdf").exists(), what="delivery")
+    assert len(ledger_rows(settings)) == 1
+    assert len(store.rows()) == 1
+
+
+def test_folder_that_disappears_is_reported_and_watching_resumes(
+    tmp_path: Path, drop: Path, observer: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="itglue_ingest")
+    store = Store(tmp_path / "store.db")
+    settings = daemon_settings(tmp_path, drop, observer, missing_retry_interval=0.2)
+    with running(make_engine(settings)) as engine:
+        time.sleep(0.2)
+        (drop / "before.pdf").write_bytes(b"1")
+        wait_for(lambda: len(store.rows()) == 1, what="first delivery")
+        away = tmp_path / "unmounted"
+        os.rename(drop, away)  # the share goes away
+        wait_for(lambda: "is not available" in caplog.text, what="warning")
+        time.sleep(0.5)  # several retries: still no crash
+        os.rename(away, drop)  # and comes back
+        wait_for(lambda: "available again" in caplog.text, what="recovery")
+        (drop / "after.pdf").write_bytes(b"2")
+        wait_for(lambda: len(store.rows()) == 2, what="delivery after recovery")
+        # replaced by a new, empty folder (a remount): watched anew
+        shutil.rmtree(drop)
+        drop.mkdir()
+        time.sleep(0.3)
+        (drop / "remount.pdf").write_bytes(b"3")
+        wait_for(lambda: len(store.rows()) == 3, what="delivery after remount")
+        assert engine.sources["drop"] is not None
+    assert sorted(store.refs()) == ["after.pdf", "before.pdf", "remount.pdf"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
