@@ -160,7 +160,24 @@ def _id(value: Any) -> int | str:
 
 
 class ITGlueClient:
-    """The resilient IT Glue API client (see the package docs for the policy)."""
+    """The resilient IT Glue API client.
+
+    Endpoint: ``base_url`` (https; ``http://`` only for loopback with
+    ``allow_insecure_loopback=True``) or ``region`` us/eu/au (default us).
+    Key: ``api_key``, else the variable named by ``api_key_env``, else the keyring
+    (service ``itglue-ingest``, username = ``instance``), else ``ITGLUE_API_KEY``.
+    ``ca_bundle``: trust this CA (verification is always on). ``state_dir``
+    (default: the platform's user state dir of itglue-ingest) holds
+    ``<instance>.ratelimit`` (the budget shared by every process using this dir)
+    and ``<instance>.db`` (the metadata cache, see :attr:`cache`).
+    Budget: ``rate_limit`` requests per ``rate_window`` seconds, of which this client
+    uses ``rate_share``. Timeouts: ``connect_timeout``/``read_timeout`` seconds.
+    Resilience knobs (tests shorten them): ``max_retries`` (idempotent requests and
+    failures before sending; 429s are retried without limit), ``backoff_base`` /
+    ``backoff_max`` seconds, ``breaker_threshold`` consecutive failed operations,
+    ``breaker_cooldown`` seconds, ``rate_penalty_seconds`` of halved pace after a 429.
+    Thread-safe; use as a context manager or call :meth:`close`.
+    """
 
     def __init__(
         self,

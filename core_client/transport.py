@@ -509,7 +509,7 @@ class Transport:
                     )
                 raise error_for_status(status, body, request_id=rid, method=method, path=log_path)
 
-            log.debug("%s %s -> %d", method, log_path, status, extra={**extra, "k": self._secrets[0].reveal()[:30]})
+            log.debug("%s %s -> %d", method, log_path, status, extra=extra)
             body = _parse_json(content) if "json" in content_type or not content_type else None
             return Response(status, body, content, rid, content_type, resp_headers)
 

@@ -4,9 +4,10 @@ What a source claims (an extension, a mail part's Content-Type) is easy to get w
 fake; IT Glue users open what we attach. So the type libmagic sniffs from the spooled bytes
 wins: it becomes ``Blob.mime_type`` while the claim stays in ``Blob.claimed_mime``.
 
-The whole spooled file is handed to libmagic (``from_file``), not a head buffer: legacy
-OLE documents (.doc/.xls/.ppt) are only told apart from a generic
-``application/x-ole-storage`` after ~64 KB.
+libmagic is given the spooled file's path (``from_file``: it reads as much as it needs,
+up to its ``bytes_max`` of several MiB), not a head buffer: legacy OLE documents
+(.doc/.xls/.ppt) are only told apart from a generic ``application/x-ole-storage`` after
+~64 KB.
 
 Policy (``[transforms.mime]``): a file passes when its sniffed type matches a pattern of
 ``allow`` and none of ``deny`` (deny wins). Patterns are ``type/subtype`` with ``*``

@@ -405,7 +405,13 @@ class Router:
                     extra={"source": record.source, "source_ref": record.source_ref},
                 )
         if org is None:
-            raise Rejected(self._unknown(wanted))
+            reason = self._unknown(wanted)
+            if fallback and fallback.casefold() != wanted.casefold():
+                reason = (
+                    f"unknown organization {wanted!r}, and [routing] fallback_organization"
+                    f" {fallback!r} is not in IT Glue either: " + reason
+                )
+            raise Rejected(reason)
         org_id = str(_get(org, "id"))
         return Route(
             organization_id=org_id,

@@ -8,8 +8,11 @@ How a file travels:
    ``stability_delay`` at once; anything else (and everything an event reports) waits
    until size, mtime and inode stayed the same, with no event, for ``stability_delay``.
 3. It is *new*: its reference (relative path, :func:`.names.encode_ref`) and version
-   (``<size>-<mtime_ns>``) are not in the ledger and not in flight here.
-4. It is *emitted*, opened safely (:mod:`.reader`); the engine spools it.
+   (``<size>-<mtime_ns>``) are not in flight here; the engine's ``emit`` answers
+   ``known`` without reading when the ledger has them already.
+4. It is *emitted*, opened safely (:mod:`.reader`); the engine spools it. A few reader
+   threads (``parallel_reads``) do this while the walk goes on, because the spool's
+   write and fsync per file, not the walk, bound a backlog.
 5. After delivery the engine calls :meth:`FilesystemSource.ack` (move to
    ``processed/YYYY/MM/DD/<sub-folders>/``, delete, or keep); after a permanent failure
    :meth:`FilesystemSource.nack` (move to ``failed/<sub-folders>/`` with
@@ -95,10 +98,7 @@ class FilesystemSource(Source):
         self.root: str = os.path.abspath(os.fspath(self.opts.path))
         self.filter = PathFilter(options.include, options.exclude)
         self.tracker = StabilityTracker(options.stability_delay)
-        self._hidden_dirs = {
-            os.path.abspath(os.fspath(options.processed)),
-            os.path.abspath(os.fspath(options.failed)),
-        }
+        self._hidden_dirs = self._excluded_dirs(options)
         self._in_flight: dict[str, str] = {}  # ref -> version emitted and not yet (n)acked
         self._lock = threading.Lock()
         self._post_lock = threading.Lock()  # file moves of ack/nack (engine threads)
@@ -110,9 +110,23 @@ class FilesystemSource(Source):
         self._slots = threading.BoundedSemaphore(2 * options.parallel_reads)
         self._note_lock = threading.Lock()
         self._root_id: tuple[int, int] | None = None
-        self._closed = False
 
     # ------------------------------------------------------------------ paths
+
+    def _excluded_dirs(self, options: FilesystemOptions) -> set[str]:
+        """processed/ and failed/ as the walk and the observer spell paths (below
+        ``self.root``), also when they were configured through another path to the same
+        place (a symlink): re-ingesting processed/ would move files round in circles."""
+        dirs: set[str] = set()
+        real_root = os.path.realpath(self.root)
+        for d in (options.processed, options.failed):
+            dirs.add(os.path.abspath(os.fspath(d)))
+            real = os.path.realpath(d)
+            if real == real_root or real.startswith(real_root + os.sep):
+                dirs.add(
+                    os.path.normpath(os.path.join(self.root, os.path.relpath(real, real_root)))
+                )
+        return dirs
 
     def _real_root(self) -> str:
         return os.path.realpath(self.root)
@@ -727,5 +741,4 @@ class FilesystemSource(Source):
 
     def close(self) -> None:
         """Stop the observer (if ``watch`` did not already) and join its threads."""
-        self._closed = True
         self._stop_watching()

@@ -56,6 +56,7 @@ class Mailbox:
         self.round_trips = 0
         self._folders: list[str] | None = None
         self.selected: str | None = None
+        self.selected_validity: int | None = None
         self.in_idle = False
         self._lock = threading.Lock()
 
@@ -161,9 +162,23 @@ class Mailbox:
 
     def select(self, folder: str) -> dict[bytes, Any]:
         self.round_trips += 1
+        self.selected = self.selected_validity = None
         info: dict[bytes, Any] = self.client.select_folder(folder)
         self.selected = folder
+        self.selected_validity = int(info[b"UIDVALIDITY"])
         return info
+
+    def validity_of(self, folder: str) -> int | None:
+        """The UIDVALIDITY of ``folder``, selecting it unless it is selected already;
+        None when it cannot be selected (it does not exist, for one)."""
+        if self.selected != folder or self.selected_validity is None:
+            try:
+                self.select(folder)
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error:
+                return None
+        return self.selected_validity
 
     # -- messages -----------------------------------------------------------------
 
@@ -188,6 +203,15 @@ class Mailbox:
     def add_flags(self, uids: Sequence[int], flags: Sequence[str | bytes]) -> None:
         self.round_trips += 1
         self.client.add_flags(list(uids), list(flags), silent=True)
+
+    def add_flags_reporting(
+        self, uids: Sequence[int], flags: Sequence[str | bytes]
+    ) -> dict[int, set[bytes]]:
+        """STORE +FLAGS, answering the messages' flags now: a UID missing from the
+        answer is a message that is not there (any more)."""
+        self.round_trips += 1
+        answer = self.client.add_flags(list(uids), list(flags), silent=False)
+        return {int(k): set(v) for k, v in answer.items()}
 
     def remove_flags(self, uids: Sequence[int], flags: Sequence[str | bytes]) -> None:
         self.round_trips += 1

@@ -30,6 +30,7 @@ a keyword or moved aside, never deleted) and can be retried.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -77,6 +78,8 @@ class ImapSource(Source):
         self._sync_box: Mailbox | None = None
         self._action_box: Mailbox | None = None
         self.round_trips = 0  # of the connections already closed (see total_round_trips)
+        self._batch_mids: dict[str, list[str]] = {}  # Message-ID index of the current batch
+        self._prev_index: dict[tuple[str, int], dict[str, list[str]]] = {}
         self.max_message_size = self.options.max_message_size or int(context.max_file_size * 1.4)
 
     # ------------------------------------------------------------------ credentials
@@ -240,24 +243,29 @@ class ImapSource(Source):
         uidnext = info.get(b"UIDNEXT")
         if cp is None or uidnext is None:
             return True
-        return int(info[b"UIDVALIDITY"]) != cp["uidvalidity"] or int(uidnext) > cp["uid"] + 1
+        return bool(
+            int(info[b"UIDVALIDITY"]) != cp["uidvalidity"] or int(uidnext) > cp["uid"] + 1
+        )
 
     # ------------------------------------------------------------------ sync
 
-    def _checkpoint(self, folder: str) -> dict[str, int] | None:
+    def _checkpoint(self, folder: str) -> dict[str, Any] | None:
         raw = self.context.get_checkpoint(f"folder:{folder}")
         if not raw:
             return None
         try:
             value = json.loads(raw)
-            return {"uidvalidity": int(value["uidvalidity"]), "uid": int(value["uid"])}
-        except (ValueError, KeyError, TypeError):
+            return {
+                "uidvalidity": int(value["uidvalidity"]),
+                "uid": int(value["uid"]),
+                "mids": int(value.get("mids", 0)),
+                "prev": value.get("prev"),
+            }
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def _save_checkpoint(self, folder: str, uidvalidity: int, uid: int) -> None:
-        self.context.set_checkpoint(
-            f"folder:{folder}", json.dumps({"uidvalidity": uidvalidity, "uid": uid})
-        )
+    def _save_checkpoint(self, folder: str, cp: dict[str, Any]) -> None:
+        self.context.set_checkpoint(f"folder:{folder}", json.dumps(cp))
 
     def _sync_all(self, box: Mailbox) -> None:
         self._retry_unspooled(box)
@@ -274,16 +282,19 @@ class ImapSource(Source):
         if cp is not None and cp["uidvalidity"] != uidvalidity:
             self.context.log.warning(
                 "UIDVALIDITY of %s changed (%d -> %d): every UID is new; messages already"
-                " ingested are recognised by Message-ID and not ingested again",
+                " ingested are recognised by Message-ID and size, and not fetched again",
                 folder,
                 cp["uidvalidity"],
                 uidvalidity,
             )
-            cp = None
-        last = cp["uid"] if cp else 0
-        if cp is None:
-            self._save_checkpoint(folder, uidvalidity, 0)
+            prev = {"uidvalidity": cp["uidvalidity"], "mids": cp["mids"]}
+            cp = {"uidvalidity": uidvalidity, "uid": 0, "mids": 0, "prev": prev}
+            self._save_checkpoint(folder, cp)
+        elif cp is None:
+            cp = {"uidvalidity": uidvalidity, "uid": 0, "mids": 0, "prev": None}
+            self._save_checkpoint(folder, cp)
         uidnext = info.get(b"UIDNEXT")
+        last = int(cp["uid"])
         if int(info.get(b"EXISTS", 1)) == 0 or (uidnext is not None and int(uidnext) <= last + 1):
             return  # nothing new: this SELECT was the only round trip
         uids = box.uids_from(last + 1)
@@ -291,11 +302,38 @@ class ImapSource(Source):
             if self.context.stopping.is_set():
                 return
             chunk = uids[start : start + self.options.batch_size]
-            self._sync_batch(box, folder, uidvalidity, chunk)
-            self._save_checkpoint(folder, uidvalidity, chunk[-1])
+            self._batch_mids = {}
+            self._sync_batch(box, folder, uidvalidity, chunk, cp)
+            if self._batch_mids:  # the Message-ID index of this batch, one write
+                key = f"mids:{folder}:{uidvalidity}:{cp['mids']}"
+                self.context.set_checkpoint(key, json.dumps(self._batch_mids))
+                cp["mids"] += 1
+            cp["uid"] = chunk[-1]
+            self._save_checkpoint(folder, cp)
 
-    def _sync_batch(self, box: Mailbox, folder: str, uidvalidity: int, chunk: list[int]) -> None:
+    def _previous_index(self, folder: str, prev: dict[str, Any]) -> dict[str, list[str]]:
+        """The Message-ID index of the folder under its previous UIDVALIDITY (loaded once)."""
+        key = (folder, int(prev["uidvalidity"]))
+        index = self._prev_index.get(key)
+        if index is None:
+            index = {}
+            for i in range(int(prev.get("mids", 0))):
+                raw = self.context.get_checkpoint(f"mids:{folder}:{key[1]}:{i}")
+                with contextlib.suppress(ValueError, TypeError):
+                    index.update(json.loads(raw or "{}"))
+            self._prev_index = {key: index}
+        return index
+
+    def _sync_batch(
+        self,
+        box: Mailbox,
+        folder: str,
+        uidvalidity: int,
+        chunk: list[int],
+        cp: dict[str, Any] | None = None,
+    ) -> None:
         heads = box.fetch(chunk, ["RFC822.SIZE", "INTERNALDATE", HEADER_ITEM])
+        msgids: dict[int, str | None] = {}
         wanted: list[int] = []
         for uid in chunk:
             head = heads.get(uid)
@@ -305,8 +343,8 @@ class ImapSource(Source):
             if self.context.known(ref) is not None:
                 continue  # emitted before a crash or a dropped connection
             size = int(head.get(b"RFC822.SIZE", 0))
-            msgid = message_id_of(head.get(HEADER_KEY) or b"")
-            if self._ingested_before(box, folder, uid, msgid, size):
+            msgid = msgids[uid] = message_id_of(head.get(HEADER_KEY) or b"")
+            if self._ingested_before(box, folder, uid, msgid, size, (cp or {}).get("prev")):
                 continue
             if size > self.max_message_size:
                 self._too_large(folder, uidvalidity, uid, size, msgid, head)
@@ -326,25 +364,28 @@ class ImapSource(Source):
                     bytes(body),
                     int(head.get(b"RFC822.SIZE", 0)),
                     head.get(b"INTERNALDATE"),
-                    message_id_of(head.get(HEADER_KEY) or b""),
+                    msgids[uid],
                 )
 
     def _ingested_before(
-        self, box: Mailbox, folder: str, uid: int, msgid: str | None, size: int
+        self,
+        box: Mailbox,
+        folder: str,
+        uid: int,
+        msgid: str | None,
+        size: int,
+        prev: dict[str, Any] | None,
     ) -> bool:
-        """True when this message (same Message-ID and size) already went through this
-        source under another UID (UIDVALIDITY change, a copy in another watched folder);
-        the copy then gets the post-action the original got."""
-        if not msgid:
+        """After a UIDVALIDITY change: True when this message (same Message-ID and size)
+        went through this source under its old UID; the new copy then gets the
+        post-action the original got, and is not fetched."""
+        if not msgid or not prev:
             return False
-        raw = self.context.get_checkpoint(_mid_key(msgid, size))
-        if not raw:
+        key = _mid_key(msgid, size)
+        entry = self._previous_index(folder, prev).get(key)
+        if not entry:
             return False
-        try:
-            prev = json.loads(raw)
-            prev_ref, rule_name = str(prev["ref"]), str(prev.get("rule", ""))
-        except (ValueError, KeyError, TypeError):
-            return False
+        prev_ref, rule_name = str(entry[0]), str(entry[1])
         state = self.context.known(prev_ref)
         if state not in IN_PROGRESS_OR_DONE:
             return False  # never seen, or failed: ingest this copy
@@ -356,9 +397,10 @@ class ImapSource(Source):
             prev_ref,
             state,
         )
+        self._batch_mids[key] = [prev_ref, rule_name]
         rule = self._rules_by_name.get(rule_name, self.rules[0])
         if state in ("done", "duplicate"):
-            self._apply_success(box, folder, uid, rule, prev_ref, set_folder=False)
+            self._apply_success(box, folder, uid, rule, prev_ref)
         return True
 
     def _too_large(
@@ -466,9 +508,7 @@ class ImapSource(Source):
                 self.context.log.info("%s: %s", draft.source_ref, result.reason)
                 self._remember_unspooled(draft.source_ref, folder, uidvalidity, uid, msgid)
         if msgid:
-            self.context.set_checkpoint(
-                _mid_key(msgid, size), json.dumps({"ref": base_ref, "rule": primary_rule})
-            )
+            self._batch_mids[_mid_key(msgid, size)] = [base_ref, primary_rule]
 
     # ------------------------------------------------------------------ retried failures
 
@@ -595,16 +635,23 @@ class ImapSource(Source):
         rule: Rule,
         actions: set[str],
     ) -> None:
-        found = self._locate(box, meta)
+        folder, uid = str(meta.get("folder", "")), int(meta.get("uid", 0))
+        # the common case costs one round trip: the folder is still selected and its
+        # UIDVALIDITY unchanged, so the UID names the message (RFC 3501: never reused)
+        if box.validity_of(folder) == int(meta.get("uidvalidity", -1)) and self._apply_success(
+            box, folder, uid, rule, record.source_ref, actions=actions
+        ):
+            return
+        found = self._locate(box, meta, by_uid=False)
         if found is None:
             self.context.log.info(
                 "%s: the message is no longer in %s (moved or deleted already); nothing to do",
                 record.source_ref,
-                meta.get("folder"),
+                folder,
             )
             return
-        folder, uid, flags, _validity = found
-        self._apply_success(box, folder, uid, rule, record.source_ref, actions=actions, flags=flags)
+        folder, uid, _flags, _validity = found
+        self._apply_success(box, folder, uid, rule, record.source_ref, actions=actions)
 
     def _apply_success(
         self,
@@ -614,11 +661,9 @@ class ImapSource(Source):
         rule: Rule,
         ref: str,
         actions: set[str] | None = None,
-        flags: set[bytes] | None = None,
-        set_folder: bool = True,
-    ) -> None:
-        if set_folder and box.selected != folder:
-            box.select(folder)
+    ) -> bool:
+        """Apply the rule's success actions to ``uid`` of the selected ``folder``; False
+        (and nothing done) when there is no such message."""
         acts = set(rule.on_success) if actions is None else actions
         add: list[str | bytes] = []
         if "seen" in acts:
@@ -628,17 +673,23 @@ class ImapSource(Source):
         if "keyword" in acts:
             add.append(rule.success_keyword)
         if add:
-            box.add_flags([uid], add)
+            current = box.add_flags_reporting([uid], add).get(uid)
+        else:
+            got = box.fetch([uid], ["FLAGS"]).get(uid)
+            current = None if got is None else set(got.get(b"FLAGS", ()))
+        if current is None:
+            return False
         failed_kw = self.options.failure_keyword
-        if "keyword" in self.options.on_failure and (
-            flags is None or failed_kw.encode().lower() in {f.lower() for f in flags}
-        ):
+        if "keyword" in self.options.on_failure and failed_kw.encode().lower() in {
+            f.lower() for f in current
+        }:
             box.remove_flags([uid], [failed_kw])
         if "move" in acts and rule.success_folder:
             box.move([uid], rule.success_folder)
         elif "delete" in acts:
             box.delete([uid])
-        self.context.log.debug("%s: post-action %s done", ref, sorted(acts))
+        self.context.log.debug("%s: post-action %s done in %s", ref, sorted(acts), folder)
+        return True
 
     def _nack_on(self, box: Mailbox, meta: dict[str, Any]) -> None:
         found = self._locate(box, meta)
@@ -657,7 +708,7 @@ class ImapSource(Source):
             box.move([uid], self.options.failure_folder)
 
     def _locate(
-        self, box: Mailbox, meta: dict[str, Any]
+        self, box: Mailbox, meta: dict[str, Any], by_uid: bool = True
     ) -> tuple[str, int, set[bytes], int] | None:
         """Find the message of a record: by UID while the UIDVALIDITY is unchanged, else
         (or when it is gone) by Message-ID, in its folder and then in failure_folder."""
@@ -672,7 +723,7 @@ class ImapSource(Source):
                 continue
             info = box.select(name)
             validity = int(info[b"UIDVALIDITY"])
-            if i == 0 and validity == int(meta.get("uidvalidity", -1)):
+            if by_uid and i == 0 and validity == int(meta.get("uidvalidity", -1)):
                 got = box.fetch([uid], ["FLAGS", HEADER_ITEM]).get(uid)
                 if got is not None and (
                     not msgid or message_id_of(got.get(HEADER_KEY) or b"") == msgid

@@ -25,7 +25,13 @@ from core_client.emulator import run_emulator
 
 CANARY = "ITG.canary-7f3a9c5e1d2b4a6f8e0c1b3d5f7a9c2e4b6d8f0a"
 WRONG = "ITG.canary-wrong-0b1c2d3e4f5a6b7c8d9e"
-FRAGMENTS = [CANARY, WRONG, "7f3a9c5e1d2b4a6f8e0c", "0b1c2d3e4f5a6b7c8d9e"]
+# any 10-character piece of either key's secret part counts as a leak (a truncated or
+# partially formatted key is still a leak)
+FRAGMENTS = [CANARY, WRONG] + [
+    key[i : i + 10]
+    for key in (CANARY.split("canary-")[1], WRONG.split("wrong-")[1])
+    for i in range(len(key) - 9)
+]
 
 
 class CaptureAll(logging.Handler):

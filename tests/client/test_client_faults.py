@@ -298,3 +298,33 @@ def test_health_check_does_not_block_behind_the_limiter(
     assert time.monotonic() - started < 1.0
     assert health["status"] == "degraded" and health["api_key_valid"] is None
     assert "rate limited" in health["error"]
+
+
+def test_closed_client_refuses_and_interrupts(make_client: ClientFactory) -> None:
+    import threading
+
+    from core_client import ClientClosedError
+
+    with run_emulator(rate_limit=(100, 60.0)) as emu:
+        client = make_client(emu, rate_limit=1, rate_window=60.0)
+        client.get_json("/organizations", {"page[size]": 1})
+        errors: list[BaseException] = []
+
+        def blocked() -> None:
+            try:
+                client.get_json("/organizations", {"page[size]": 1})  # waits ~60 s for budget
+            except BaseException as e:
+                errors.append(e)
+
+        t = threading.Thread(target=blocked)
+        t.start()
+        time.sleep(0.3)
+        client.close()
+        t.join(5)
+        assert not t.is_alive()
+        assert len(errors) == 1 and isinstance(errors[0], ClientClosedError)
+        assert errors[0].transient
+        with pytest.raises(ClientClosedError):
+            client.get_organization(1)
+        assert client.circuit_breaker.state == "closed"  # cancellation is not a failure
+        client.close()  # idempotent

@@ -246,3 +246,41 @@ def test_repr_shows_instance_and_url_only(itglue_emulator: Any, make_client: Cli
     assert repr(client) == f"ITGlueClient(instance='prod', base_url='{itglue_emulator.base_url}')"
     assert str(client) == repr(client)
     assert isinstance(client, ITGlueClient)
+
+
+def test_key_is_never_sent_to_another_origin(
+    itglue_emulator: Any, make_client: ClientFactory, tmp_path: Any
+) -> None:
+    from pathlib import Path
+
+    from core_client import ConfigurationError
+    from core_client.emulator import run_emulator
+
+    with run_emulator(api_key=itglue_emulator.api_key) as other:
+        both = tmp_path / "both.pem"  # trust both emulators' test CAs
+        both.write_bytes(
+            Path(itglue_emulator.ca_file).read_bytes() + Path(other.ca_file).read_bytes()
+        )
+        client = make_client(itglue_emulator, ca_bundle=both)
+        # the typed path refuses to aim the key at a foreign origin at all
+        with pytest.raises(ConfigurationError, match="another origin"):
+            client.request("GET", other.base_url + "/organizations")
+        # downloads from another host go without the key: the other server says 401
+        from core_client import AuthenticationError
+
+        with pytest.raises(AuthenticationError):
+            client._transport.request("GET", other.base_url + "/organizations", send_key=False)
+        assert requests_seen(other, status=401) == 1
+
+
+def test_one_client_many_threads(itglue_emulator: Any, make_client: ClientFactory) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    itglue_emulator.seed({"configurations": 1500})
+    client = make_client(itglue_emulator)
+    with ThreadPoolExecutor(6) as pool:
+        counts = list(pool.map(lambda _: sum(1 for _ in client.list_configurations()), range(12)))
+    assert counts == [1500] * 12
+    m = client.get_metrics()
+    assert m["request_count"] == 24 and m["error_count"] == 0
+    assert client.rate_limiter.get_stats()["requests_in_window"] == 24

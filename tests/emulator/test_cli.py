@@ -101,7 +101,7 @@ def test_cli_rejects_bad_options() -> None:
         assert result.returncode == 2, (bad, result.stderr)
 
 
-def test_cli_port_in_use_is_a_clean_error(tmp_path: Path) -> None:
+def test_cli_port_in_use_is_a_clean_error() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

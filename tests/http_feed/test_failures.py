@@ -4,6 +4,7 @@ keeps going, and nothing is checkpointed past an item that was not safely spoole
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -482,3 +483,49 @@ def test_redirected_download_is_followed(
     summary, _ = run_once(make_settings(ingest_state_dir, sink_db, source_options("page")))
     assert summary.delivered == 1
     assert stored(sink_db)[0]["files"][0][2] == feed.state.files["doc-1.pdf"][0]
+
+
+def test_download_timeout_defers_the_item(
+    feed: FeedServer, source_options: Options, ingest_state_dir: Path, sink_db: Path
+) -> None:
+    for i in range(1, 4):
+        add_doc(feed, i)
+    stall = threading.Event()
+    feed.state.hold["/files/doc-2.pdf"] = stall  # answers nothing until released
+    opts = source_options("page", read_timeout=0.3, max_retries=1)
+    try:
+        summary, poll = run_once(make_settings(ingest_state_dir, sink_db, opts))
+    finally:
+        del feed.state.hold["/files/doc-2.pdf"]
+        stall.set()
+    assert poll.deferred == 1 and summary.delivered == 2 and summary.failed == 0
+    assert feed.state.downloads("doc-2.pdf") == 2  # one try, one retry
+    summary, _ = run_once(make_settings(ingest_state_dir, sink_db, opts))
+    assert summary.delivered == 1
+
+
+def test_oversized_page_fails_the_poll(
+    feed: FeedServer, source_options: Options, ingest_state_dir: Path, sink_db: Path
+) -> None:
+    add_doc(feed, 1)
+    opts = source_options("page", max_page_bytes=100)
+    _, poll = run_once(make_settings(ingest_state_dir, sink_db, opts))
+    assert poll.error == f"feed page {feed.url('/feed/page')} is larger than max_page_bytes (100)"
+
+
+@pytest.mark.parametrize("style", ["cursor", "next_link"])
+def test_max_pages_per_poll_then_the_next_poll_goes_on(
+    style: str, feed: FeedServer, source_options: Options, ingest_state_dir: Path, sink_db: Path
+) -> None:
+    for i in range(1, 6):
+        add_doc(feed, i)
+    settings = make_settings(ingest_state_dir, sink_db, source_options(style, max_pages=1))
+    delivered = []
+    while sum(delivered) < 5 and len(delivered) < 6:
+        summary, poll = run_once(settings)
+        assert poll.error is None and poll.pages == 1
+        delivered.append(summary.delivered)
+    # cursor: each poll resumes at the next page; updated-at: at the last item seen
+    # (the since-filter is inclusive, so one item of each page comes back as known)
+    assert delivered == ([2, 2, 1] if style == "cursor" else [2, 1, 1, 1])
+    assert feed.state.downloads() == 5

@@ -57,11 +57,11 @@ class KickingSource(ImapSource):
     user = ""
     batches = 0
 
-    def _sync_batch(self, box: Any, folder: str, uidvalidity: int, chunk: list[int]) -> None:
+    def _sync_batch(self, *args: Any, **kwargs: Any) -> None:
         type(self).batches += 1
         if type(self).batches == 3:
             type(self).server.kick(type(self).user)
-        super()._sync_batch(box, folder, uidvalidity, chunk)
+        super()._sync_batch(*args, **kwargs)
 
 
 class KickingPlugin:

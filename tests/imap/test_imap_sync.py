@@ -77,7 +77,7 @@ def test_no_news_poll_costs_one_round_trip_whatever_the_size(mailbox, make_engin
     assert len(delivered()) == 41
 
 
-def test_uidvalidity_change_does_not_duplicate(mailbox, make_engine, delivered):
+def test_uidvalidity_change_does_not_duplicate(mailbox, make_engine, delivered, caplog):
     mailbox.append(make_message("With id 1"))
     mailbox.append(make_message("With id 2", attachments=[("a.txt", b"aaa", "text/plain")]))
     mailbox.append(make_message("No message id", message_id=False, body="unique body 3"))
@@ -87,7 +87,10 @@ def test_uidvalidity_change_does_not_duplicate(mailbox, make_engine, delivered):
     old = mailbox.server.status(mailbox.user)["uidvalidity"]
     mailbox.server.set_uidvalidity(mailbox.user, "INBOX", old + 1000)
     mailbox.append(make_message("New after reset"))
+    caplog.set_level("INFO", logger="itglue_ingest.source.mail")
     assert engine.run_once().ok
+    # the two with a Message-ID were recognised without downloading them again
+    assert len([r for r in caplog.records if "already ingested as" in r.getMessage()]) == 2
     names = [d["name"] for d in delivered()]
     assert sorted(names) == sorted(["With id 1", "With id 2", "No message id", "New after reset"])
     cp = _source(engine).context.get_checkpoint("folder:INBOX")
@@ -95,3 +98,9 @@ def test_uidvalidity_change_does_not_duplicate(mailbox, make_engine, delivered):
     # the mail without Message-ID was re-read and caught by the engine's content dedupe
     states = engine.ledger.counts()["mail"]
     assert states.get("duplicate") == 1, states
+    # the post-actions stay applied to the renumbered messages
+    assert all("$Ingested" in f for f in mailbox.flags_by_subject().values())
+    # a second change: the index carried over, still nothing is ingested twice
+    mailbox.server.set_uidvalidity(mailbox.user, "INBOX", old + 2000)
+    assert engine.run_once().ok
+    assert len(delivered()) == 4

@@ -105,7 +105,7 @@ def test_fault_soak_delivers_each_record_exactly_once(
     files = make(tmp_path / "in", 60)
     emu.set_faults(
         errors=[{"rate": 0.2, "status": 503}, {"rate": 0.05, "status": 500}],
-        storm={"next": 15},
+        storm={"next": 3},  # the client pauses ~1, 2, 4 s (no Retry-After)
         latency={"ms": 10, "jitter_ms": 10},
         drop=[{"rate": 0.05}],
     )

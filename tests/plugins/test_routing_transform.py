@@ -155,6 +155,12 @@ def test_fallback_organization(contexts, demo_emulator) -> None:
     assert out.organization == "Initech"
 
 
+def test_unknown_fallback_is_named(contexts) -> None:
+    t = route_transform(contexts({"fallback_organization": "Gone Inc"}))
+    with pytest.raises(Rejected, match="fallback_organization 'Gone Inc' is not in IT Glue"):
+        t.apply(rec(organization="Nobody Ltd"))
+
+
 def test_no_organization_and_no_fallback(contexts) -> None:
     with pytest.raises(Rejected, match="no organization for this record: source 'scans'"):
         route_transform(contexts()).apply(rec())

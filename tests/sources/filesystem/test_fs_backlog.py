@@ -238,3 +238,23 @@ def test_crash_during_a_backlog_loses_and_duplicates_nothing(tmp_path: Path) -> 
     moved = files_under(drop / "processed")
     assert len(moved) == n and not [p for p in moved if " (1)" in p.name]
     assert {r["state"] for r in ledger_rows(settings_for(tmp_path, drop))} == {"done"}
+
+
+def test_processed_dir_named_through_a_link_is_still_excluded(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    alias = tmp_path / "alias"
+    alias.symlink_to(drop)
+    (drop / "a.pdf").write_bytes(b"a")
+    settings = settings_for(
+        tmp_path,
+        drop,
+        stability_delay=0.1,
+        processed_dir=str(alias / "done"),
+        failed_dir=str(alias / "bad"),
+    )
+    assert once(settings).delivered == 1
+    assert (dated_dir(drop / "done") / "a.pdf").exists()
+    again = once(settings)  # done/ is inside the drop folder, under another name
+    assert (again.delivered, again.duplicate, again.failed) == (0, 0, 0)
+    assert len(ledger_rows(settings)) == 1

@@ -239,3 +239,28 @@ def test_folder_that_disappears_is_reported_and_watching_resumes(
         assert engine.sources["drop"] is not None
     assert sorted(store.refs()) == ["after.pdf", "before.pdf", "remount.pdf"]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_files_that_vanish_or_are_replaced_before_they_are_stable(
+    tmp_path: Path, drop: Path, observer: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="itglue_ingest")
+    store = Store(tmp_path / "store.db")
+    settings = daemon_settings(tmp_path, drop, observer)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with running(make_engine(settings)):
+        time.sleep(0.2)
+        (drop / "gone.pdf").write_bytes(b"here for a moment")
+        (drop / "replaced.pdf").write_bytes(b"first draft")
+        time.sleep(STABILITY / 3)
+        (drop / "gone.pdf").unlink()
+        (staging / "final.pdf").write_bytes(b"the final version, longer")
+        os.rename(staging / "final.pdf", drop / "replaced.pdf")  # atomically replaced
+        wait_for(lambda: store.rows(), what="delivery")
+        time.sleep(STABILITY * 2)
+    assert [(r["source_ref"], r["sha256"]) for r in store.rows()] == [
+        ("replaced.pdf", sha(b"the final version, longer"))
+    ]
+    assert [r["source_ref"] for r in ledger_rows(settings)] == ["replaced.pdf"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
