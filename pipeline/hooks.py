@@ -76,7 +76,12 @@ class HookFacade:
         self._notify("ingest_record_failed", record=record, reason=reason, permanent=permanent)
 
     def _notify(self, name: str, **kwargs: Any) -> None:
-        try:
-            getattr(self.pm.hook, name)(**kwargs)
-        except Exception:
-            log.exception("a plugin's %s hook raised; the record is not affected", name)
+        # Call each listener on its own: with plain pm.hook.<name>(...) one raising plugin
+        # would stop pluggy from calling the others.
+        for impl in getattr(self.pm.hook, name).get_hookimpls():
+            try:
+                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except Exception:
+                log.exception(
+                    "plugin %s raised in %s; the record is not affected", impl.plugin_name, name
+                )

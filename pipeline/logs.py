@@ -33,7 +33,9 @@ def redact(text: str) -> str:
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+    return {
+        k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")
+    }
 
 
 class RedactingFilter(logging.Filter):
@@ -52,8 +54,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        doc.update({k: v if isinstance(v, int | float | bool | None) else str(v)
-                    for k, v in _extras(record).items()})
+        doc.update(
+            {
+                k: v if isinstance(v, int | float | bool | None) else str(v)
+                for k, v in _extras(record).items()
+            }
+        )
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return redact(json.dumps(doc, ensure_ascii=False))

@@ -139,6 +139,10 @@ def load_settings(path: Path) -> Settings:
     return _resolve_relative(settings, path.parent)
 
 
+# Source options that name files or folders: relative values are taken from the config's folder.
+_SOURCE_PATH_KEYS = ("path", "ca_bundle", "ca_file")
+
+
 def _resolve_relative(settings: Settings, base: Path) -> Settings:
     if not settings.state.dir.is_absolute():
         settings.state.dir = base / settings.state.dir
@@ -146,6 +150,7 @@ def _resolve_relative(settings: Settings, base: Path) -> Settings:
         settings.itglue.ca_bundle = base / settings.itglue.ca_bundle
     for s in settings.sources:
         extra = s.model_extra or {}
-        if isinstance(extra.get("path"), str) and not Path(extra["path"]).is_absolute():
-            extra["path"] = str(base / extra["path"])
+        for key in _SOURCE_PATH_KEYS:
+            if isinstance(extra.get(key), str) and not Path(extra[key]).is_absolute():
+                extra[key] = str(base / extra[key])
     return settings

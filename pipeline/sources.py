@@ -25,9 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .records import DocumentRecord, RecordDraft
 
-RecordState = Literal[
-    "received", "ready", "duplicate", "delivering", "delivered", "done", "failed"
-]
+RecordState = Literal["received", "ready", "duplicate", "delivering", "delivered", "done", "failed"]
 
 
 @dataclass(frozen=True)

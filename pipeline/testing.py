@@ -34,10 +34,10 @@ from .settings import Settings, parse_settings
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """A keyring that lives in a dict (tests only)."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.store: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:

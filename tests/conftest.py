@@ -12,7 +12,8 @@ from pipeline.testing import MemoryKeyring
 
 @pytest.fixture(autouse=True)
 def _hermetic_environment(
-    memory_keyring: MemoryKeyring, tmp_path_factory: pytest.TempPathFactory,
+    memory_keyring: MemoryKeyring,
+    tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[None]:
     """Every test gets an in-memory keyring and private XDG folders; nothing writes to ~."""

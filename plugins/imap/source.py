@@ -2,13 +2,17 @@
 
 What it keeps in the ledger (``context.set_checkpoint``), per source:
 
-* ``folder:<name>`` -> ``{"uidvalidity": V, "uid": U}``: every message of the folder with
-  UID <= U was handled (emitted, failed, or matched no rule). Messages are handled in UID
-  order and the checkpoint moves after each batch, once ``emit`` returned (durable).
-* ``mid:<hash of Message-ID and size>`` -> ``{"ref": source_ref, "rule": name}``: where a
-  message went. After a UIDVALIDITY change (every UID is new) a message already ingested
-  is recognised here and not fetched again; the engine's content-hash dedupe catches
-  what has no Message-ID.
+* ``folder:<name>`` -> ``{"uidvalidity": V, "uid": U, "mids": N, "prev": ...}``: every
+  message of the folder with UID <= U was handled (emitted, failed, or matched no rule).
+  Messages are handled in UID order and the checkpoint moves after each batch, once
+  ``emit`` returned (durable).
+* ``mids:<folder>:<uidvalidity>:<n>`` (one per batch, N of them): the Message-ID index,
+  ``hash(Message-ID, size) -> [source_ref, rule]``. After a UIDVALIDITY change (every UID
+  is new) the previous index (``prev``) recognises messages already ingested, which are
+  then neither fetched nor emitted again; the engine's content-hash dedupe catches what
+  has no Message-ID. One write per batch, not per message.
+* ``unspooled``: records that failed before their bytes were spooled (over the size
+  limit); ``itglue-ingest retry`` removes their rows and the next sync fetches them again.
 
 A record's ``source_ref`` is ``<folder>/<uidvalidity>/<uid>`` (``#<rule>`` appended for
 the second and later rules with ``match = "all"``); ``metadata["imap"]`` carries the
@@ -21,6 +25,13 @@ Cost of a poll: one SELECT per folder when nothing is new (its UIDNEXT says so);
 one ``UID SEARCH UID n:*``, then per batch one FETCH of sizes and Message-IDs and one
 FETCH of the bodies (``BODY.PEEK[]``: nothing is marked seen before delivery). With
 IDLE the source waits on the first folder and syncs as soon as the server reports mail.
+
+Nothing is lost, and the raw message is not stored twice: the mailbox keeps every mail
+until its record was delivered (no post-action runs before that), a permanent failure
+only marks or moves it (never deletes it), and the spool keeps the record's files for
+``itglue-ingest retry``. A mail that cannot be processed, or that leaves nothing to take
+(no body, no wanted file), is emitted as its raw ``.eml`` instead; an over-size mail is
+not downloaded, stays in the mailbox, marked, and is fetched again when retried.
 
 Unlike paperless-ngx's mail fetcher it never downloads a mailbox again (UID checkpoint),
 never imports twice when runs overlap (one sync at a time per source, and the ledger's
@@ -226,6 +237,9 @@ class ImapSource(Source):
                     "%s; trying again in %.0f s", e.reason, self.options.reconnect_max
                 )
                 stopping.wait(self.options.reconnect_max)
+            except BaseException:
+                self._drop("sync")  # reconnect (and check the folders) on the next round
+                raise
 
     def _idle(self, box: Mailbox) -> None:
         folder = self.options.folders[0]
@@ -243,9 +257,7 @@ class ImapSource(Source):
         uidnext = info.get(b"UIDNEXT")
         if cp is None or uidnext is None:
             return True
-        return bool(
-            int(info[b"UIDVALIDITY"]) != cp["uidvalidity"] or int(uidnext) > cp["uid"] + 1
-        )
+        return bool(int(info[b"UIDVALIDITY"]) != cp["uidvalidity"] or int(uidnext) > cp["uid"] + 1)
 
     # ------------------------------------------------------------------ sync
 

@@ -142,6 +142,7 @@ def _uncursor(value: str) -> int:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in separate writes
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from plugins.http_feed import (
-    _MISSING,
-    HttpFeedOptions,
-    _Watermark,
+from plugins.http_feed.checkpoint import Watermark
+from plugins.http_feed.options import HttpFeedOptions
+from plugins.http_feed.transport import parse_retry_after
+from plugins.http_feed.values import (
+    MISSING,
     lookup,
-    parse_retry_after,
     parse_timestamp,
     safe_file_name,
     text_to_html,
@@ -27,9 +27,9 @@ def test_lookup_dotted_paths() -> None:
     assert lookup(doc, "") is doc
     assert lookup(doc, "a.b.1.c") == 2
     assert lookup(doc, "a.b.-1.c") == 2
-    assert lookup(doc, "a.b.5.c") is _MISSING
-    assert lookup(doc, "a.missing") is _MISSING
-    assert lookup(doc, "a.b.c") is _MISSING  # a list needs an index
+    assert lookup(doc, "a.b.5.c") is MISSING
+    assert lookup(doc, "a.missing") is MISSING
+    assert lookup(doc, "a.b.c") is MISSING  # a list needs an index
     assert lookup([1, 2], "0") == 1
 
 
@@ -65,12 +65,12 @@ def test_url_problem() -> None:
 
 
 def test_watermark_advances_to_the_highest_done_but_not_past_a_deferred_item() -> None:
-    m = _Watermark(saved=None)
+    m = Watermark(saved=None)
     m.done(1.0, "t1")
     m.deferred(2.0, "t2")
     m.done(3.0, "t3")
     assert m.candidate(complete=True) == "t2"
-    m2 = _Watermark(saved=None)
+    m2 = Watermark(saved=None)
     m2.done(1.0, "t1")
     m2.done(3.0, "t3")
     assert m2.candidate(complete=False) == "t3"  # ascending so far: safe mid-feed
@@ -78,12 +78,12 @@ def test_watermark_advances_to_the_highest_done_but_not_past_a_deferred_item() -
 
 
 def test_watermark_waits_for_the_end_of_an_unsorted_feed() -> None:
-    m = _Watermark(saved=0.5)
+    m = Watermark(saved=0.5)
     m.done(3.0, "t3")
     m.done(1.0, "t1")  # not ascending: later pages may hold older items
     assert m.candidate(complete=False) is None
     assert m.candidate(complete=True) == "t3"
-    old = _Watermark(saved=5.0)
+    old = Watermark(saved=5.0)
     old.done(3.0, "t3")
     assert old.candidate(complete=True) is None  # never moves backwards
 

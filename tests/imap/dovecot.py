@@ -56,7 +56,7 @@ class Dovecot:
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="itglue-dovecot-"))
-        os.chmod(self.dir, 0o755)
+        os.chmod(self.dir, 0o755)  # noqa: S103 - Dovecot's users must traverse it
         self.host = "127.0.0.1"
         self.port = _free_port()
         self.ssl_port = _free_port()

@@ -13,12 +13,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from imap_helpers import BUILTINS_BUT_IMAP, RecordingPlugin  # noqa: E402
+from imap_helpers import BUILTINS_BUT_IMAP, RecordingPlugin
 
-import pipeline  # noqa: E402
-from pipeline.plugins import get_plugin_manager  # noqa: E402
-from pipeline.runner import Engine  # noqa: E402
-from pipeline.settings import parse_settings  # noqa: E402
+import pipeline
+from pipeline.plugins import get_plugin_manager
+from pipeline.runner import Engine
+from pipeline.settings import parse_settings
 
 
 class DieAfterDelivery:

@@ -127,7 +127,7 @@ def make_message(
     html: str | None = None,
     attachments: Sequence[tuple[str, bytes, str]] = (),
     inline: Sequence[tuple[str, bytes, str]] = (),
-    message_id: str | None | bool = True,
+    message_id: str | bool | None = True,
     date: Any = None,
 ) -> bytes:
     """A real RFC 5322 message built with the stdlib (``message_id=False`` leaves it out)."""
@@ -154,8 +154,14 @@ def make_message(
         maintype, subtype = ctype.split("/")
         if msg.get_content_type() == "text/plain" and not msg.is_multipart():
             msg.make_mixed()
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name,
-                           disposition="inline", cid=make_msgid())
+        msg.add_attachment(
+            data,
+            maintype=maintype,
+            subtype=subtype,
+            filename=name,
+            disposition="inline",
+            cid=make_msgid(),
+        )
     for name, data, ctype in attachments:
         maintype, subtype = ctype.split("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)

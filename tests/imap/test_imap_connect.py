@@ -117,6 +117,8 @@ def test_xoauth2_bad_token_and_failing_command(mailbox, make_engine, monkeypatch
     reason = _scan_error(engine)
     assert "was refused" in reason and "access token" in reason
     assert "expired-token" not in reason
-    engine = make_engine(auth="xoauth2", token_command=[sys.executable, "-c", "raise SystemExit(3)"])
+    engine = make_engine(
+        auth="xoauth2", token_command=[sys.executable, "-c", "raise SystemExit(3)"]
+    )
     assert "exited with 3" in _scan_error(engine)
     assert "token_command" in _scan_error(make_engine(auth="xoauth2"))

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pipeline
 from imap_helpers import make_message, running, wait_for
 
+import pipeline
 from plugins.imap import ImapSource
 
 HERE = Path(__file__).parent
@@ -70,13 +70,13 @@ class KickingPlugin:
         register("imap_kicking", KickingSource)
 
 
-def test_connection_dropped_mid_sync_resumes_without_duplicates(
-    mailbox, make_engine, delivered
-):
+def test_connection_dropped_mid_sync_resumes_without_duplicates(mailbox, make_engine, delivered):
     for i in range(30):
         mailbox.server.save(mailbox.user, make_message(f"Batch mail {i:02d}", body=f"n{i}"))
     KickingSource.server, KickingSource.user, KickingSource.batches = (
-        mailbox.server, mailbox.user, 0,
+        mailbox.server,
+        mailbox.user,
+        0,
     )
     engine = make_engine(extra=(KickingPlugin(),), type="imap_kicking", batch_size=5)
     assert engine.run_once().ok
@@ -95,7 +95,10 @@ def test_crash_between_delivery_and_post_action(
     config.write_text(json.dumps(settings_data()))
     proc = subprocess.run(
         [sys.executable, str(HERE / "imap_crash_runner.py"), str(config)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 17, proc.stderr[-2000:]
     assert [d["name"] for d in delivered()] == ["Crash victim"]
@@ -107,4 +110,3 @@ def test_crash_between_delivery_and_post_action(
     assert mailbox.flags_by_subject() == {"Crash victim": {"\\Seen", "$Ingested"}}
     states = engine.ledger.counts()["mail"]
     assert states == {"done": 1}, states
-

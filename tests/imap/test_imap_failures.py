@@ -67,8 +67,9 @@ def test_failed_mail_moved_aside_is_found_again_after_retry(
 
 
 def test_oversize_message_is_not_downloaded_and_can_be_retried(mailbox, make_engine, delivered):
-    big = make_message("Big scan", attachments=[("scan.pdf", b"%PDF-1.4\n" + b"x" * 20_000,
-                                                 "application/pdf")])
+    big = make_message(
+        "Big scan", attachments=[("scan.pdf", b"%PDF-1.4\n" + b"x" * 20_000, "application/pdf")]
+    )
     mailbox.append(big)
     mailbox.append(make_message("Small note"))
     engine = make_engine(max_message_size=10_000)
@@ -93,8 +94,10 @@ def test_attachment_over_the_file_limit_fails_clearly(mailbox, make_engine, deli
     mailbox.append(
         make_message(
             "Huge attachment",
-            attachments=[("small.txt", b"ok", "text/plain"),
-                         ("huge.bin", b"\x00" * 30_000, "application/octet-stream")],
+            attachments=[
+                ("small.txt", b"ok", "text/plain"),
+                ("huge.bin", b"\x00" * 30_000, "application/octet-stream"),
+            ],
         )
     )
     mailbox.append(make_message("After the huge one"))

@@ -26,7 +26,7 @@ def _multipart(subject: str, parts: list[str]) -> bytes:
     return _crlf(
         f"From: sender@odd.example\nTo: docs@msp.example\nSubject: {subject}\n"
         "Message-ID: <" + subject.replace(" ", "-") + "@odd.example>\n"
-        "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"BOUND\"\n\n" + body
+        'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="BOUND"\n\n' + body
     )
 
 
@@ -42,7 +42,7 @@ def hostile_messages() -> dict[str, bytes]:
     msgs["malformed mime"] = _crlf(
         "From: a@odd.example\nSubject: malformed mime\nMIME-Version: 1.0\n"
         'Content-Type: multipart/mixed; boundary="XX"\n\n--XX\nContent-Type: text/plain\n\n'
-        "hello from a broken multipart\n--XX\nContent-Type: application/pdf; name=\"a.pdf\"\n"
+        'hello from a broken multipart\n--XX\nContent-Type: application/pdf; name="a.pdf"\n'
         "Content-Transfer-Encoding: base64\n\n!!!not base64@@@\n"  # no closing boundary
     )
     msgs["no headers"] = b"\r\njust a body and no headers at all\r\n"
@@ -79,12 +79,12 @@ def hostile_messages() -> dict[str, bytes]:
     inner.add_attachment(PDF, maintype="application", subtype="pdf", filename="inner.pdf")
     outer.add_attachment(inner)
     msgs["nested"] = outer.as_bytes()
-    msgs["tnef"] = make_message(
-        "tnef", attachments=[("winmail.dat", TNEF, "application/ms-tnef")]
-    )
+    msgs["tnef"] = make_message("tnef", attachments=[("winmail.dat", TNEF, "application/ms-tnef")])
     msgs["fifty"] = make_message(
         "fifty",
-        attachments=[(f"file{i:02d}.txt", f"content {i}".encode(), "text/plain") for i in range(50)],
+        attachments=[
+            (f"file{i:02d}.txt", f"content {i}".encode(), "text/plain") for i in range(50)
+        ],
     )
     msgs["twice"] = make_message(
         "twice",
@@ -104,9 +104,7 @@ def test_hostile_messages_each_get_a_clear_outcome(mailbox, make_engine, deliver
     msgs = hostile_messages()
     for raw in msgs.values():
         mailbox.append(raw)
-    engine = make_engine(
-        pipeline={"max_file_size": 40_000}, max_message_size=500_000, batch_size=4
-    )
+    engine = make_engine(pipeline={"max_file_size": 40_000}, max_message_size=500_000, batch_size=4)
     summary = engine.run_once()
     assert summary.delivered == len(msgs) - 1 and summary.failed == 1, summary.to_dict()
     (failed,) = engine.ledger.failed("mail")

@@ -45,8 +45,14 @@ def test_mail_lands_in_itglue_with_idle(emu, dovecot, mailbox, tmp_path, monkeyp
             "state": {"dir": str(tmp_path / "state")},
             "pipeline": {"workers": 2, "retry_base": 0.05, "retry_max": 0.5},
             "sources": [
-                source_table(dovecot, mailbox, rules=rules, poll_interval=600, idle=True,
-                             password_env=PASSWORD_ENV)
+                source_table(
+                    dovecot,
+                    mailbox,
+                    rules=rules,
+                    poll_interval=600,
+                    idle=True,
+                    password_env=PASSWORD_ENV,
+                )
             ],
         }
     )
@@ -63,15 +69,28 @@ def test_mail_lands_in_itglue_with_idle(emu, dovecot, mailbox, tmp_path, monkeyp
         with running(engine):
             wait_for(lambda: len(emu.records("documents")) == 1, timeout=30)
             # arriving while the daemon IDLEs
-            mailbox.append(make_message("Network diagram", sender="Bob <bob@mail.globex.example>",
-                                        attachments=[("diagram.pdf", PDF, "application/pdf")]))
+            mailbox.append(
+                make_message(
+                    "Network diagram",
+                    sender="Bob <bob@mail.globex.example>",
+                    attachments=[("diagram.pdf", PDF, "application/pdf")],
+                )
+            )
             mailbox.append(make_message("[org: Nope Inc] lost"))
             wait_for(lambda: len(emu.records("documents")) == 2, timeout=30)
             wait_for(lambda: engine.ledger.failed("mail"), timeout=30)
-            wait_for(lambda: mailbox.flags_by_subject().get("[org: Nope Inc] lost")
-                     == {"$IngestFailed"}, timeout=15)
-            wait_for(lambda: all("$Ingested" in f for s, f in mailbox.flags_by_subject().items()
-                                 if "Nope" not in s), timeout=15)
+            wait_for(
+                lambda: mailbox.flags_by_subject().get("[org: Nope Inc] lost") == {"$IngestFailed"},
+                timeout=15,
+            )
+            wait_for(
+                lambda: all(
+                    "$Ingested" in f
+                    for s, f in mailbox.flags_by_subject().items()
+                    if "Nope" not in s
+                ),
+                timeout=15,
+            )
     finally:
         engine.close()
     records = emu.state()["records"]

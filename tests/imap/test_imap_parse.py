@@ -54,8 +54,8 @@ def test_bodies_and_parts():
         b"Message-ID: <m1@example.com>\r\nMIME-Version: 1.0\r\n"
         b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n'
         b"--B\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\n\xf0\xd2\xc9\xd7\xc5\xd4\r\n"
-        b'--B\r\nContent-Type: image/png\r\nContent-ID: <img1>\r\n\r\nPNGDATA\r\n'
-        b'--B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment;'
+        b"--B\r\nContent-Type: image/png\r\nContent-ID: <img1>\r\n\r\nPNGDATA\r\n"
+        b"--B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment;"
         b' filename="a.pdf"\r\n\r\n%PDF\r\n--B--\r\n'
     )
     mail = parse_message(raw)

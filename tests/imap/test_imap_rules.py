@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from imap_helpers import make_message
 
@@ -37,10 +37,14 @@ def test_filters_and_organization_first_match(mailbox, make_engine, delivered):
         },
         {"name": "urgent", "body": r"\burgent\b", "max_age_days": 30, "organization": "Urgent"},
     ]
-    old = datetime.now(timezone.utc) - timedelta(days=90)
+    old = datetime.now(UTC) - timedelta(days=90)
     m = mailbox.append
-    m(make_message("Invoice 1", attachments=[("invoice.pdf", PDF, "application/pdf"),
-                                             ("logo.png", PNG, "image/png")]))
+    m(
+        make_message(
+            "Invoice 1",
+            attachments=[("invoice.pdf", PDF, "application/pdf"), ("logo.png", PNG, "image/png")],
+        )
+    )
     m(make_message("Invoice 2 (no attachment)"))
     m(make_message("[org: Globex Corp] Network diagram", sender="x@random.example"))
     m(make_message("Contoso ticket", sender="bob@mail.contoso.com", to="support@msp.example"))
@@ -52,7 +56,11 @@ def test_filters_and_organization_first_match(mailbox, make_engine, delivered):
     assert engine.run_once().ok
     got = _by_name(delivered)
     assert set(got) == {
-        "Invoice 1", "Network diagram", "Contoso ticket", "Fabrikam boss", "Fabrikam staff",
+        "Invoice 1",
+        "Network diagram",
+        "Contoso ticket",
+        "Fabrikam boss",
+        "Fabrikam staff",
         "Fresh",
     }
     assert got["Invoice 1"]["organization"] == "Acme"
@@ -115,10 +123,18 @@ def test_post_actions_after_delivery(mailbox, make_engine, delivered):
     rules = [
         {"name": "seen", "subject": "^seen", "on_success": ["seen"]},
         {"name": "flag", "subject": "^flag", "on_success": ["flag"]},
-        {"name": "kw", "subject": "^keyword", "on_success": ["keyword"],
-         "success_keyword": "Filed"},
-        {"name": "move", "subject": "^move", "on_success": ["seen", "move"],
-         "success_folder": "Filed by IT Glue"},
+        {
+            "name": "kw",
+            "subject": "^keyword",
+            "on_success": ["keyword"],
+            "success_keyword": "Filed",
+        },
+        {
+            "name": "move",
+            "subject": "^move",
+            "on_success": ["seen", "move"],
+            "success_folder": "Filed by IT Glue",
+        },
         {"name": "delete", "subject": "^delete", "on_success": ["delete"]},
     ]
     for subject in ("seen me", "flag me", "keyword me", "move me", "delete me"):

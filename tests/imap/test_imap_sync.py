@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from imap_helpers import make_message
@@ -104,3 +105,19 @@ def test_uidvalidity_change_does_not_duplicate(mailbox, make_engine, delivered, 
     mailbox.server.set_uidvalidity(mailbox.user, "INBOX", old + 2000)
     assert engine.run_once().ok
     assert len(delivered()) == 4
+
+
+def test_overlapping_scans_do_not_import_twice(mailbox, make_engine, delivered):
+    for i in range(12):
+        mailbox.server.save(mailbox.user, make_message(f"Overlap {i}"))
+    engine = make_engine(batch_size=3)
+    src = _source(engine)
+    threads = [threading.Thread(target=src.scan) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert engine.run_once().ok  # and a third, engine-driven scan on top
+    names = sorted(d["name"] for d in delivered())
+    assert names == sorted(f"Overlap {i}" for i in range(12))
+    assert sum(engine.ledger.counts()["mail"].values()) == 12

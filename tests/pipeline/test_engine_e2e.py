@@ -105,12 +105,28 @@ def test_fault_soak_delivers_each_record_exactly_once(
     files = make(tmp_path / "in", 60)
     emu.set_faults(
         errors=[{"rate": 0.2, "status": 503}, {"rate": 0.05, "status": 500}],
-        storm={"next": 3},  # the client pauses ~1, 2, 4 s (no Retry-After)
+        storm={"next": 2},  # the client pauses ~1 s, then ~2 s
         latency={"ms": 10, "jitter_ms": 10},
         drop=[{"rate": 0.05}],
     )
     s = settings(emu, tmp_path, {"in": tmp_path / "in"}, once_timeout=90)
-    with Engine(s, pm()) as engine:
+
+    def client() -> Any:  # the production client, with the test's shorter pauses
+        from core_client.client import ITGlueClient
+
+        return ITGlueClient(
+            "e2e",
+            base_url=emu.base_url,
+            api_key=emu.api_key,
+            ca_bundle=emu.ca_file,
+            state_dir=tmp_path / "state",
+            backoff_base=0.05,
+            backoff_max=0.5,
+            breaker_cooldown=1.0,
+            rate_penalty_seconds=2.0,
+        )
+
+    with Engine(s, pm(), client_factory=client) as engine:
         summary = engine.run_once()
         waited = engine.ledger.counts()
     emu.set_faults()

@@ -218,6 +218,7 @@ def test_crash_during_a_backlog_loses_and_duplicates_nothing(tmp_path: Path) -> 
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+        assert len(store.rows()) < n, "the backlog finished before the kill"
     proc = run_child(spec, tmp_path)
     try:
         wait_for(

@@ -84,6 +84,7 @@ def test_dropped_files_land_in_their_organizations(
         "Acme Corp/Invoice_2024-03.pdf": pdf("invoice"),
         "Globex/Network/diagram notes.txt": b"core switch -> firewall\n" * 50,
         "Initech/" + os.fsdecode(b"r\xe9sum\xe9.pdf"): pdf("latin-1 name"),
+        'Globex/odd <name>: "a|b?" *\tline\n2.pdf': pdf("characters IT Glue may refuse"),
     }
     with running(make_engine(emu, tmp_path, drop, observer, monkeypatch)):
         time.sleep(0.3)
@@ -93,7 +94,7 @@ def test_dropped_files_land_in_their_organizations(
             p.write_bytes(data)
         (drop / "Nope Inc").mkdir()
         (drop / "Nope Inc" / "lost.pdf").write_bytes(pdf("nobody"))
-        wait_for(lambda: len(emu.records("attachments")) == 4, timeout=30, what="4 uploads")
+        wait_for(lambda: len(emu.records("attachments")) == 5, timeout=30, what="5 uploads")
         wait_for(
             lambda: (drop / "failed" / "Nope Inc" / "lost.pdf.error.txt").exists(),
             what="the unroutable file in failed/",
@@ -114,6 +115,9 @@ def test_dropped_files_land_in_their_organizations(
         ("Acme Corp", "Invoice_2024-03.pdf"): files["Acme Corp/Invoice_2024-03.pdf"],
         ("Globex", "diagram notes.txt"): files["Globex/Network/diagram notes.txt"],
         ("Initech", "r\ufffdsum\ufffd.pdf"): files["Initech/" + os.fsdecode(b"r\xe9sum\xe9.pdf")],
+        ("Globex", 'odd <name>: "a|b?" *_line_2.pdf'): files[
+            'Globex/odd <name>: "a|b?" *\tline\n2.pdf'
+        ],
     }
     names = sorted(d["name"] for d in docs.values())
     assert "Invoice 2024-03" in names  # titled by the title transform

@@ -1,0 +1,303 @@
+"""HTTP for the feed: GET with retries and checked redirects, JSON pages, streamed downloads.
+
+Hand-written rather than urllib3's ``Retry`` or stamina, because:
+
+* every wait must end as soon as the engine is stopping (``stopping.wait``: the daemon
+  must exit within seconds; a ``Retry-After: 120`` must not hold it), and Retry-After
+  values are capped (``retry_after_max``); the HTTP-date form is parsed by the standard
+  library (``email.utils``);
+* a streamed download is retried only before its body is handed to the spool: after
+  that, a dropped connection is a :class:`TransientError` out of ``emit`` and the item
+  comes back on the next poll;
+* redirects are followed by hand (at most 5) so that every hop is checked against the
+  HTTPS rule and the credentials go only to the feed's own origin (requests keeps custom
+  headers such as ``X-API-Key`` on a cross-host redirect).
+
+The HTTPS rule is the IT Glue client's: ``https://`` only; ``http://`` only to a
+loopback host with ``allow_insecure_loopback = true``. ``verify`` is passed on every
+request because a session-level value loses to ``$REQUESTS_CA_BUNDLE``.
+"""
+
+from __future__ import annotations
+
+import email.message
+import email.utils
+import io
+import json
+import random
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+
+from pipeline import TransientError
+
+from .options import HttpFeedOptions
+from .values import display_url, origin, url_problem
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+MAX_REDIRECTS = 5
+
+CHUNK = 64 * 1024
+
+
+class FeedProblem(Exception):
+    """A request or an answer went wrong; ``transient`` ones may work on the next poll."""
+
+    def __init__(self, reason: str, *, transient: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+
+
+class Stopping(Exception):
+    """The engine is shutting down: leave the poll now."""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class DownloadStream(io.RawIOBase):
+    """The body of an open download, read in chunks as the spool asks for them.
+
+    A connection lost mid-body becomes a :class:`TransientError`, which the engine lets
+    through ``emit`` (nothing is recorded) so the item is tried again on the next poll.
+    The size limit is the spool's (it stops copying at ``max_file_size`` and records the
+    item as failed); the Content-Length was checked before ``emit``.
+    """
+
+    def __init__(self, response: requests.Response, url: str) -> None:
+        super().__init__()
+        self._response = response
+        self._url = url
+        self.interrupted: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._response.raw.read(min(len(view), CHUNK), decode_content=True)
+        except Exception as e:  # urllib3 ProtocolError / ReadTimeoutError / OSError
+            self.interrupted = (
+                f"download of {display_url(self._url)} was interrupted ({type(e).__name__})"
+            )
+            raise TransientError(self.interrupted) from None
+        n = len(data)
+        view[:n] = data
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._response.close()
+        super().close()
+
+
+def content_length(resp: requests.Response) -> int | None:
+    value = resp.headers.get("Content-Length")
+    return int(value) if value and value.isdigit() else None
+
+
+def disposition_name(resp: requests.Response) -> str | None:
+    value = resp.headers.get("Content-Disposition")
+    if not value:
+        return None
+    msg = email.message.Message()
+    msg["Content-Disposition"] = value
+    name = msg.get_filename()
+    return name or None
+
+
+class FeedClient:
+    """The feed's HTTP session: retries, redirects, credentials for the feed's origin.
+
+    :param credentials: returns the auth headers (asked once per :meth:`reset_auth`, so a
+        rotated secret is picked up on the next poll).
+    """
+
+    def __init__(
+        self,
+        opts: HttpFeedOptions,
+        stopping: threading.Event,
+        credentials: Callable[[], dict[str, str]],
+    ) -> None:
+        self.opts = opts
+        self.stopping = stopping
+        self._credentials = credentials
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = "itglue-ingest http_feed"
+        self._verify: str | bool = str(opts.ca_bundle) if opts.ca_bundle else True
+        self._feed_origin = origin(opts.url)
+        self._auth_headers: dict[str, str] | None = None
+
+    def reset_auth(self) -> None:
+        self._auth_headers = None
+
+    def close(self) -> None:
+        self._session.close()
+
+    def headers_for(self, url: str) -> dict[str, str]:
+        if origin(url) != self._feed_origin:
+            return {}  # never send our credentials to another host
+        if self._auth_headers is None:
+            self._auth_headers = self._credentials()
+        return dict(self._auth_headers)
+
+    def wait(self, seconds: float) -> None:
+        if self.stopping.wait(max(0.0, seconds)):
+            raise Stopping
+
+    def backoff(self, attempt: int) -> float:
+        ceiling = min(self.opts.backoff_max, self.opts.backoff_base * (2.0**attempt))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def get(
+        self,
+        url: str,
+        params: dict[str, Any] | None,
+        what: str,
+        extra_headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """GET with retries on 408/429/5xx and transport errors, redirects checked by hand.
+
+        Returns the (streamed, unread) response of the final hop, whatever its status;
+        raises :class:`FeedProblem` when retries are exhausted or a URL is refused.
+        """
+        attempt = 0
+        hops = 0
+        while True:
+            if self.stopping.is_set():
+                raise Stopping
+            problem = url_problem(url, self.opts.allow_insecure_loopback)
+            if problem:
+                raise FeedProblem(f"{what}: {problem}", transient=False)
+            headers = self.headers_for(url)
+            headers.update(extra_headers or {})
+            try:
+                resp = self._session.get(
+                    url,
+                    params=params,
+                    headers=headers,
+                    timeout=(self.opts.connect_timeout, self.opts.read_timeout),
+                    stream=True,
+                    allow_redirects=False,
+                    verify=self._verify,
+                )
+            except requests.RequestException as e:
+                reason = f"{what} {display_url(url)}: {type(e).__name__}"
+                if isinstance(e, requests.exceptions.SSLError):
+                    raise FeedProblem(
+                        f"{reason} (TLS verification failed)", transient=True
+                    ) from None
+                if attempt >= self.opts.max_retries:
+                    raise FeedProblem(
+                        f"{reason} after {attempt + 1} attempts", transient=True
+                    ) from None
+                self.wait(self.backoff(attempt))
+                attempt += 1
+                continue
+            status = resp.status_code
+            if status in REDIRECT_STATUSES and resp.headers.get("Location"):
+                resp.close()
+                hops += 1
+                if hops > MAX_REDIRECTS:
+                    raise FeedProblem(
+                        f"{what} {display_url(url)}: too many redirects", transient=False
+                    )
+                url = urljoin(resp.url, resp.headers["Location"])
+                params = None
+                continue
+            if status in RETRY_STATUSES:
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                resp.close()
+                if attempt >= self.opts.max_retries:
+                    raise FeedProblem(
+                        f"{what} {display_url(url)} answered {status} "
+                        f"{resp.reason or ''} after {attempt + 1} attempts".replace("  ", " "),
+                        transient=True,
+                    )
+                delay = self.backoff(attempt) if retry_after is None else retry_after
+                self.wait(min(delay, self.opts.retry_after_max))
+                attempt += 1
+                continue
+            return resp
+
+    def fetch_json(self, url: str, params: dict[str, Any]) -> tuple[requests.Response, Any]:
+        """A feed page: its (closed) response and the parsed JSON; any problem raises
+        :class:`FeedProblem` with the reason."""
+        what = "feed page"
+        resp = self.get(url, params, what, {"Accept": "application/json"})
+        try:
+            shown = display_url(resp.url or url)
+            if not 200 <= resp.status_code < 300:
+                hint = " (check the auth settings)" if resp.status_code in (401, 403) else ""
+                raise FeedProblem(
+                    f"{what} {shown} answered {resp.status_code} {resp.reason or ''}".rstrip()
+                    + hint,
+                    transient=False,
+                )
+            body = bytearray()
+            try:
+                for chunk in resp.iter_content(CHUNK):
+                    body += chunk
+                    if len(body) > self.opts.max_page_bytes:
+                        raise FeedProblem(
+                            f"{what} {shown} is larger than max_page_bytes "
+                            f"({self.opts.max_page_bytes})",
+                            transient=False,
+                        )
+            except requests.RequestException as e:
+                raise FeedProblem(
+                    f"{what} {shown}: {type(e).__name__} while reading", transient=True
+                ) from None
+            try:
+                doc = json.loads(bytes(body))
+            except ValueError:
+                ctype = resp.headers.get("Content-Type", "no Content-Type")
+                start = bytes(body[:40]).decode("utf-8", "replace")
+                raise FeedProblem(
+                    f"{what} {shown} is not JSON ({ctype}; starts with {start!r})",
+                    transient=False,
+                ) from None
+            return resp, doc
+        finally:
+            resp.close()
+
+    def open_download(self, url: str, limit: int) -> requests.Response:
+        """Open a download (status checked, Content-Length checked); the body is unread."""
+        resp = self.get(url, None, "download", {"Accept-Encoding": "identity"})
+        shown = display_url(resp.url or url)
+        if not 200 <= resp.status_code < 300:
+            resp.close()
+            raise FeedProblem(
+                f"download {shown} answered {resp.status_code} {resp.reason or ''}".rstrip(),
+                transient=False,
+            )
+        size = content_length(resp)
+        if size is not None and size > limit:
+            resp.close()
+            raise FeedProblem(
+                f"download {shown} is {size} bytes (Content-Length), over the limit of {limit}",
+                transient=False,
+            )
+        return resp
