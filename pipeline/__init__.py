@@ -8,6 +8,7 @@ Plugins (built-in and third-party) import only from here::
 from .context import EngineContext
 from .errors import PermanentError, PipelineError, Rejected, TransientError
 from .hookspecs import hookimpl, hookspec
+from .logs import register_secret
 from .records import Blob, DocumentRecord, FileInput, RecordDraft, Route, Section, Target
 from .sinks import DeliveryResult, Sink, SinkOptions, StepJournal
 from .sources import EmitResult, RecordState, Source, SourceContext, SourceOptions
@@ -39,4 +40,5 @@ __all__ = [
     "TransientError",
     "hookimpl",
     "hookspec",
+    "register_secret",
 ]

@@ -9,6 +9,11 @@ step:
     received --transforms--> ready --dedupe--> delivering --sink.deliver--> delivered
              --source.ack--> done (spool freed)
 
+(``ready`` and the dedupe decision are committed in one transaction.) ``run_once`` calls
+each enabled source's ``scan()`` once; the daemon (``run``) calls ``scan()`` and then
+``watch()`` (restarted with backoff if it raises). Transforms and the sink are shared by
+all workers, so they must be thread-safe.
+
 Failures: ``PermanentError`` (and any unexpected exception, named after the plugin that
 raised it) -> ``failed`` + reason -> ``source.nack``; ``TransientError`` (or a client
 exception whose ``transient`` attribute is True) -> the record keeps its state and is due
@@ -45,12 +50,18 @@ from .logs import register_secret
 from .records import Blob, DocumentRecord, FileInput, RecordDraft
 from .settings import ConfigError, Settings, SourceSettings
 from .sinks import DeliveryResult, Sink
-from .sources import EmitResult, RecordState, Source
+from .sources import EmitResult, RecordState, Source, SourceContext
 from .spool import Spool, SpoolTooLarge, Staged
 from .transforms import Transform
 
 KEYRING_SERVICE = "itglue-ingest"
+ENGINE_ERROR_LIMIT = 5  # unexpected engine errors on one record before it is set aside
 log = logging.getLogger("itglue_ingest.engine")
+
+
+class PluginConflictError(ConfigError, ValueError):
+    """Two plugins registered the same source, transform or sink name (a configuration
+    problem for the CLI; still the ``ValueError`` the registry raises)."""
 
 
 @dataclass
@@ -190,7 +201,33 @@ def target_key(record: DocumentRecord) -> str:
 
 
 class EngineSourceContext:
-    """The :class:`pipeline.sources.SourceContext` the engine gives each source."""
+    """The :class:`pipeline.sources.SourceContext` the engine gives each source.
+
+    What source authors can rely on:
+
+    * ``emit(draft)`` first looks the identity ``(source, source_ref, version)`` up:
+      known -> ``EmitResult("known", id, state)`` and nothing is read. Otherwise it
+      blocks while the spool is full (``spool_max_records``/``spool_max_bytes`` of
+      unfinished records) unless ``stopping`` is set, reads every ``FileInput`` once
+      (``path`` opened by the engine, or ``open()`` called and the stream closed
+      afterwards), and commits the spooled files and the ``received`` row before it
+      returns ``EmitResult("accepted", id, "received")`` -- only then may the source
+      advance a checkpoint. The draft's ``organization`` defaults to the
+      ``[[sources]]`` table's ``organization``.
+    * A file over ``max_file_size`` -> ``EmitResult("failed", reason="too large: N
+      bytes > limit M; ...")``; an ``OSError`` while opening/reading -> ``failed`` with
+      ``"unreadable: <file>: <why>"``. The failed record is in the ledger (``status``)
+      and the source is nacked for it by a worker, like any failed record. A
+      :class:`~pipeline.errors.TransientError` raised while reading records nothing and
+      propagates (the source tries again later); any other exception propagates too.
+    * ``fail(draft, reason)`` records a failed row (nacked later) unless known.
+    * ``ack``/``nack`` come from worker threads, never before the outcome is committed,
+      possibly again after a crash (make them idempotent); an exception from them is
+      logged and the call retried with backoff.
+    * ``secret(key, env)``: the variable ``env`` when set, else keyring service
+      ``itglue-ingest`` user ``source:<name>:<key>``, else ``PermanentError`` saying how
+      to set it. Values are registered for log redaction.
+    """
 
     def __init__(self, engine: Engine, settings: SourceSettings) -> None:
         self._engine = engine
@@ -214,6 +251,8 @@ class EngineSourceContext:
             for f in draft.files:
                 try:
                     staged.append((f, self._stage(f)))
+                except TransientError:
+                    raise  # "not now" (e.g. still being written): nothing is recorded
                 except SpoolTooLarge as e:
                     failure = f"{e} ({_file_label(draft, f)})"
                     break
@@ -320,6 +359,12 @@ class EngineSourceContext:
     def set_checkpoint(self, key: str, value: str) -> None:
         self._engine.ledger.set_checkpoint(self.source_name, key, value)
 
+    def access_token(self, account: str) -> str | None:
+        token = self._engine.hook.access_token(self.source_name, account)
+        if token:
+            register_secret(token)
+        return token
+
     def secret(self, key: str, env: str | None = None) -> str:
         if env:
             value = os.environ.get(env)
@@ -400,9 +445,12 @@ class Engine:
         self._ledger: Ledger | None = None
         self._state_lock: _StateLock | None = None
 
-        source_types = self.hook.sources()
-        transform_types = self.hook.transforms()
-        sink_types = self.hook.sinks()
+        try:
+            source_types = self.hook.sources()
+            transform_types = self.hook.transforms()
+            sink_types = self.hook.sinks()
+        except ValueError as e:  # a name registered twice: say which plugins clash
+            raise PluginConflictError(f"plugins: {e}") from None
         self._check_names(source_types, transform_types, sink_types)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._state_lock = _StateLock(self.state_dir / "engine.lock")
@@ -780,15 +828,30 @@ class Engine:
                 return
             try:
                 self.process(rid)
-            except Exception:
-                log.exception("record %d: unexpected engine error; retrying later", rid)
-                with contextlib.suppress(Exception):
-                    self.ledger.postpone(rid, time.time() + self._backoff(1), count_attempt=False)
+            except Exception as e:
+                self._engine_error(rid, e)
             finally:
                 self._release(rid)
                 self._wake.set()
                 with self._space:
                     self._space.notify_all()
+
+    def _engine_error(self, rid: int, e: Exception) -> None:
+        """Something failed outside the plugins (the database, an unreadable ledger row):
+        retry with backoff; a record that keeps failing is set aside as failed instead
+        of looping forever (without a nack: it may not even be readable)."""
+        try:
+            attempts = self.ledger.postpone(rid, time.time() + self._backoff(1))
+            if attempts >= ENGINE_ERROR_LIMIT:
+                reason = f"engine error: {type(e).__name__}: {e}"
+                self.ledger.update(rid, "failed", reason=reason, acked=True)
+                log.error("record %d: %s; set aside as failed", rid, reason, exc_info=e)
+                return
+            delay = self._backoff(attempts)
+            self.ledger.postpone(rid, time.time() + delay, count_attempt=False)
+        except Exception:
+            log.exception("record %d: cannot record an engine error", rid)
+        log.error("record %d: unexpected engine error; retrying later", rid, exc_info=e)
 
     # ------------------------------------------------------------------ one record
 
@@ -1051,5 +1114,6 @@ def _retry_after(e: BaseException) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def state_dir_of(settings: Settings) -> Path:
-    return settings.state.dir
+def _conforms(ctx: EngineSourceContext) -> SourceContext:
+    """Lets mypy check that EngineSourceContext implements the SourceContext protocol."""
+    return ctx

@@ -77,6 +77,11 @@ class SourceContext(Protocol):
         """Save a value durably in the ledger database (only after emit returned)."""
         ...
 
+    def access_token(self, account: str) -> str | None:
+        """An OAuth2 access token for ``account`` from the ``ingest_access_token`` hook
+        (registered for redaction), or None when no plugin answers."""
+        ...
+
     def secret(self, key: str, env: str | None = None) -> str:
         """A secret for this source: from the environment variable ``env`` when set,
         else from the keyring (service ``itglue-ingest``, user ``source:<name>:<key>``).

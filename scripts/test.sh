@@ -6,4 +6,5 @@ scripts/bootstrap.sh --test
 echo "== ruff"; .venv/bin/ruff check .
 echo "== ruff format"; .venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy
+echo "== example plugin distribution"; examples/run-example-tests.sh -q
 echo "== pytest"; exec .venv/bin/pytest "$@"

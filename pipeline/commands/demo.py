@@ -284,9 +284,9 @@ def demo(state_dir: Path | None, verbose: bool) -> None:
                 raise ConfigFileError(str(e)) from None
             with engine:
                 if is_tty():
-                    from .engine import _once_with_progress
+                    from .engine import once_with_progress
 
-                    summary = _once_with_progress(engine, threading.Event())
+                    summary = once_with_progress(engine, threading.Event())
                 else:
                     summary = engine.run_once()
         rows = landed(emu, originals)

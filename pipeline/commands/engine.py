@@ -91,7 +91,7 @@ def once(settings: Settings, as_json: bool) -> None:
     """
     with _build_engine(settings) as engine, _stop_on_signals() as stop:
         if sys.stdout.isatty() and not as_json:
-            summary = _once_with_progress(engine, stop)
+            summary = once_with_progress(engine, stop)
         else:
             summary = engine.run_once(stop)
     if as_json:
@@ -104,7 +104,7 @@ def once(settings: Settings, as_json: bool) -> None:
         sys.exit(EXIT_PENDING)
 
 
-def _once_with_progress(engine: Engine, stop: threading.Event) -> RunSummary:
+def once_with_progress(engine: Engine, stop: threading.Event) -> RunSummary:
     """``engine.run_once`` under a rich progress bar (used by ``once`` and ``demo``)."""
     # per-record INFO lines would tear the bar apart; warnings and errors still show
     engine_log = logging.getLogger("itglue_ingest.engine")
@@ -140,7 +140,6 @@ def _run_with_bar(engine: Engine, stop: threading.Event) -> RunSummary:
         return engine.run_once(stop, on_progress=update)
 
 
-once_with_progress = _once_with_progress  # public name for other commands (demo)
 
 
 def _print_summary(s: RunSummary) -> None:

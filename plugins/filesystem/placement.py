@@ -137,5 +137,5 @@ def error_text(
         "     cannot be read).\n"
         "  2. Move the file back into the drop folder (into the same sub-folder); it is\n"
         "     taken again. Then delete this .error.txt.\n"
-        f"  {retry_hint}\n"
+        f"{retry_hint}\n"
     )

@@ -57,10 +57,10 @@ from typing import Any, Literal
 
 from pipeline import DocumentRecord, EmitResult, FileInput, RecordDraft, Source, SourceContext
 
-from .names import PathFilter, decode_ref, display_name, encode_ref, organization_of
+from .aftercare import Aftercare, base_version, version_of
+from .names import PathFilter, display_name, encode_ref, organization_of
 from .observe import DropFolderHandler, FolderWatcher
 from .options import FilesystemOptions
-from .placement import dated_dir, error_text, move_no_clobber, write_exclusive
 from .reader import ChangedWhileReading, NotARegularFile, open_checked
 from .stability import Signature, StabilityTracker, signature
 from .walk import walk
@@ -73,15 +73,6 @@ _NOTED_MAX = 10_000
 # States after which the engine no longer touches the file: if the file is still in the
 # drop folder, the post-action did not (or could not) happen, or the user put it back.
 _FINAL = ("done", "duplicate", "failed")
-
-
-def base_version(version: str) -> str:
-    """``<size>-<mtime_ns>`` of a version (without a ``#n`` retry suffix)."""
-    return version.split("#", 1)[0]
-
-
-def version_of(st: os.stat_result) -> str:
-    return f"{st.st_size}-{st.st_mtime_ns}"
 
 
 class FilesystemSource(Source):
@@ -101,7 +92,6 @@ class FilesystemSource(Source):
         self._hidden_dirs = self._excluded_dirs(options)
         self._in_flight: dict[str, str] = {}  # ref -> version emitted and not yet (n)acked
         self._lock = threading.Lock()
-        self._post_lock = threading.Lock()  # file moves of ack/nack (engine threads)
         self._noted: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._folders: collections.deque[str] = collections.deque()
         self._wake = threading.Event()
@@ -110,6 +100,7 @@ class FilesystemSource(Source):
         self._slots = threading.BoundedSemaphore(2 * options.parallel_reads)
         self._note_lock = threading.Lock()
         self._root_id: tuple[int, int] | None = None
+        self.aftercare = Aftercare(name, options, self.root, self.log)
 
     # ------------------------------------------------------------------ paths
 
@@ -151,10 +142,6 @@ class FilesystemSource(Source):
         if not self.opts.recursive and "/" in rel:
             return False
         return self.filter.accepts_file(rel)
-
-    def path_of(self, record: DocumentRecord) -> str:
-        """The drop-folder path a record came from."""
-        return os.path.join(self.root, decode_ref(record.source_ref).replace("/", os.sep))
 
     # ------------------------------------------------------------------ logging helpers
 
@@ -640,101 +627,19 @@ class FilesystemSource(Source):
 
     # ------------------------------------------------------------------ outcomes
 
-    def _current_version(self, path: str) -> str | None:
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return None
-        if stat.S_ISLNK(st.st_mode) and self.opts.follow_symlinks:
-            with contextlib.suppress(OSError):
-                st = os.stat(path)
-        return version_of(st)
-
-    def _matches(self, path: str, version: str, what: str) -> bool:
-        current = self._current_version(path)
-        if current is None:
-            return False  # already moved or deleted: nothing to do (idempotent)
-        if current != base_version(version):
-            self.log.info(
-                "%s changed since it was taken (%s -> %s); left for its new version "
-                "instead of being %s",
-                path,
-                base_version(version),
-                current,
-                what,
-                extra={"source": self.name},
-            )
-            return False
-        return True
-
     def ack(self, record: DocumentRecord, outcome: Literal["delivered", "duplicate"]) -> None:
         """Delivered or duplicate: move to ``processed/``, delete, or keep (idempotent)."""
         try:
-            if self.opts.after == "keep":
-                return
-            path = self.path_of(record)
-            rel = decode_ref(record.source_ref)
-            with self._post_lock:
-                if not self._matches(path, record.version, "moved"):
-                    return
-                if self.opts.after == "delete":
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
-                    self.log.info("deleted %s (%s)", rel, outcome, extra={"source": self.name})
-                    return
-                parent, _, name = rel.rpartition("/")
-                target_dir = dated_dir(self.opts.processed)
-                if parent:
-                    target_dir = target_dir.joinpath(*parent.split("/"))
-                with contextlib.suppress(FileNotFoundError):
-                    moved = move_no_clobber(path, target_dir, name)
-                    self.log.info(
-                        "moved %s to %s (%s)", rel, moved, outcome, extra={"source": self.name}
-                    )
+            self.aftercare.delivered(record.source_ref, record.version, outcome)
         finally:
             self._done(record)
 
     def nack(self, record: DocumentRecord, reason: str) -> None:
         """Failed for good: move to ``failed/`` with ``<name>.error.txt``, or keep."""
         try:
-            rel = decode_ref(record.source_ref)
-            if self.opts.on_failure == "keep":
-                self.log.warning(
-                    "failed %s: %s (left in place)", rel, reason, extra={"source": self.name}
-                )
-                return
-            self._put_aside(self.path_of(record), rel, record.version, reason)
+            self.aftercare.failed(record.source_ref, record.version, reason)
         finally:
             self._done(record)
-
-    def _put_aside(self, path: str, rel: str, version: str, reason: str) -> None:
-        with self._post_lock:
-            if not self._matches(path, version, "moved to failed/"):
-                return
-            parent, _, name = rel.rpartition("/")
-            target_dir = self.opts.failed
-            if parent:
-                target_dir = target_dir.joinpath(*parent.split("/"))
-            try:
-                moved = move_no_clobber(path, target_dir, name)
-            except FileNotFoundError:
-                return
-            note = error_text(
-                source=self.name,
-                rel=display_name(rel),
-                folder=self.root,
-                reason=reason,
-                retry_hint="Failures listed by:  itglue-ingest status -c <config>",
-            )
-            err = write_exclusive(moved.with_name(moved.name + ".error.txt"), note)
-            self.log.warning(
-                "failed %s: %s; moved to %s (see %s)",
-                rel,
-                reason,
-                moved,
-                err.name,
-                extra={"source": self.name},
-            )
 
     def _done(self, record: DocumentRecord) -> None:
         self._release(record.source_ref, base_version(record.version))

@@ -110,16 +110,7 @@ class ImapSource(Source):
         )
 
     def _hook_token(self) -> str | None:
-        fn = getattr(self.context, "access_token", None)
-        if callable(fn):
-            token = fn(self.options.username)
-            return str(token) if token else None
-        # Until SourceContext offers access_token(): the engine's hook facade.
-        hook = getattr(getattr(self.context, "_engine", None), "hook", None)
-        if hook is not None:
-            token = hook.access_token(self.name, self.options.username)
-            return str(token) if token else None
-        return None
+        return self.context.access_token(self.options.username)
 
     def _command_token(self, command: list[str]) -> str:
         try:

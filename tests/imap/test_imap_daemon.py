@@ -110,3 +110,30 @@ def test_crash_between_delivery_and_post_action(
     assert mailbox.flags_by_subject() == {"Crash victim": {"\\Seen", "$Ingested"}}
     states = engine.ledger.counts()["mail"]
     assert states == {"done": 1}, states
+
+
+def test_several_folders_idle_on_the_first_poll_the_others(mailbox, make_engine, delivered):
+    mailbox.create("Scans")
+    engine = make_engine(folders=["INBOX", "Scans"], idle=True, poll_interval=0.5)
+    with running(engine):
+        wait_for(lambda: engine.ledger.get_checkpoint("mail", "folder:Scans") is not None)
+        mailbox.append(make_message("Into scans"), folder="Scans")
+        wait_for(lambda: len(delivered()) == 1, timeout=10)
+        mailbox.append(make_message("Into inbox"))
+        wait_for(lambda: len(delivered()) == 2, timeout=10)
+    refs = sorted(d["source_ref"].split("/")[0] for d in delivered())
+    assert refs == ["INBOX", "Scans"]
+
+
+def test_daemon_survives_a_wrong_password_until_it_is_fixed(
+    mailbox, make_engine, delivered, monkeypatch, caplog
+):
+    monkeypatch.setenv("IMAP_TEST_PASSWORD", "wrong")
+    mailbox.append(make_message("Waiting for the right password"))
+    engine = make_engine(reconnect_max=0.3, idle=True, poll_interval=600)
+    with running(engine):
+        wait_for(lambda: any("was refused" in r.getMessage() for r in caplog.records))
+        monkeypatch.setenv("IMAP_TEST_PASSWORD", mailbox.password)
+        wait_for(lambda: delivered(), timeout=10)
+    assert [d["name"] for d in delivered()] == ["Waiting for the right password"]
+    assert not any("wrong" in r.getMessage() for r in caplog.records)

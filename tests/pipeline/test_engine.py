@@ -487,3 +487,96 @@ def test_emit_of_unstorable_metadata_raises_and_keeps_nothing(tmp_path: Path) ->
             ctx.emit(draft)
         assert list(engine.spool.hashes()) == []
         assert ctx.known("odd") is None
+
+
+def test_two_plugins_registering_one_name_is_a_config_error(tmp_path: Path) -> None:
+    class Clash:
+        @pipeline.hookimpl
+        def ingest_register_sources(self, register: Any) -> None:
+            register("dir", DirSource)
+
+    with pytest.raises(ConfigError, match="plugins: source type 'dir' is registered twice"):
+        Engine(make_settings(tmp_path), plugin_manager(Clash()))
+
+
+def test_a_transient_error_while_reading_records_nothing(tmp_path: Path) -> None:
+    class StillWriting(OSError, pipeline.TransientError):
+        def __init__(self) -> None:
+            pipeline.TransientError.__init__(self, "changed while reading; try later")
+
+    class Flaky(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            raise StillWriting()
+
+    with Engine(make_settings(tmp_path), plugin_manager()) as engine:
+        ctx = engine.sources["inbox"].context
+        draft = RecordDraft(
+            "w",
+            "w",
+            files=[
+                FileInput("ok.txt", open=lambda: io.BytesIO(b"first file")),
+                FileInput("w.txt", open=lambda: Flaky(b"x")),
+            ],
+        )
+        with pytest.raises(pipeline.TransientError):
+            ctx.emit(draft)
+        assert ctx.known("w") is None  # the source may emit it again later
+        assert list(engine.spool.hashes()) == [] and list(engine.spool.tmp.iterdir()) == []
+
+
+def test_an_unreadable_ledger_row_is_set_aside_not_retried_forever(tmp_path: Path) -> None:
+    write(tmp_path / "inbox", "a.txt", "a")
+    s = make_settings(tmp_path, pipeline_opts={"retry_base": 0.01, "retry_max": 0.02})
+    with Engine(s, plugin_manager()) as engine:
+        rid, _, _ = engine.ledger.insert(
+            DocumentRecord(source="inbox", source_ref="corrupt", name="c")
+        )
+        with engine.ledger.transaction() as c:  # e.g. written by a newer, incompatible version
+            c.execute("UPDATE ledger_records SET record='{not json' WHERE id=?", (rid,))
+        summary = engine.run_once()
+        assert summary.delivered == 1 and summary.failed == 1
+        entry = engine.ledger.get(rid)
+        assert entry is not None and entry.state == "failed" and entry.acked
+        assert (entry.reason or "").startswith("engine error: ValidationError")
+
+
+def test_access_token_comes_from_the_hook_and_is_redacted(tmp_path: Path) -> None:
+    from pipeline.logs import redact
+
+    class Tokens:
+        @pipeline.hookimpl
+        def ingest_access_token(self, source: str, account: str) -> str | None:
+            return f"tok-{source}-{account}-secret" if account == "ops" else None
+
+    with Engine(make_settings(tmp_path), plugin_manager(Tokens())) as engine:
+        ctx = engine.sources["inbox"].context
+        assert ctx.access_token("ops") == "tok-inbox-ops-secret"
+        assert ctx.access_token("nobody") is None
+        assert redact("token tok-inbox-ops-secret leaked") == "token *** leaked"
+
+
+def test_same_content_to_different_attachment_targets_is_not_a_duplicate() -> None:
+    from pipeline.records import Target
+    from pipeline.runner import target_key
+
+    base = DocumentRecord(source="s", source_ref="r", name="n", organization_id="1")
+    doc = base.model_copy(update={"target": Target()})
+    cfg_a = base.model_copy(
+        update={
+            "target": Target(kind="attachment", resource_type="configurations", resource_id="7")
+        }
+    )
+    cfg_b = base.model_copy(
+        update={
+            "target": Target(kind="attachment", resource_type="configurations", resource_id="8")
+        }
+    )
+    by_name = base.model_copy(
+        update={"target": Target(kind="attachment", resource_type="contacts", resource_name="Ann")}
+    )
+    keys = {target_key(r) for r in (doc, cfg_a, cfg_b, by_name)}
+    assert len(keys) == 4 and target_key(base) == target_key(doc) == ""
+    same_name = by_name.model_copy(
+        update={"target": Target(kind="attachment", resource_type="contacts", resource_name="ANN")}
+    )
+    assert target_key(same_name) == target_key(by_name)  # names match case-insensitively

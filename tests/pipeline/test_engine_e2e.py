@@ -90,9 +90,7 @@ def test_200_files_then_the_same_200_again(
     state = emu.state()
     assert len(state["records"]["documents"]) == 200  # nothing new was uploaded
     assert len(state["records"]["attachments"]) == 200
-    writes = [
-        r for r in state["requests"] if r["method"] in ("POST", "PATCH") and r["count"] > 0
-    ]
+    writes = [r for r in state["requests"] if r["method"] in ("POST", "PATCH") and r["count"] > 0]
     assert sum(r["count"] for r in writes) == 400  # the first run's 2 per document only
     assert state["request_total"] - requests_before <= 2  # at most an organization listing
 

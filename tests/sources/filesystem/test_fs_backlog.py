@@ -28,8 +28,8 @@ from fs_helpers import (
 )
 
 from pipeline import DocumentRecord
+from plugins.filesystem.aftercare import version_of
 from plugins.filesystem.placement import dated_dir
-from plugins.filesystem.source import version_of
 
 HERE = Path(__file__).parent
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
@@ -259,3 +259,33 @@ def test_processed_dir_named_through_a_link_is_still_excluded(tmp_path: Path) ->
     again = once(settings)  # done/ is inside the drop folder, under another name
     assert (again.delivered, again.duplicate, again.failed) == (0, 0, 0)
     assert len(ledger_rows(settings)) == 1
+
+
+def test_retry_delivers_a_failed_file_and_tidies_failed(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    (drop / "Acme").mkdir(parents=True)
+    (drop / "Acme" / "notes.txt").write_bytes(b"plain text notes\n")
+    strict = settings_for(
+        tmp_path,
+        drop,
+        stability_delay=0.1,
+        transforms=("mime", "orgid"),
+        transform_opts={"mime": {"deny": ["text/plain"]}},
+    )
+    assert once(strict).failed == 1
+    note = drop / "failed" / "Acme" / "notes.txt.error.txt"
+    assert "text/plain" in note.read_text()
+    assert "itglue-ingest retry -c <config> --source drop" in note.read_text()
+
+    relaxed = settings_for(tmp_path, drop, stability_delay=0.1)  # the cause is fixed
+    engine = make_engine(relaxed)
+    try:
+        assert engine.ledger.requeue(source="drop") == 1  # what `itglue-ingest retry` does
+        assert engine.run_once().delivered == 1
+    finally:
+        engine.close()
+    assert [r["sha256"] for r in Store(tmp_path / "store.db").rows()] == [
+        sha(b"plain text notes\n")
+    ]
+    assert not [p for p in (drop / "failed").rglob("*") if p.is_file()]
+    assert (dated_dir(drop / "processed") / "Acme" / "notes.txt").exists()

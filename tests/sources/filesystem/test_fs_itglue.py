@@ -100,7 +100,7 @@ def test_dropped_files_land_in_their_organizations(
             what="the unroutable file in failed/",
         )
         wait_for(
-            lambda: len([p for p in dated_dir(drop / "processed").rglob("*") if p.is_file()]) == 4,
+            lambda: len([p for p in dated_dir(drop / "processed").rglob("*") if p.is_file()]) == 5,
             what="moves",
         )
     records = emu.state()["records"]

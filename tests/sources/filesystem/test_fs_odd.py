@@ -247,3 +247,37 @@ def test_zero_byte_file_is_taken_once_it_has_content(tmp_path: Path) -> None:
         engine.close()
     assert [r["sha256"] for r in Store(tmp_path / "store.db").rows()] == [sha(b"now with content")]
     assert files_under(drop / "processed")
+
+
+def test_include_exclude_and_non_recursive(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    for rel in ("a.pdf", "b.PDF", "c.txt", "draft-d.pdf", "Archive/e.pdf", "Acme/f.pdf"):
+        (drop / rel).parent.mkdir(parents=True, exist_ok=True)
+        (drop / rel).write_bytes(rel.encode())
+    settings = settings_for(
+        tmp_path,
+        drop,
+        stability_delay=0.1,
+        include=["*.pdf"],
+        exclude=["draft-*", "Archive/*"],
+        after="keep",
+    )
+    once_engine = make_engine(settings)
+    try:
+        once_engine.run_once()
+    finally:
+        once_engine.close()
+    assert sorted(Store(tmp_path / "store.db").refs()) == ["Acme/f.pdf", "a.pdf", "b.PDF"]
+
+    flat = settings_for(tmp_path / "flat", drop, stability_delay=0.1, recursive=False, after="keep")
+    flat_engine = make_engine(flat)
+    try:
+        flat_engine.run_once()
+    finally:
+        flat_engine.close()
+    assert sorted(Store(tmp_path / "flat" / "store.db").refs()) == [
+        "a.pdf",
+        "b.PDF",
+        "c.txt",
+        "draft-d.pdf",
+    ]

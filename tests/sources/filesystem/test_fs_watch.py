@@ -79,7 +79,8 @@ def test_dropped_file_is_delivered_once_and_moved(
 
 def test_slow_copy_is_taken_once_and_complete(tmp_path: Path, drop: Path, observer: str) -> None:
     store = Store(tmp_path / "store.db")
-    settings = daemon_settings(tmp_path, drop, observer)
+    # chunks 0.2 s apart against a 0.8 s delay: margin for a loaded CI machine
+    settings = daemon_settings(tmp_path, drop, observer, stability_delay=0.8)
     chunks = [os.urandom(20_000) for _ in range(10)]
     with running(make_engine(settings)):
         time.sleep(0.2)
@@ -92,7 +93,7 @@ def test_slow_copy_is_taken_once_and_complete(tmp_path: Path, drop: Path, observ
                 assert store.rows() == [], "taken before it was complete"
         wait_for(lambda: store.rows(), what="delivery")
         wait_for(lambda: (processed(drop) / "big scan.pdf").exists(), what="move")
-        time.sleep(STABILITY * 2)  # nothing more may come
+        time.sleep(1.6)  # nothing more may come
     rows = store.rows()
     assert len(rows) == 1
     assert rows[0]["sha256"] == sha(b"".join(chunks))
@@ -246,19 +247,19 @@ def test_files_that_vanish_or_are_replaced_before_they_are_stable(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="itglue_ingest")
     store = Store(tmp_path / "store.db")
-    settings = daemon_settings(tmp_path, drop, observer)
+    settings = daemon_settings(tmp_path, drop, observer, stability_delay=1.0)
     staging = tmp_path / "staging"
     staging.mkdir()
     with running(make_engine(settings)):
         time.sleep(0.2)
         (drop / "gone.pdf").write_bytes(b"here for a moment")
         (drop / "replaced.pdf").write_bytes(b"first draft")
-        time.sleep(STABILITY / 3)
+        time.sleep(0.15)
         (drop / "gone.pdf").unlink()
         (staging / "final.pdf").write_bytes(b"the final version, longer")
         os.rename(staging / "final.pdf", drop / "replaced.pdf")  # atomically replaced
         wait_for(lambda: store.rows(), what="delivery")
-        time.sleep(STABILITY * 2)
+        time.sleep(1.0)
     assert [(r["source_ref"], r["sha256"]) for r in store.rows()] == [
         ("replaced.pdf", sha(b"the final version, longer"))
     ]
