@@ -18,7 +18,7 @@ import stat
 import threading
 from typing import Literal
 
-from .names import decode_ref, display_name
+from .names import decode_ref, display_name, display_path
 from .options import FilesystemOptions
 from .placement import dated_dir, error_text, move_no_clobber, write_exclusive
 
@@ -136,7 +136,7 @@ class Aftercare:
             note = error_text(
                 source=self.source,
                 rel=display_name(rel),
-                folder=self.root,
+                folder=display_path(self.root),
                 reason=reason,
                 retry_hint=(
                     "  3. Or, if the file itself was fine (the organization was missing, IT\n"

@@ -81,6 +81,11 @@ def display_name(name: str) -> str:
     return cleaned or "unnamed"
 
 
+def display_path(path: str) -> str:
+    """A path as valid text (undecodable bytes as U+FFFD), for metadata and notes."""
+    return os.fsencode(path).decode("utf-8", errors="replace")
+
+
 def _lower(patterns: Iterable[str]) -> tuple[str, ...]:
     return tuple(p.lower() for p in patterns)
 

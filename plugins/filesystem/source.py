@@ -58,7 +58,7 @@ from typing import Any, Literal
 from pipeline import DocumentRecord, EmitResult, FileInput, RecordDraft, Source, SourceContext
 
 from .aftercare import Aftercare, base_version, version_of
-from .names import PathFilter, display_name, encode_ref, organization_of
+from .names import PathFilter, display_name, display_path, encode_ref, organization_of
 from .observe import DropFolderHandler, FolderWatcher
 from .options import FilesystemOptions
 from .reader import ChangedWhileReading, NotARegularFile, open_checked
@@ -283,7 +283,7 @@ class FilesystemSource(Source):
                 "size": st.st_size,
                 "mtime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.st_mtime)),
                 "mtime_ns": st.st_mtime_ns,
-                "folder": self.root,
+                "folder": display_path(self.root),
             },
         )
 

@@ -265,3 +265,25 @@ def test_files_that_vanish_or_are_replaced_before_they_are_stable(
     ]
     assert [r["source_ref"] for r in ledger_rows(settings)] == ["replaced.pdf"]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_folder_missing_at_start_is_waited_for(
+    tmp_path: Path, observer: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="itglue_ingest")
+    # a non-UTF-8 folder name too: it appears in metadata and in failure notes
+    drop = Path(os.fsdecode(bytes(tmp_path) + b"/share-\xe9/drop"))
+    store = Store(tmp_path / "store.db")
+    settings = daemon_settings(
+        tmp_path, drop, observer, missing_retry_interval=0.2, pipeline_opts={"max_file_size": 10}
+    )
+    with running(make_engine(settings)):
+        wait_for(lambda: "is not available" in caplog.text, what="warning")
+        drop.mkdir(parents=True)  # the share is mounted
+        (drop / "late.pdf").write_bytes(b"late")
+        (drop / "too-big.pdf").write_bytes(b"x" * 11)
+        wait_for(lambda: store.rows(), what="delivery")
+        wait_for(lambda: (drop / "failed" / "too-big.pdf.error.txt").exists(), what="failure")
+    assert store.refs() == ["late.pdf"]
+    note = (drop / "failed" / "too-big.pdf.error.txt").read_text()
+    assert "share-\ufffd" in note and "too large" in note
