@@ -1009,20 +1009,7 @@ class Engine:
         record: DocumentRecord,
         outcome: Literal["delivered", "duplicate"],
     ) -> None:
-        src = self.sources.get(entry.source)
-        if src is None:
-            # the source is not configured (or disabled) now: ack when it is back
-            self.ledger.postpone(
-                entry.id, time.time() + self.settings.pipeline.retry_max, count_attempt=False
-            )
-            return
-        try:
-            src.ack(record, outcome)
-        except Exception:
-            log.exception(
-                "source %s: ack of record %d raised; retrying later", entry.source, entry.id
-            )
-            self.ledger.postpone(entry.id, time.time() + self._backoff(entry.attempts + 1))
+        if not self._call_source(entry, "ack", lambda src: src.ack(record, outcome)):
             return
         if outcome == "delivered":
             self.ledger.update(entry.id, "done", acked=True)
@@ -1031,21 +1018,27 @@ class Engine:
         self.free_unreferenced(b.sha256 for b in record.files)
 
     def _nack(self, entry: LedgerEntry, record: DocumentRecord, reason: str) -> None:
+        if self._call_source(entry, "nack", lambda src: src.nack(record, reason)):
+            self.ledger.update(entry.id, "failed", acked=True)
+
+    def _call_source(self, entry: LedgerEntry, what: str, call: Callable[[Source], None]) -> bool:
+        """Run a post-action of the record's source; False (and postponed) when it can't."""
         src = self.sources.get(entry.source)
         if src is None:
+            # the source is not configured (or disabled) now: post-act when it is back
             self.ledger.postpone(
                 entry.id, time.time() + self.settings.pipeline.retry_max, count_attempt=False
             )
-            return
+            return False
         try:
-            src.nack(record, reason)
+            call(src)
         except Exception:
             log.exception(
-                "source %s: nack of record %d raised; retrying later", entry.source, entry.id
+                "source %s: %s of record %d raised; retrying later", entry.source, what, entry.id
             )
             self.ledger.postpone(entry.id, time.time() + self._backoff(entry.attempts + 1))
-            return
-        self.ledger.update(entry.id, "failed", acked=True)
+            return False
+        return True
 
     def _fail(self, entry: LedgerEntry, record: DocumentRecord, reason: str) -> None:
         self.ledger.update(entry.id, "failed", reason=reason, acked=False)

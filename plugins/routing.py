@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core_client.client import ATTACHABLE
 from pipeline import (
     DocumentRecord,
     EngineContext,
@@ -53,20 +54,6 @@ log = logging.getLogger("itglue_ingest.routing")
 
 #: resource types whose names the cache can resolve (attachment targets by name)
 NAMED_RESOURCES = ("configurations", "contacts")
-#: resource types IT Glue accepts attachments on (itglue-api.md, "Attachments")
-ATTACHABLE = (
-    "checklists",
-    "checklist_templates",
-    "configurations",
-    "contacts",
-    "documents",
-    "domains",
-    "locations",
-    "passwords",
-    "ssl_certificates",
-    "flexible_assets",
-    "tickets",
-)
 
 
 #: record fields a rule can match on (besides ``metadata.<key>``)
@@ -98,7 +85,7 @@ class TargetOptions(_Strict):
         v = value.strip().lower().replace("-", "_")
         if v not in ATTACHABLE:
             raise ValueError(
-                f"{value!r} cannot take attachments; use one of {', '.join(ATTACHABLE)}"
+                f"{value!r} cannot take attachments; use one of {', '.join(sorted(ATTACHABLE))}"
             )
         return v
 

@@ -140,8 +140,6 @@ def _run_with_bar(engine: Engine, stop: threading.Event) -> RunSummary:
         return engine.run_once(stop, on_progress=update)
 
 
-
-
 def _print_summary(s: RunSummary) -> None:
     head = (
         f"{s.delivered} delivered, {s.duplicate} duplicate, {s.failed} failed,"

@@ -17,6 +17,8 @@ import io
 import os
 import stat
 
+from pipeline import TransientError
+
 from .stability import Signature, signature
 
 
@@ -24,8 +26,12 @@ class NotARegularFile(OSError):
     """The path is a FIFO, socket, device or folder (or a link, when not followed)."""
 
 
-class ChangedWhileReading(OSError):
-    """The file changed between being found stable and being read to the end."""
+class ChangedWhileReading(TransientError):
+    """The file changed between being found stable and being read to the end.
+
+    Transient: the engine records nothing (no failed row for a half-written version) and
+    the source takes the file again once it is stable.
+    """
 
 
 class CheckedReader(io.RawIOBase):

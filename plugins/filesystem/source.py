@@ -343,6 +343,9 @@ class FilesystemSource(Source):
         )
         try:
             result = self.context.emit(draft)
+        except ChangedWhileReading:
+            self.tracker.touch(path)  # nothing was recorded: taken again once stable
+            return None
         finally:
             changed = getattr(raw, "changed", False)
             reader.close()
