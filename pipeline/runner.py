@@ -43,7 +43,7 @@ import pluggy
 from pydantic import BaseModel, ValidationError
 
 from .context import EngineContext
-from .errors import PermanentError, TransientError
+from .errors import PermanentError, PipelineError, TransientError
 from .hooks import HookFacade
 from .ledger import Ledger, LedgerEntry
 from .logs import register_secret
@@ -75,14 +75,16 @@ class RunSummary:
     pending: int = 0
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    source_errors: dict[str, str] = field(default_factory=dict)  # sources whose scan failed
     elapsed: float = 0.0
     timed_out: bool = False
     interrupted: bool = False
 
     @property
     def ok(self) -> bool:
-        """Everything landed (delivered or duplicate): nothing failed, nothing left."""
-        return self.failed == 0 and self.pending == 0
+        """Everything landed (delivered or duplicate): nothing failed, nothing left, and
+        every source could scan."""
+        return self.failed == 0 and self.pending == 0 and not self.source_errors
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -428,6 +430,7 @@ class Engine:
         )
         self._in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
+        self._scan_errors: dict[str, str] = {}  # source name -> why its last scan failed
         self._queue: queue.Queue[int | None] = queue.Queue(maxsize=settings.pipeline.workers * 4)
         self._wake = threading.Event()
         self._space = threading.Condition()
@@ -674,15 +677,18 @@ class Engine:
     def _scan(self, src: Source) -> None:
         try:
             src.scan()
-        except Exception:
+        except PipelineError as e:  # the source's own account of why it could not scan
+            log.error("source %s: scan failed: %s", src.name, e.reason)
+            self._scan_errors[src.name] = e.reason
+        except Exception as e:
             log.exception("source %s: scan raised", src.name)
+            self._scan_errors[src.name] = f"scan raised {type(e).__name__}: {e}"
+        else:
+            self._scan_errors.pop(src.name, None)
 
     def _watch(self, src: Source) -> None:
         delay = 1.0
-        try:
-            src.scan()
-        except Exception:
-            log.exception("source %s: scan raised", src.name)
+        self._scan(src)
         while not self.stopping.is_set():
             try:
                 src.watch()
@@ -734,6 +740,7 @@ class Engine:
             s.duplicate += per["duplicate"]
             s.failed += per["failed"]
         s.pending = self.ledger.count_active()
+        s.source_errors = dict(self._scan_errors)
         s.failures = [
             {"id": e.id, "source": e.source, "source_ref": e.source_ref, "reason": e.reason}
             for e in self.ledger.failed(since=started)

@@ -116,7 +116,9 @@ class Source(ABC):
         """Emit everything currently waiting (the backlog), then return.
 
         Called by ``itglue-ingest once`` and at daemon start. Must return early when
-        ``context.stopping`` is set.
+        ``context.stopping`` is set. Raise a :class:`~pipeline.errors.PipelineError` when
+        the source could not scan (server unreachable, bad credentials): ``once`` reports
+        the reason and exits 3; the daemon logs it and tries again.
         """
 
     def watch(self) -> None:

@@ -86,7 +86,8 @@ def run(settings: Settings) -> None:
 def once(settings: Settings, as_json: bool) -> None:
     """Process every source's current backlog, wait for it to finish, exit.
 
-    Exit status: 0 all delivered or duplicate; 3 some failed; 4 some still pending
+    Exit status: 0 all delivered or duplicate; 3 some failed, or a source could not
+    scan (unreachable feed or mailbox); 4 some still pending
     (interrupted or once_timeout reached); 2 usage or configuration error.
     """
     with _build_engine(settings) as engine, _stop_on_signals() as stop:
@@ -98,7 +99,7 @@ def once(settings: Settings, as_json: bool) -> None:
         click.echo(json.dumps(summary.to_dict(), indent=2, default=str))
     else:
         _print_summary(summary)
-    if summary.failed:
+    if summary.failed or summary.source_errors:
         sys.exit(EXIT_FAILED)
     if summary.pending:
         sys.exit(EXIT_PENDING)
@@ -152,6 +153,8 @@ def _print_summary(s: RunSummary) -> None:
     click.echo(head)
     for source, counts in sorted(s.by_source.items()):
         click.echo(f"  {source}: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
+    for source, reason in sorted(s.source_errors.items()):
+        click.echo(f"  source {source} could not scan: {reason}")
     for f in s.failures[:50]:
         click.echo(f"  failed #{f['id']} {f['source']}:{f['source_ref']}: {f['reason']}")
     if len(s.failures) > 50:

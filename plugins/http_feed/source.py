@@ -121,7 +121,13 @@ class HttpFeedSource(Source):
     # ----- lifecycle ---------------------------------------------------------
 
     def scan(self) -> None:
-        """One poll of the feed; failures are logged with their reason, never raised."""
+        """One poll of the feed; a failed poll is logged and raised (``once`` reports it)."""
+        error = self._poll_logged()
+        if error:
+            raise TransientError(f"poll failed: {error}")
+
+    def _poll_logged(self) -> str | None:
+        """One poll; failures are logged with their reason and returned, never raised."""
         report = PollReport()
         self.last_poll = report
         try:
@@ -154,12 +160,13 @@ class HttpFeedSource(Source):
             report.failed,
             report.deferred,
         )
+        return report.error if report.error != "stopped" else None
 
     def watch(self) -> None:
         """Poll every ``poll_interval`` seconds until the engine stops. The engine scans
         once when the daemon starts, so the first wait comes before the first poll."""
         while not self.context.stopping.wait(self.poll_interval):
-            self.scan()
+            self._poll_logged()
 
     def close(self) -> None:
         self.http.close()

@@ -44,10 +44,13 @@ def test_non_json_page_fails_the_poll_and_the_next_poll_resumes(
     assert poll.error is not None
     assert "is not JSON (text/html; starts with '<html>Maintenance</html>')" in poll.error
     assert poll.pages == 1 and summary.delivered == 2
+    (name,) = summary.source_errors  # `once` reports the failed poll (exit status 3)
+    assert "is not JSON" in summary.source_errors[name]
 
     summary, poll = run_once(settings)
     assert poll.error is None
     assert summary.delivered == 3
+    assert summary.source_errors == {}
     assert [d["ref"] for d in stored(sink_db)] == [f"doc-{i}" for i in range(1, 6)]
     assert feed.state.downloads() == 5
 

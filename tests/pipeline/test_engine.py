@@ -580,3 +580,35 @@ def test_same_content_to_different_attachment_targets_is_not_a_duplicate() -> No
         update={"target": Target(kind="attachment", resource_type="contacts", resource_name="ANN")}
     )
     assert target_key(same_name) == target_key(by_name)  # names match case-insensitively
+
+
+class Unreachable(Source):
+    """A source whose server cannot be reached: its scan raises after emitting one draft."""
+
+    def scan(self) -> None:
+        self.context.emit(
+            RecordDraft("first", "first", files=[FileInput("a.txt", open=lambda: io.BytesIO(b"a"))])
+        )
+        raise pipeline.TransientError("server feed.example unreachable: connection refused")
+
+
+class UnreachablePlugin:
+    @pipeline.hookimpl
+    def ingest_register_sources(self, register: Any) -> None:
+        register("unreachable", Unreachable)
+
+
+def test_a_source_that_cannot_scan_is_reported_and_the_rest_goes_on(tmp_path: Path) -> None:
+    write(tmp_path / "inbox", "doc.txt", "fine")
+    s = make_settings(
+        tmp_path,
+        sources=[
+            {"name": "inbox", "type": "dir", "path": str(tmp_path / "inbox")},
+            {"name": "feed", "type": "unreachable"},
+        ],
+    )
+    with Engine(s, plugin_manager(UnreachablePlugin())) as engine:
+        summary = engine.run_once()
+    assert summary.delivered == 2  # what was emitted before the failure still lands
+    assert summary.source_errors == {"feed": "server feed.example unreachable: connection refused"}
+    assert not summary.ok

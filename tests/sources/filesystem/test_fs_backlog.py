@@ -32,7 +32,6 @@ from plugins.filesystem.aftercare import version_of
 from plugins.filesystem.placement import dated_dir
 
 HERE = Path(__file__).parent
-pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
 
 
 def once(settings: Any) -> Any:

@@ -18,8 +18,6 @@ from pipeline.runner import Engine
 from pipeline.settings import parse_settings
 from plugins.filesystem.placement import dated_dir
 
-pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
-
 
 def pdf(text: str) -> bytes:
     """A small but real PDF (libmagic: application/pdf)."""

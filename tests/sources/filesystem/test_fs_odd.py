@@ -25,14 +25,6 @@ from fs_helpers import (
 
 from plugins.filesystem.placement import dated_dir
 
-# watchdog's recursive inotify watch warns "Callback with id ... already exists ... It will
-# be Overwritten" when nested folders are created at once (``mkdir -p a/b/c``): its walk
-# of the new folder and the queued creation events both add the same watch. The warning
-# is harmless (the watch is replaced by an identical one), but with ``filterwarnings =
-# error`` it would be raised inside watchdog's inotify thread and kill it.
-pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
-
-
 ELF = Path(shutil.which("true") or "/bin/true").read_bytes()
 LIMIT = 300_000
 WEIRD = 'a<b>:c|d?e*"f\\g\tnew\nline.pdf'
