@@ -17,6 +17,7 @@ the typed methods do not cover.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -228,6 +229,8 @@ class ITGlueClient:
         self.metrics = Metrics()
         self.circuit_breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(PermissionError):  # not ours to change: leave it
+            self.state_dir.chmod(0o700)  # also when an installer made it 0755 before
         self.rate_limiter = RateLimiter(
             rate_limit,
             rate_window,

@@ -32,7 +32,8 @@ none of these and would hide the attempts from metrics and logs. The adapter kee
 ``max_retries=0`` so that urllib3 does not retry underneath.
 
 Security: HTTPS only (``http://`` only for loopback hosts with an explicit opt-in,
-see :func:`check_url`), certificate verification always on (custom CA allowed),
+see :func:`check_url`; a loopback request never goes through an environment proxy,
+see :func:`proxies_for`), certificate verification always on (custom CA allowed),
 redirects are not followed (the ``x-api-key`` header would follow them to another
 host), the key is set by an auth hook from a :class:`~core_client.redaction.Secret`
 and never logged; logs carry method, path (without query), status, duration, request
@@ -90,6 +91,21 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# requests drops ``None`` entries after merging the environment's proxies, so this
+# mapping means "no proxy at all" for one request
+_NO_PROXY: dict[str, Any] = {"http": None, "https": None, "all": None}
+
+
+def proxies_for(url: str) -> dict[str, Any] | None:
+    """``requests``' ``proxies`` for ``url``: none at all for a loopback host.
+
+    ``requests`` honours ``$HTTP_PROXY``/``$ALL_PROXY`` even for ``127.0.0.1`` unless
+    ``$NO_PROXY`` lists it; the plain ``http://`` the HTTPS rule allows for loopback
+    would then carry the API key in clear to the proxy, off the machine.
+    """
+    return dict(_NO_PROXY) if is_loopback_host(urlsplit(url).hostname or "") else None
 
 
 def check_url(url: str, *, allow_insecure_loopback: bool = False) -> str:
@@ -362,6 +378,7 @@ class Transport:
                     verify=self._verify,
                     allow_redirects=False,
                     auth=auth,
+                    proxies=proxies_for(url),
                 )
                 content = resp.content
             except requests.exceptions.RequestException as exc:

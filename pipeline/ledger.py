@@ -107,6 +107,9 @@ MIGRATIONS = [
         PRIMARY KEY (source, key)
     )
     """,
+    # "which record journaled this value" (LedgerJournal.taken_by_another): a sink's
+    # reconciliation must never adopt what another record made.
+    "CREATE INDEX ledger_steps_value ON ledger_steps (step, value)",
 ]
 
 _COLUMNS = (
@@ -324,11 +327,14 @@ class Ledger:
         next_attempt_at: float | None = None,
         attempts: int | None = None,
         target_key: str | None = None,
-    ) -> None:
+        expect: RecordState | None = None,
+    ) -> bool:
         """Move a record to ``state`` (one transaction); None arguments leave columns as is.
 
         Reaching ``done`` or an acked ``duplicate`` releases the record's spool
-        references (see :meth:`is_referenced`).
+        references (see :meth:`is_referenced`). With ``expect``, nothing changes unless
+        the record is in that state (another process, ``itglue-ingest retry``, may have
+        moved it meanwhile); returns whether the row changed.
         """
         now = time.time()
         sets = ["state=?", "updated_at=?"]
@@ -366,11 +372,16 @@ class Ledger:
                 is_acked = acked
             sets.append("work=?")
             params.append(int(needs_work(state, is_acked)))
-            c.execute(
-                f"UPDATE ledger_records SET {', '.join(sets)} WHERE id=?", (*params, record_id)
+            where = "id=?" if expect is None else "id=? AND state=?"
+            args = (record_id,) if expect is None else (record_id, expect)
+            cur = c.execute(
+                f"UPDATE ledger_records SET {', '.join(sets)} WHERE {where}", (*params, *args)
             )
+            if cur.rowcount == 0:
+                return False
             if state == "done" or (state == "duplicate" and is_acked):
                 c.execute("DELETE FROM ledger_blobs WHERE record_id=?", (record_id,))
+            return True
 
     def postpone(
         self, record_id: int, until: float, *, reason: str | None = None, count_attempt: bool = True
@@ -491,13 +502,20 @@ class Ledger:
         )
         return [int(r[0]) for r in rows]
 
-    def spool_load(self) -> tuple[int, int]:
-        """(records, bytes) that hold spool space and count against its bounds."""
+    def spool_load(self, sources: Iterable[str] | None = None) -> tuple[int, int]:
+        """(records, bytes) that hold spool space and count against its bounds; only of
+        ``sources`` when given (the records of another source cannot be acked, so they
+        cannot free space: counting them could block every emit for good)."""
         marks = ",".join("?" * len(SPOOLED_STATES))
-        rows = self._query(
-            f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM ledger_records WHERE state IN ({marks})",
-            SPOOLED_STATES,
+        sql = (
+            f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM ledger_records WHERE state IN ({marks})"
         )
+        params: list[Any] = list(SPOOLED_STATES)
+        if sources is not None:
+            names = list(sources)
+            sql += f" AND source IN ({','.join('?' * len(names))})"
+            params += names
+        rows = self._query(sql, params)
         return int(rows[0][0]), int(rows[0][1])
 
     def is_referenced(self, sha256: str) -> bool:
@@ -625,6 +643,15 @@ class Ledger:
                 (record_id, step, value, time.time()),
             )
 
+    def step_taken(self, step: str, value: str, *, other_than: int) -> bool:
+        """Whether a record other than ``other_than`` journaled ``value`` under a step
+        matching ``step`` (a GLOB pattern: ``"attachment:*"``)."""
+        rows = self._query(
+            "SELECT 1 FROM ledger_steps WHERE step GLOB ? AND value=? AND record_id<>? LIMIT 1",
+            (step, value, other_than),
+        )
+        return bool(rows)
+
     def steps(self, record_id: int) -> dict[str, str]:
         rows = self._query(
             "SELECT step, value FROM ledger_steps WHERE record_id=? ORDER BY recorded_at, step",
@@ -663,3 +690,10 @@ class LedgerJournal:
 
     def steps(self) -> dict[str, str]:
         return self._ledger.steps(self.record_id)
+
+    def taken_by_another(self, step: str, value: str) -> bool:
+        """Whether another record's journal holds ``value`` under a step matching
+        ``step`` (a GLOB pattern), e.g. the document or attachment it made: a sink's
+        reconciliation must not adopt it, even after a restart, when the sink's in-memory
+        knowledge is gone."""
+        return self._ledger.step_taken(step, value, other_than=self.record_id)

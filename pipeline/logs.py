@@ -14,15 +14,20 @@ import threading
 from datetime import UTC, datetime
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-_secrets: set[str] = set()
+# Replaced (never mutated) under the lock, so a thread that logs while another registers
+# a secret iterates a consistent snapshot; longest first, so that a secret containing
+# another one is masked whole.
+_secrets: tuple[str, ...] = ()
 _lock = threading.Lock()
 
 
 def register_secret(value: str) -> None:
     """Never let ``value`` reach a log line (it is replaced by ``***``)."""
+    global _secrets
     if value and len(value) >= 4:
         with _lock:
-            _secrets.add(value)
+            if value not in _secrets:
+                _secrets = tuple(sorted({*_secrets, value}, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
@@ -52,16 +57,18 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         doc.update(
             {
-                k: v if isinstance(v, int | float | bool | None) else str(v)
+                k: v if isinstance(v, int | float | bool | None) else redact(str(v))
                 for k, v in _extras(record).items()
             }
         )
         if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+            doc["exc"] = redact(self.formatException(record.exc_info))
+        # the values are redacted before json.dumps: it escapes quotes, backslashes and
+        # control characters, and the escaped form of a secret would not match any more
         return redact(json.dumps(doc, ensure_ascii=False))
 
 

@@ -51,7 +51,7 @@ from .records import Blob, DocumentRecord, FileInput, RecordDraft
 from .settings import ConfigError, Settings, SourceSettings
 from .sinks import DeliveryResult, Sink
 from .sources import EmitResult, RecordState, Source, SourceContext
-from .spool import Spool, SpoolTooLarge, Staged
+from .spool import Spool, SpoolTooLarge, SpoolWriteError, Staged
 from .transforms import Transform
 
 KEYRING_SERVICE = "itglue-ingest"
@@ -221,7 +221,9 @@ class EngineSourceContext:
       ``"unreadable: <file>: <why>"``. The failed record is in the ledger (``status``)
       and the source is nacked for it by a worker, like any failed record. A
       :class:`~pipeline.errors.TransientError` raised while reading records nothing and
-      propagates (the source tries again later); any other exception propagates too.
+      propagates (the source tries again later), and so does one raised by ``emit``
+      when the spool cannot be written (disk full): that is not the input's fault. Any
+      other exception propagates too.
     * ``fail(draft, reason)`` records a failed row (nacked later) unless known.
     * ``ack``/``nack`` come from worker threads, never before the outcome is committed,
       possibly again after a crash (make them idempotent); an exception from them is
@@ -255,6 +257,8 @@ class EngineSourceContext:
                     staged.append((f, self._stage(f)))
                 except TransientError:
                     raise  # "not now" (e.g. still being written): nothing is recorded
+                except SpoolWriteError as e:  # disk full...: not the input's fault
+                    raise TransientError(f"{e}; {_file_label(draft, f)} is taken later") from e
                 except SpoolTooLarge as e:
                     failure = f"{e} ({_file_label(draft, f)})"
                     break
@@ -456,6 +460,8 @@ class Engine:
             raise PluginConflictError(f"plugins: {e}") from None
         self._check_names(source_types, transform_types, sink_types)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(PermissionError):  # not ours to change: leave it
+            self.state_dir.chmod(0o700)  # also when an installer made it 0755 before
         self._state_lock = _StateLock(self.state_dir / "engine.lock")
         try:
             self._ledger = Ledger(settings.database_path)
@@ -946,8 +952,11 @@ class Engine:
             self._duplicate(entry, record, f"ledger:{original.id}")
             return "duplicate"
         if decision == "wait":
-            # the same content is being delivered right now; look again shortly
-            self.ledger.postpone(entry.id, time.time() + 0.5, count_attempt=False)
+            # the same content is being delivered right now; look again shortly, or when
+            # that delivery is retried if it is waiting for a retry (no polling meanwhile)
+            assert original is not None
+            until = max(time.time() + 0.5, original.next_attempt_at)
+            self.ledger.postpone(entry.id, until, count_attempt=False)
             return "wait"
         if check:
             try:
@@ -1018,15 +1027,18 @@ class Engine:
     ) -> None:
         if not self._call_source(entry, "ack", lambda src: src.ack(record, outcome)):
             return
+        # every file the record spooled, including any a transform left out of it
+        spooled = self.ledger.blobs_of(entry.id)
         if outcome == "delivered":
             self.ledger.update(entry.id, "done", acked=True)
         else:
             self.ledger.update(entry.id, "duplicate", acked=True)
-        self.free_unreferenced(b.sha256 for b in record.files)
+        self.free_unreferenced([*spooled, *(b.sha256 for b in record.files)])
 
     def _nack(self, entry: LedgerEntry, record: DocumentRecord, reason: str) -> None:
         if self._call_source(entry, "nack", lambda src: src.nack(record, reason)):
-            self.ledger.update(entry.id, "failed", acked=True)
+            # unless `itglue-ingest retry` requeued it meanwhile (it is processed again)
+            self.ledger.update(entry.id, "failed", acked=True, expect="failed")
 
     def _call_source(self, entry: LedgerEntry, what: str, call: Callable[[Source], None]) -> bool:
         """Run a post-action of the record's source; False (and postponed) when it can't."""
@@ -1094,7 +1106,9 @@ class Engine:
             self._space.notify_all()
 
     def spool_full(self) -> bool:
-        records, size = self.ledger.spool_load()
+        # records of disabled or removed sources wait for their ack until the source is
+        # back: they cannot make room, so they do not count (they would block every emit)
+        records, size = self.ledger.spool_load(self.sources)
         p = self.settings.pipeline
         return records >= p.spool_max_records or size >= p.spool_max_bytes
 

@@ -34,6 +34,12 @@ class StepJournal(Protocol):
         """Every recorded step."""
         ...
 
+    def taken_by_another(self, step: str, value: str) -> bool:
+        """Whether another record's journal holds ``value`` under a step matching ``step``
+        (a GLOB pattern, e.g. ``"attachment:*"``): what another record made must not be
+        adopted by this one's reconciliation, even after a restart."""
+        ...
+
 
 @dataclass(frozen=True)
 class DeliveryResult:

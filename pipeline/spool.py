@@ -45,6 +45,12 @@ class SpoolTooLarge(Exception):
         )
 
 
+class SpoolWriteError(Exception):
+    """The spool could not store the bytes (disk full, its folder unusable): the
+    engine's problem, not the input's -- deliberately not an ``OSError``, which means
+    "the input cannot be read" to the engine."""
+
+
 @dataclass(frozen=True)
 class Spooled:
     """A file in the spool."""
@@ -94,26 +100,39 @@ class Spool:
             raise SpoolTooLarge(expected_size, limit)
         h = hashlib.sha256()
         tmp = self.tmp / f"{uuid.uuid4().hex}.part"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as e:
+            raise SpoolWriteError(f"spool {self.root}: cannot write: {e.strerror or e}") from e
         size = 0
         try:
             with os.fdopen(fd, "wb") as out:
                 while True:
-                    chunk = stream.read(CHUNK)
+                    chunk = stream.read(CHUNK)  # an OSError here: the input is unreadable
                     if not chunk:
                         break
                     size += len(chunk)
                     if size > limit:
                         raise SpoolTooLarge(size, limit, exact=False)
                     h.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+                    self._write(out, chunk)
+                self._write(out, b"")  # flush and fsync
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
         return Staged(tmp, h.hexdigest(), size)
+
+    def _write(self, out: IO[bytes], chunk: bytes) -> None:
+        """Write ``chunk`` (flush and fsync when empty); errors are the spool's."""
+        try:
+            if chunk:
+                out.write(chunk)
+            else:
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as e:
+            raise SpoolWriteError(f"spool {self.root}: cannot write: {e.strerror or e}") from e
 
     def commit(self, staged: Staged) -> Spooled:
         """Move a staged file to its content address (durably); idempotent per content."""

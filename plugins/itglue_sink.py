@@ -14,15 +14,23 @@ whose outcome is unknown is reconciled before anything is created again:
 * the document: the client raised ``AmbiguousOutcomeError``, or the journal holds
   ``document.pending`` (written just before the POST) but no ``document`` because the
   process died -- the organization's documents are listed and matched by name (and by
-  their attachments' names and sizes);
+  their attachments' names and sizes), skipping any document another record made: one
+  this process claimed, or one another record's ledger journal holds (after a restart);
+  creates and reconciliations of one name in one organization are serialised so that a
+  create that committed but whose answer is still on its way is never adopted;
 * sections and attachments of a document that existed before this attempt (the journal
   had it): the document's sections are counted and its attachments matched by file name
   and size, with one listing each, before adding the missing ones; an answer lost within
-  an attempt is reconciled at once. Per-file "pending" markers are not needed: the
-  document step marks everything after it, which saves a durable write per file.
+  an attempt is reconciled at once (never adopting an attachment another record's
+  journal holds: an attachment target is shared). Per-file "pending" markers are not
+  needed: the document step marks everything after it, which saves a durable write per
+  file.
 
-Only when nothing matches is the request sent again. A document with one file and no
-section costs exactly two requests and three journal writes; nothing is read back.
+Only when nothing matches is the request sent again, and not before a read timeout has
+passed (capped by ``[pipeline] retry_max``): the server may still be working on the
+request whose answer was lost, and a second create would race it. A document with one
+file and no section costs exactly two requests and three journal writes; nothing is read
+back.
 
 Target ``attachment``: the files are attached to an existing resource (its id resolved
 by the router), with the same journal; ``attachments.started`` (written once before the
@@ -193,12 +201,22 @@ class ItglueSink(Sink):
         # process: reconciliation must not adopt a same-named document that another
         # record is still filling (two "Scan" records in one organization at once).
         self._claims: dict[str, tuple[str, str, str]] = {}
+        # Held from a create's request until its id is claimed, and around a
+        # reconciliation, per (organization, name) stripe: otherwise a lost create's
+        # reconciliation can list a same-named document whose create has committed but
+        # whose answer (and claim) has not arrived yet, and adopt it.
+        self._create_locks = [threading.Lock() for _ in range(64)]
 
     def claim(self, document_id: str, record: DocumentRecord) -> bool:
         """Mark ``document_id`` as ``record``'s; False if another record claimed it."""
         me = (record.source, record.source_ref, record.version)
         with self._auth_lock:
             return self._claims.setdefault(document_id, me) == me
+
+    def create_lock(self, organization_id: str, name: str) -> threading.Lock:
+        """The lock serialising creates and reconciliations of ``name`` in an organization."""
+        key = hash((organization_id, _name_key(name)))
+        return self._create_locks[key % len(self._create_locks)]
 
     def release(self, document_id: str) -> None:
         """The document is complete (and in the cache with its hash): no claim needed."""
@@ -336,6 +354,23 @@ class _Delivery:
         self.requests += 1
         return fn(*args, **kwargs)
 
+    def taken_by_another(self, step: str, value: str) -> bool:
+        """Whether another record journaled ``value`` under ``step`` (a GLOB pattern)."""
+        return self.journal.taken_by_another(step, value)
+
+    def not_taken(self, attachments: Iterable[Any]) -> list[Any]:
+        """``attachments`` without those another record uploaded: a shared target (a
+        configuration) holds other records' files, maybe of the same name and size."""
+        return [a for a in attachments if not self.taken_by_another("attachment:*", str(a.id))]
+
+    def settle(self) -> float:
+        """How long to wait before looking again for what a request whose answer was lost
+        made: the server may still be working on it (a gateway or our read timeout gave up
+        first), and looking again too soon finds nothing and creates it a second time. One
+        read timeout more, capped by ``[pipeline] retry_max``."""
+        settings = self.sink.context.settings
+        return float(min(settings.itglue.read_timeout, settings.pipeline.retry_max))
+
     def done(self, step: str) -> str | None:
         value = self.journal.get(step)
         return value or None  # "" marks a step reset after its resource vanished
@@ -373,6 +408,10 @@ class _Delivery:
             self.sink.claim(doc_id, self.record)
             self.resumed = True
             return doc_id, None
+        with self.sink.create_lock(org_id, self.record.name):
+            return self._reconcile_or_create(org_id)
+
+    def _reconcile_or_create(self, org_id: str) -> tuple[str, str | None]:
         pending = self.done("document.pending")
         if pending:
             found = self.reconcile_document(org_id, since=pending)
@@ -390,7 +429,8 @@ class _Delivery:
             if not found:
                 raise TransientError(
                     f"{what}: the answer was lost and no such document exists (yet); it is"
-                    " looked for again, then created, on the next attempt"
+                    " looked for again, then created, on the next attempt",
+                    retry_after=self.settle(),
                 ) from None
             self.journal.record("document", found)
             self.resumed = True
@@ -428,6 +468,8 @@ class _Delivery:
             created = _parse_time(getattr(doc, "created_at", None))
             if not_before is not None and created is not None and created < not_before:
                 continue
+            if self.taken_by_another("document", str(doc.id)):
+                continue  # another record created it (and resumes into it)
             cached = cache.get_cached_document(doc.id)
             if cached is not None and cached.sha256 and cached.sha256 != record.content_hash:
                 continue
@@ -488,7 +530,8 @@ class _Delivery:
             except itg.AmbiguousOutcomeError:
                 raise TransientError(
                     f"adding section {i} to document {doc_id}: the answer was lost; the"
-                    " document's sections are checked on the next attempt"
+                    " document's sections are checked on the next attempt",
+                    retry_after=self.settle(),
                 ) from None
             self.journal.record(step, str(made.id))
             created += 1
@@ -509,7 +552,9 @@ class _Delivery:
                 if listed is None:
                     self.requests += 1
                     self.doing = f"listing the attachments of {resource_type}/{resource_id}"
-                    listed = list(self.client.list_attachments(resource_type, resource_id))
+                    listed = self.not_taken(
+                        self.client.list_attachments(resource_type, resource_id)
+                    )
                 found = _match_attachment(listed, blob, ids)
                 if found:
                     self.journal.record(step, found)
@@ -533,7 +578,8 @@ class _Delivery:
                 if not found:
                     raise TransientError(
                         f"{what}: the answer was lost and the file is not there (yet); it is"
-                        " looked for again, then uploaded, on the next attempt"
+                        " looked for again, then uploaded, on the next attempt",
+                        retry_after=self.settle(),
                     ) from None
                 self.journal.record(step, found)
                 ids.append(found)
@@ -554,7 +600,7 @@ class _Delivery:
         self.doing = f"reconciling {blob.file_name!r} on {resource_type}/{resource_id}"
         self.requests += 1
         found = _match_attachment(
-            list(self.client.list_attachments(resource_type, resource_id)), blob, taken
+            self.not_taken(self.client.list_attachments(resource_type, resource_id)), blob, taken
         )
         if found:
             log.info(

@@ -50,7 +50,10 @@ def _same_file(a: str | bytes, b: str | bytes) -> bool:
 
 
 def _copy_exclusive(src: str, dst: str) -> None:
-    with open(src, "rb") as fin, open(dst, "xb") as fout:
+    # created 0600 so that nobody else can read the copy before copystat gives it the
+    # original's mode
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(src, "rb") as fin, open(fd, "wb") as fout:
         shutil.copyfileobj(fin, fout, 1024 * 1024)
         fout.flush()
         os.fsync(fout.fileno())

@@ -55,7 +55,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline import DocumentRecord, EmitResult, FileInput, RecordDraft, Source, SourceContext
+from pipeline import (
+    DocumentRecord,
+    EmitResult,
+    FileInput,
+    RecordDraft,
+    Source,
+    SourceContext,
+    TransientError,
+)
 
 from .aftercare import Aftercare, base_version, version_of
 from .names import PathFilter, display_name, display_path, encode_ref, organization_of
@@ -345,6 +353,10 @@ class FilesystemSource(Source):
             result = self.context.emit(draft)
         except ChangedWhileReading:
             self.tracker.touch(path)  # nothing was recorded: taken again once stable
+            return None
+        except TransientError as e:  # e.g. the spool's disk is full: this file, later
+            self.log.warning("could not take %s now: %s; trying again later", rel, e.reason)
+            self.tracker.touch(path)
             return None
         finally:
             changed = getattr(raw, "changed", False)

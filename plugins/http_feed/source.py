@@ -41,6 +41,7 @@ from pipeline import (
     Source,
     SourceContext,
     TransientError,
+    register_secret,
 )
 
 from .checkpoint import Watermark
@@ -177,11 +178,23 @@ class HttpFeedSource(Source):
         auth = self.opts.auth
         if auth.type == "none":
             return {}
-        secret = self.context.secret(auth.secret, env=auth.env)
+        # a trailing newline (echo into a file or keyring) is never part of a header value
+        secret = self.context.secret(auth.secret, env=auth.env).strip()
+        register_secret(secret)
+        # requests would raise InvalidHeader (or UnicodeEncodeError) quoting the value,
+        # and the error would be retried as if the network had failed
+        printable = all(" " <= ch <= "~" for ch in secret)
+        if not secret or not (printable or (auth.type == "basic" and secret.isprintable())):
+            raise PermanentError(
+                f"source {self.name!r}: secret {auth.secret!r} is empty, or has control"
+                " characters (or, for a header, characters other than printable ASCII);"
+                " set it again"
+            )
         if auth.type == "bearer":
             return {"Authorization": f"Bearer {secret}"}
         if auth.type == "basic":
             token = base64.b64encode(f"{auth.username}:{secret}".encode()).decode()
+            register_secret(token)  # the encoded form carries the password just as well
             return {"Authorization": f"Basic {token}"}
         assert auth.header is not None
         return {auth.header: secret}

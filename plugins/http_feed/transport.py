@@ -11,7 +11,8 @@ Hand-written rather than urllib3's ``Retry`` or stamina, because:
   comes back on the next poll;
 * redirects are followed by hand (at most 5) so that every hop is checked against the
   HTTPS rule and the credentials go only to the feed's own origin (requests keeps custom
-  headers such as ``X-API-Key`` on a cross-host redirect).
+  headers such as ``X-API-Key`` on a cross-host redirect);
+* a loopback URL never goes through an environment proxy (``values.proxies_for``).
 
 The HTTPS rule is the IT Glue client's: ``https://`` only; ``http://`` only to a
 loopback host with ``allow_insecure_loopback = true``. ``verify`` is passed on every
@@ -36,7 +37,7 @@ import requests
 from pipeline import TransientError
 
 from .options import HttpFeedOptions
-from .values import display_url, origin, url_problem
+from .values import display_url, origin, proxies_for, url_problem
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -128,6 +129,30 @@ def disposition_name(resp: requests.Response) -> str | None:
     return name or None
 
 
+class AuthHeaders:
+    """The auth headers of the feed, cached for one poll; ``repr`` shows only their names.
+
+    The value holds the secret, so it must not print itself: ``vars()`` of the client, a
+    debugger or an error reporter that renders objects would show a plain dict.
+    """
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._headers = dict(headers)
+
+    def merged(self, extra: dict[str, str] | None) -> dict[str, str]:
+        return {**self._headers, **(extra or {})}
+
+    def __repr__(self) -> str:
+        return f"AuthHeaders({', '.join(self._headers) or 'none'}: ***)"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str:  # never pickled into some state file
+        raise TypeError("AuthHeaders cannot be pickled")
+
+
 class FeedClient:
     """The feed's HTTP session: retries, redirects, credentials for the feed's origin.
 
@@ -148,7 +173,7 @@ class FeedClient:
         self._session.headers["User-Agent"] = "itglue-ingest http_feed"
         self._verify: str | bool = str(opts.ca_bundle) if opts.ca_bundle else True
         self._feed_origin = origin(opts.url)
-        self._auth_headers: dict[str, str] | None = None
+        self._auth_headers: AuthHeaders | None = None
 
     def reset_auth(self) -> None:
         self._auth_headers = None
@@ -156,12 +181,15 @@ class FeedClient:
     def close(self) -> None:
         self._session.close()
 
-    def headers_for(self, url: str) -> dict[str, str]:
+    def headers_for(self, url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The request headers for ``url``: ``extra``, plus the credentials when ``url``
+        is on the feed's own origin. The caller passes the result straight on (no local
+        variable holds it, so a traceback rendered with its locals cannot show it)."""
         if origin(url) != self._feed_origin:
-            return {}  # never send our credentials to another host
+            return dict(extra or {})  # never send our credentials to another host
         if self._auth_headers is None:
-            self._auth_headers = self._credentials()
-        return dict(self._auth_headers)
+            self._auth_headers = AuthHeaders(self._credentials())
+        return self._auth_headers.merged(extra)
 
     def wait(self, seconds: float) -> None:
         if self.stopping.wait(max(0.0, seconds)):
@@ -191,17 +219,16 @@ class FeedClient:
             problem = url_problem(url, self.opts.allow_insecure_loopback)
             if problem:
                 raise FeedProblem(f"{what}: {problem}", transient=False)
-            headers = self.headers_for(url)
-            headers.update(extra_headers or {})
             try:
                 resp = self._session.get(
                     url,
                     params=params,
-                    headers=headers,
+                    headers=self.headers_for(url, extra_headers),
                     timeout=(self.opts.connect_timeout, self.opts.read_timeout),
                     stream=True,
                     allow_redirects=False,
                     verify=self._verify,
+                    proxies=proxies_for(url),
                 )
             except requests.RequestException as e:
                 reason = f"{what} {display_url(url)}: {type(e).__name__}"

@@ -24,6 +24,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def proxies_for(url: str) -> dict[str, Any] | None:
+    """``requests``' ``proxies`` for ``url``: none at all for a loopback host.
+
+    ``requests`` honours ``$HTTP_PROXY``/``$ALL_PROXY`` even for ``127.0.0.1`` unless
+    ``$NO_PROXY`` lists it, so the plain ``http://`` allowed for loopback would carry the
+    credentials in clear to the proxy, off the machine. (``None`` entries are dropped by
+    requests after it merged the environment's proxies: no proxy for this request.)
+    """
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return None
+    return {"http": None, "https": None, "all": None} if is_loopback(host) else None
+
+
 def url_problem(url: str, allow_insecure_loopback: bool) -> str | None:
     """Why ``url`` may not be fetched (HTTPS rule), or None."""
     try:

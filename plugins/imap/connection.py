@@ -95,18 +95,7 @@ class Mailbox:
                         ) from None
             box = cls(client, options)
             box.round_trips = 1
-            secret = credential()
-            try:
-                if options.auth == "xoauth2":
-                    client.oauth2_login(options.username, secret)
-                else:
-                    client.login(options.username, secret)
-            except LoginError as e:
-                raise PermanentError(
-                    f"IMAP login to {where} as {options.username!r} was refused"
-                    f" ({_server_text(e)}); check the "
-                    + ("access token" if options.auth == "xoauth2" else "password")
-                ) from None
+            _authenticate(client, options, credential, where)
             box.round_trips += 1
             return box
         except ssl.SSLCertVerificationError as e:
@@ -272,6 +261,57 @@ class Mailbox:
             self.in_idle = False
             self.client.idle_done()
         return news
+
+
+def _authenticate(
+    client: IMAPClient, options: ImapOptions, credential: Callable[[], str], where: str
+) -> None:
+    """LOGIN or AUTHENTICATE XOAUTH2, raising only exceptions that cannot show the secret.
+
+    The secret is never a local variable here, and every failure is raised *outside* the
+    ``except`` block that caught it: the original exception (whose traceback frames in
+    imapclient/imaplib hold the password as a local, and whose ``args`` may hold it, as
+    imaplib's ``UnicodeEncodeError`` for a non-ASCII password does) is not even chained
+    as ``__context__``. A password with a line break is refused before it is sent: it
+    would end the LOGIN command inside the password, and the server would answer the
+    rest of it as a command, echoing it back in an error.
+    """
+    kind = "access token" if options.auth == "xoauth2" else "password"
+    login_failed: PermanentError | None = None
+    lost: str | None = None
+    try:
+        if options.auth == "xoauth2":
+            client.oauth2_login(options.username, credential())
+        elif not _sendable_password(credential()):
+            login_failed = PermanentError(
+                f"IMAP {where}: the password of {options.username!r} cannot be sent with"
+                " LOGIN (it has non-ASCII or control characters, a trailing newline?)"
+            )
+        else:
+            client.login(options.username, credential())
+    except LoginError as e:
+        login_failed = PermanentError(
+            f"IMAP login to {where} as {options.username!r} was refused"
+            f" ({_server_text(e)}); check the {kind}"
+        )
+    except PermanentError:
+        raise  # from ``credential``: a missing password, a failing token_command
+    except CONNECTION_ERRORS as e:
+        lost = type(e).__name__
+    except Exception as e:  # anything else (imaplib.error, UnicodeError...): no details
+        login_failed = PermanentError(
+            f"IMAP login to {where} as {options.username!r} failed ({type(e).__name__});"
+            f" check the {kind}"
+        )
+    if lost is not None:
+        raise ConnectionError(f"IMAP {where}: the connection was lost during login ({lost})")
+    if login_failed is not None:
+        raise login_failed
+
+
+def _sendable_password(value: str) -> bool:
+    """Printable ASCII only: imaplib sends LOGIN arguments as ASCII quoted strings."""
+    return bool(value) and all(" " <= ch <= "~" for ch in value)
 
 
 def _server_text(e: BaseException) -> str:

@@ -60,6 +60,7 @@ from pipeline import (
     SourceContext,
     SourceOptions,
     TransientError,
+    register_secret,
 )
 
 from .connection import CONNECTION_ERRORS, Mailbox, backoff
@@ -126,6 +127,7 @@ class ImapSource(Source):
                 f"source {self.name!r}: token_command {command[0]!r} exited with"
                 f" {proc.returncode} and {'no' if not token else 'a'} token on stdout"
             )
+        register_secret(token)  # like a token from the ingest_access_token hook
         return token
 
     # ------------------------------------------------------------------ connections

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core_client.sqlite import connect
-from pipeline.ledger import Ledger
+from pipeline.ledger import MIGRATIONS, Ledger
 from pipeline.records import Blob, DocumentRecord
 
 
@@ -177,7 +177,7 @@ def test_shares_the_database_with_other_components(tmp_path: Path) -> None:
     lg = Ledger(path)
     lg.close()
     versions = dict(other.execute("SELECT component, version FROM schema_version").fetchall())
-    assert versions["ledger"] == 1
+    assert versions["ledger"] == len(MIGRATIONS) == 2  # every migration applied
     other.close()
 
 

@@ -39,6 +39,9 @@ class Journal:
     def steps(self) -> dict[str, str]:
         return dict(self._steps)
 
+    def taken_by_another(self, step: str, value: str) -> bool:
+        return False  # one record per journal here: nothing belongs to another
+
 
 def sink(ctx: EngineContext, **options: Any) -> ItglueSink:
     return ItglueSink("itglue", ItglueSinkOptions.model_validate(options), ctx)

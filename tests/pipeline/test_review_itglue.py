@@ -1,0 +1,81 @@
+"""Review: the engine with the built-in filesystem source and IT Glue sink against the
+emulator, around creates whose answer is lost while the server is still working."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.runner import Engine
+from pipeline.settings import parse_settings
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def test_a_create_still_in_progress_after_the_timeout_is_adopted_not_repeated(
+    itglue_emulator: Any, ingest_state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create's answer does not come within the read timeout (a slow server, a
+    gateway giving up): the request is still being processed and commits a moment
+    later. The reconciliation right after the timeout cannot see it yet; the next
+    attempt must not come so soon that it creates a second document before the first
+    one has landed -- IT Glue would hold two documents for one file."""
+    emu = itglue_emulator
+    monkeypatch.setenv("ITGLUE_TEST_API_KEY", emu.api_key)
+    emu.seed({"organizations": 1})
+    (org,) = emu.records("organizations")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "handover.pdf").write_bytes(PDF)
+    settings = parse_settings(
+        {
+            "itglue": {
+                "instance": "test",
+                "base_url": emu.base_url,
+                "api_key_env": "ITGLUE_TEST_API_KEY",
+                "ca_bundle": str(emu.ca_file),
+                "read_timeout": 1.0,
+            },
+            "state": {"dir": str(ingest_state_dir)},
+            "pipeline": {
+                "transforms": ["route"],
+                "workers": 1,
+                "retry_base": 0.05,
+                "retry_max": 5.0,
+                "once_timeout": 30,
+            },
+            "sources": [
+                {
+                    "name": "drop",
+                    "type": "filesystem",
+                    "path": str(drop),
+                    "organization": org["name"],
+                    "stability_delay": 0,
+                    "after": "move",
+                }
+            ],
+        }
+    )
+    # every document create takes 1.5 s on the server: longer than the read timeout
+    emu.set_faults(latency={"ms": 1500, "methods": ["POST"], "path_prefix": "/organizations/"})
+    with Engine(settings) as engine:
+        summary = engine.run_once()
+        counts = engine.ledger.counts()
+    assert summary.ok, summary
+    assert counts == {"drop": {"done": 1}}
+    time.sleep(2.0)  # any create still in progress on the server has landed by now
+    emu.set_faults()
+    docs = emu.records("documents")
+    assert len(docs) == 1, [d["id"] for d in docs]
+    (att,) = emu.records("attachments")
+    assert str(att["resource-id"]) == str(docs[0]["id"])
+    assert emu.attachment_content(att["id"]) == PDF
+    creates = sum(
+        r["count"]
+        for r in emu.state()["requests"]
+        if r["method"] == "POST" and r["route"].startswith("/organizations/")
+    )
+    assert creates == 1  # looked for again (and found) instead of created again
