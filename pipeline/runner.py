@@ -31,6 +31,7 @@ import logging
 import os
 import queue
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -55,6 +56,7 @@ from .spool import Spool, SpoolTooLarge, SpoolWriteError, Staged
 from .transforms import Transform
 
 KEYRING_SERVICE = "itglue-ingest"
+SOURCE_CLOSE_TIMEOUT = 2.0  # seconds all sources together may take to close on shutdown
 ENGINE_ERROR_LIMIT = 5  # unexpected engine errors on one record before it is set aside
 log = logging.getLogger("itglue_ingest.engine")
 
@@ -543,11 +545,7 @@ class Engine:
         self._closed = True
         self.stopping.set()
         self._stop_workers(self.settings.pipeline.shutdown_timeout)
-        for src in self.sources.values():
-            try:
-                src.close()
-            except Exception:
-                log.exception("source %s raised on close", src.name)
+        self._close_sources(SOURCE_CLOSE_TIMEOUT)
         if self._sink is not None:
             try:
                 self._sink.close()
@@ -565,6 +563,23 @@ class Engine:
         if self._state_lock is not None:
             self._state_lock.release()
             self._state_lock = None
+
+    def _close_sources(self, timeout: float) -> None:
+        """Close every source at once, waiting at most ``timeout`` seconds in all: a
+        server that hangs on logout must not hold the shutdown past its 10 s."""
+
+        def close(src: Source) -> None:
+            try:
+                src.close()
+            except Exception:
+                log.exception("source %s raised on close", src.name)
+
+        closers = [self._thread(f"close-{n}", close, src) for n, src in self.sources.items()]
+        deadline = time.monotonic() + timeout
+        for t in closers:
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                log.warning("%s did not finish within %.0f s; not waiting for it", t.name, timeout)
 
     def __enter__(self) -> Engine:
         return self
@@ -855,7 +870,9 @@ class Engine:
         of looping forever (without a nack: it may not even be readable)."""
         try:
             attempts = self.ledger.postpone(rid, time.time() + self._backoff(1))
-            if attempts >= ENGINE_ERROR_LIMIT:
+            entry = self.ledger.get(rid)
+            landed = entry is not None and entry.state in ("delivered", "done", "duplicate")
+            if attempts >= ENGINE_ERROR_LIMIT and not landed:  # landed: only the ack is left
                 reason = f"engine error: {type(e).__name__}: {e}"
                 self.ledger.update(rid, "failed", reason=reason, acked=True)
                 log.error("record %d: %s; set aside as failed", rid, reason, exc_info=e)
@@ -1014,6 +1031,8 @@ class Engine:
             self._fail(entry, record, e.reason)
         elif getattr(e, "transient", None) is True:
             self._transient(entry, record, f"{type(e).__name__}: {e}", _retry_after(e))
+        elif isinstance(e, sqlite3.Error):  # the journal's database (busy, disk full): ours
+            self._transient(entry, record, f"ledger database error: {e}", None)
         else:
             self._fail(entry, record, f"sink {self.sink.name} raised {type(e).__name__}: {e}")
             if not isinstance(e, OSError | ValueError) and getattr(e, "transient", None) is None:
