@@ -16,10 +16,8 @@ import base64
 import json
 import logging
 import socket
-import threading
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ import pytest
 from click.testing import CliRunner
 from http_feed_helpers import engine, make_settings
 from http_feed_server import FeedServer, add_doc, run_feed_server
+from loopback_proxy import recording_proxy, set_proxy_env
 
 from pipeline.commands.engine import status
 from pipeline.logs import redact
@@ -276,38 +275,6 @@ def test_a_secret_with_a_line_break_or_control_character(
     assert not _leaks(error)
 
 
-@contextmanager
-def recording_proxy() -> Iterator[tuple[str, list[bytes]]]:
-    """A listener that records what it receives and answers 502: ``(url, received)``."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    srv.settimeout(0.05)
-    received: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                with suppress(OSError):
-                    received.append(conn.recv(65536))
-                    conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{srv.getsockname()[1]}", received
-    finally:
-        stop.set()
-        t.join(5)
-        srv.close()
-
-
 def test_plain_loopback_feed_bypasses_an_environment_proxy(
     source_options: Options, tmp_path: Path, sink_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -316,10 +283,7 @@ def test_plain_loopback_feed_bypasses_an_environment_proxy(
     to the proxy."""
     monkeypatch.setenv(ENV, TOKEN)
     with recording_proxy() as (proxy, received), run_feed_server(tmp_path, tls=False) as plain:
-        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-            monkeypatch.setenv(name, proxy)
-        for name in ("NO_PROXY", "no_proxy"):
-            monkeypatch.delenv(name, raising=False)
+        set_proxy_env(monkeypatch, proxy)
         add_doc(plain, 1)
         plain.state.require_header = ("Authorization", f"Bearer {TOKEN}")
         opts = source_options(
