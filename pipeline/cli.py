@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     default="INFO",
     show_default=True,
+    help="DEBUG shows every API request (never its key or body).",
     envvar="ITGLUE_INGEST_LOG_LEVEL",
 )
 @click.option(

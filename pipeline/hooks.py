@@ -55,7 +55,8 @@ class HookFacade:
         return reg
 
     def register_commands(self, cli: click.Group) -> None:
-        self.pm.hook.ingest_register_commands(cli=cli)
+        # one broken plugin must not take the other plugins' commands with it
+        self._call_each("ingest_register_commands", cli=cli)
 
     def route(self, record: DocumentRecord, context: EngineContext) -> Route | None:
         result: Route | None = self.pm.hook.ingest_route(record=record, context=context)
@@ -76,12 +77,13 @@ class HookFacade:
         self._notify("ingest_record_failed", record=record, reason=reason, permanent=permanent)
 
     def _notify(self, name: str, **kwargs: Any) -> None:
-        # Call each listener on its own: with plain pm.hook.<name>(...) one raising plugin
-        # would stop pluggy from calling the others.
+        self._call_each(name, **kwargs)
+
+    def _call_each(self, name: str, **kwargs: Any) -> None:
+        # Call each implementation on its own: with plain pm.hook.<name>(...) one raising
+        # plugin would stop pluggy from calling the others.
         for impl in getattr(self.pm.hook, name).get_hookimpls():
             try:
                 impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
             except Exception:
-                log.exception(
-                    "plugin %s raised in %s; the record is not affected", impl.plugin_name, name
-                )
+                log.exception("plugin %s raised in %s; the others go on", impl.plugin_name, name)

@@ -124,11 +124,11 @@ class Source(ABC):
     def watch(self) -> None:
         """Emit new items until ``context.stopping`` is set (the daemon).
 
-        The default polls :meth:`scan` every ``poll_interval`` seconds.
+        The engine calls :meth:`scan` once before ``watch``; the default then polls
+        :meth:`scan` every ``poll_interval`` seconds.
         """
-        while not self.context.stopping.is_set():
+        while not self.context.stopping.wait(self.poll_interval):
             self.scan()
-            self.context.stopping.wait(self.poll_interval)
 
     def ack(self, record: DocumentRecord, outcome: Literal["delivered", "duplicate"]) -> None:  # noqa: B027
         """The record landed (or was already there): do the post-action. Idempotent."""

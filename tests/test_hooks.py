@@ -362,3 +362,24 @@ def test_access_token_first_non_none_answer_wins(ingest_state_dir: Path) -> None
         assert seen == [("mail", "ops@example.com")]  # firstresult: NoIdea not asked
         assert engine.hook.access_token("mail", "other@example.com") is None
         assert seen[1:] == [("mail", "other@example.com")] * 2
+
+
+def test_a_plugin_whose_command_hook_raises_does_not_hide_the_others() -> None:
+    from pipeline.hooks import HookFacade
+    from pipeline.plugins import get_plugin_manager
+
+    class Good:
+        @hookimpl
+        def ingest_register_commands(self, cli: click.Group) -> None:
+            cli.add_command(click.Command("good-command"))
+
+    class Bad:
+        @hookimpl
+        def ingest_register_commands(self, cli: click.Group) -> None:
+            raise RuntimeError("boom")
+
+    for order in ([Good(), Bad()], [Bad(), Good()]):
+        group = click.Group()
+        pm = get_plugin_manager(load_entrypoints=False, extra=order)
+        HookFacade(pm).register_commands(group)
+        assert "good-command" in group.commands

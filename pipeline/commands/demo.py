@@ -257,11 +257,16 @@ def print_report(
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Folder for the demo's drop folder, database and emulator data"
-    " (default: a new temporary folder, kept afterwards).",
+    " (default: a new temporary folder, kept afterwards). An earlier demo's folder is"
+    " emptied; any other non-empty folder is refused.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show the per-record log lines too.")
 def demo(state_dir: Path | None, verbose: bool) -> None:
-    """Run the whole pipeline against a built-in IT Glue emulator: no account needed."""
+    """Run the whole pipeline against a built-in IT Glue emulator: no account needed.
+
+    Exits 3 when a sample did not land (failed, pending, or not byte-identical), 2 on
+    usage errors.
+    """
     from core_client.emulator import run_emulator
     from pipeline.runner import Engine
 

@@ -177,7 +177,9 @@ def _when(ts: float) -> str:
 @click.command()
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--limit", default=50, show_default=True, help="Failed records to list.")
+@click.option(
+    "--limit", default=50, show_default=True, help="Failed (and waiting) records to list."
+)
 def status(settings: Settings, as_json: bool, limit: int) -> None:
     """Counts per state and source; the failed records with their reasons."""
     if not settings.database_path.exists():
@@ -254,7 +256,7 @@ def retry(settings: Settings, source: str | None, all_failed: bool, ids: tuple[i
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar=CONFIG_ENVVAR,
-    help="TOML configuration (its [plugins] block list applies).",
+    help="TOML configuration (its [plugins] block and modules apply).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins(config_path: Path | None, as_json: bool) -> None:
