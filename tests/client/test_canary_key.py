@@ -14,11 +14,11 @@ import io
 import json
 import logging
 import pickle
-import traceback
 from pathlib import Path
 from typing import Any
 
 import pytest
+from secret_canary import CaptureAll, describe
 
 from core_client import ITGlueClient, ITGlueError
 from core_client.emulator import run_emulator
@@ -34,32 +34,9 @@ FRAGMENTS = [CANARY, WRONG] + [
 ]
 
 
-class CaptureAll(logging.Handler):
-    """Keeps every record's full content: formatted message, raw args, extras, exc text."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.texts: list[str] = []
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
-        self.texts.append(logging.Formatter().format(record))
-        self.texts.append(repr(record.args))
-        self.texts.append(repr(sorted(record.__dict__.items(), key=lambda kv: kv[0])))
-
-
 def _leaks(text: str | bytes) -> list[str]:
     data = text if isinstance(text, bytes) else text.encode("utf-8", "backslashreplace")
     return [f for f in FRAGMENTS if f.encode() in data]
-
-
-def _describe(exc: BaseException) -> str:
-    parts = [repr(exc), str(exc), repr(exc.args), repr(vars(exc))]
-    parts += traceback.format_exception(exc)
-    tb = traceback.TracebackException.from_exception(exc, capture_locals=True)
-    parts += list(tb.format())
-    return "\n".join(parts)
 
 
 def test_canary_key_never_appears(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
@@ -204,7 +181,7 @@ def test_canary_key_never_appears(tmp_path: Path, capfd: pytest.CaptureFixture[s
             "InsecureURLError",
             "ConfigurationError",
         } <= kinds, kinds
-        texts += [_describe(e) for e in errors]
+        texts += [describe(e) for e in errors]
         assert client.get_metrics()["rate_limited_429"] >= 3
     finally:
         root.removeHandler(handler)

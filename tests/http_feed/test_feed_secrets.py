@@ -16,17 +16,18 @@ import base64
 import json
 import logging
 import socket
-import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+import secret_canary
 from click.testing import CliRunner
 from http_feed_helpers import engine, make_settings
 from http_feed_server import FeedServer, add_doc, run_feed_server
 from loopback_proxy import recording_proxy, set_proxy_env
+from secret_canary import capture_debug_logs, describe
 
 from pipeline.commands.engine import status
 from pipeline.logs import redact
@@ -41,33 +42,14 @@ ENV = "FEED_SECRET_CANARY"
 Options = Callable[..., dict[str, Any]]
 
 
-class CaptureAll(logging.Handler):
-    """Keeps every record's full content: formatted message, raw args, extras, exc text."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.texts: list[str] = []
-
+class CaptureAll(secret_canary.CaptureAll):
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.startswith("urllib3") and SIGNATURE in record.getMessage():
             # urllib3 logs request paths at DEBUG (the signed query string included);
             # setup_logging keeps urllib3 at INFO, so drop only that secret's mention
             self.texts.append(record.getMessage().replace(SIGNATURE, "<sig>"))
             return
-        self.texts.append(logging.Formatter().format(record))
-        self.texts.append(repr(record.args))
-        self.texts.append(repr(sorted(record.__dict__.items(), key=lambda kv: kv[0])))
-
-
-def describe(exc: BaseException) -> str:
-    parts = [repr(exc), str(exc), repr(exc.args), repr(vars(exc))]
-    return "\n".join(parts + traceback.format_exception(exc))
-
-
-def frame_locals(exc: BaseException) -> str:
-    """The traceback with every frame's local variables (what error reporters show)."""
-    tb = traceback.TracebackException.from_exception(exc, capture_locals=True)
-    return "".join(tb.format())
+        super().emit(record)
 
 
 def _fragments() -> list[str]:
@@ -102,17 +84,9 @@ def _closed_port() -> int:
 
 
 @pytest.fixture
-def debug_logs() -> Any:
-    handler = CaptureAll()
-    root = logging.getLogger()
-    old = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+def debug_logs() -> Iterator[CaptureAll]:
+    with capture_debug_logs(CaptureAll()) as handler:
         yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old)
 
 
 def test_feed_secrets_never_appear(
@@ -218,9 +192,9 @@ def test_feed_secrets_never_appear(
     for r in to_other:
         if r.headers.get("Host", "").startswith("localhost"):
             assert not {"Authorization", "X-API-Key"} & set(r.headers), r.headers
-    texts += [describe(e) for e in errors]
+    texts += [describe(e, with_locals=False) for e in errors]
     # the URL and its parameters are local variables of the request code, by design
-    objects += [frame_locals(e) for e in errors]
+    objects += [describe(e) for e in errors]
 
     # the status command (ledger metadata and failure reasons)
     cfg = tmp_path / "status.toml"

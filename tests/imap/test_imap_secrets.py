@@ -12,13 +12,13 @@ XOAUTH2 with a token from ``token_command`` (right and wrong) and from a hook.
 
 from __future__ import annotations
 
-import logging
 import sys
-import traceback
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from imap_helpers import make_message
+from secret_canary import CaptureAll, capture_debug_logs, describe
 
 import pipeline
 from pipeline import PermanentError, PipelineError
@@ -30,26 +30,6 @@ WRONG_PASSWORD = "wrong-canary-5b1e9d0c7a3f2e8d"
 UNSENDABLE = ["s\u00e4kret-canary-0e7d3b9a1c", "newline-canary-8f2a4c6e0d\n"]
 WRONG_TOKEN = "ya29.wrong-canary-token-4c8e2a6f0b9d"
 TOKEN_ENV = "IMAP_SECRETS_TOKEN"
-
-
-class CaptureAll(logging.Handler):
-    """Keeps every record's full content: formatted message, raw args, extras, exc text."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.texts: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.texts.append(logging.Formatter().format(record))
-        self.texts.append(repr(record.args))
-        self.texts.append(repr(sorted(record.__dict__.items(), key=lambda kv: kv[0])))
-
-
-def describe(exc: BaseException) -> str:
-    parts = [repr(exc), str(exc), repr(exc.args), repr(vars(exc))]
-    parts += traceback.format_exception(exc)
-    parts += list(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
-    return "\n".join(parts)
 
 
 class TokenPlugin:
@@ -76,17 +56,9 @@ def _leaks(data: str | bytes, fragments: list[str]) -> list[str]:
 
 
 @pytest.fixture
-def debug_logs() -> Any:
-    handler = CaptureAll()
-    root = logging.getLogger()
-    old = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+def debug_logs() -> Iterator[CaptureAll]:
+    with capture_debug_logs(CaptureAll()) as handler:
         yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old)
 
 
 def test_password_and_token_never_appear(
