@@ -1,28 +1,55 @@
 """Opening the instance's SQLite database: one file for cache and ledger.
 
-Created with mode 0600 before SQLite touches it (SQLite gives its -wal and -shm files
-the database's permissions), WAL journal, a busy timeout so that several threads and
-processes can share it.
+The database file is created 0600 before SQLite opens it (SQLite gives its -wal and
+-shm files the database's permissions), WAL journal, a busy timeout so that several
+threads and processes can share it.
+
+Never open or close a descriptor of the database file outside SQLite: SQLite's locks
+are POSIX advisory locks, which the kernel drops for the whole process when *any*
+descriptor of the file is closed ("How To Corrupt An SQLite Database File", §2.2).
+Another process would then believe it is the last user, checkpoint and delete the
+``-wal`` and ``-shm`` files under this process's live connections. A missing file is
+therefore created under a temporary name and linked into place, so no descriptor of
+the final path is ever opened here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists, without ever opening it.
+
+    The file is made under a temporary name in the same folder (its descriptor is
+    closed before the file has its final name) and hard-linked into place; ``link``
+    refuses to replace, so a file another thread or process created first is kept.
+    """
+    if path.exists():
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    try:
+        os.close(fd)  # mkstemp makes it 0600
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
 
 
 def connect(path: Path, *, timeout: float = 30.0) -> sqlite3.Connection:
     """A connection to ``path`` (created 0600 in a 0700 folder when missing), WAL mode."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
+    create_private(path)
+    os.chmod(path, 0o600)  # by path: no descriptor of the database is opened here
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
     return conn
 
 
