@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from core_client import ITGlueClient
-from core_client.emulator import run_emulator
+from itglue_emulator import run_emulator
 
 LIMIT, WINDOW = 300, 30.0
 

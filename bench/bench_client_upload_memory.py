@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from core_client.emulator import run_emulator
+from itglue_emulator import run_emulator
 
 CHILD = r"""
 import base64, json, resource, sys

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pipeline
-from core_client.emulator import run_emulator
+from itglue_emulator import run_emulator
 from pipeline import DeliveryResult, DocumentRecord, Sink, StepJournal
 from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine

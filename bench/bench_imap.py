@@ -219,7 +219,7 @@ def raw_idle_latency(server: Dovecot, user: str, password: str, rounds: int) -> 
 
 
 def bench_idle(server: Dovecot, workdir: Path, rounds: int = 8) -> None:
-    from core_client.emulator import run_emulator
+    from itglue_emulator import run_emulator
 
     user, password = server.add_user()
     raw = raw_idle_latency(server, user, password, rounds)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pipeline
-from core_client.emulator import run_emulator
+from itglue_emulator import run_emulator
 from pipeline import (
     DeliveryResult,
     DocumentRecord,

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "plugins"))
 from sample_files import make_pdf, make_png
 
 from core_client.client import ITGlueClient
-from core_client.emulator import run_emulator
+from itglue_emulator import run_emulator
 from pipeline import Blob, DocumentRecord, EngineContext, Section
 from pipeline.hooks import HookFacade
 from pipeline.ledger import Ledger

@@ -66,7 +66,7 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
 
 @pytest.fixture
 def itglue_emulator() -> Iterator[Any]:
-    from core_client.emulator import run_emulator
+    from itglue_emulator import run_emulator
 
     with run_emulator(api_key="test-key", tls=True) as emu:
         yield emu

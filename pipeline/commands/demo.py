@@ -267,7 +267,7 @@ def demo(state_dir: Path | None, verbose: bool) -> None:
     Exits 3 when a sample did not land (failed, pending, or not byte-identical), 2 on
     usage errors.
     """
-    from core_client.emulator import run_emulator
+    from itglue_emulator import run_emulator
     from pipeline.runner import Engine
 
     config = load_demo_config()

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from core_client.emulator.cli import parse_rate_limit, serve
-from core_client.emulator.faults import FaultConfigError, Faults
+from itglue_emulator.cli import parse_rate_limit, serve
+from itglue_emulator.faults import FaultConfigError, Faults
 
 
 def _rate_limit(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, float]:

@@ -21,7 +21,7 @@ from core_client import (
     TransportError,
     ValidationError,
 )
-from core_client.emulator import run_emulator
+from itglue_emulator import run_emulator
 
 from .conftest import ClientFactory, requests_seen
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core_client.emulator import run_emulator
+from itglue_emulator import run_emulator
 
 from .conftest import ClientFactory, requests_seen
 

@@ -254,7 +254,7 @@ def test_key_is_never_sent_to_another_origin(
     from pathlib import Path
 
     from core_client import ConfigurationError
-    from core_client.emulator import run_emulator
+    from itglue_emulator import run_emulator
 
     with run_emulator(api_key=itglue_emulator.api_key) as other:
         both = tmp_path / "both.pem"  # trust both emulators' test CAs

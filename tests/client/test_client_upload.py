@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from core_client.emulator import run_emulator
+from itglue_emulator import run_emulator
 
 from .conftest import ClientFactory, requests_seen
 

@@ -15,7 +15,7 @@ from pipeline.settings import Settings, parse_settings
 
 @pytest.fixture
 def emu() -> Iterator[Any]:
-    from core_client.emulator import run_emulator
+    from itglue_emulator import run_emulator
 
     with run_emulator(api_key="test-key", tls=True, seed="demo", random_seed=7) as e:
         yield e

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from emulator_helpers import Api
 
-from core_client.emulator import Emulator, run_emulator
+from itglue_emulator import Emulator, run_emulator
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from core_client.emulator import Emulator
+from itglue_emulator import Emulator
 
 JSONAPI = "application/vnd.api+json"
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 from emulator_helpers import Api, error_entries
 
-from core_client.emulator import Emulator
+from itglue_emulator import Emulator
 
 PARENTS = [
     "checklists",

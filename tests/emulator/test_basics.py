@@ -10,7 +10,7 @@ import pytest
 import requests
 from emulator_helpers import JSONAPI, Api, error_entries
 
-from core_client.emulator import Emulator
+from itglue_emulator import Emulator
 
 
 def test_missing_and_wrong_key_get_401_with_errors_body(api: Api) -> None:

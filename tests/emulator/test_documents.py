@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from emulator_helpers import Api, error_entries
 
-from core_client.emulator import Emulator
+from itglue_emulator import Emulator
 
 
 def test_create_top_level_and_nested_show_list(api: Api) -> None:

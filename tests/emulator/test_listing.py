@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from emulator_helpers import Api, error_entries
 
-from core_client.emulator import Emulator
+from itglue_emulator import Emulator
 
 
 @pytest.mark.parametrize(

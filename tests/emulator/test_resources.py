@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from emulator_helpers import Api, error_entries
 
-from core_client.emulator import Emulator
+from itglue_emulator import Emulator
 
 
 @pytest.mark.parametrize(

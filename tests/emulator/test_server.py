@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 from emulator_helpers import Api
 
-from core_client.emulator import run_emulator
+from itglue_emulator import run_emulator
 
 
 def _emulator_threads() -> list[threading.Thread]:
@@ -120,7 +120,7 @@ def test_concurrent_writers_get_unique_ids() -> None:
 
 
 def test_shared_pytest_fixture(itglue_emulator: object) -> None:
-    from core_client.emulator import Emulator
+    from itglue_emulator import Emulator
 
     assert isinstance(itglue_emulator, Emulator)
     assert itglue_emulator.base_url.startswith("https://127.0.0.1:")

@@ -22,7 +22,7 @@ PDF = (
 
 @pytest.fixture
 def emu() -> Iterator[Any]:
-    from core_client.emulator import run_emulator
+    from itglue_emulator import run_emulator
 
     with run_emulator(api_key="test-key", tls=True, seed="demo") as e:
         yield e

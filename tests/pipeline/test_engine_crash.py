@@ -165,7 +165,7 @@ def test_sigkill_store_sink_exactly_once(tmp_path: Path) -> None:
 def test_sigkill_itglue_sink_against_the_emulator(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drop: bool
 ) -> None:
-    from core_client.emulator import run_emulator
+    from itglue_emulator import run_emulator
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -25,7 +25,7 @@ def make_file(tmp_path: Path) -> Callable[[str, bytes], Path]:
 
 @pytest.fixture
 def demo_emulator() -> Iterator[Any]:
-    from core_client.emulator import run_emulator
+    from itglue_emulator import run_emulator
 
     with run_emulator(api_key="test-key", tls=True, seed="demo") as emu:
         yield emu

@@ -15,7 +15,7 @@ import pytest
 from loopback_proxy import recording_proxy, set_proxy_env
 
 from core_client import ITGlueClient
-from core_client.emulator import run_emulator
+from itglue_emulator import run_emulator
 
 CANARY = "ITG.canary-proxy-5e3c1a9f7d2b4e6a"
 

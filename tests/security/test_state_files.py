@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from core_client.emulator import run_emulator
+from itglue_emulator import run_emulator
 from pipeline.commands.client import health
 from pipeline.commands.engine import status
 from pipeline.runner import Engine

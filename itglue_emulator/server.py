@@ -30,7 +30,7 @@ from . import errors
 from .app import EmulatorApp
 from .jsonapi import Reply
 
-log = logging.getLogger("core_client.emulator")
+log = logging.getLogger("itglue_emulator")
 
 _REASONS = {
     200: "OK",

@@ -31,7 +31,7 @@ class HeaderLookup(Protocol):
     def get(self, name: str, /) -> str | None: ...
 
 
-log = logging.getLogger("core_client.emulator")
+log = logging.getLogger("itglue_emulator")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 UNMATCHED = "<unmatched>"
 JSON = "application/json"
