@@ -20,10 +20,11 @@ import re
 import keyring
 import keyring.errors
 
+from itglue_common import APP_NAME
+
 from .exceptions import ConfigurationError, MissingAPIKeyError
 from .redaction import Secret
 
-SERVICE = "itglue-ingest"
 DEFAULT_ENV = "ITGLUE_API_KEY"
 
 log = logging.getLogger("itglue_ingest.client.auth")
@@ -64,7 +65,7 @@ def validate_key(value: str | Secret) -> Secret:
 def _keyring_get(instance: str) -> tuple[Secret | None, str | None]:
     """(key, problem): problem says why the keyring could not be read."""
     try:
-        found = keyring.get_password(SERVICE, instance)
+        found = keyring.get_password(APP_NAME, instance)
     except keyring.errors.NoKeyringError:
         return None, "no system keyring is available"
     except keyring.errors.KeyringError as e:
@@ -114,7 +115,7 @@ def set_api_key(instance: str, value: str) -> None:
     del value
     secret = validate_key(wrapped)
     try:
-        keyring.set_password(SERVICE, instance, secret.reveal())
+        keyring.set_password(APP_NAME, instance, secret.reveal())
     except keyring.errors.NoKeyringError:
         raise ConfigurationError(
             "no system keyring is available to store the key; set an environment "
@@ -128,7 +129,7 @@ def set_api_key(instance: str, value: str) -> None:
 def delete_api_key(instance: str) -> bool:
     """Remove the instance's keyring entry; False when there was none."""
     try:
-        keyring.delete_password(SERVICE, instance)
+        keyring.delete_password(APP_NAME, instance)
     except keyring.errors.PasswordDeleteError:
         return False
     except keyring.errors.NoKeyringError:

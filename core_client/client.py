@@ -32,6 +32,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import platformdirs
 
+from itglue_common import APP_NAME
+
 from .auth import get_api_key
 from .circuit_breaker import CircuitBreaker
 from .exceptions import (
@@ -66,7 +68,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("itglue_ingest.client")
 
-APP_NAME = "itglue-ingest"
 PAGE_SIZE = 1000
 REGIONS = {
     "us": "https://api.itglue.com",

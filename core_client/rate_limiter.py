@@ -16,7 +16,7 @@ IT Glue allows 3000 requests per 5 minutes per account and answers 429 beyond th
   shared pause; every decision reads and updates it under an exclusive ``fcntl``
   lock, so together they stay within the budget. Nothing else is stored there.
 * **429**: the transport calls :meth:`RateLimiter.on_429` with the server's
-  ``Retry-After`` (seconds or HTTP-date, parsed by :func:`parse_retry_after`) or
+  ``Retry-After`` (seconds or HTTP-date, parsed by :func:`itglue_common.parse_retry_after`) or
   None; then every process pauses for that long (its own exponential estimate when
   the header is absent), and afterwards this machine's pace is halved for
   ``penalty_seconds``. The transport retries 429s without limit: a 429 never fails an
@@ -29,7 +29,6 @@ are per-process and fixed-window.
 
 from __future__ import annotations
 
-import email.utils
 import fcntl
 import logging
 import math
@@ -40,9 +39,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 from typing import Any
+
+from itglue_common import exponential_delay
 
 from .exceptions import ClientClosedError
 
@@ -51,35 +51,6 @@ log = logging.getLogger("itglue_ingest.client.ratelimit")
 THROTTLE_AT = 0.8
 _HEADER = struct.Struct("<dd")  # pause_until, slow_until (epoch seconds)
 _MAGIC = b"ITGRL1\0\0"
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date).
-
-    Returns None when absent or unparseable (the caller then uses its own estimate),
-    0.0 for a date in the past. Fractional seconds are accepted (some proxies send them).
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        if math.isnan(seconds) or math.isinf(seconds):
-            return None
-        return max(0.0, seconds)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # "-0000" parses naive: RFC 9110 dates are UTC
-        when = when.replace(tzinfo=UTC)
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
 
 
 @dataclass
@@ -131,8 +102,9 @@ def backoff_estimate(strikes: int, window: float, budget: int) -> float:
     """
     base = max(1.0, 10 * window / budget)
     cap = max(base, min(60.0, window / 5))
-    raw = min(cap, base * 2.0 ** max(0, strikes - 1))
-    return raw * random.uniform(0.8, 1.2)
+    # +-20 % rather than backoff_delay's equal jitter: every process takes this pause
+    # together, so it should stay close to the estimate
+    return exponential_delay(strikes, base=base, cap=cap) * random.uniform(0.8, 1.2)
 
 
 class _Store:

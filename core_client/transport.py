@@ -42,10 +42,8 @@ id; never headers or bodies.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import random
 import threading
 import time
 import uuid
@@ -57,6 +55,8 @@ from urllib.parse import urlsplit
 import requests
 import requests.adapters
 import urllib3.exceptions
+
+from itglue_common import APP_NAME, backoff_delay, is_loopback_host, parse_retry_after, proxies_for
 
 from .circuit_breaker import CircuitBreaker, Outcome
 from .exceptions import (
@@ -72,40 +72,14 @@ from .exceptions import (
     error_for_status,
 )
 from .metrics import Metrics
-from .rate_limiter import RateLimiter, parse_retry_after
+from .rate_limiter import RateLimiter
 from .redaction import Secret, scrub
 
 log = logging.getLogger("itglue_ingest.client")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 JSONAPI = "application/vnd.api+json"
-USER_AGENT = "itglue-ingest/0.1 (+core_client)"
-
-
-def is_loopback_host(host: str) -> bool:
-    """127.0.0.0/8, ::1 and ``localhost`` (not names that merely start with them)."""
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-# requests drops ``None`` entries after merging the environment's proxies, so this
-# mapping means "no proxy at all" for one request
-_NO_PROXY: dict[str, Any] = {"http": None, "https": None, "all": None}
-
-
-def proxies_for(url: str) -> dict[str, Any] | None:
-    """``requests``' ``proxies`` for ``url``: none at all for a loopback host.
-
-    ``requests`` honours ``$HTTP_PROXY``/``$ALL_PROXY`` even for ``127.0.0.1`` unless
-    ``$NO_PROXY`` lists it; the plain ``http://`` the HTTPS rule allows for loopback
-    would then carry the API key in clear to the proxy, off the machine.
-    """
-    return dict(_NO_PROXY) if is_loopback_host(urlsplit(url).hostname or "") else None
+USER_AGENT = f"{APP_NAME}/0.1 (+core_client)"
 
 
 def check_url(url: str, *, allow_insecure_loopback: bool = False) -> str:
@@ -332,8 +306,7 @@ class Transport:
             raise
 
     def _backoff(self, attempt: int) -> float:
-        cap = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
-        return cap / 2 + random.uniform(0, cap / 2)
+        return backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_max)
 
     def _sleep(self, seconds: float) -> None:
         if self._closed.wait(seconds):
@@ -549,4 +522,4 @@ def _parse_json(content: bytes) -> Any:
         return None
 
 
-__all__ = ["IDEMPOTENT", "Response", "Transport", "check_url", "is_loopback_host", "new_request_id"]
+__all__ = ["IDEMPOTENT", "Response", "Transport", "check_url", "new_request_id"]

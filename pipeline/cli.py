@@ -11,6 +11,8 @@ import sys
 
 import click
 
+from itglue_common import APP_NAME
+
 from .logs import setup_logging
 
 # Each module defines click commands/groups listed in its COMMANDS tuple.
@@ -39,7 +41,7 @@ _COMMAND_MODULES = (
     help="json: one JSON object per line, for daemons and log shippers.",
     envvar="ITGLUE_INGEST_LOG_FORMAT",
 )
-@click.version_option(package_name="itglue-ingest")
+@click.version_option(package_name=APP_NAME)
 def cli(log_level: str, log_format: str) -> None:
     """Land scanned files, emails and exported documents in IT Glue, exactly once."""
     setup_logging(level=log_level.upper(), fmt=log_format)

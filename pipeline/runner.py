@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import queue
-import random
 import sqlite3
 import threading
 import time
@@ -42,6 +41,8 @@ from typing import IO, Any, Literal
 import keyring
 import pluggy
 from pydantic import BaseModel, ValidationError
+
+from itglue_common import APP_NAME, backoff_delay
 
 from .context import EngineContext
 from .errors import PermanentError, PipelineError, TransientError
@@ -55,7 +56,6 @@ from .sources import EmitResult, RecordState, Source, SourceContext
 from .spool import Spool, SpoolTooLarge, SpoolWriteError, Staged
 from .transforms import Transform
 
-KEYRING_SERVICE = "itglue-ingest"
 SOURCE_CLOSE_TIMEOUT = 2.0  # seconds all sources together may take to close on shutdown
 ENGINE_ERROR_LIMIT = 5  # unexpected engine errors on one record before it is set aside
 log = logging.getLogger("itglue_ingest.engine")
@@ -381,7 +381,7 @@ class EngineSourceContext:
                 return value
         user = f"source:{self.source_name}:{key}"
         try:
-            value = keyring.get_password(KEYRING_SERVICE, user)
+            value = keyring.get_password(APP_NAME, user)
         except Exception as e:  # no usable keyring backend
             value = None
             why = f" (keyring unavailable: {type(e).__name__})"
@@ -393,7 +393,7 @@ class EngineSourceContext:
         hint = f"set the environment variable {env}, or " if env else ""
         raise PermanentError(
             f"source {self.source_name!r}: secret {key!r} is not set{why}; {hint}store it with"
-            f" `keyring set {KEYRING_SERVICE} {user}`"
+            f" `keyring set {APP_NAME} {user}`"
         )
 
 
@@ -1109,9 +1109,7 @@ class Engine:
     def _backoff(self, attempts: int) -> float:
         """Exponential backoff from retry_base to retry_max, with jitter (half to full)."""
         p = self.settings.pipeline
-        exponent = min(max(attempts - 1, 0), 30)
-        delay = min(p.retry_max, p.retry_base * float(2**exponent))
-        return delay / 2 + random.uniform(0, delay / 2)
+        return backoff_delay(attempts, base=p.retry_base, cap=p.retry_max)
 
     # ------------------------------------------------------------------ spool
 

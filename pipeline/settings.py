@@ -14,7 +14,7 @@ from typing import Any, Literal
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-APP_NAME = "itglue-ingest"
+from itglue_common import APP_NAME
 
 
 class ConfigError(Exception):

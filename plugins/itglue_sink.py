@@ -62,6 +62,7 @@ import nh3
 from pydantic import Field
 
 from core_client import exceptions as itg
+from itglue_common import human_size
 from pipeline import (
     Blob,
     DeliveryResult,
@@ -129,15 +130,6 @@ class ItglueSinkOptions(SinkOptions):
     max_file_size: int | None = Field(default=None, gt=0)  # bytes; default [pipeline]'s
     allow_images: bool = False  # keep <img> (http/https) in section HTML
     reconcile_clock_skew: float = Field(default=900.0, ge=0)  # seconds, see _reconcile_document
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} bytes"  # pragma: no cover
 
 
 def _name_key(name: str | None) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from itglue_common import human_size
 from pipeline.settings import Settings
 
 from .common import (
@@ -191,17 +192,8 @@ def _open_cache(settings: Settings) -> Iterator[MetadataCache]:
         c.close()
 
 
-def _human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover - loop always returns
-
-
 def _print_stats(stats: dict[str, Any]) -> None:
-    click.echo(f"database:        {stats['database_path']} ({_human_size(stats['size_bytes'])})")
+    click.echo(f"database:        {stats['database_path']} ({human_size(stats['size_bytes'])})")
     for k in KINDS:
         refreshed = stats["last_refresh"].get(k) or "never"
         count = stats[f"{k[:-1]}_count"]
@@ -426,8 +418,8 @@ def cache_vacuum(settings: Settings) -> None:
     with _open_cache(settings) as c:
         result = c.vacuum()
     click.echo(
-        f"vacuumed {settings.database_path}: {_human_size(result['size_before'])} -> "
-        f"{_human_size(result['size_after'])}"
+        f"vacuumed {settings.database_path}: {human_size(result['size_before'])} -> "
+        f"{human_size(result['size_after'])}"
     )
 
 
@@ -452,7 +444,7 @@ def _print_health(report: dict[str, Any]) -> None:
             f"  organizations {stats['organization_count']}, configurations "
             f"{stats['configuration_count']}, contacts {stats['contact_count']}, documents "
             f"{stats['document_count']}; hit rate {stats['cache_hit_rate']:.1%}; "
-            f"{_human_size(stats['size_bytes'])}"
+            f"{human_size(stats['size_bytes'])}"
         )
 
 

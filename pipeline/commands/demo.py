@@ -31,6 +31,7 @@ from typing import Any
 
 import click
 
+from itglue_common import human_size
 from pipeline.settings import ConfigError, Settings, parse_settings
 
 from .common import ConfigFileError, is_tty
@@ -180,10 +181,6 @@ def landed(emu: Any, originals: dict[str, bytes]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["organization"], r["document"]))
 
 
-def _size(n: int) -> str:
-    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB"
-
-
 def write_config(settings: Settings, folder: Path) -> Path:
     """The demo's configuration with its state and drop folders, for ``status -c``."""
     path = folder / "config.toml"
@@ -232,7 +229,7 @@ def print_report(
             row["document"],
             str(row["id"]),
             "\n".join(f["name"] for f in files),
-            "\n".join(_size(f["size"]) for f in files),
+            "\n".join(human_size(f["size"]) for f in files),
             "\n".join("byte-identical" if f["identical"] else "DIFFERENT" for f in files),
             "yes" if row["published"] else "no",
         )

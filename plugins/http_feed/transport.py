@@ -4,15 +4,14 @@ Hand-written rather than urllib3's ``Retry`` or stamina, because:
 
 * every wait must end as soon as the engine is stopping (``stopping.wait``: the daemon
   must exit within seconds; a ``Retry-After: 120`` must not hold it), and Retry-After
-  values are capped (``retry_after_max``); the HTTP-date form is parsed by the standard
-  library (``email.utils``);
+  values are capped (``retry_after_max``);
 * a streamed download is retried only before its body is handed to the spool: after
   that, a dropped connection is a :class:`TransientError` out of ``emit`` and the item
   comes back on the next poll;
 * redirects are followed by hand (at most 5) so that every hop is checked against the
   HTTPS rule and the credentials go only to the feed's own origin (requests keeps custom
   headers such as ``X-API-Key`` on a cross-host redirect);
-* a loopback URL never goes through an environment proxy (``values.proxies_for``).
+* a loopback URL never goes through an environment proxy (``itglue_common.proxies_for``).
 
 The HTTPS rule is the IT Glue client's: ``https://`` only; ``http://`` only to a
 loopback host with ``allow_insecure_loopback = true``. ``verify`` is passed on every
@@ -22,22 +21,20 @@ request because a session-level value loses to ``$REQUESTS_CA_BUNDLE``.
 from __future__ import annotations
 
 import email.message
-import email.utils
 import io
 import json
-import random
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import requests
 
+from itglue_common import APP_NAME, backoff_delay, parse_retry_after, proxies_for
 from pipeline import TransientError
 
 from .options import HttpFeedOptions
-from .values import display_url, origin, proxies_for, url_problem
+from .values import display_url, origin, url_problem
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -59,22 +56,6 @@ class FeedProblem(Exception):
 
 class Stopping(Exception):
     """The engine is shutting down: leave the poll now."""
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class DownloadStream(io.RawIOBase):
@@ -170,7 +151,7 @@ class FeedClient:
         self.stopping = stopping
         self._credentials = credentials
         self._session = requests.Session()
-        self._session.headers["User-Agent"] = "itglue-ingest http_feed"
+        self._session.headers["User-Agent"] = f"{APP_NAME} http_feed"
         self._verify: str | bool = str(opts.ca_bundle) if opts.ca_bundle else True
         self._feed_origin = origin(opts.url)
         self._auth_headers: AuthHeaders | None = None
@@ -196,8 +177,8 @@ class FeedClient:
             raise Stopping
 
     def backoff(self, attempt: int) -> float:
-        ceiling = min(self.opts.backoff_max, self.opts.backoff_base * (2.0**attempt))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        """The wait after failed attempt ``attempt`` (from 0): backoff_base, doubling."""
+        return backoff_delay(attempt + 1, base=self.opts.backoff_base, cap=self.opts.backoff_max)
 
     def get(
         self,

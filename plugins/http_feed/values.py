@@ -7,36 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import html
-import ipaddress
 import json
 import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def proxies_for(url: str) -> dict[str, Any] | None:
-    """``requests``' ``proxies`` for ``url``: none at all for a loopback host.
-
-    ``requests`` honours ``$HTTP_PROXY``/``$ALL_PROXY`` even for ``127.0.0.1`` unless
-    ``$NO_PROXY`` lists it, so the plain ``http://`` allowed for loopback would carry the
-    credentials in clear to the proxy, off the machine. (``None`` entries are dropped by
-    requests after it merged the environment's proxies: no proxy for this request.)
-    """
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        return None
-    return {"http": None, "https": None, "all": None} if is_loopback(host) else None
+from itglue_common import is_loopback_host
 
 
 def url_problem(url: str, allow_insecure_loopback: bool) -> str | None:
@@ -53,7 +30,7 @@ def url_problem(url: str, allow_insecure_loopback: bool) -> str | None:
     if parts.scheme == "https":
         return None
     if parts.scheme == "http":
-        if is_loopback(host):
+        if is_loopback_host(host):
             if allow_insecure_loopback:
                 return None
             return (

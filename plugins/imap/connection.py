@@ -11,14 +11,13 @@
   can show that a poll with nothing new costs a constant number of round trips.
 
 Connection problems surface as :data:`CONNECTION_ERRORS`; the source reconnects with
-:func:`backoff`.
+:func:`itglue_common.backoff_delay`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import imaplib
-import random
 import ssl
 import threading
 import time
@@ -39,12 +38,6 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     imaplib.IMAP4.abort,
     EOFError,
 )
-
-
-def backoff(attempt: int, cap: float, base: float = 1.0) -> float:
-    """Exponential backoff with jitter: about base * 2**(attempt-1), at most ``cap``."""
-    delay = min(cap, base * (2 ** min(max(attempt - 1, 0), 20)))
-    return float(delay / 2 + random.uniform(0, delay / 2))
 
 
 class Mailbox:

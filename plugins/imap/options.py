@@ -7,13 +7,13 @@ so a mailbox with one purpose needs no ``[[sources.rules]]`` table at all.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from itglue_common import is_loopback_host
 from pipeline import SourceOptions
 
 SuccessAction = Literal["seen", "flag", "keyword", "move", "delete"]
@@ -130,7 +130,7 @@ class ImapOptions(SourceOptions):
                     "security = 'plain' sends the password unencrypted; it is only allowed for a"
                     " loopback host with allow_insecure_loopback = true (use 'ssl' or 'starttls')"
                 )
-            if not is_loopback(self.host):
+            if not is_loopback_host(self.host):
                 raise ValueError(
                     f"security = 'plain' is only allowed for a loopback host, not {self.host!r}"
                 )
@@ -161,15 +161,6 @@ class ImapOptions(SourceOptions):
     @property
     def effective_port(self) -> int:
         return self.port or (993 if self.security == "ssl" else 143)
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class Rule(BaseModel):

@@ -51,6 +51,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
+from itglue_common import backoff_delay
 from pipeline import (
     DocumentRecord,
     FileInput,
@@ -63,7 +64,7 @@ from pipeline import (
     register_secret,
 )
 
-from .connection import CONNECTION_ERRORS, Mailbox, backoff
+from .connection import CONNECTION_ERRORS, Mailbox
 from .options import ImapOptions, Rule, effective_rules
 from .parse import message_id_of, parse_message, safe_file_name
 from .rules import build_draft, matching_rules
@@ -184,7 +185,7 @@ class ImapSource(Source):
                         f"IMAP {self.options.host}: connection failed {attempt} times"
                         f" ({type(e).__name__}: {e})"
                     ) from None
-                delay = backoff(attempt, self.options.reconnect_max)
+                delay = backoff_delay(attempt, base=1.0, cap=self.options.reconnect_max)
                 self.context.log.warning(
                     "IMAP connection lost (%s: %s); reconnecting in %.1f s",
                     type(e).__name__,
@@ -216,7 +217,7 @@ class ImapSource(Source):
             except CONNECTION_ERRORS as e:
                 self._drop("sync")
                 failures += 1
-                delay = backoff(failures, self.options.reconnect_max)
+                delay = backoff_delay(failures, base=1.0, cap=self.options.reconnect_max)
                 self.context.log.warning(
                     "IMAP connection lost (%s: %s); reconnecting in %.1f s",
                     type(e).__name__,

@@ -1,4 +1,4 @@
-"""Rate limiter math, Retry-After parsing and the shared state file (pure logic)."""
+"""Rate limiter math and the shared state file (pure logic; Retry-After: tests/common)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import os
 import stat
 import threading
 import time
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -18,46 +16,7 @@ from core_client.rate_limiter import (
     WindowState,
     backoff_estimate,
     decide,
-    parse_retry_after,
 )
-
-# -- Retry-After ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("7", 7.0),
-        (" 12 ", 12.0),
-        ("0", 0.0),
-        ("1.5", 1.5),
-        ("-3", 0.0),
-        (None, None),
-        ("", None),
-        ("soon", None),
-        ("nan", None),
-        ("inf", None),
-    ],
-)
-def test_retry_after_seconds(value: str | None, expected: float | None) -> None:
-    assert parse_retry_after(value) == expected
-
-
-def test_retry_after_http_date() -> None:
-    now = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
-    later = format_datetime(now + timedelta(seconds=42), usegmt=True)
-    assert later.endswith("GMT")
-    assert parse_retry_after(later, now=now.timestamp()) == pytest.approx(42.0)
-    # the obsolete formats RFC 9110 still requires recipients to accept
-    assert parse_retry_after("Wednesday, 25-Nov-26 12:00:30 GMT", now=now.timestamp()) == (
-        pytest.approx(30.0)
-    )
-    assert parse_retry_after("Wed Nov 25 12:00:10 2026", now=now.timestamp()) == (
-        pytest.approx(10.0)
-    )
-    past = format_datetime(now - timedelta(minutes=5), usegmt=True)
-    assert parse_retry_after(past, now=now.timestamp()) == 0.0
-
 
 # -- decide() ------------------------------------------------------------------------
 

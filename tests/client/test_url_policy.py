@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from core_client import ConfigurationError, InsecureURLError, ITGlueClient
-from core_client.transport import check_url, is_loopback_host
+from core_client.transport import check_url
+from itglue_common import is_loopback_host
 
 
 @pytest.mark.parametrize(

@@ -1,17 +1,14 @@
-"""Pure logic of the http_feed source (in-process): dotted paths, Retry-After, timestamps,
+"""Pure logic of the http_feed source (in-process): dotted paths, timestamps,
 the HTTPS rule, and what the updated-at checkpoint may advance to."""
 
 from __future__ import annotations
 
-import email.utils
 import re
-import time
 
 import pytest
 
 from plugins.http_feed.checkpoint import Watermark
 from plugins.http_feed.options import HttpFeedOptions
-from plugins.http_feed.transport import parse_retry_after
 from plugins.http_feed.values import (
     MISSING,
     lookup,
@@ -31,15 +28,6 @@ def test_lookup_dotted_paths() -> None:
     assert lookup(doc, "a.missing") is MISSING
     assert lookup(doc, "a.b.c") is MISSING  # a list needs an index
     assert lookup([1, 2], "0") == 1
-
-
-def test_parse_retry_after() -> None:
-    assert parse_retry_after("7") == 7.0
-    assert parse_retry_after(None) is None
-    assert parse_retry_after("soon") is None
-    future = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 25 <= (parse_retry_after(future) or 0) <= 31
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
 
 
 def test_parse_timestamp() -> None:
