@@ -215,12 +215,12 @@ def print_report(
 
     console = Console(width=None if is_tty() else 120)
     table = Table(title="Landed in IT Glue (read back from the emulator)")
-    table.add_column("Organization")
+    table.add_column("Organization", no_wrap=True)
     table.add_column("Document")
     table.add_column("Id")
     table.add_column("Attachments")
     table.add_column("Size", justify="right")
-    table.add_column("Content")
+    table.add_column("Content", no_wrap=True)
     table.add_column("Published")
     for row in rows:
         files = row["files"] or [{"name": "-", "size": 0, "identical": True}]

@@ -8,13 +8,16 @@ import pytest
 
 from core_client import ConfigurationError, ITGlueClient, MissingAPIKeyError
 from core_client.auth import (
-    SERVICE,
     api_key_status,
     delete_api_key,
     get_api_key,
     set_api_key,
 )
 from pipeline.testing import MemoryKeyring
+
+# the keyring service users store the key under (`keyring set itglue-ingest <instance>`):
+# spelled out, so that renaming the application shows up here
+SERVICE = "itglue-ingest"
 
 
 def test_explicit_key_wins(memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
