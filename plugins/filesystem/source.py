@@ -46,6 +46,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import logging
 import os
 import stat
 import threading
@@ -194,7 +195,7 @@ class FilesystemSource(Source):
                 return
             st = target_st
         if not stat.S_ISREG(st.st_mode):
-            self._note(ref, "", 10, "ignored %s: not a regular file", rel)
+            self._note(ref, "", logging.DEBUG, "ignored %s: not a regular file", rel)
             return
         if not stable:
             age = time.time() - st.st_mtime
@@ -259,13 +260,19 @@ class FilesystemSource(Source):
 
     def _link_target(self, path: str, ref: str, st: os.stat_result) -> os.stat_result | None:
         if not self.opts.follow_symlinks:
-            self._note(ref, "", 20, "skipped %s: a symbolic link (follow_symlinks is off)", path)
+            self._note(
+                ref, "", logging.INFO, "skipped %s: a symbolic link (follow_symlinks is off)", path
+            )
             return None
         real = os.path.realpath(path)
         real_root = self._real_root()
         if not real.startswith(real_root.rstrip(os.sep) + os.sep) or self._hidden(real):
             self._note(
-                ref, "", 30, "skipped %s: a symbolic link leading out of the drop folder", path
+                ref,
+                "",
+                logging.WARNING,
+                "skipped %s: a symbolic link leading out of the drop folder",
+                path,
             )
             return None
         try:
@@ -305,7 +312,7 @@ class FilesystemSource(Source):
             self._note(
                 ref,
                 version,
-                30,
+                logging.WARNING,
                 "skipped %s: empty file (0 bytes); left in place, taken once it has content",
                 rel,
             )
@@ -326,7 +333,7 @@ class FilesystemSource(Source):
             self.tracker.touch(path)
             return None
         except NotARegularFile as e:
-            self._note(ref, version, 20, "skipped %s", e)
+            self._note(ref, version, logging.INFO, "skipped %s", e)
             return None
         except PermissionError as e:
             return self._fail_unread(
@@ -343,7 +350,9 @@ class FilesystemSource(Source):
             return self._fail_unread(path, rel, ref, st, version, f"cannot open the file: {e}")
         if self.opts.follow_symlinks and not self._inside_root(reader.fileno()):
             reader.close()
-            self._note(ref, version, 30, "skipped %s: leads out of the drop folder", rel)
+            self._note(
+                ref, version, logging.WARNING, "skipped %s: leads out of the drop folder", rel
+            )
             return None
         raw = reader.raw
         draft = self._draft(
