@@ -1,51 +1,15 @@
 """The ``itglue`` sink: land a routed record in IT Glue, resumably and exactly once.
 
-Target ``document`` (default), one request per step, each step written to the record's
-step journal (the ledger) right after it succeeded::
+One request per step (the document, each section, each attachment, the publish flag),
+each journaled in the ledger right after it succeeded, so a redelivery after a crash
+skips what is done. A create whose answer was lost is reconciled (what exists is listed
+and matched) before anything is created again: a second create would duplicate the
+document. Section HTML is sanitized with a small nh3 allowlist, because mail bodies and
+feed texts are untrusted. 401/403 retry later, loudly: a rotated key should pause
+delivery, not fail every record it touches.
 
-    document       POST /organizations/:id/relationships/documents   -> document id
-    section:<i>    POST /documents/:id/relationships/sections        (Document::Text/Heading)
-    attachment:<k> POST /documents/:id/relationships/attachments     (file k, streamed)
-    published      PATCH /documents/:id/publish                      (when configured)
-
-A redelivery (after a crash, a transient error) skips every recorded step. A create
-whose outcome is unknown is reconciled before anything is created again:
-
-* the document: the client raised ``AmbiguousOutcomeError``, or the journal holds
-  ``document.pending`` (written just before the POST) but no ``document`` because the
-  process died -- the organization's documents are listed and matched by name (and by
-  their attachments' names and sizes), skipping any document another record made: one
-  this process claimed, or one another record's ledger journal holds (after a restart);
-  creates and reconciliations of one name in one organization are serialised so that a
-  create that committed but whose answer is still on its way is never adopted;
-* sections and attachments of a document that existed before this attempt (the journal
-  had it): the document's sections are counted and its attachments matched by file name
-  and size, with one listing each, before adding the missing ones; an answer lost within
-  an attempt is reconciled at once (never adopting an attachment another record's
-  journal holds: an attachment target is shared). Per-file "pending" markers are not
-  needed: the document step marks everything after it, which saves a durable write per
-  file.
-
-Only when nothing matches is the request sent again, and not before a read timeout has
-passed (capped by ``[pipeline] retry_max``): the server may still be working on the
-request whose answer was lost, and a second create would race it. A document with one
-file and no section costs exactly two requests and three journal writes; nothing is read
-back.
-
-Target ``attachment``: the files are attached to an existing resource (its id resolved
-by the router), with the same journal; ``attachments.started`` (written once before the
-first upload) tells a redelivery to match the resource's attachments first.
-
-Section HTML is sanitized with nh3 (ammonia) and a deliberately small allowlist: text
-structure, lists, tables, links with http/https/mailto. No ``<script>``/``<style>``
-(their content is dropped too), no ``<svg>`` (IT Glue strips it anyway), no event
-handler or ``style`` attributes, no images unless ``allow_images`` (remote images in
-mail bodies are trackers more often than content).
-
-Client errors map onto the pipeline's: transient ones (429, 5xx, transport, breaker)
-retry later; 401/403 also retry later, loudly -- a revoked or rotated key is an operator
-problem that should pause delivery, not fail every record it touches; 400/422, 413 and
-a vanished organization fail the record with a reason a person can act on.
+The steps, the reconciliation rules, what a document costs in requests and how client
+errors map onto the pipeline's: docs/internals.md, "The IT Glue sink".
 """
 
 from __future__ import annotations

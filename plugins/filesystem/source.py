@@ -1,44 +1,14 @@
 """The drop-folder source: every complete file in a folder becomes one record, once.
 
-How a file travels:
+A file is noticed (by a walk or a watchdog event), waits until it is stable (a scanner
+may still be writing it), is emitted once per version, and is moved (or deleted, or
+kept) only after delivery, and only while it is still the version that was delivered,
+so a newer file of the same name is never moved by an older record. Odd input (empty,
+too large, unreadable, special files, symlinks, undecodable names) is logged once per
+version and never stops the daemon.
 
-1. It is *noticed*: by the start-up/periodic walk (:mod:`.walk`, streamed) or by a
-   watchdog event (:mod:`.observe`).
-2. It is *stable* (:mod:`.stability`): a walk takes a file whose mtime is older than
-   ``stability_delay`` at once; anything else (and everything an event reports) waits
-   until size, mtime and inode stayed the same, with no event, for ``stability_delay``.
-3. It is *new*: its reference (relative path, :func:`.names.encode_ref`) and version
-   (``<size>-<mtime_ns>``) are not in flight here; the engine's ``emit`` answers
-   ``known`` without reading when the ledger has them already.
-4. It is *emitted*, opened safely (:mod:`.reader`); the engine spools it. A few reader
-   threads (``parallel_reads``) do this while the walk goes on, because the spool's
-   write and fsync per file, not the walk, bound a backlog.
-5. After delivery the engine calls :meth:`FilesystemSource.ack` (move to
-   ``processed/YYYY/MM/DD/<sub-folders>/``, delete, or keep); after a permanent failure
-   :meth:`FilesystemSource.nack` (move to ``failed/<sub-folders>/`` with
-   ``<name>.error.txt``, or keep). Both check the file is still the version that was
-   delivered, so a newer file of the same name is never moved by an older record.
-
-A file that is in the drop folder although its version reached a final state that
-should have moved it (the user moved it back from ``failed/``, copied it again with its
-times preserved, or the move failed) is emitted again under ``<version>#<n>``: the
-engine's content dedupe keeps that from uploading anything twice.
-
-Outcomes of odd input (each logged once per file version; the daemon keeps going):
-
-* empty (0 bytes): skipped with a warning and left in place (often a placeholder that
-  is about to be written); taken when it gains content;
-* over ``max_file_size``: failed without being read (``failed/`` with the reason);
-* unreadable (permissions): failed with the reason (``failed/``);
-* vanished before or while read: forgotten (debug log); changed while read: taken
-  again once stable;
-* FIFOs, sockets, devices: ignored;
-* symlinks: skipped unless ``follow_symlinks = true``, and then only links to regular
-  files inside the drop folder (checked on the opened descriptor); folders are never
-  entered through links;
-* temporary/metadata names: ignored (:data:`.names.DEFAULT_IGNORED_NAMES`, dot files);
-* undecodable names: taken; the reference keeps the exact bytes, IT Glue gets a
-  readable name (U+FFFD for the bad bytes, ``_`` for control characters).
+How a file travels step by step, and the outcome for each kind of odd input:
+docs/internals.md, "The drop-folder source".
 """
 
 from __future__ import annotations

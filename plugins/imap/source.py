@@ -1,42 +1,12 @@
 """The IMAP source: sync folders by UID, emit each mail once, act on it after delivery.
 
-What it keeps in the ledger (``context.set_checkpoint``), per source:
+A UID checkpoint per folder (with a Message-ID index for a UIDVALIDITY change) means a
+mailbox is never downloaded twice and a poll with nothing new costs one SELECT per
+folder. No post-action runs before delivery, and a failed mail is flagged or moved,
+never deleted: the mailbox keeps everything until it landed, so nothing is lost.
 
-* ``folder:<name>`` -> ``{"uidvalidity": V, "uid": U, "mids": N, "prev": ...}``: every
-  message of the folder with UID <= U was handled (emitted, failed, or matched no rule).
-  Messages are handled in UID order and the checkpoint moves after each batch, once
-  ``emit`` returned (durable).
-* ``mids:<folder>:<uidvalidity>:<n>`` (one per batch, N of them): the Message-ID index,
-  ``hash(Message-ID, size) -> [source_ref, rule]``. After a UIDVALIDITY change (every UID
-  is new) the previous index (``prev``) recognises messages already ingested, which are
-  then neither fetched nor emitted again; the engine's content-hash dedupe catches what
-  has no Message-ID. One write per batch, not per message.
-* ``unspooled``: records that failed before their bytes were spooled (over the size
-  limit); ``itglue-ingest retry`` removes their rows and the next sync fetches them again.
-
-A record's ``source_ref`` is ``<folder>/<uidvalidity>/<uid>`` (``#<rule>`` appended for
-the second and later rules with ``match = "all"``); ``metadata["imap"]`` carries the
-folder, UIDVALIDITY, UID, size and Message-ID that :meth:`ImapSource.ack` and
-:meth:`ImapSource.nack` use to find the message again, by UID while the UIDVALIDITY is
-unchanged and by Message-ID otherwise (also in ``failure_folder``, where a failed mail
-that was retried with ``itglue-ingest retry`` now lives).
-
-Cost of a poll: one SELECT per folder when nothing is new (its UIDNEXT says so); else
-one ``UID SEARCH UID n:*``, then per batch one FETCH of sizes and Message-IDs and one
-FETCH of the bodies (``BODY.PEEK[]``: nothing is marked seen before delivery). With
-IDLE the source waits on the first folder and syncs as soon as the server reports mail.
-
-Nothing is lost, and the raw message is not stored twice: the mailbox keeps every mail
-until its record was delivered (no post-action runs before that), a permanent failure
-only marks or moves it (never deletes it), and the spool keeps the record's files for
-``itglue-ingest retry``. A mail that cannot be processed, or that leaves nothing to take
-(no body, no wanted file), is emitted as its raw ``.eml`` instead; an over-size mail is
-not downloaded, stays in the mailbox, marked, and is fetched again when retried.
-
-Unlike paperless-ngx's mail fetcher it never downloads a mailbox again (UID checkpoint),
-never imports twice when runs overlap (one sync at a time per source, and the ledger's
-``(source, source_ref)`` identity), and a permanently failed mail is kept (flagged, given
-a keyword or moved aside, never deleted) and can be retried.
+The checkpoints, the ``source_ref`` format, the cost of a poll and what happens to a
+mail that cannot be processed: docs/internals.md, "The IMAP source".
 """
 
 from __future__ import annotations
