@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_test_helpers import Contexts
+from plugin_test_helpers import fast_client
+
+from pipeline.testing import API_KEY_ENV, EngineContexts, emulator_settings
 
 
 @pytest.fixture
@@ -34,8 +36,8 @@ def demo_emulator() -> Iterator[Any]:
 @pytest.fixture
 def contexts(
     demo_emulator: Any, ingest_state_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Contexts]:
-    monkeypatch.setenv("ITGLUE_TEST_API_KEY", demo_emulator.api_key)
-    c = Contexts(demo_emulator, ingest_state_dir)
+) -> Iterator[EngineContexts]:
+    monkeypatch.setenv(API_KEY_ENV, demo_emulator.api_key)
+    c = EngineContexts(emulator_settings(demo_emulator, ingest_state_dir), fast_client)
     yield c
     c.close()

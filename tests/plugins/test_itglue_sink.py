@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_test_helpers import blob_for
 from sample_files import make_pdf, make_png
 
 from pipeline import (
@@ -18,6 +17,7 @@ from pipeline import (
     Target,
     TransientError,
 )
+from pipeline.testing import make_blob
 from plugins.itglue_sink import ItglueSink, ItglueSinkOptions
 from plugins.routing import RouteTransform, RoutingOptions
 
@@ -88,7 +88,7 @@ def doc_record(ctx: EngineContext, paths: list[Path], **kw: Any) -> DocumentReco
     kw.setdefault("organization", "Acme Corp")
     kw.setdefault("name", "Firewall handover")
     record = DocumentRecord(
-        source="scans", source_ref=kw["name"], files=[blob_for(p) for p in paths], **kw
+        source="scans", source_ref=kw["name"], files=[make_blob(p) for p in paths], **kw
     )
     return routed(ctx, record)
 
@@ -375,7 +375,7 @@ def test_find_existing_respects_the_dedupe_scope(contexts, demo_emulator, files)
 def test_unrouted_record_is_a_clear_failure(contexts, files) -> None:
     ctx = contexts()
     (pdf,) = files("a.pdf")
-    record = DocumentRecord(source="s", source_ref="r", name="n", files=[blob_for(pdf)])
+    record = DocumentRecord(source="s", source_ref="r", name="n", files=[make_blob(pdf)])
     with pytest.raises(PermanentError, match="add 'route' to \\[pipeline\\] transforms"):
         sink(ctx).deliver(record, Journal())
     attach = record.model_copy(

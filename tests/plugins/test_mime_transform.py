@@ -6,10 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from plugin_test_helpers import DATA, blob_for, record_with
+from plugin_test_helpers import DATA
 from sample_files import make_csv, make_docx, make_pdf, make_png
 
 from pipeline import Rejected
+from pipeline.testing import make_blob, make_record
 from plugins.mime import MimeOptions, MimeTransform, extension_mismatch
 
 PDF = make_pdf(["hello"])
@@ -42,7 +43,7 @@ def transform(**options: object) -> MimeTransform:
 )
 def test_sniffs_real_files(make_file, name, data, expected) -> None:
     path = make_file(name, data)
-    out = transform().apply(record_with(blob_for(path, claimed="application/octet-stream")))
+    out = transform().apply(make_record(make_blob(path, claimed_mime="application/octet-stream")))
     blob = out.files[0]
     assert blob.mime_type == expected
     assert blob.claimed_mime == "application/octet-stream"  # the claim is kept
@@ -55,7 +56,7 @@ def test_legacy_ole_is_sniffed_from_the_whole_file(tmp_path: Path) -> None:
     path = DATA / "legacy-word.doc"
     head = path.read_bytes()[:8192]
     assert magic.from_buffer(head, mime=True) == "application/x-ole-storage"  # why: see docs
-    out = transform().apply(record_with(blob_for(path)))
+    out = transform().apply(make_record(make_blob(path)))
     assert out.files[0].mime_type == "application/msword"
     assert out.files[0].claimed_mime == "application/msword"  # from the extension
 
@@ -63,7 +64,7 @@ def test_legacy_ole_is_sniffed_from_the_whole_file(tmp_path: Path) -> None:
 def test_elf_executable_is_denied_by_default(make_file) -> None:
     path = make_file("tool", Path(shutil.which("true") or "/bin/true").read_bytes())
     with pytest.raises(Rejected) as e:
-        transform().apply(record_with(blob_for(path)))
+        transform().apply(make_record(make_blob(path)))
     assert "'tool'" in e.value.reason
     assert "application/x-pie-executable" in e.value.reason or "x-executable" in e.value.reason
     assert "[transforms.mime] deny" in e.value.reason
@@ -72,7 +73,7 @@ def test_elf_executable_is_denied_by_default(make_file) -> None:
 def test_executable_named_pdf_is_rejected_whatever_it_claims(make_file) -> None:
     path = make_file("invoice.pdf", Path("/bin/true").read_bytes())
     with pytest.raises(Rejected) as e:
-        transform().apply(record_with(blob_for(path, claimed="application/pdf")))
+        transform().apply(make_record(make_blob(path, claimed_mime="application/pdf")))
     reason = e.value.reason
     assert "'invoice.pdf'" in reason and "claimed application/pdf" in reason
     assert "executable" in reason
@@ -81,18 +82,18 @@ def test_executable_named_pdf_is_rejected_whatever_it_claims(make_file) -> None:
 def test_empty_file_is_rejected(make_file) -> None:
     path = make_file("scan.pdf", b"")
     with pytest.raises(Rejected, match="inode/x-empty"):
-        transform().apply(record_with(blob_for(path)))
+        transform().apply(make_record(make_blob(path)))
 
 
 def test_allow_list_with_wildcards(make_file) -> None:
     t = transform(allow=["application/pdf", "image/*"])
     png = make_file("p.png", PNG)
     pdf = make_file("p.pdf", PDF)
-    out = t.apply(record_with(blob_for(png), blob_for(pdf)))
+    out = t.apply(make_record(make_blob(png), make_blob(pdf)))
     assert [b.mime_type for b in out.files] == ["image/png", "application/pdf"]
     txt = make_file("notes.txt", b"plain text notes\n")
     with pytest.raises(Rejected) as e:
-        t.apply(record_with(blob_for(pdf), blob_for(txt)))
+        t.apply(make_record(make_blob(pdf), make_blob(txt)))
     assert "'notes.txt' is text/plain" in e.value.reason
     assert "not allowed by [transforms.mime] allow" in e.value.reason
 
@@ -100,12 +101,12 @@ def test_allow_list_with_wildcards(make_file) -> None:
 def test_deny_wins_over_allow(make_file) -> None:
     t = transform(allow=["*/*"], deny=["IMAGE/*"])  # patterns are case-insensitive
     with pytest.raises(Rejected, match="denied"):
-        t.apply(record_with(blob_for(make_file("p.png", PNG))))
+        t.apply(make_record(make_blob(make_file("p.png", PNG))))
 
 
 def test_misleading_extension_is_recorded_and_optionally_fixed(make_file) -> None:
     path = make_file("report.pdf", PNG)
-    out = transform().apply(record_with(blob_for(path)))
+    out = transform().apply(make_record(make_blob(path)))
     blob = out.files[0]
     assert blob.mime_type == "image/png"
     assert blob.file_name == "report.pdf"
@@ -114,7 +115,7 @@ def test_misleading_extension_is_recorded_and_optionally_fixed(make_file) -> Non
         "extension_type": "application/pdf",
         "suggested_extension": ".png",
     }
-    fixed = transform(fix_extension=True).apply(record_with(blob_for(path))).files[0]
+    fixed = transform(fix_extension=True).apply(make_record(make_blob(path))).files[0]
     assert fixed.file_name == "report.pdf.png"
     assert fixed.metadata["original_file_name"] == "report.pdf"
 
@@ -140,9 +141,9 @@ def test_unreadable_spool_file_is_rejected(tmp_path: Path) -> None:
 
     blob = Blob(file_name="gone.pdf", path=tmp_path / "gone", size=1, sha256="0" * 64)
     with pytest.raises(Rejected, match="could not be read"):
-        transform().apply(record_with(blob))
+        transform().apply(make_record(blob))
 
 
 def test_record_without_files_passes_unchanged() -> None:
-    record = record_with()
+    record = make_record()
     assert transform().apply(record) is record

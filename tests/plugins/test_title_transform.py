@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from plugin_test_helpers import record_with
 
 from pipeline import Blob, DocumentRecord
+from pipeline.testing import make_record
 from plugins.title import TitleOptions, TitleTransform, clean_title
 
 
@@ -39,7 +39,7 @@ def test_length_is_capped_at_a_word_boundary() -> None:
 
 
 def test_options_keep_extension_and_underscores() -> None:
-    record = record_with(name="my_file.pdf")
+    record = make_record(name="my_file.pdf")
     out = apply(record, strip_extension=False, underscores_to_spaces=False)
     assert out is record  # nothing to change
 
