@@ -4,7 +4,9 @@ builders give what the engine would give."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +178,32 @@ def test_make_record_and_make_blob_are_what_the_engine_builds(tmp_path: Path) ->
     assert record.sections == [Section(content="<p>a</p>")]
     assert record.organization == "Acme"
     assert make_record().files == [] and make_record().name == "A record"
+
+
+ROOT = Path(__file__).parents[1]
+EXAMPLE_TEST = ROOT / "examples" / "itglue-ingest-example-source" / "tests" / "test_tickets.py"
+
+
+def _tutorial_code_blocks() -> list[str]:
+    text = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = text[text.index("### 6. Test it") : text.index("## Hook reference")]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_the_documented_plugin_test_is_the_example_s_and_fits_in_15_lines() -> None:
+    """The tutorial shows the example plugin's real test: at most 15 lines, importing
+    only from ``pipeline`` and ``pipeline.testing``."""
+    code = EXAMPLE_TEST.read_text(encoding="utf-8")
+    assert _tutorial_code_blocks()[0] == code
+    assert len(code.splitlines()) <= 15
+    imports = [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Import | ast.ImportFrom)]
+    modules = {a.name for n in imports if isinstance(n, ast.Import) for a in n.names}
+    modules |= {n.module for n in imports if isinstance(n, ast.ImportFrom)}
+    assert modules <= {"pipeline", "pipeline.testing"}, modules
+
+
+def test_the_documented_transform_test_runs(engine_context: EngineContexts, tmp_path: Path) -> None:
+    namespace: dict[str, Any] = {}
+    exec(_tutorial_code_blocks()[1], namespace)  # noqa: S102 -- the tutorial's own code
+    [test] = [f for name, f in namespace.items() if name.startswith("test_")]
+    test(engine_context, tmp_path)
