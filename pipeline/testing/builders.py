@@ -68,8 +68,8 @@ def make_record(
 
 def emulator_settings(emulator: Emulator, state_dir: Path, **sections: Any) -> Settings:
     """Settings pointing at ``emulator`` (key in ``$ITGLUE_TEST_API_KEY``) and ``state_dir``,
-    plus any top-level sections given (``routing={...}``, ``pipeline={...}``, ``sources=[...]``)."""
-    return parse_settings(
+    changed by the sections given as in :func:`with_sections`."""
+    settings = parse_settings(
         {
             "itglue": {
                 "instance": "test",
@@ -78,9 +78,9 @@ def emulator_settings(emulator: Emulator, state_dir: Path, **sections: Any) -> S
                 "ca_bundle": str(emulator.ca_file),
             },
             "state": {"dir": str(state_dir)},
-            **sections,
         }
     )
+    return with_sections(settings, **sections) if sections else settings
 
 
 def with_sections(settings: Settings, **sections: Any) -> Settings:

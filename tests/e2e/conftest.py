@@ -10,7 +10,8 @@ import e2e_helpers  # noqa: F401  (puts the sample file generators on sys.path)
 import pytest
 
 from pipeline.runner import Engine
-from pipeline.settings import Settings, parse_settings
+from pipeline.settings import Settings
+from pipeline.testing import API_KEY_ENV, emulator_settings
 
 
 @pytest.fixture
@@ -32,36 +33,30 @@ def drop(tmp_path: Path) -> Path:
 def e2e_settings(
     emu: Any, drop: Path, ingest_state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Settings]:
-    monkeypatch.setenv("ITGLUE_TEST_API_KEY", emu.api_key)
+    monkeypatch.setenv(API_KEY_ENV, emu.api_key)
 
     def make(**pipeline: Any) -> Settings:
-        return parse_settings(
-            {
-                "itglue": {
-                    "instance": "e2e",
-                    "base_url": emu.base_url,
-                    "api_key_env": "ITGLUE_TEST_API_KEY",
-                    "ca_bundle": str(emu.ca_file),
-                },
-                "state": {"dir": str(ingest_state_dir)},
-                "pipeline": {
-                    "workers": 4,
-                    "retry_base": 0.05,
-                    "retry_max": 0.5,
-                    "once_timeout": 50,
-                    **pipeline,
-                },
-                "sources": [
-                    {
-                        "name": "drop",
-                        "type": "filesystem",
-                        "path": str(drop),
-                        "organization_from": "subfolder",
-                        "stability_delay": 0,
-                        "after": "move",
-                    }
-                ],
-            }
+        return emulator_settings(
+            emu,
+            ingest_state_dir,
+            itglue={"instance": "e2e"},
+            pipeline={
+                "workers": 4,
+                "retry_base": 0.05,
+                "retry_max": 0.5,
+                "once_timeout": 50,
+                **pipeline,
+            },
+            sources=[
+                {
+                    "name": "drop",
+                    "type": "filesystem",
+                    "path": str(drop),
+                    "organization_from": "subfolder",
+                    "stability_delay": 0,
+                    "after": "move",
+                }
+            ],
         )
 
     return make

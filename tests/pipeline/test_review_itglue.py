@@ -7,16 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from pipeline.runner import Engine
-from pipeline.settings import parse_settings
+from pipeline.settings import Settings
+from pipeline.testing import with_sections
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
 def test_a_create_still_in_progress_after_the_timeout_is_adopted_not_repeated(
-    itglue_emulator: Any, ingest_state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    itglue_emulator: Any, ingest_settings: Settings, tmp_path: Path
 ) -> None:
     """The create's answer does not come within the read timeout (a slow server, a
     gateway giving up): the request is still being processed and commits a moment
@@ -24,40 +23,31 @@ def test_a_create_still_in_progress_after_the_timeout_is_adopted_not_repeated(
     attempt must not come so soon that it creates a second document before the first
     one has landed -- IT Glue would hold two documents for one file."""
     emu = itglue_emulator
-    monkeypatch.setenv("ITGLUE_TEST_API_KEY", emu.api_key)
     emu.seed({"organizations": 1})
     (org,) = emu.records("organizations")
     drop = tmp_path / "drop"
     drop.mkdir()
     (drop / "handover.pdf").write_bytes(PDF)
-    settings = parse_settings(
-        {
-            "itglue": {
-                "instance": "test",
-                "base_url": emu.base_url,
-                "api_key_env": "ITGLUE_TEST_API_KEY",
-                "ca_bundle": str(emu.ca_file),
-                "read_timeout": 1.0,
-            },
-            "state": {"dir": str(ingest_state_dir)},
-            "pipeline": {
-                "transforms": ["route"],
-                "workers": 1,
-                "retry_base": 0.05,
-                "retry_max": 5.0,
-                "once_timeout": 30,
-            },
-            "sources": [
-                {
-                    "name": "drop",
-                    "type": "filesystem",
-                    "path": str(drop),
-                    "organization": org["name"],
-                    "stability_delay": 0,
-                    "after": "move",
-                }
-            ],
-        }
+    settings = with_sections(
+        ingest_settings,
+        itglue={"read_timeout": 1.0},
+        pipeline={
+            "transforms": ["route"],
+            "workers": 1,
+            "retry_base": 0.05,
+            "retry_max": 5.0,
+            "once_timeout": 30,
+        },
+        sources=[
+            {
+                "name": "drop",
+                "type": "filesystem",
+                "path": str(drop),
+                "organization": org["name"],
+                "stability_delay": 0,
+                "after": "move",
+            }
+        ],
     )
     # every document create takes 1.5 s on the server: longer than the read timeout
     emu.set_faults(latency={"ms": 1500, "methods": ["POST"], "path_prefix": "/organizations/"})
