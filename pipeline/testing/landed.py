@@ -72,9 +72,8 @@ def landed_since(
     ``emulator.state()["records"]``)."""
     records = emulator.state()["records"]
     orgs = {row["id"]: row.get("name") for row in records["organizations"]}
-    new_attachments = [
-        row for row in records["attachments"] if row["id"] not in _ids(before, "attachments")
-    ]
+    old_documents, old_attachments = _ids(before, "documents"), _ids(before, "attachments")
+    new_attachments = [row for row in records["attachments"] if row["id"] not in old_attachments]
     attachments = [
         LandedAttachment(
             resource_type=str(row["resource-type"]),
@@ -86,7 +85,7 @@ def landed_since(
     ]
     documents = []
     for doc in records["documents"]:
-        if doc["id"] in _ids(before, "documents"):
+        if doc["id"] in old_documents:
             continue
         sections = sorted(
             (s for s in records["document_sections"] if str(s["document-id"]) == doc["id"]),
