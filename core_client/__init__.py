@@ -1,11 +1,12 @@
 """core_client: the resilient IT Glue API client (usable without the pipeline).
 
-``ITGlueClient`` (typed resource methods, pagination, streamed uploads, health and
-metrics) over a transport with HTTPS-only policy, retries, a shared rate limiter and
-a circuit breaker; the exception tree is in :mod:`core_client.exceptions`.
+``ITGlueClient`` (resource collections, pagination, streamed uploads, typed health
+and metrics) over a transport with HTTPS-only policy, a :class:`RetryPolicy`, a rate
+limiter and a circuit breaker; the exception tree is in :mod:`core_client.exceptions`.
 """
 
-from .client import ITGlueClient
+from .circuit_breaker import CircuitBreaker
+from .client import REGIONS, ITGlueClient
 from .exceptions import (
     AmbiguousOutcomeError,
     APIError,
@@ -23,22 +24,35 @@ from .exceptions import (
     TransportError,
     ValidationError,
 )
+from .metrics import Metrics
+from .rate_limiter import RateLimiter
+from .reports import ClientMetrics, HealthReport
+from .retry import RetryPolicy
+from .transport import Timeouts
 
 __all__ = [
+    "REGIONS",
     "APIError",
     "AmbiguousOutcomeError",
     "AuthenticationError",
+    "CircuitBreaker",
     "CircuitOpenError",
     "ClientClosedError",
+    "ClientMetrics",
     "ConfigurationError",
+    "HealthReport",
     "ITGlueClient",
     "ITGlueError",
     "InsecureURLError",
+    "Metrics",
     "MissingAPIKeyError",
     "NotFoundError",
     "PayloadTooLargeError",
     "RateLimitError",
+    "RateLimiter",
+    "RetryPolicy",
     "ServerError",
+    "Timeouts",
     "TransportError",
     "ValidationError",
 ]

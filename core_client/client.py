@@ -1,18 +1,19 @@
-"""ITGlueClient: typed IT Glue resource methods over the resilient transport.
+"""ITGlueClient: IT Glue's resources over the resilient transport.
 
 Usage::
 
-    client = ITGlueClient("production", region="eu")   # key from the keyring
-    for org in client.list_organizations(filters={"name": "Acme"}):
+    client = ITGlueClient("https://api.eu.itglue.com", api_key)   # creates no files
+    client = ITGlueClient.from_instance("production", region="eu")  # keyring, shared state
+    for org in client.organizations.list(filter={"name": "Acme"}):
         ...
     doc = client.upload_document(org.id, "/scans/invoice.pdf", "Invoice 42")
 
 Every method raises the tree in :mod:`core_client.exceptions`. Lists are lazy
 iterators that follow pagination with ``page[size]=1000`` (N records cost
 ``ceil(N / 1000)`` requests; an empty list costs one). Write methods take snake_case
-keyword attributes and send kebab-case. The generic :meth:`ITGlueClient.request`,
-:meth:`ITGlueClient.get_json` and :meth:`ITGlueClient.iter_resources` reach any route
-the typed methods do not cover.
+keyword attributes and send kebab-case. The resource collections come from one
+generic class (:mod:`core_client.resources`); :meth:`ITGlueClient.request`,
+:meth:`ITGlueClient.get_json` and :meth:`ITGlueClient.iter_resources` reach any other route.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -34,7 +34,7 @@ import platformdirs
 
 from itglue_common import APP_NAME
 
-from .auth import get_api_key
+from .auth import get_api_key, validate_key
 from .circuit_breaker import CircuitBreaker
 from .exceptions import (
     APIError,
@@ -43,6 +43,7 @@ from .exceptions import (
     ConfigurationError,
     ITGlueError,
 )
+from .jsonapi import collection_name, filter_params, joined, one, one_or_none, to_id
 from .metrics import Metrics
 from .models import (
     Attachment,
@@ -52,7 +53,6 @@ from .models import (
     DocumentSection,
     FlexibleAsset,
     GenericResource,
-    Location,
     Organization,
     RelatedItem,
     Resource,
@@ -60,10 +60,15 @@ from .models import (
 )
 from .rate_limiter import RateLimiter
 from .redaction import Secret
-from .transport import Response, Transport
+from .reports import ClientMetrics, HealthReport
+from .resources import ResourceTable
+from .retry import RetryPolicy
+from .transport import Response, Timeouts, Transport, check_url
 from .upload_body import Base64JSONBody
 
 if TYPE_CHECKING:
+    import requests.adapters
+
     from .cache import MetadataCache
 
 log = logging.getLogger("itglue_ingest.client")
@@ -95,103 +100,107 @@ RELATABLE = ATTACHABLE | {"folders"}
 M = TypeVar("M", bound=Resource)
 
 
-def _collection(resource_type: str) -> str:
-    """``flexible-assets`` / ``FlexibleAsset`` / ``flexible_assets`` -> ``flexible_assets``."""
-    text = resource_type.strip()
-    if not text:
-        raise ValueError("resource_type is empty")
-    if any(c.isupper() for c in text) and "_" not in text and "-" not in text:
-        # CamelCase class name ("FlexibleAsset") -> snake plural
-        snake = "".join("_" + c.lower() if c.isupper() else c for c in text).lstrip("_")
-        text = snake if snake.endswith("s") else snake + "s"
-    return text.lower().replace("-", "_")
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(PermissionError):  # not ours to change: leave it
+        path.chmod(0o700)  # also when an installer made it 0755 before
 
 
-def _format_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
+class ITGlueClient(ResourceTable):
+    """The resilient IT Glue API client, built from its parts.
 
+    ``base_url``: the API (https; ``http://`` only for a loopback host with
+    ``allow_insecure_loopback=True``); :data:`REGIONS` has the three hosts.
+    ``api_key``: the key (kept as a :class:`~core_client.redaction.Secret`).
+    ``ca_bundle``: trust this CA (verification is always on). The parts, each with a
+    default that creates no file:
 
-def _escape(value: str) -> str:
-    return value.replace(",", "\\,")
+    * ``transport``: the ``requests`` adapter that moves the bytes (like
+      ``httpx.Client(transport=...)``; default: a pool of 10, no urllib3 retries);
+    * ``limiter``: :class:`RateLimiter` (default: IT Glue's 3000 requests / 5 min,
+      in this process only; give it a ``state_path`` to share it between processes);
+    * ``breaker``: :class:`CircuitBreaker` (default: open after 5 failed operations,
+      probe after 60 s);
+    * ``retry``: :class:`RetryPolicy` (default: 5 retries, 0.5 s .. 30 s backoff);
+    * ``timeouts``: :class:`Timeouts` (default: connect 10 s, read 60 s);
+    * ``cache``: a :class:`~core_client.cache.MetadataCache`, or a function that
+      opens one on first use of :attr:`cache`; default none (:attr:`cache` then
+      raises): the client stores nothing unless asked;
+    * ``metrics``: :class:`Metrics` (default: fresh counters).
 
-
-def filter_params(filters: Mapping[str, Any] | None, prefix: str = "filter") -> dict[str, str]:
-    r"""``{"name": "Kub, Reynolds", "id": [1, 2], "exclude": {"id": 3}}`` ->
-    ``filter[name]=Kub\, Reynolds``, ``filter[id]=1,2``, ``filter[exclude][id]=3``.
-
-    A single value is literal (its commas are escaped as ``\,``); a list/tuple/set is
-    a list or range (joined with commas, each element escaped); a nested mapping
-    becomes nested brackets. ``None`` values are left out. Keys pass through as
-    given (the API uses snake_case, and hyphens for flexible assets).
-    """
-    out: dict[str, str] = {}
-    for key, value in (filters or {}).items():
-        name = f"{prefix}[{key}]"
-        if value is None:
-            continue
-        if isinstance(value, Mapping):
-            out.update(filter_params(value, name))
-        elif isinstance(value, list | tuple | set | frozenset):
-            items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
-            out[name] = ",".join(_escape(_format_value(v)) for v in items)
-        else:
-            out[name] = _escape(_format_value(value))
-    return out
-
-
-def _attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """snake_case kwargs -> kebab-case attributes; ``*_id`` digit strings -> ints."""
-    out: dict[str, Any] = {}
-    for key, value in attrs.items():
-        k = to_kebab(key)
-        if (k.endswith("-id") or k == "id") and isinstance(value, str) and value.isdigit():
-            value = int(value)
-        out[k] = value
-    return out
-
-
-def _id(value: Any) -> int | str:
-    text = str(value)
-    return int(text) if text.isdigit() else text
-
-
-class ITGlueClient:
-    """The resilient IT Glue API client.
-
-    Endpoint: ``base_url`` (https; ``http://`` only for loopback with
-    ``allow_insecure_loopback=True``) or ``region`` us/eu/au (default us).
-    Key: ``api_key``, else the variable named by ``api_key_env``, else the keyring
-    (service ``itglue-ingest``, username = ``instance``), else ``ITGLUE_API_KEY``.
-    ``ca_bundle``: trust this CA (verification is always on). ``state_dir``
-    (default: the platform's user state dir of itglue-ingest) holds
-    ``<instance>.ratelimit`` (the budget shared by every process using this dir)
-    and ``<instance>.db`` (the metadata cache, see :attr:`cache`).
-    Budget: ``rate_limit`` requests per ``rate_window`` seconds, of which this client
-    uses ``rate_share``. Timeouts: ``connect_timeout``/``read_timeout`` seconds.
-    Resilience knobs (tests shorten them): ``max_retries`` (idempotent requests and
-    failures before sending; 429s are retried without limit), ``backoff_base`` /
-    ``backoff_max`` seconds, ``breaker_threshold`` consecutive failed operations,
-    ``breaker_cooldown`` seconds, ``rate_penalty_seconds`` of halved pace after a 429.
-    Thread-safe; use as a context manager or call :meth:`close`.
+    ``instance`` names the client in reports and logs. The client owns the parts it
+    is given: :meth:`close` closes them. Thread-safe; use as a context manager.
+    :meth:`from_instance` builds one the way the pipeline does (keyring key, state
+    shared by every process of the machine).
     """
 
     def __init__(
         self,
+        base_url: str,
+        api_key: str | Secret,
+        *,
         instance: str = "default",
+        ca_bundle: str | os.PathLike[str] | None = None,
+        allow_insecure_loopback: bool = False,
+        transport: requests.adapters.BaseAdapter | None = None,
+        limiter: RateLimiter | None = None,
+        breaker: CircuitBreaker | None = None,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        cache: MetadataCache | Callable[[], MetadataCache] | None = None,
+        metrics: Metrics | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        # from here on the key only exists as a Secret: no local holds the raw string,
+        # so not even a traceback rendered with local variables can show it
+        secret = api_key if isinstance(api_key, Secret) else Secret(api_key)
+        del api_key
+        self.instance = instance
+        if not 1 <= page_size <= PAGE_SIZE:
+            raise ConfigurationError(f"page_size must be between 1 and {PAGE_SIZE}")
+        if ca_bundle is not None and not Path(ca_bundle).is_file():
+            raise ConfigurationError(f"the CA bundle {ca_bundle} does not exist")
+        key = validate_key(secret)
+        self.page_size = page_size
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.circuit_breaker = breaker if breaker is not None else CircuitBreaker()
+        self.rate_limiter = limiter if limiter is not None else RateLimiter()
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.timeouts = timeouts if timeouts is not None else Timeouts()
+        self._transport = Transport(
+            base_url,
+            key,
+            limiter=self.rate_limiter,
+            breaker=self.circuit_breaker,
+            metrics=self.metrics,
+            retry=self.retry,
+            timeouts=self.timeouts,
+            ca_bundle=str(ca_bundle) if ca_bundle is not None else None,
+            allow_insecure_loopback=allow_insecure_loopback,
+            adapter=transport,
+        )
+        self.base_url = self._transport.base_url
+        self._cache: MetadataCache | None = None
+        self._cache_factory: Callable[[], MetadataCache] | None = None
+        if callable(cache):
+            self._cache_factory = cache
+        else:
+            self._cache = cache
+        self._cache_lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_instance(
+        cls,
+        name: str = "default",
+        state_dir: str | os.PathLike[str] | None = None,
         *,
         base_url: str | None = None,
         region: str | None = None,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         api_key_env: str | None = None,
         ca_bundle: str | os.PathLike[str] | None = None,
         allow_insecure_loopback: bool = False,
-        state_dir: str | os.PathLike[str] | None = None,
         rate_limit: int = 3000,
         rate_window: float = 300.0,
         rate_share: float = 1.0,
@@ -204,63 +213,75 @@ class ITGlueClient:
         breaker_cooldown: float = 60.0,
         rate_penalty_seconds: float | None = None,
         page_size: int = PAGE_SIZE,
-    ) -> None:
-        # from here on the key only exists as a Secret: no local holds the raw string,
-        # so not even a traceback rendered with local variables can show it
-        supplied = Secret(api_key) if api_key is not None else None
+    ) -> ITGlueClient:
+        """The client of instance ``name``, as the pipeline builds it.
+
+        Endpoint: ``base_url`` or ``region`` us/eu/au (default us). Key: ``api_key``,
+        else the variable named by ``api_key_env``, else the keyring (service
+        ``itglue-ingest``, username = ``name``), else ``ITGLUE_API_KEY``.
+        ``state_dir`` (default: the platform's user state dir of itglue-ingest, made
+        0700) holds ``<name>.ratelimit`` (the budget shared by every process using this
+        dir: ``rate_limit`` requests per ``rate_window`` seconds, of which this client
+        uses ``rate_share``; ``rate_penalty_seconds`` of halved pace after a 429) and
+        ``<name>.db`` (the metadata cache, opened on first use of :attr:`cache`).
+        The other knobs build the :class:`Timeouts`, :class:`RetryPolicy` and
+        :class:`CircuitBreaker`. Nothing is created before the configuration and the
+        key are known to be valid.
+        """
+        supplied = api_key if isinstance(api_key, Secret) or api_key is None else Secret(api_key)
         del api_key
-        self.instance = instance
         if base_url and region:
             raise ConfigurationError("give either base_url or region, not both")
         if region is not None and region not in REGIONS:
             raise ConfigurationError(
                 f"unknown region {region!r}: expected one of {', '.join(sorted(REGIONS))}"
             )
+        url = check_url(
+            base_url or REGIONS[region or "us"], allow_insecure_loopback=allow_insecure_loopback
+        )
         if not 1 <= page_size <= PAGE_SIZE:
             raise ConfigurationError(f"page_size must be between 1 and {PAGE_SIZE}")
         if ca_bundle is not None and not Path(ca_bundle).is_file():
             raise ConfigurationError(f"the CA bundle {ca_bundle} does not exist")
-        self.region = region if not base_url else None
-        url = base_url or REGIONS[region or "us"]
-        self.state_dir = Path(
+        retry = RetryPolicy(max_retries, backoff_base, backoff_max)
+        timeouts = Timeouts(connect_timeout, read_timeout)
+        breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
+        key = get_api_key(name, api_key=supplied, api_key_env=api_key_env)
+        directory = Path(
             state_dir if state_dir is not None else platformdirs.user_state_dir(APP_NAME)
         )
-        self.page_size = page_size
-        key = get_api_key(instance, api_key=supplied, api_key_env=api_key_env)
-        self.metrics = Metrics()
-        self.circuit_breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with contextlib.suppress(PermissionError):  # not ours to change: leave it
-            self.state_dir.chmod(0o700)  # also when an installer made it 0755 before
-        self.rate_limiter = RateLimiter(
+        _private_dir(directory)
+        limiter = RateLimiter(
             rate_limit,
             rate_window,
             rate_share,
-            state_path=self.state_dir / f"{instance}.ratelimit",
+            state_path=directory / f"{name}.ratelimit",
             penalty_seconds=rate_penalty_seconds,
         )
+        database = directory / f"{name}.db"
+
+        def open_cache() -> MetadataCache:
+            from .cache import MetadataCache
+
+            return MetadataCache(database)
+
         try:
-            self._transport = Transport(
+            return cls(
                 url,
                 key,
-                limiter=self.rate_limiter,
-                breaker=self.circuit_breaker,
-                metrics=self.metrics,
-                ca_bundle=str(ca_bundle) if ca_bundle is not None else None,
+                instance=name,
+                ca_bundle=ca_bundle,
                 allow_insecure_loopback=allow_insecure_loopback,
-                connect_timeout=connect_timeout,
-                read_timeout=read_timeout,
-                max_retries=max_retries,
-                backoff_base=backoff_base,
-                backoff_max=backoff_max,
+                limiter=limiter,
+                breaker=breaker,
+                retry=retry,
+                timeouts=timeouts,
+                cache=open_cache,
+                page_size=page_size,
             )
         except BaseException:
-            self.rate_limiter.close()
+            limiter.close()
             raise
-        self.base_url = self._transport.base_url
-        self._cache: MetadataCache | None = None
-        self._cache_lock = threading.Lock()
-        self._closed = False
 
     def __repr__(self) -> str:
         # getattr: also while half-constructed (a traceback may render the frame's self)
@@ -276,7 +297,7 @@ class ITGlueClient:
         self.close()
 
     def close(self) -> None:
-        """Interrupt waits, close the HTTP pool, the limiter file and the cache."""
+        """Interrupt waits, close the HTTP pool, the limiter and the cache."""
         if self._closed:
             return
         self._closed = True
@@ -285,18 +306,19 @@ class ITGlueClient:
         with self._cache_lock:
             cache, self._cache = self._cache, None
         if cache is not None:
-            closer = getattr(cache, "close", None)
-            if callable(closer):
-                closer()
+            cache.close()
 
     @property
     def cache(self) -> MetadataCache:
-        """The metadata cache on ``<state_dir>/<instance>.db`` (opened on first use)."""
+        """The metadata cache (opened on first use when given as a function)."""
         with self._cache_lock:
             if self._cache is None:
-                from .cache import MetadataCache
-
-                self._cache = MetadataCache(self.state_dir / f"{self.instance}.db")
+                if self._cache_factory is None:
+                    raise ConfigurationError(
+                        "this client has no metadata cache: pass cache= to ITGlueClient, "
+                        "or build it with ITGlueClient.from_instance"
+                    )
+                self._cache = self._cache_factory()
             return self._cache
 
     # -- generic JSON:API -------------------------------------------------------------
@@ -333,9 +355,9 @@ class ITGlueClient:
         query: dict[str, str] = {k: str(v) for k, v in (params or {}).items()}
         query.update(filter_params(filters))
         if sort:
-            query["sort"] = sort if isinstance(sort, str) else ",".join(sort)
+            query["sort"] = joined(sort)
         if include:
-            query["include"] = include if isinstance(include, str) else ",".join(include)
+            query["include"] = joined(include)
         query["page[size]"] = str(self.page_size)
         query["page[number]"] = "1"
         return self._pages(path, query, model)
@@ -389,98 +411,21 @@ class ITGlueClient:
             pairs.append(("page[size]", str(self.page_size)))
         return urlunsplit(parts._replace(query=urlencode(pairs))), None
 
-    def _one(self, resp: Response, model: type[M]) -> M:
-        body = resp.body if isinstance(resp.body, dict) else {}
-        data = body.get("data")
-        if isinstance(data, list):
-            data = data[0] if data else None
-        if not isinstance(data, dict):
-            raise APIError(
-                f"unexpected response without a resource [request {resp.request_id}]",
-                status=resp.status,
-                request_id=resp.request_id,
-            )
-        return model.from_jsonapi(data)
-
-    def _many(self, resp: Response, model: type[M]) -> list[M]:
-        body = resp.body if isinstance(resp.body, dict) else {}
-        data = body.get("data") or []
-        if isinstance(data, dict):
-            data = [data]
-        return [model.from_jsonapi(d) for d in data if isinstance(d, dict)]
-
-    def _get(self, collection: str, record_id: Any, model: type[M], include: Any = None) -> M:
-        params = (
-            {"include": include if isinstance(include, str) else ",".join(include)}
-            if (include)
-            else None
-        )
-        return self._one(self.request("GET", f"/{collection}/{record_id}", params=params), model)
-
-    def _create(self, path: str, json_type: str, attrs: Mapping[str, Any], model: type[M]) -> M:
-        body = {"data": {"type": json_type, "attributes": _attributes(attrs)}}
-        return self._one(self.request("POST", path, json=body), model)
-
-    def _update(
-        self,
-        collection: str,
-        json_type: str,
-        record_id: Any,
-        attrs: Mapping[str, Any],
-        model: type[M],
-    ) -> M:
-        body = {"data": {"type": json_type, "attributes": _attributes(attrs)}}
-        return self._one(self.request("PATCH", f"/{collection}/{record_id}", json=body), model)
-
-    def _bulk_update(
-        self,
-        collection: str,
-        json_type: str,
-        updates: Iterable[Mapping[str, Any]],
-        model: type[M],
-    ) -> list[M]:
-        data = []
-        for item in updates:
-            attrs = dict(item)
-            if "id" not in attrs:
-                raise ValueError("each bulk update needs an 'id'")
-            attrs["id"] = _id(attrs["id"])
-            data.append({"type": json_type, "attributes": _attributes(attrs)})
-        if not data:
-            return []
-        return self._many(self.request("PATCH", f"/{collection}", json={"data": data}), model)
-
-    def _bulk_destroy(self, collection: str, json_type: str, ids: Iterable[Any]) -> None:
-        data = [{"type": json_type, "attributes": {"id": _id(i)}} for i in ids]
-        if data:
-            self.request("DELETE", f"/{collection}", json={"data": data})
-
-    # -- organizations ---------------------------------------------------------------
+    # -- shortcuts over the resource collections (kept for their callers) --------------
     def list_organizations(
         self, filters: Mapping[str, Any] | None = None, sort: Any = None, include: Any = None
     ) -> Iterator[Organization]:
-        return self.iter_resources(
-            "/organizations", Organization, filters=filters, sort=sort, include=include
-        )
+        return self.organizations.list(filter=filters, sort=sort, include=include)
 
     def get_organization(self, organization_id: Any, include: Any = None) -> Organization:
-        return self._get("organizations", organization_id, Organization, include)
+        return self.organizations.get(organization_id, include=include)
 
     def create_organization(self, name: str, **attrs: Any) -> Organization:
-        return self._create(
-            "/organizations", "organizations", {"name": name, **attrs}, Organization
-        )
+        return self.organizations.create(name=name, **attrs)
 
     def update_organization(self, organization_id: Any, **attrs: Any) -> Organization:
-        return self._update("organizations", "organizations", organization_id, attrs, Organization)
+        return self.organizations.update(organization_id, **attrs)
 
-    def bulk_update_organizations(self, updates: Iterable[Mapping[str, Any]]) -> list[Organization]:
-        return self._bulk_update("organizations", "organizations", updates, Organization)
-
-    def bulk_destroy_organizations(self, ids: Iterable[Any]) -> None:
-        self._bulk_destroy("organizations", "organizations", ids)
-
-    # -- configurations --------------------------------------------------------------
     def list_configurations(
         self,
         filters: Mapping[str, Any] | None = None,
@@ -489,38 +434,17 @@ class ITGlueClient:
         *,
         organization_id: Any = None,
     ) -> Iterator[Configuration]:
-        path = (
-            f"/organizations/{organization_id}/relationships/configurations"
-            if organization_id is not None
-            else "/configurations"
-        )
-        return self.iter_resources(path, Configuration, filters=filters, sort=sort, include=include)
+        scope = self.configurations
+        if organization_id is not None:
+            scope = scope.within(organization_id)
+        return scope.list(filter=filters, sort=sort, include=include)
 
     def get_configuration(self, configuration_id: Any, include: Any = None) -> Configuration:
-        return self._get("configurations", configuration_id, Configuration, include)
+        return self.configurations.get(configuration_id, include=include)
 
     def create_configuration(self, organization_id: Any, name: str, **attrs: Any) -> Configuration:
-        return self._create(
-            "/configurations",
-            "configurations",
-            {"organization_id": organization_id, "name": name, **attrs},
-            Configuration,
-        )
+        return self.configurations.create(organization_id=organization_id, name=name, **attrs)
 
-    def update_configuration(self, configuration_id: Any, **attrs: Any) -> Configuration:
-        return self._update(
-            "configurations", "configurations", configuration_id, attrs, Configuration
-        )
-
-    def bulk_update_configurations(
-        self, updates: Iterable[Mapping[str, Any]]
-    ) -> list[Configuration]:
-        return self._bulk_update("configurations", "configurations", updates, Configuration)
-
-    def bulk_destroy_configurations(self, ids: Iterable[Any]) -> None:
-        self._bulk_destroy("configurations", "configurations", ids)
-
-    # -- contacts --------------------------------------------------------------------
     def list_contacts(
         self,
         filters: Mapping[str, Any] | None = None,
@@ -529,70 +453,50 @@ class ITGlueClient:
         *,
         organization_id: Any = None,
     ) -> Iterator[Contact]:
-        path = (
-            f"/organizations/{organization_id}/relationships/contacts"
-            if organization_id is not None
-            else "/contacts"
-        )
-        return self.iter_resources(path, Contact, filters=filters, sort=sort, include=include)
+        scope = self.contacts
+        if organization_id is not None:
+            scope = scope.within(organization_id)
+        return scope.list(filter=filters, sort=sort, include=include)
 
     def get_contact(self, contact_id: Any, include: Any = None) -> Contact:
-        return self._get("contacts", contact_id, Contact, include)
+        return self.contacts.get(contact_id, include=include)
 
     def create_contact(self, organization_id: Any, first_name: str, **attrs: Any) -> Contact:
-        return self._create(
-            "/contacts",
-            "contacts",
-            {"organization_id": organization_id, "first_name": first_name, **attrs},
-            Contact,
-        )
+        return self.contacts.create(organization_id=organization_id, first_name=first_name, **attrs)
 
-    def update_contact(self, contact_id: Any, **attrs: Any) -> Contact:
-        return self._update("contacts", "contacts", contact_id, attrs, Contact)
+    def create_document(self, organization_id: Any, name: str, **attrs: Any) -> Document:
+        return self.documents.within(organization_id).create(name=name, **attrs)
 
-    def bulk_update_contacts(self, updates: Iterable[Mapping[str, Any]]) -> list[Contact]:
-        return self._bulk_update("contacts", "contacts", updates, Contact)
+    def get_document(self, document_id: Any, include: Any = None) -> Document:
+        return self.documents.get(document_id, include=include)
 
-    def bulk_destroy_contacts(self, ids: Iterable[Any]) -> None:
-        self._bulk_destroy("contacts", "contacts", ids)
-
-    # -- locations -------------------------------------------------------------------
-    def list_locations(
+    def list_documents(
         self,
+        organization_id: Any,
         filters: Mapping[str, Any] | None = None,
         sort: Any = None,
         include: Any = None,
-        *,
-        organization_id: Any = None,
-    ) -> Iterator[Location]:
-        path = (
-            f"/organizations/{organization_id}/relationships/locations"
-            if organization_id is not None
-            else "/locations"
-        )
-        return self.iter_resources(path, Location, filters=filters, sort=sort, include=include)
+    ) -> Iterator[Document]:
+        scope = self.documents.within(organization_id)
+        return scope.list(filter=filters, sort=sort, include=include)
 
-    def get_location(self, location_id: Any, include: Any = None) -> Location:
-        return self._get("locations", location_id, Location, include)
+    def create_document_section(
+        self, document_id: Any, resource_type: str, content: str | None = None, **attrs: Any
+    ) -> DocumentSection:
+        """``resource_type``: Document::Text, Document::Heading (``level``), ..."""
+        if content is not None:
+            attrs["content"] = content
+        scope = self.document_sections.within(document_id)
+        return scope.create(resource_type=resource_type, **attrs)
 
-    def create_location(self, organization_id: Any, name: str, **attrs: Any) -> Location:
-        return self._create(
-            "/locations",
-            "locations",
-            {"organization_id": organization_id, "name": name, **attrs},
-            Location,
-        )
+    def list_document_sections(self, document_id: Any) -> Iterator[DocumentSection]:
+        return self.document_sections.within(document_id).list()
 
-    def update_location(self, location_id: Any, **attrs: Any) -> Location:
-        return self._update("locations", "locations", location_id, attrs, Location)
+    # -- what a table line cannot express ------------------------------------------------
+    def publish_document(self, document_id: Any) -> Document | None:
+        """PATCH ``/documents/:id/publish`` (a POST there is a 404 on the real API)."""
+        return one_or_none(self.request("PATCH", f"/documents/{document_id}/publish"), Document)
 
-    def bulk_update_locations(self, updates: Iterable[Mapping[str, Any]]) -> list[Location]:
-        return self._bulk_update("locations", "locations", updates, Location)
-
-    def bulk_destroy_locations(self, ids: Iterable[Any]) -> None:
-        self._bulk_destroy("locations", "locations", ids)
-
-    # -- flexible assets -------------------------------------------------------------
     def list_flexible_assets(
         self,
         flexible_asset_type_id: Any,
@@ -604,12 +508,10 @@ class ITGlueClient:
         merged = {"flexible-asset-type-id": flexible_asset_type_id}
         for key, value in (filters or {}).items():
             merged[to_kebab(key)] = value
-        return self.iter_resources(
-            "/flexible_assets", FlexibleAsset, filters=merged, sort=sort, include=include
-        )
+        return self.flexible_assets.list(filter=merged, sort=sort, include=include)
 
     def get_flexible_asset(self, flexible_asset_id: Any, include: Any = None) -> FlexibleAsset:
-        return self._get("flexible_assets", flexible_asset_id, FlexibleAsset, include)
+        return self.flexible_assets.get(flexible_asset_id, include=include)
 
     def create_flexible_asset(
         self,
@@ -618,16 +520,11 @@ class ITGlueClient:
         traits: Mapping[str, Any],
         **attrs: Any,
     ) -> FlexibleAsset:
-        return self._create(
-            "/flexible_assets",
-            "flexible-assets",
-            {
-                "organization_id": organization_id,
-                "flexible_asset_type_id": flexible_asset_type_id,
-                "traits": dict(traits),
-                **attrs,
-            },
-            FlexibleAsset,
+        return self.flexible_assets.create(
+            organization_id=organization_id,
+            flexible_asset_type_id=flexible_asset_type_id,
+            traits=dict(traits),
+            **attrs,
         )
 
     @staticmethod
@@ -641,7 +538,9 @@ class ITGlueClient:
         merged: dict[str, Any] = {}
         for key, value in current.items():
             if isinstance(value, dict) and isinstance(value.get("values"), list):
-                value = [_id(v["id"]) for v in value["values"] if isinstance(v, dict) and "id" in v]
+                value = [
+                    to_id(v["id"]) for v in value["values"] if isinstance(v, dict) and "id" in v
+                ]
             merged[key] = value
         for key, value in changes.items():
             if value is None:
@@ -661,93 +560,20 @@ class ITGlueClient:
         """Update, MERGING ``traits`` into the current ones (GET, merge, PATCH).
 
         ``replace_traits=True`` sends ``traits`` as the complete set (the API's own
-        semantics). Upload-kind traits are sent back as the API returned them.
+        semantics, also that of ``client.flexible_assets.update``). Upload-kind traits
+        are sent back as the API returned them.
         """
-        payload = dict(attrs)
         if traits is not None:
             if replace_traits:
-                payload["traits"] = dict(traits)
+                attrs["traits"] = dict(traits)
             else:
                 current = self.get_flexible_asset(flexible_asset_id)
-                payload["traits"] = self.merge_traits(current.traits or {}, traits)
-        return self._update(
-            "flexible_assets", "flexible-assets", flexible_asset_id, payload, FlexibleAsset
-        )
-
-    def delete_flexible_asset(self, flexible_asset_id: Any) -> None:
-        self.request("DELETE", f"/flexible_assets/{flexible_asset_id}")
-
-    def bulk_update_flexible_assets(
-        self, updates: Iterable[Mapping[str, Any]]
-    ) -> list[FlexibleAsset]:
-        """Bulk PATCH: each item's ``traits`` REPLACE the asset's traits (API semantics)."""
-        return self._bulk_update("flexible_assets", "flexible-assets", updates, FlexibleAsset)
-
-    def bulk_destroy_flexible_assets(self, ids: Iterable[Any]) -> None:
-        self._bulk_destroy("flexible_assets", "flexible-assets", ids)
-
-    # -- documents and sections ------------------------------------------------------
-    def create_document(self, organization_id: Any, name: str, **attrs: Any) -> Document:
-        return self._create(
-            f"/organizations/{organization_id}/relationships/documents",
-            "documents",
-            {"name": name, **attrs},
-            Document,
-        )
-
-    def get_document(self, document_id: Any, include: Any = None) -> Document:
-        return self._get("documents", document_id, Document, include)
-
-    def list_documents(
-        self,
-        organization_id: Any,
-        filters: Mapping[str, Any] | None = None,
-        sort: Any = None,
-        include: Any = None,
-    ) -> Iterator[Document]:
-        return self.iter_resources(
-            f"/organizations/{organization_id}/relationships/documents",
-            Document,
-            filters=filters,
-            sort=sort,
-            include=include,
-        )
-
-    def update_document(self, document_id: Any, **attrs: Any) -> Document:
-        return self._update("documents", "documents", document_id, attrs, Document)
-
-    def publish_document(self, document_id: Any) -> Document | None:
-        """PATCH ``/documents/:id/publish`` (a POST there is a 404 on the real API)."""
-        resp = self.request("PATCH", f"/documents/{document_id}/publish")
-        if isinstance(resp.body, dict) and isinstance(resp.body.get("data"), dict):
-            return self._one(resp, Document)
-        return None
-
-    def bulk_destroy_documents(self, ids: Iterable[Any]) -> None:
-        self._bulk_destroy("documents", "documents", ids)
-
-    def create_document_section(
-        self, document_id: Any, resource_type: str, content: str | None = None, **attrs: Any
-    ) -> DocumentSection:
-        """``resource_type``: Document::Text, Document::Heading (``level``), ..."""
-        payload: dict[str, Any] = {"resource_type": resource_type, **attrs}
-        if content is not None:
-            payload["content"] = content
-        return self._create(
-            f"/documents/{document_id}/relationships/sections",
-            "document-sections",
-            payload,
-            DocumentSection,
-        )
-
-    def list_document_sections(self, document_id: Any) -> Iterator[DocumentSection]:
-        return self.iter_resources(
-            f"/documents/{document_id}/relationships/sections", DocumentSection
-        )
+                attrs["traits"] = self.merge_traits(current.traits or {}, traits)
+        return self.flexible_assets.update(flexible_asset_id, **attrs)
 
     # -- attachments -----------------------------------------------------------------
     def _attach_path(self, resource_type: str, resource_id: Any) -> str:
-        collection = _collection(resource_type)
+        collection = collection_name(resource_type)
         if collection not in ATTACHABLE:
             raise ValueError(f"{resource_type!r} does not take attachments")
         return f"/{collection}/{resource_id}/relationships/attachments"
@@ -801,7 +627,7 @@ class ITGlueClient:
             return Base64JSONBody(fh, size, name)  # type: ignore[arg-type]
 
         resp = self._transport.request("POST", target, body_factory=body)  # type: ignore[arg-type]
-        return self._one(resp, Attachment)
+        return one(resp, Attachment)
 
     def list_attachments(self, resource_type: str, resource_id: Any) -> Iterator[Attachment]:
         return self.iter_resources(self._attach_path(resource_type, resource_id), Attachment)
@@ -810,7 +636,7 @@ class ITGlueClient:
         self, resource_type: str, resource_id: Any, attachment_id: Any
     ) -> Attachment:
         path = f"{self._attach_path(resource_type, resource_id)}/{attachment_id}"
-        return self._one(self.request("GET", path), Attachment)
+        return one(self.request("GET", path), Attachment)
 
     def download_attachment(
         self, resource_type: str, resource_id: Any, attachment: Attachment | Any
@@ -841,12 +667,10 @@ class ITGlueClient:
         resp = self.request(
             "PATCH", path, json={"data": {"type": "attachments", "attributes": {"name": name}}}
         )
-        if isinstance(resp.body, dict) and isinstance(resp.body.get("data"), dict):
-            return self._one(resp, Attachment)
-        return None
+        return one_or_none(resp, Attachment)
 
     def delete_attachments(self, resource_type: str, resource_id: Any, ids: Iterable[Any]) -> None:
-        data = [{"type": "attachments", "attributes": {"id": _id(i)}} for i in ids]
+        data = [{"type": "attachments", "attributes": {"id": to_id(i)}} for i in ids]
         if data:
             self.request(
                 "DELETE", self._attach_path(resource_type, resource_id), json={"data": data}
@@ -861,11 +685,11 @@ class ITGlueClient:
         destination_id: Any,
         notes: str | None = None,
     ) -> RelatedItem:
-        collection = _collection(resource_type)
+        collection = collection_name(resource_type)
         if collection not in RELATABLE:
             raise ValueError(f"{resource_type!r} does not take related items")
         attrs: dict[str, Any] = {
-            "destination_id": _id(destination_id),
+            "destination_id": to_id(destination_id),
             "destination_type": destination_type,
         }
         if notes is not None:
@@ -874,7 +698,7 @@ class ITGlueClient:
         resp = self.request(
             "POST", f"/{collection}/{resource_id}/relationships/related_items", json=body
         )
-        return self._one(resp, RelatedItem)
+        return one(resp, RelatedItem)
 
     # -- other resource types ----------------------------------------------------------
     def list_resources(
@@ -885,7 +709,7 @@ class ITGlueClient:
     ) -> Iterator[GenericResource]:
         """Any list route (organization_types, configuration_types, ...)."""
         return self.iter_resources(
-            f"/{_collection(resource_type)}", GenericResource, filters=filters, sort=sort
+            f"/{collection_name(resource_type)}", GenericResource, filters=filters, sort=sort
         )
 
     # -- the seed's convenience API ------------------------------------------------------
@@ -910,21 +734,8 @@ class ITGlueClient:
         return doc
 
     # -- operations -------------------------------------------------------------------
-    def health_check(self) -> dict[str, Any]:
-        """One cheap authenticated call; never raises.
-
-        ``status``: healthy / unhealthy / degraded (the rate budget is spent, so no
-        call was made; nothing is known to be wrong); ``api_key_valid``: True / False
-        (401/403) / None (unknown: not reached, breaker open, or rate limited).
-        """
-        result: dict[str, Any] = {
-            "status": "unhealthy",
-            "instance": self.instance,
-            "base_url": self.base_url,
-            "api_key_valid": None,
-            "response_time_ms": None,
-            "error": None,
-        }
+    def health_check(self) -> HealthReport:
+        """One cheap authenticated call; never raises (see :class:`HealthReport`)."""
         try:
             wait = self.rate_limiter.peek()
         except ITGlueError:
@@ -932,45 +743,53 @@ class ITGlueClient:
         if wait > 2.0:
             # do not block a health probe behind the rate limiter (a pause after 429s
             # can last a minute): the budget is spent, which says nothing about health
-            result.update(
-                status="degraded",
-                error=f"rate limited: the next request may go in {wait:.1f} s",
+            return self._health(
+                "degraded", None, None, f"rate limited: the next request may go in {wait:.1f} s"
             )
-            result["circuit_breaker"] = self.circuit_breaker.get_stats()
-            result["rate_limiter"] = self.rate_limiter.get_stats()
-            return result
         started: float | None = time.monotonic()
+        key_valid: bool | None = None
+        error: str | None = None
         try:
             self.request("GET", "/organizations", params={"page[size]": 1})
         except AuthenticationError as e:
-            result.update(api_key_valid=False, error=e.message)
+            key_valid, error = False, e.message
         except CircuitOpenError as e:
-            result.update(error=e.message)
-            started = None
+            error, started = e.message, None
         except ITGlueError as e:
-            result.update(error=e.message)
+            error = e.message
         else:
-            result.update(status="healthy", api_key_valid=True)
-        if started is not None:
-            result["response_time_ms"] = round((time.monotonic() - started) * 1000, 2)
-        result["circuit_breaker"] = self.circuit_breaker.get_stats()
-        result["rate_limiter"] = self.rate_limiter.get_stats()
-        return result
+            key_valid = True
+        elapsed = round((time.monotonic() - started) * 1000, 2) if started is not None else None
+        return self._health("healthy" if key_valid else "unhealthy", key_valid, elapsed, error)
 
-    def get_metrics(self) -> dict[str, Any]:
+    def _health(
+        self, status: Any, key_valid: bool | None, elapsed_ms: float | None, error: str | None
+    ) -> HealthReport:
+        return HealthReport(
+            status=status,
+            instance=self.instance,
+            base_url=self.base_url,
+            api_key_valid=key_valid,
+            response_time_ms=elapsed_ms,
+            error=error,
+            circuit_breaker=self.circuit_breaker.get_stats(),
+            rate_limiter=self.rate_limiter.get_stats(),
+        )
+
+    def get_metrics(self) -> ClientMetrics:
         """Requests, errors, durations (ms), error rate, rate-limit waits, 429s, breaker."""
         snap = self.metrics.snapshot()
         limiter = self.rate_limiter.get_stats()
         breaker = self.circuit_breaker.get_stats()
-        snap.update(
+        return ClientMetrics(
+            **vars(snap),
             instance=self.instance,
             rate_limit_waits=limiter["waits"],
             rate_limit_wait_seconds=limiter["wait_seconds"],
-            rate_limiter=limiter,
             circuit_breaker_state=breaker["state"],
+            rate_limiter=limiter,
             circuit_breaker=breaker,
         )
-        return snap
 
 
 def _seekable(stream: IO[bytes]) -> bool:
@@ -980,4 +799,4 @@ def _seekable(stream: IO[bytes]) -> bool:
         return False
 
 
-__all__ = ["REGIONS", "ITGlueClient", "filter_params"]
+__all__ = ["PAGE_SIZE", "REGIONS", "ITGlueClient", "filter_params"]

@@ -8,8 +8,10 @@ bounded on a daemon that runs for months. Nothing here ever sees a header or a b
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -22,8 +24,43 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
 
 
+@dataclass(frozen=True)
+class Durations:
+    """Attempt durations in milliseconds (the last 10,000 attempts; ``total``: all)."""
+
+    count: int
+    mean: float
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    total: float
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """The counters at one moment (see the module docstring for what they count)."""
+
+    request_count: int
+    error_count: int
+    error_rate: float
+    operation_count: int
+    failed_operations: int
+    retries: int
+    rate_limited_429: int
+    ambiguous_outcomes: int
+    transport_errors: int
+    circuit_rejections: int
+    status_counts: dict[str, int]
+    request_duration_ms: Durations
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able."""
+        return dataclasses.asdict(self)
+
+
 class Metrics:
-    """Thread-safe counters; ``snapshot()`` returns a JSON-able dict."""
+    """Thread-safe counters; ``snapshot()`` returns a typed :class:`MetricsSnapshot`."""
 
     def __init__(self, keep: int = 10_000) -> None:
         self._lock = threading.Lock()
@@ -60,29 +97,29 @@ class Metrics:
         with self._lock:
             setattr(self, name, getattr(self, name) + by)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> MetricsSnapshot:
         with self._lock:
             values = sorted(self._durations)
             count = self.request_count
-            return {
-                "request_count": count,
-                "error_count": self.error_count,
-                "error_rate": round(self.error_count / count, 4) if count else 0.0,
-                "operation_count": self.operation_count,
-                "failed_operations": self.failed_operations,
-                "retries": self.retries,
-                "rate_limited_429": self.rate_limited_429,
-                "ambiguous_outcomes": self.ambiguous,
-                "transport_errors": self.transport_errors,
-                "circuit_rejections": self.circuit_rejections,
-                "status_counts": dict(self.status_counts),
-                "request_duration_ms": {
-                    "count": len(values),
-                    "mean": round(sum(values) / len(values), 3) if values else 0.0,
-                    "p50": round(_percentile(values, 0.50), 3),
-                    "p95": round(_percentile(values, 0.95), 3),
-                    "p99": round(_percentile(values, 0.99), 3),
-                    "max": round(values[-1], 3) if values else 0.0,
-                    "total": round(self._total_ms, 3),
-                },
-            }
+            return MetricsSnapshot(
+                request_count=count,
+                error_count=self.error_count,
+                error_rate=round(self.error_count / count, 4) if count else 0.0,
+                operation_count=self.operation_count,
+                failed_operations=self.failed_operations,
+                retries=self.retries,
+                rate_limited_429=self.rate_limited_429,
+                ambiguous_outcomes=self.ambiguous,
+                transport_errors=self.transport_errors,
+                circuit_rejections=self.circuit_rejections,
+                status_counts=dict(self.status_counts),
+                request_duration_ms=Durations(
+                    count=len(values),
+                    mean=round(sum(values) / len(values), 3) if values else 0.0,
+                    p50=round(_percentile(values, 0.50), 3),
+                    p95=round(_percentile(values, 0.95), 3),
+                    p99=round(_percentile(values, 0.99), 3),
+                    max=round(values[-1], 3) if values else 0.0,
+                    total=round(self._total_ms, 3),
+                ),
+            )

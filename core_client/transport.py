@@ -1,43 +1,17 @@
-"""HTTP for the IT Glue client: one ``requests.Session`` plus the resilience policy.
+"""HTTP for the IT Glue client: one ``requests.Session`` and the loop that acts on retries.
 
-Every request goes: circuit breaker (fail fast when open) -> for each attempt: rate
-limiter (wait for budget) -> HTTPS request with connect/read timeouts -> classify.
-
-Retry policy (why each rule):
-
-* **429** is retried without limit after the limiter's pause (``Retry-After`` or its
-  own estimate): the budget comes back by itself, so a 429 must never fail an
-  operation. Only :meth:`Transport.close` interrupts the wait.
-* **Failures before the request was sent** (connect refused/timeout, DNS, TLS
-  handshake interrupted) are retried for any method: the server never saw it.
-* **Idempotent methods** (GET, HEAD, PUT, PATCH, DELETE) are also retried after a
-  5xx, a read timeout or a connection lost after sending. PATCH is treated as
-  idempotent because every PATCH this client sends sets absolute values (attributes,
-  the full merged trait set, a publish flag, a name); resending one yields the same
-  state. A DELETE retried after a lost answer that then gets 404 counts as done.
-* **POST** (creates, uploads, related items) is never resent once it may have
-  reached the server: a read timeout, a connection reset/closed after sending, or a
-  5xx other than 503 (a gateway may have passed it on) raises
-  :class:`AmbiguousOutcomeError`, so the caller reconciles (lists what exists) before
-  trying again. 503 means "not handled" and raises :class:`ServerError`.
-* Retries use exponential backoff with jitter ("equal jitter": half fixed, half
-  random), ``max_retries`` times; the whole retried operation counts once for the
-  circuit breaker; 4xx answers never count against it.
-
-Hand-written instead of urllib3 ``Retry`` or stamina: the loop needs the shared rate
-limiter between attempts, must treat 429 as unlimited and interruptible, must turn a
-lost POST answer into a distinct exception instead of retrying or raising a generic
-error, and must count one breaker failure per operation; urllib3's ``Retry`` does
-none of these and would hide the attempts from metrics and logs. The adapter keeps
+Every operation goes: circuit breaker (fail fast when open) -> for each attempt: rate
+limiter (wait for budget) -> HTTPS request with connect/read timeouts -> on failure,
+:class:`~core_client.retry.RetryPolicy` decides and the loop acts. The whole operation
+counts once for the breaker; 4xx answers never count against it. The adapter keeps
 ``max_retries=0`` so that urllib3 does not retry underneath.
 
 Security: HTTPS only (``http://`` only for loopback hosts with an explicit opt-in,
 see :func:`check_url`; a loopback request never goes through an environment proxy,
-see :func:`proxies_for`), certificate verification always on (custom CA allowed),
-redirects are not followed (the ``x-api-key`` header would follow them to another
-host), the key is set by an auth hook from a :class:`~core_client.redaction.Secret`
-and never logged; logs carry method, path (without query), status, duration, request
-id; never headers or bodies.
+see :func:`proxies_for`), certificate verification always on, redirects are not
+followed (the ``x-api-key`` header would follow them to another host), the key is set
+by an auth hook from a :class:`~core_client.redaction.Secret` and never logged; logs
+carry method, path (without query), status, duration, request id; never headers or bodies.
 """
 
 from __future__ import annotations
@@ -56,7 +30,7 @@ import requests
 import requests.adapters
 import urllib3.exceptions
 
-from itglue_common import APP_NAME, backoff_delay, is_loopback_host, parse_retry_after, proxies_for
+from itglue_common import APP_NAME, is_loopback_host, parse_retry_after, proxies_for
 
 from .circuit_breaker import CircuitBreaker, Outcome
 from .exceptions import (
@@ -74,10 +48,10 @@ from .exceptions import (
 from .metrics import Metrics
 from .rate_limiter import RateLimiter
 from .redaction import Secret, scrub
+from .retry import IDEMPOTENT, Action, Failure, RetryPolicy
 
 log = logging.getLogger("itglue_ingest.client")
 
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 JSONAPI = "application/vnd.api+json"
 USER_AGENT = f"{APP_NAME}/0.1 (+core_client)"
 
@@ -148,23 +122,30 @@ _NO_AUTH = _no_auth
 
 BodyFactory = Callable[[], BinaryIO | bytes]
 
-# send-state of a failed attempt
-_BEFORE_SEND = "before_send"
-_AFTER_SEND = "after_send"
-_FATAL = "fatal"
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait for a connection, and for each read of the answer."""
+
+    connect: float = 10.0
+    read: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.connect <= 0 or self.read <= 0:
+            raise ConfigurationError("timeouts must be positive")
 
 
-def _classify_exception(exc: requests.exceptions.RequestException) -> str:
+def classify_exception(exc: requests.exceptions.RequestException) -> Failure:
     """Whether the server may have seen the request when ``exc`` happened."""
     if isinstance(exc, requests.exceptions.SSLError):
         text = str(exc)
         if "CERTIFICATE_VERIFY_FAILED" in text or "hostname" in text.lower():
-            return _FATAL
-        return _BEFORE_SEND
+            return Failure.FATAL
+        return Failure.NOT_SENT
     if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ProxyError):
-        return _BEFORE_SEND
+        return Failure.NOT_SENT
     if isinstance(exc, requests.exceptions.ReadTimeout):
-        return _AFTER_SEND
+        return Failure.ANSWER_LOST
     if isinstance(
         exc,
         requests.exceptions.InvalidURL
@@ -172,7 +153,7 @@ def _classify_exception(exc: requests.exceptions.RequestException) -> str:
         | requests.exceptions.MissingSchema
         | requests.exceptions.InvalidSchema,
     ):
-        return _FATAL
+        return Failure.FATAL
     if isinstance(exc, requests.exceptions.ConnectionError):
         reason: Any = exc.args[0] if exc.args else None
         if isinstance(reason, urllib3.exceptions.MaxRetryError):
@@ -183,9 +164,9 @@ def _classify_exception(exc: requests.exceptions.RequestException) -> str:
             | urllib3.exceptions.ConnectTimeoutError
             | urllib3.exceptions.NameResolutionError,
         ):
-            return _BEFORE_SEND
-        return _AFTER_SEND
-    return _AFTER_SEND  # ChunkedEncodingError, ContentDecodingError, anything unknown
+            return Failure.NOT_SENT
+        return Failure.ANSWER_LOST
+    return Failure.ANSWER_LOST  # ChunkedEncodingError, ContentDecodingError, anything unknown
 
 
 def _breaker_outcome(exc: BaseException) -> Outcome:
@@ -196,8 +177,32 @@ def _breaker_outcome(exc: BaseException) -> Outcome:
     return "ignore"  # closed, cancelled, programming errors
 
 
+@dataclass
+class _Answer:
+    status: int
+    content: bytes
+    headers: dict[str, str]
+    content_type: str
+    retry_after: str | None
+
+
+@dataclass
+class _Failed:
+    failure: Failure
+    detail: str  # exception type and message, scrubbed of secrets
+
+
+def default_adapter(pool_size: int = 10) -> requests.adapters.HTTPAdapter:
+    """A pooled adapter that never retries by itself (the retry policy decides)."""
+    return requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+
+
 class Transport:
-    """Sends requests to one IT Glue base URL with the resilience policy above."""
+    """Sends requests to one IT Glue base URL under the limiter, breaker and retry policy.
+
+    ``adapter``: the ``requests`` adapter that moves the bytes (default:
+    :func:`default_adapter`), the equivalent of ``httpx.Client(transport=...)``.
+    """
 
     def __init__(
         self,
@@ -207,14 +212,11 @@ class Transport:
         limiter: RateLimiter,
         breaker: CircuitBreaker,
         metrics: Metrics,
+        retry: RetryPolicy,
+        timeouts: Timeouts,
         ca_bundle: str | None = None,
         allow_insecure_loopback: bool = False,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
-        max_retries: int = 5,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
-        pool_size: int = 10,
+        adapter: requests.adapters.BaseAdapter | None = None,
     ) -> None:
         self.base_url = check_url(base_url, allow_insecure_loopback=allow_insecure_loopback)
         origin = urlsplit(self.base_url)
@@ -223,16 +225,12 @@ class Transport:
         self.limiter = limiter
         self.breaker = breaker
         self.metrics = metrics
-        self.timeout = (connect_timeout, read_timeout)
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self.retry = retry
+        self.timeouts = timeouts
         self._verify: str | bool = str(ca_bundle) if ca_bundle else True
         self._closed = threading.Event()
         session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(
-            pool_connections=1, pool_maxsize=pool_size, max_retries=0
-        )
+        adapter = adapter if adapter is not None else default_adapter()
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.auth = _APIKeyAuth(api_key)
@@ -260,7 +258,7 @@ class Transport:
         parts = urlsplit(url)
         return (parts.scheme, parts.netloc.lower()) == self._origin
 
-    # -- the request loop ----------------------------------------------------------
+    # -- one operation -------------------------------------------------------------
     def request(
         self,
         method: str,
@@ -287,15 +285,13 @@ class Transport:
             url = path
             if urlsplit(url).scheme != "https" and not self.same_origin(url):
                 raise InsecureURLError("refusing a download over plain http from another host")
-        log_path = log_path or urlsplit(url).path
-        auth = None if send_key else _NO_AUTH
+        call = _Call(
+            method, url, log_path or urlsplit(url).path, rid, None if send_key else _NO_AUTH
+        )
         self.metrics.incr("operation_count")
         try:
             return self.breaker.call(  # type: ignore[no-any-return]
-                lambda: self._attempts(
-                    method, url, log_path, params, json_body, body_factory, rid, auth
-                ),
-                _breaker_outcome,
+                lambda: self._attempts(call, params, json_body, body_factory), _breaker_outcome
             )
         except CircuitOpenError:
             self.metrics.incr("circuit_rejections")
@@ -305,208 +301,221 @@ class Transport:
             self.metrics.incr("failed_operations")
             raise
 
-    def _backoff(self, attempt: int) -> float:
-        return backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_max)
-
-    def _sleep(self, seconds: float) -> None:
-        if self._closed.wait(seconds):
-            raise ClientClosedError("the client was closed during a retry backoff")
-
     def _attempts(
         self,
-        method: str,
-        url: str,
-        log_path: str,
+        call: _Call,
         params: Mapping[str, str] | None,
         json_body: Any,
         body_factory: BodyFactory | None,
-        rid: str,
-        auth: Any = None,
     ) -> Response:
-        idempotent = method in IDEMPOTENT
-        failures = 0  # attempts that failed in a retryable way (429s excluded)
+        """The retry loop: send, ask the policy what a failure means, act on it."""
+        retries = 0
         answer_lost = False  # an earlier attempt may have reached the server
-        headers = {"X-Request-Id": rid}
-        data: Any = None
-        if json_body is not None or body_factory is not None:
-            headers["Content-Type"] = JSONAPI
         while True:
             if self._closed.is_set():
                 raise ClientClosedError("the client is closed")
             self.limiter.acquire()
-            if body_factory is not None:
-                data = body_factory()
-            elif json_body is not None:
+            data: Any = body_factory() if body_factory is not None else None
+            if data is None and json_body is not None:
                 data = _dumps(json_body)
-            extra: dict[str, Any] = {"request_id": rid, "method": method, "path": log_path}
-            started = time.monotonic()
-            try:
-                resp = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=data,
-                    headers=headers,
-                    timeout=self.timeout,
-                    verify=self._verify,
-                    allow_redirects=False,
-                    auth=auth,
-                    proxies=proxies_for(url),
-                )
-                content = resp.content
-            except requests.exceptions.RequestException as exc:
-                duration = (time.monotonic() - started) * 1000
-                self.metrics.record_attempt(None, duration)
-                stage = _classify_exception(exc)
-                detail = scrub(f"{type(exc).__name__}: {exc}", self._secrets)[:300]
-                extra.update(status=None, duration_ms=round(duration, 1), error=type(exc).__name__)
-                if stage == _FATAL:
-                    log.error("%s %s failed: %s", method, log_path, detail, extra=extra)
-                    raise TransportError(
-                        f"{method} {log_path} failed: {detail} [request {rid}]",
-                        request_id=rid,
-                        transient=False,
-                    ) from None
-                if stage == _AFTER_SEND and not idempotent:
-                    self.metrics.incr("ambiguous")
-                    log.error(
-                        "%s %s: sent, but the answer was lost (%s); not retrying",
-                        method,
-                        log_path,
-                        type(exc).__name__,
-                        extra=extra,
-                    )
-                    raise AmbiguousOutcomeError(
-                        f"{method} {log_path} was sent but its answer was lost ({detail}); "
-                        f"it may have been applied: reconcile before retrying [request {rid}]",
-                        request_id=rid,
-                        method=method,
-                        path=log_path,
-                    ) from None
-                answer_lost = answer_lost or stage == _AFTER_SEND
-                failures += 1
-                if failures > self.max_retries:
-                    log.error(
-                        "%s %s failed after %d attempts: %s",
-                        method,
-                        log_path,
-                        failures,
-                        detail,
-                        extra=extra,
-                    )
-                    raise TransportError(
-                        f"{method} {log_path} failed after {failures} attempts: {detail} "
-                        f"[request {rid}]",
-                        request_id=rid,
-                    ) from None
-                delay = self._backoff(failures)
+            extra: dict[str, Any] = {
+                "request_id": call.rid,
+                "method": call.method,
+                "path": call.log_path,
+            }
+            outcome = self._send(call, params, data, extra)
+            status: int | None = None
+            retry_after: float | None = None
+            if isinstance(outcome, _Failed):
+                failure = outcome.failure
+            elif outcome.status == 429:
+                failure = Failure.RATE_LIMITED
+                retry_after = parse_retry_after(outcome.retry_after)
+                log.info("%s %s -> 429", call.method, call.log_path, extra=extra)
+            else:
+                self.limiter.on_success()
+                if outcome.status < 500:
+                    return self._answer(call, outcome, extra, answer_lost=answer_lost)
+                failure, status = Failure.SERVER_ERROR, outcome.status
+
+            decision = self.retry.decide(
+                call.method, failure, retries=retries, status=status, retry_after=retry_after
+            )
+            if decision.action is Action.WAIT_FOR_BUDGET:
+                self.limiter.on_429(decision.delay)  # the limiter's pause is the backoff
+                continue
+            if decision.action is Action.RETRY:
+                retries += 1
+                answer_lost = answer_lost or failure is Failure.ANSWER_LOST
+                delay = decision.delay or 0.0
                 log.warning(
-                    "%s %s: %s; retry %d/%d in %.2f s",
-                    method,
-                    log_path,
-                    detail,
-                    failures,
-                    self.max_retries,
+                    "%s %s%s; retry %d/%d in %.2f s",
+                    call.method,
+                    call.log_path,
+                    f": {outcome.detail}" if isinstance(outcome, _Failed) else f" -> {status}",
+                    retries,
+                    self.retry.max_retries,
                     delay,
                     extra=extra,
                 )
                 self.metrics.incr("retries")
-                self._sleep(delay)
+                if self._closed.wait(delay):
+                    raise ClientClosedError("the client was closed during a retry backoff")
                 continue
+            if decision.action is Action.AMBIGUOUS:
+                self.metrics.incr("ambiguous")
+                raise self._ambiguous(call, outcome, extra)
+            raise self._give_up(call, outcome, retries, extra)
 
+    def _send(
+        self, call: _Call, params: Mapping[str, str] | None, data: Any, extra: dict[str, Any]
+    ) -> _Answer | _Failed:
+        """One HTTP attempt; metrics and ``extra`` (the log fields) are updated."""
+        headers = {"X-Request-Id": call.rid}
+        if data is not None:
+            headers["Content-Type"] = JSONAPI
+        started = time.monotonic()
+        try:
+            resp = self.session.request(
+                call.method,
+                call.url,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=(self.timeouts.connect, self.timeouts.read),
+                verify=self._verify,
+                allow_redirects=False,
+                auth=call.auth,
+                proxies=proxies_for(call.url),
+            )
+            content = resp.content
+        except requests.exceptions.RequestException as exc:
             duration = (time.monotonic() - started) * 1000
-            status = resp.status_code
-            self.metrics.record_attempt(status, duration)
-            extra.update(status=status, duration_ms=round(duration, 1))
-            resp_headers = {k: v for k, v in resp.headers.items() if k.lower() != "set-cookie"}
-            content_type = resp.headers.get("Content-Type", "")
-            resp.close()
+            self.metrics.record_attempt(None, duration)
+            extra.update(status=None, duration_ms=round(duration, 1), error=type(exc).__name__)
+            detail = scrub(f"{type(exc).__name__}: {exc}", self._secrets)[:300]
+            return _Failed(classify_exception(exc), detail)
+        duration = (time.monotonic() - started) * 1000
+        self.metrics.record_attempt(resp.status_code, duration)
+        extra.update(status=resp.status_code, duration_ms=round(duration, 1))
+        answer = _Answer(
+            resp.status_code,
+            content,
+            {k: v for k, v in resp.headers.items() if k.lower() != "set-cookie"},
+            resp.headers.get("Content-Type", ""),
+            resp.headers.get("Retry-After"),
+        )
+        resp.close()
+        return answer
 
-            if status == 429:
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                log.info("%s %s -> 429", method, log_path, extra=extra)
-                self.limiter.on_429(retry_after)
-                continue  # unlimited: the limiter's pause is the backoff
-            self.limiter.on_success()
-
-            if status >= 500:
-                body = _parse_json(content)
-                err = error_for_status(status, body, request_id=rid, method=method, path=log_path)
-                if not idempotent and status != 503:
-                    self.metrics.incr("ambiguous")
-                    log.error(
-                        "%s %s -> %d: outcome unknown; not retrying",
-                        method,
-                        log_path,
-                        status,
-                        extra=extra,
-                    )
-                    raise AmbiguousOutcomeError(
-                        f"{method} {log_path} got HTTP {status}: the server (or a gateway) may "
-                        f"have applied it; reconcile before retrying [request {rid}]",
-                        request_id=rid,
-                        method=method,
-                        path=log_path,
-                        status=status,
-                    )
-                failures += 1
-                if not idempotent or failures > self.max_retries:
-                    log.error(
-                        "%s %s -> %d (giving up after %d attempts)",
-                        method,
-                        log_path,
-                        status,
-                        failures,
-                        extra=extra,
-                    )
-                    raise err
-                delay = self._backoff(failures)
-                log.warning(
-                    "%s %s -> %d; retry %d/%d in %.2f s",
-                    method,
-                    log_path,
-                    status,
-                    failures,
-                    self.max_retries,
-                    delay,
-                    extra=extra,
+    def _answer(
+        self, call: _Call, answer: _Answer, extra: dict[str, Any], *, answer_lost: bool
+    ) -> Response:
+        """A non-429 answer below 500: the response, or its error."""
+        method, path, rid, status = call.method, call.log_path, call.rid, answer.status
+        if self.retry.already_done(method, status, answer_lost=answer_lost):
+            log.info("%s %s -> 404 after a lost answer: already deleted", method, path, extra=extra)
+            return Response(204, None, b"", rid, answer.content_type, answer.headers)
+        if status >= 300:
+            level = logging.WARNING if status != 404 else logging.INFO
+            log.log(level, "%s %s -> %d", method, path, status, extra=extra)
+            if status < 400:
+                raise APIError(
+                    f"{method} {path} answered a redirect (HTTP {status}); redirects "
+                    f"are not followed (the key would follow them) [request {rid}]",
+                    status=status,
+                    request_id=rid,
+                    method=method,
+                    path=path,
                 )
-                self.metrics.incr("retries")
-                self._sleep(delay)
-                continue
+            body = _parse_json(answer.content)
+            raise error_for_status(status, body, request_id=rid, method=method, path=path)
+        log.debug("%s %s -> %d", method, path, status, extra=extra)
+        ctype = answer.content_type
+        body = _parse_json(answer.content) if "json" in ctype or not ctype else None
+        return Response(status, body, answer.content, rid, ctype, answer.headers)
 
-            if status == 404 and method == "DELETE" and answer_lost:
-                log.info(
-                    "%s %s -> 404 after a lost answer: already deleted",
-                    method,
-                    log_path,
-                    extra=extra,
-                )
-                return Response(204, None, b"", rid, content_type, resp_headers)
+    def _ambiguous(
+        self, call: _Call, outcome: _Answer | _Failed, extra: dict[str, Any]
+    ) -> AmbiguousOutcomeError:
+        method, path, rid = call.method, call.log_path, call.rid
+        if isinstance(outcome, _Failed):
+            log.error(
+                "%s %s: sent, but the answer was lost (%s); not retrying",
+                method,
+                path,
+                extra["error"],
+                extra=extra,
+            )
+            message = (
+                f"{method} {path} was sent but its answer was lost ({outcome.detail}); "
+                f"it may have been applied: reconcile before retrying [request {rid}]"
+            )
+            status = None
+        else:
+            status = outcome.status
+            log.error(
+                "%s %s -> %d: outcome unknown; not retrying", method, path, status, extra=extra
+            )
+            message = (
+                f"{method} {path} got HTTP {status}: the server (or a gateway) may "
+                f"have applied it; reconcile before retrying [request {rid}]"
+            )
+        return AmbiguousOutcomeError(
+            message, request_id=rid, method=method, path=path, status=status
+        )
 
-            if status >= 300:
-                body = _parse_json(content)
-                level = logging.WARNING if status != 404 else logging.INFO
-                log.log(level, "%s %s -> %d", method, log_path, status, extra=extra)
-                if status < 400:
-                    raise APIError(
-                        f"{method} {log_path} answered a redirect (HTTP {status}); redirects "
-                        f"are not followed (the key would follow them) [request {rid}]",
-                        status=status,
-                        request_id=rid,
-                        method=method,
-                        path=log_path,
-                    )
-                raise error_for_status(status, body, request_id=rid, method=method, path=log_path)
-
-            log.debug("%s %s -> %d", method, log_path, status, extra=extra)
-            body = _parse_json(content) if "json" in content_type or not content_type else None
-            return Response(status, body, content, rid, content_type, resp_headers)
+    def _give_up(
+        self, call: _Call, outcome: _Answer | _Failed, retries: int, extra: dict[str, Any]
+    ) -> ITGlueError:
+        method, path, rid = call.method, call.log_path, call.rid
+        attempts = retries + 1  # the failed attempts of this operation (429s not counted)
+        if isinstance(outcome, _Answer):
+            log.error(
+                "%s %s -> %d (giving up after %d attempts)",
+                method,
+                path,
+                outcome.status,
+                attempts,
+                extra=extra,
+            )
+            body = _parse_json(outcome.content)
+            return error_for_status(outcome.status, body, request_id=rid, method=method, path=path)
+        if outcome.failure is Failure.FATAL:
+            log.error("%s %s failed: %s", method, path, outcome.detail, extra=extra)
+            return TransportError(
+                f"{method} {path} failed: {outcome.detail} [request {rid}]",
+                request_id=rid,
+                transient=False,
+            )
+        log.error(
+            "%s %s failed after %d attempts: %s",
+            method,
+            path,
+            attempts,
+            outcome.detail,
+            extra=extra,
+        )
+        return TransportError(
+            f"{method} {path} failed after {attempts} attempts: {outcome.detail} [request {rid}]",
+            request_id=rid,
+        )
 
     def close(self) -> None:
         """Interrupt waits and backoffs, close the connection pool."""
         self._closed.set()
         self.session.close()
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What stays the same across the attempts of one operation."""
+
+    method: str
+    url: str
+    log_path: str
+    rid: str
+    auth: Any  # None: the session's key auth; _NO_AUTH: no key (another origin)
 
 
 def _dumps(value: Any) -> bytes:
@@ -522,4 +531,12 @@ def _parse_json(content: bytes) -> Any:
         return None
 
 
-__all__ = ["IDEMPOTENT", "Response", "Transport", "check_url", "new_request_id"]
+__all__ = [
+    "IDEMPOTENT",
+    "Response",
+    "Timeouts",
+    "Transport",
+    "check_url",
+    "default_adapter",
+    "new_request_id",
+]
