@@ -37,7 +37,7 @@ def run(name: str, n: int, results: dict[str, Any], **client_kw: Any) -> None:
         run_emulator(rate_limit=(LIMIT, WINDOW), retry_after=False) as emu,
         tempfile.TemporaryDirectory() as state,
     ):
-        client = ITGlueClient(
+        client = ITGlueClient.from_instance(
             name,
             base_url=emu.base_url,
             api_key=emu.api_key,
@@ -72,9 +72,9 @@ def run(name: str, n: int, results: dict[str, Any], **client_kw: Any) -> None:
             "elapsed": elapsed,
             "share": n / elapsed / ceiling,
             "steady": steady,
-            "client_429": metrics["rate_limited_429"],
+            "client_429": metrics.rate_limited_429,
             "server_429": server_429,
-            "waits": metrics["rate_limit_waits"],
+            "waits": metrics.rate_limit_waits,
         }
 
 

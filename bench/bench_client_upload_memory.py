@@ -40,8 +40,8 @@ def peak_kb():
 if mode == "streamed":
     from core_client import ITGlueClient
     base, key, ca, state, doc_id = sys.argv[3:8]
-    client = ITGlueClient("bench", base_url=base, api_key=key, ca_bundle=ca, state_dir=state,
-                          read_timeout=300)
+    client = ITGlueClient.from_instance("bench", state, base_url=base, api_key=key, ca_bundle=ca,
+                                        read_timeout=300)
     client.get_json("/organizations", {"page[size]": 1})  # warm up: TLS, pools, imports
     before = peak_kb()
     att = client.upload_attachment("documents", doc_id, path=path)
@@ -96,7 +96,7 @@ def main() -> None:
         with run_emulator(max_body_bytes=body_limit) as emu:
             from core_client import ITGlueClient
 
-            with ITGlueClient(
+            with ITGlueClient.from_instance(
                 "setup",
                 base_url=emu.base_url,
                 api_key=emu.api_key,

@@ -135,7 +135,7 @@ def run_engine(settings: Settings) -> tuple[float, int]:
 def run_direct(emu: Any, folder: Path, state: Path, workers: int) -> float:
     from core_client.client import ITGlueClient
 
-    client = ITGlueClient(
+    client = ITGlueClient.from_instance(
         "direct",
         base_url=emu.base_url,
         api_key=emu.api_key,

@@ -83,7 +83,7 @@ def main() -> None:
                 "state": {"dir": str(tmp / "state")},
             }
         )
-        client = ITGlueClient(
+        client = ITGlueClient.from_instance(
             "bench",
             base_url=emu.base_url,
             api_key_env="BENCH_ITGLUE_KEY",

@@ -156,6 +156,7 @@ class ITGlueClient(ResourceTable):
         secret = api_key if isinstance(api_key, Secret) else Secret(api_key)
         del api_key
         self.instance = instance
+        self.state_dir: Path | None = None  # where its state files live (from_instance)
         if not 1 <= page_size <= PAGE_SIZE:
             raise ConfigurationError(f"page_size must be between 1 and {PAGE_SIZE}")
         if ca_bundle is not None and not Path(ca_bundle).is_file():
@@ -266,7 +267,7 @@ class ITGlueClient(ResourceTable):
             return MetadataCache(database)
 
         try:
-            return cls(
+            client = cls(
                 url,
                 key,
                 instance=name,
@@ -282,6 +283,8 @@ class ITGlueClient(ResourceTable):
         except BaseException:
             limiter.close()
             raise
+        client.state_dir = directory
+        return client
 
     def __repr__(self) -> str:
         # getattr: also while half-constructed (a traceback may render the frame's self)

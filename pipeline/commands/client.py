@@ -462,7 +462,7 @@ def health(settings: Settings, as_json: bool) -> None:
             sys.exit(e.exit_code)
         raise
     try:
-        report: dict[str, Any] = dict(client.health_check())
+        report: dict[str, Any] = client.health_check().as_dict()
         try:
             report["cache"] = client.cache.get_statistics()
         except Exception as e:  # a broken cache makes the report worse, not absent

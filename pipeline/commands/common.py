@@ -146,7 +146,7 @@ def build_client(settings: Settings) -> ITGlueClient:
     from core_client.client import ITGlueClient
 
     it = settings.itglue
-    return ITGlueClient(
+    return ITGlueClient.from_instance(
         it.instance,
         base_url=it.base_url,
         region=it.region,

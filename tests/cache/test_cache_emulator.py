@@ -17,7 +17,7 @@ from core_client.models import Organization
 
 @pytest.fixture
 def client(itglue_emulator: Any, ingest_state_dir: Path) -> Iterator[ITGlueClient]:
-    c = ITGlueClient(
+    c = ITGlueClient.from_instance(
         "test",
         base_url=itglue_emulator.base_url,
         api_key=itglue_emulator.api_key,
@@ -36,7 +36,7 @@ def client(itglue_emulator: Any, ingest_state_dir: Path) -> Iterator[ITGlueClien
 
 
 def _requests(client: ITGlueClient) -> int:
-    return int(client.get_metrics()["request_count"])
+    return int(client.get_metrics().request_count)
 
 
 def test_refresh_from_the_paginated_lists(client: ITGlueClient, itglue_emulator: Any) -> None:
@@ -112,7 +112,7 @@ def test_a_record_deleted_in_it_glue_leaves_the_cache(client: ITGlueClient) -> N
     org = client.create_organization("Gone Soon")
     cache = client.cache
     cache.put("organizations", org)
-    client.bulk_destroy_organizations([org.id])
+    client.organizations.bulk_delete([org.id])
     assert cache.smart_get_organization(org.id, api_client=client, max_age=0) is None
     assert cache.get("organizations", org.id) is None
 
@@ -143,7 +143,7 @@ def test_the_api_key_never_reaches_the_database(
     itglue_emulator: Any, ingest_state_dir: Path
 ) -> None:
     key = itglue_emulator.api_key
-    with ITGlueClient(
+    with ITGlueClient.from_instance(
         "canary",
         base_url=itglue_emulator.base_url,
         api_key=key,

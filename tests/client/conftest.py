@@ -40,7 +40,7 @@ def make_client(tmp_path: Path) -> Iterator[ClientFactory]:
         kw.setdefault("state_dir", tmp_path / "state")
         kw.setdefault("backoff_base", 0.01)
         kw.setdefault("backoff_max", 0.05)
-        client = ITGlueClient(kw.pop("instance", "test"), base_url=emu.base_url, **kw)
+        client = ITGlueClient.from_instance(kw.pop("instance", "test"), base_url=emu.base_url, **kw)
         made.append(client)
         return client
 

@@ -86,7 +86,7 @@ def test_bad_key_values_are_refused_without_echo(memory_keyring: MemoryKeyring) 
 
 def test_client_reads_keyring(memory_keyring: MemoryKeyring, tmp_path: object) -> None:
     memory_keyring.set_password(SERVICE, "prod", "ITG.abc-123")
-    with ITGlueClient("prod", state_dir=str(tmp_path)) as c:
+    with ITGlueClient.from_instance("prod", state_dir=str(tmp_path)) as c:
         assert repr(c) == "ITGlueClient(instance='prod', base_url='https://api.itglue.com')"
     with pytest.raises(MissingAPIKeyError):
-        ITGlueClient("other", state_dir=str(tmp_path))
+        ITGlueClient.from_instance("other", state_dir=str(tmp_path))

@@ -52,7 +52,7 @@ def test_canary_key_never_appears(tmp_path: Path, capfd: pytest.CaptureFixture[s
     state = tmp_path / "state"
     try:
         with run_emulator(api_key=CANARY, rate_limit=(40, 2.0), retry_after=True) as emu:
-            client = ITGlueClient(
+            client = ITGlueClient.from_instance(
                 "canary",
                 base_url=emu.base_url,
                 api_key=CANARY,
@@ -94,7 +94,7 @@ def test_canary_key_never_appears(tmp_path: Path, capfd: pytest.CaptureFixture[s
             )
             client.cache.smart_get_organization(orgs[0].id, api_client=client)
             # 401 with a wrong key (also a canary)
-            bad = ITGlueClient(
+            bad = ITGlueClient.from_instance(
                 "canary-bad",
                 base_url=emu.base_url,
                 api_key=WRONG,
@@ -102,7 +102,7 @@ def test_canary_key_never_appears(tmp_path: Path, capfd: pytest.CaptureFixture[s
                 state_dir=state,
             )
             expect_error(lambda: list(bad.list_organizations()))
-            texts.append(json.dumps(bad.health_check()))
+            texts.append(json.dumps(bad.health_check().as_dict()))
             texts += [repr(bad), str(bad), repr(vars(bad)), repr(vars(bad._transport))]
             bad.close()
             # 404, 422
@@ -126,13 +126,13 @@ def test_canary_key_never_appears(tmp_path: Path, capfd: pytest.CaptureFixture[s
             for _ in range(5):
                 expect_error(client.get_organization, org.id)
             expect_error(client.get_organization, org.id)  # CircuitOpenError
-            texts.append(json.dumps(client.health_check()))
+            texts.append(json.dumps(client.health_check().as_dict()))
             emu.set_faults()
             import time
 
             time.sleep(0.25)
-            texts.append(json.dumps(client.health_check()))
-            texts.append(json.dumps(client.get_metrics()))
+            texts.append(json.dumps(client.health_check().as_dict()))
+            texts.append(json.dumps(client.get_metrics().as_dict()))
             texts.append(json.dumps(client.rate_limiter.get_stats()))
             texts.append(json.dumps(client.circuit_breaker.get_stats()))
             texts.append(repr(client.cache.get_statistics()))
@@ -148,13 +148,13 @@ def test_canary_key_never_appears(tmp_path: Path, capfd: pytest.CaptureFixture[s
                 pickle.dumps(client._transport._secrets[0])
             client.close()
         # transport errors: nothing listening any more; TLS failure: no CA
-        gone = ITGlueClient(
+        gone = ITGlueClient.from_instance(
             "canary-gone", base_url=emu.base_url, api_key=CANARY, state_dir=state, max_retries=0
         )
         expect_error(gone.get_organization, 1)
         gone.close()
         with run_emulator(api_key=CANARY) as emu2:
-            notrust = ITGlueClient(
+            notrust = ITGlueClient.from_instance(
                 "canary-tls", base_url=emu2.base_url, api_key=CANARY, state_dir=state, max_retries=0
             )
             expect_error(notrust.get_organization, 1)
@@ -166,7 +166,9 @@ def test_canary_key_never_appears(tmp_path: Path, capfd: pytest.CaptureFixture[s
             {"region": "mars"},
         ):
             try:
-                ITGlueClient("canary-cfg", state_dir=state, **{"api_key": CANARY, **kwargs})
+                ITGlueClient.from_instance(
+                    "canary-cfg", state_dir=state, **{"api_key": CANARY, **kwargs}
+                )
             except ITGlueError as e:
                 errors.append(e)
         kinds = {type(e).__name__ for e in errors}
@@ -182,7 +184,7 @@ def test_canary_key_never_appears(tmp_path: Path, capfd: pytest.CaptureFixture[s
             "ConfigurationError",
         } <= kinds, kinds
         texts += [describe(e) for e in errors]
-        assert client.get_metrics()["rate_limited_429"] >= 3
+        assert client.get_metrics().rate_limited_429 >= 3
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)

@@ -37,7 +37,7 @@ def test_wrong_key_is_authentication_error(
     assert err.errors == [("/id", "Missing or invalid x-api-key header")]
     assert err.request_id and err.request_id in str(err)
     health = client.health_check()
-    assert health["status"] == "unhealthy" and health["api_key_valid"] is False
+    assert health.status == "unhealthy" and health.api_key_valid is False
     assert client.circuit_breaker.state == "closed"  # 4xx never counts
 
 
@@ -113,7 +113,7 @@ def test_20_percent_5xx_on_gets_every_list_complete(
     failed = requests_seen(itglue_emulator, status=500) + requests_seen(itglue_emulator, status=503)
     assert failed > 0  # the faults did fire
     m = client.get_metrics()
-    assert m["retries"] == failed and m["failed_operations"] == 0
+    assert m.retries == failed and m.failed_operations == 0
     assert client.circuit_breaker.state == "closed"
 
 
@@ -129,7 +129,7 @@ def test_commit_then_drop_on_post_is_ambiguous_without_duplicate(
     orgs = itglue_emulator.state()["records"]["organizations"]
     assert len(orgs) == before + 1  # committed exactly once, never resent
     assert requests_seen(itglue_emulator, "POST", "/organizations") == 1
-    assert client.get_metrics()["ambiguous_outcomes"] == 1
+    assert client.get_metrics().ambiguous_outcomes == 1
     # the caller reconciles: the record is there
     assert [o.name for o in client.list_organizations(filters={"name": "Dropped Inc"})] == [
         "Dropped Inc"
@@ -189,14 +189,14 @@ def test_breaker_opens_fails_fast_and_recovers(
         list(client.list_organizations())
     assert requests_seen(itglue_emulator) == seen  # nothing reached the emulator
     m = client.get_metrics()
-    assert m["circuit_breaker_state"] == "open" and m["circuit_rejections"] == 2
-    assert client.health_check()["status"] == "unhealthy"
+    assert m.circuit_breaker_state == "open" and m.circuit_rejections == 2
+    assert client.health_check().status == "unhealthy"
     itglue_emulator.set_faults()  # the API recovers
     time.sleep(0.55)
     assert client.circuit_breaker.state == "half_open"
     assert list(client.list_organizations()) == []
     assert client.circuit_breaker.state == "closed"
-    assert client.health_check()["status"] == "healthy"
+    assert client.health_check().status == "healthy"
 
 
 def test_breaker_failed_probe_reopens_and_manual_reset(
@@ -224,7 +224,7 @@ def test_transport_errors_open_the_breaker(make_client: ClientFactory, tmp_path:
         base, key = emu.base_url, emu.api_key
         ca.write_bytes(Path(emu.ca_file).read_bytes())
     # the emulator is gone: connection refused (before send) -> retried, then TransportError
-    client = ITGlueClient(
+    client = ITGlueClient.from_instance(
         "gone",
         base_url=base,
         api_key=key,
@@ -240,17 +240,17 @@ def test_transport_errors_open_the_breaker(make_client: ClientFactory, tmp_path:
             with pytest.raises(TransportError) as info:
                 client.create_organization("x")  # connect failures are safe to retry, even POST
             assert info.value.transient
-        assert client.get_metrics()["transport_errors"] == 10
+        assert client.get_metrics().transport_errors == 10
         with pytest.raises(CircuitOpenError):
             client.create_organization("x")
         health = client.health_check()
-        assert health["status"] == "unhealthy" and health["api_key_valid"] is None
+        assert health.status == "unhealthy" and health.api_key_valid is None
     finally:
         client.close()
 
 
 def test_tls_verification_is_on(itglue_emulator: Any, tmp_path: Path) -> None:
-    client = ITGlueClient(
+    client = ITGlueClient.from_instance(
         "t", base_url=itglue_emulator.base_url, api_key="k-1234", state_dir=tmp_path
     )  # no CA bundle: the test CA is not trusted
     try:
@@ -267,10 +267,12 @@ def test_plain_http_needs_loopback_opt_in(make_client: ClientFactory, tmp_path: 
     with run_emulator(tls=False) as emu:
         assert emu.base_url.startswith("http://127.0.0.1")
         with pytest.raises(InsecureURLError, match="allow_insecure_loopback"):
-            ITGlueClient("t", base_url=emu.base_url, api_key=emu.api_key, state_dir=tmp_path)
+            ITGlueClient.from_instance(
+                "t", base_url=emu.base_url, api_key=emu.api_key, state_dir=tmp_path
+            )
         client = make_client(emu, ca_bundle=None, allow_insecure_loopback=True)
         assert client.create_organization("Plain").name == "Plain"
-        assert client.health_check()["status"] == "healthy"
+        assert client.health_check().status == "healthy"
 
 
 def test_read_timeout_on_get_is_retried_on_post_ambiguous(make_client: ClientFactory) -> None:
@@ -291,13 +293,13 @@ def test_health_check_does_not_block_behind_the_limiter(
     itglue_emulator: Any, make_client: ClientFactory
 ) -> None:
     client = make_client(itglue_emulator, rate_limit=2, rate_window=60.0)
-    assert client.health_check()["status"] == "healthy"
+    assert client.health_check().status == "healthy"
     client.get_json("/organizations", {"page[size]": 1})
     started = time.monotonic()
     health = client.health_check()
     assert time.monotonic() - started < 1.0
-    assert health["status"] == "degraded" and health["api_key_valid"] is None
-    assert "rate limited" in health["error"]
+    assert health.status == "degraded" and health.api_key_valid is None
+    assert "rate limited" in health.error
 
 
 def test_closed_client_refuses_and_interrupts(make_client: ClientFactory) -> None:

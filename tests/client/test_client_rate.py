@@ -31,8 +31,8 @@ def test_unaware_client_finishes_every_request_through_429s(
         throttled = requests_seen(emu, status=429)
         assert throttled > 0  # the server did push back
         m = client.get_metrics()
-        assert m["rate_limited_429"] == throttled
-        assert m["failed_operations"] == 0 and m["operation_count"] == 70
+        assert m.rate_limited_429 == throttled
+        assert m.failed_operations == 0 and m.operation_count == 70
         assert requests_seen(emu, status=200) == 70
         assert client.circuit_breaker.state == "closed"  # 429 never counts
 
@@ -64,11 +64,11 @@ _WORKER = textwrap.dedent(
     import json, sys
     from core_client import ITGlueClient
     base, key, ca, state, n = sys.argv[1:6]
-    with ITGlueClient("shared", base_url=base, api_key=key, ca_bundle=ca, state_dir=state,
-                      rate_limit=40, rate_window=2.0) as c:
+    with ITGlueClient.from_instance("shared", state, base_url=base, api_key=key, ca_bundle=ca,
+                                    rate_limit=40, rate_window=2.0) as c:
         for _ in range(int(n)):
             c.get_json("/organizations", {"page[size]": 1})
-        print(json.dumps(c.get_metrics()["rate_limited_429"]))
+        print(json.dumps(c.get_metrics().rate_limited_429))
     """
 )
 

@@ -31,7 +31,7 @@ def test_listing_10000_configurations_takes_10_requests(
     assert len(configs) == 10_000
     assert len({c.id for c in configs}) == 10_000
     assert requests_seen(itglue_emulator, "GET", "/configurations") - before == 10
-    assert client.get_metrics()["request_count"] == 10
+    assert client.get_metrics().request_count == 10
 
 
 @pytest.mark.parametrize("n", [0, 1, 999, 1000, 1001, 2000])
@@ -76,16 +76,16 @@ def test_crud_organizations_configurations_contacts_locations(
         org.id, "srv-1", configuration_type_id=type_id, serial_number="SN1"
     )
     assert conf.organization_id == org.id and conf.configuration_type_id == type_id
-    assert client.update_configuration(conf.id, hostname="h1").hostname == "h1"
+    assert client.configurations.update(conf.id, hostname="h1").hostname == "h1"
     conf2 = client.create_configuration(org.id, "srv-2", configuration_type_id=type_id)
-    updated = client.bulk_update_configurations(
+    updated = client.configurations.bulk_update(
         [{"id": conf.id, "asset_tag": "T1"}, {"id": conf2.id, "asset_tag": "T2"}]
     )
     assert {u.asset_tag for u in updated} == {"T1", "T2"} or updated == []
     assert client.get_configuration(conf2.id).asset_tag == "T2"
     nested = list(client.list_configurations(organization_id=org.id))
     assert {c.id for c in nested} == {conf.id, conf2.id}
-    client.bulk_destroy_configurations([conf2.id])
+    client.configurations.bulk_delete([conf2.id])
     with pytest.raises(NotFoundError):
         client.get_configuration(conf2.id)
 
@@ -96,22 +96,24 @@ def test_crud_organizations_configurations_contacts_locations(
         contact_emails=[{"value": "ada@example.com", "primary": True, "label-name": "Work"}],
     )
     assert contact.primary_email == "ada@example.com"
-    assert client.update_contact(contact.id, title="CTO").title == "CTO"
+    assert client.contacts.update(contact.id, title="CTO").title == "CTO"
     assert [c.id for c in client.list_contacts(filters={"organization_id": org.id})] == [contact.id]
-    client.bulk_destroy_contacts([contact.id])
+    client.contacts.bulk_delete([contact.id])
     assert list(client.list_contacts(organization_id=org.id)) == []
 
-    loc = client.create_location(org.id, "HQ", city="Oslo")
-    assert client.get_location(loc.id).city == "Oslo"
-    assert client.update_location(loc.id, city="Bergen").city == "Bergen"
-    client.bulk_update_locations([{"id": loc.id, "name": "Head office"}])
-    assert client.get_location(loc.id).name == "Head office"
-    client.bulk_destroy_locations([loc.id])
-    assert list(client.list_locations(organization_id=org.id)) == []
+    # a scoped collection puts its organization into the new record's attributes
+    loc = client.locations.within(org.id).create(name="HQ", city="Oslo")
+    assert loc.organization_id == org.id
+    assert client.locations.get(loc.id).city == "Oslo"
+    assert client.locations.update(loc.id, city="Bergen").city == "Bergen"
+    client.locations.bulk_update([{"id": loc.id, "name": "Head office"}])
+    assert client.locations.get(loc.id).name == "Head office"
+    client.locations.bulk_delete([loc.id])
+    assert list(client.locations.within(org.id).list()) == []
 
-    client.bulk_update_organizations([{"id": org.id, "quick_notes": "q"}])
+    client.organizations.bulk_update([{"id": org.id, "quick_notes": "q"}])
     assert client.get_organization(org.id).quick_notes == "q"
-    client.bulk_destroy_organizations([org.id])
+    client.organizations.bulk_delete([org.id])
     with pytest.raises(NotFoundError):
         client.get_organization(org.id)
 
@@ -174,7 +176,7 @@ def test_flexible_asset_update_merges_traits(
     assert [str(i) for i in ids] == [fw.id]
     listed = list(client.list_flexible_assets(fat, filters={"organization_id": org.id}))
     assert [a.id for a in listed] == [asset.id]
-    client.delete_flexible_asset(asset.id)
+    client.flexible_assets.delete(asset.id)
     with pytest.raises(NotFoundError):
         client.get_flexible_asset(asset.id)
 
@@ -199,14 +201,14 @@ def test_documents_sections_publish_related_items(
     published = client.publish_document(doc.id)
     assert client.get_document(doc.id).published is True
     assert published is None or published.published is True
-    assert client.update_document(doc.id, name="Runbook v2").name == "Runbook v2"
+    assert client.documents.update(doc.id, name="Runbook v2").name == "Runbook v2"
     assert [d.name for d in client.list_documents(org.id)] == ["Runbook v2"]
 
     type_id = _config_type(client)
     conf = client.create_configuration(org.id, "srv", configuration_type_id=type_id)
     rel = client.create_related_item("documents", doc.id, "Configuration", conf.id, notes="n")
     assert rel.destination_id == conf.id
-    client.bulk_destroy_documents([doc.id])
+    client.documents.bulk_delete([doc.id])
     with pytest.raises(NotFoundError):
         client.get_document(doc.id)
 
@@ -282,5 +284,58 @@ def test_one_client_many_threads(itglue_emulator: Any, make_client: ClientFactor
         counts = list(pool.map(lambda _: sum(1 for _ in client.list_configurations()), range(12)))
     assert counts == [1500] * 12
     m = client.get_metrics()
-    assert m["request_count"] == 24 and m["error_count"] == 0
+    assert m.request_count == 24 and m.error_count == 0
     assert client.rate_limiter.get_stats()["requests_in_window"] == 24
+
+
+def test_generic_resource_collections(itglue_emulator: Any, make_client: ClientFactory) -> None:
+    client = make_client(itglue_emulator)
+    a = client.organizations.create(name="Alpha", short_name="A")
+    client.organizations.create(name="Beta")
+    assert a.short_name == "A"
+    got = client.organizations.list(filter={"name": ["Alpha", "Beta"]}, sort="-name")
+    assert [o.name for o in got] == ["Beta", "Alpha"]
+    assert client.organizations.get(a.id, include="attachments").name == "Alpha"
+    assert client.organizations.update(a.id, description="d").description == "d"
+
+    # documents are listed and created per organization; members are top-level
+    with pytest.raises(ValueError, match=r"within\(organization_id\)"):
+        list(client.documents.list())
+    doc = client.documents.within(a.id).create(name="Runbook")
+    same_route = client.documents.create(organization_id=a.id, name="Second")
+    assert same_route.organization_id == a.id
+    assert {d.name for d in client.documents.within(a.id).list()} == {"Runbook", "Second"}
+    assert client.documents.get(doc.id).name == "Runbook"
+
+    # sections: every route under the document
+    sections = client.document_sections.within(doc.id)
+    text = sections.create(resource_type="Document::Text", content="<p>one</p>")
+    assert sections.get(text.id).content == "<p>one</p>"
+    assert sections.update(text.id, content="<p>two</p>").content == "<p>two</p>"
+    sections.delete(text.id)
+    assert list(sections.list()) == []
+    with pytest.raises(ValueError, match=r"within\(document_id\)"):
+        client.document_sections.get(text.id)
+    with pytest.raises(ValueError, match="parent"):
+        client.organizations.within(a.id)
+    assert repr(sections) == f"<Resources sections within {doc.id}>"
+
+
+def test_a_new_resource_is_one_table_line(itglue_emulator: Any, make_client: ClientFactory) -> None:
+    """What another resource costs: a line in the table (here on a subclass) and a model."""
+    from core_client.models import GenericResource
+    from core_client.resources import resource
+
+    class Extended(ITGlueClient):
+        configuration_types = resource(
+            "configuration_types", GenericResource, json_type="configuration-types"
+        )
+
+    base = make_client(itglue_emulator)
+    client = Extended(base.base_url, itglue_emulator.api_key, ca_bundle=itglue_emulator.ca_file)
+    try:
+        created = client.configuration_types.create(name="Server")
+        assert [t.id for t in client.configuration_types.list()] == [created.id]
+        assert client.configuration_types.get(created.id).attr("name") == "Server"
+    finally:
+        client.close()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from core_client.client import ITGlueClient, _collection, filter_params
+from core_client.client import ITGlueClient, filter_params
+from core_client.jsonapi import collection_name
 from core_client.models import Attachment, Configuration, DocumentSection, Organization
 
 
@@ -85,10 +86,10 @@ def test_filter_params() -> None:
 
 
 def test_collection_names() -> None:
-    assert _collection("flexible-assets") == "flexible_assets"
-    assert _collection("FlexibleAsset") == "flexible_assets"
-    assert _collection("documents") == "documents"
-    assert _collection("Configuration") == "configurations"
+    assert collection_name("flexible-assets") == "flexible_assets"
+    assert collection_name("FlexibleAsset") == "flexible_assets"
+    assert collection_name("documents") == "documents"
+    assert collection_name("Configuration") == "configurations"
 
 
 def test_merge_traits_converts_tags_and_keeps_others() -> None:

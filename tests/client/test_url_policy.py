@@ -67,9 +67,13 @@ def test_malformed_urls(url: str) -> None:
 
 def test_client_refuses_http(tmp_path: Path) -> None:
     with pytest.raises(InsecureURLError):
-        ITGlueClient(base_url="http://10.1.2.3", api_key="k-123456", state_dir=tmp_path)
+        ITGlueClient.from_instance(
+            base_url="http://10.1.2.3", api_key="k-123456", state_dir=tmp_path
+        )
     with pytest.raises(InsecureURLError):
-        ITGlueClient(base_url="http://127.0.0.1:1", api_key="k-123456", state_dir=tmp_path)
+        ITGlueClient.from_instance(
+            base_url="http://127.0.0.1:1", api_key="k-123456", state_dir=tmp_path
+        )
 
 
 def test_client_regions(tmp_path: Path) -> None:
@@ -79,18 +83,24 @@ def test_client_regions(tmp_path: Path) -> None:
         ("au", "https://api.au.itglue.com"),
         (None, "https://api.itglue.com"),
     ]:
-        with ITGlueClient("x", region=region, api_key="k-123456", state_dir=tmp_path) as c:
+        with ITGlueClient.from_instance(
+            "x", region=region, api_key="k-123456", state_dir=tmp_path
+        ) as c:
             assert c.base_url == url
     with pytest.raises(ConfigurationError, match="unknown region"):
-        ITGlueClient(region="mars", api_key="k-123456", state_dir=tmp_path)
+        ITGlueClient.from_instance(region="mars", api_key="k-123456", state_dir=tmp_path)
     with pytest.raises(ConfigurationError, match="not both"):
-        ITGlueClient(region="eu", base_url="https://x", api_key="k-123456", state_dir=tmp_path)
+        ITGlueClient.from_instance(
+            region="eu", base_url="https://x", api_key="k-123456", state_dir=tmp_path
+        )
     with pytest.raises(ConfigurationError, match="CA bundle"):
-        ITGlueClient(api_key="k-123456", state_dir=tmp_path, ca_bundle=tmp_path / "none.pem")
+        ITGlueClient.from_instance(
+            api_key="k-123456", state_dir=tmp_path, ca_bundle=tmp_path / "none.pem"
+        )
 
 
 def test_default_state_dir_is_platformdirs(tmp_path: Path) -> None:
     # tests/conftest.py points XDG_STATE_HOME at a private folder
-    with ITGlueClient("inst", api_key="k-123456") as c:
+    with ITGlueClient.from_instance("inst", api_key="k-123456") as c:
         assert c.state_dir.name == "itglue-ingest"
         assert (c.state_dir / "inst.ratelimit").exists()

@@ -70,7 +70,7 @@ def fast_client_factory(settings: Settings) -> Callable[[], Any]:
         from core_client.client import ITGlueClient
 
         it = settings.itglue
-        return ITGlueClient(
+        return ITGlueClient.from_instance(
             it.instance,
             base_url=it.base_url,
             api_key_env=it.api_key_env,

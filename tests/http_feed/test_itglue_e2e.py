@@ -19,7 +19,7 @@ def test_feed_lands_in_the_emulator_once(
     ingest_settings: Settings,
     itglue_emulator: Any,
 ) -> None:
-    client = ITGlueClient(
+    client = ITGlueClient.from_instance(
         base_url=ingest_settings.itglue.base_url,
         api_key_env=ingest_settings.itglue.api_key_env,
         ca_bundle=ingest_settings.itglue.ca_bundle,

@@ -112,7 +112,7 @@ def test_fault_soak_delivers_each_record_exactly_once(
     def client() -> Any:  # the production client, with the test's shorter pauses
         from core_client.client import ITGlueClient
 
-        return ITGlueClient(
+        return ITGlueClient.from_instance(
             "e2e",
             base_url=emu.base_url,
             api_key=emu.api_key,

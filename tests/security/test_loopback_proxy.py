@@ -25,7 +25,7 @@ def test_plain_loopback_requests_bypass_the_proxy(
 ) -> None:
     with recording_proxy() as (proxy, received), run_emulator(api_key=CANARY, tls=False) as emu:
         set_proxy_env(monkeypatch, proxy)
-        client = ITGlueClient(
+        client = ITGlueClient.from_instance(
             "proxy",
             base_url=emu.base_url,
             api_key=CANARY,
