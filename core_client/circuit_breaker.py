@@ -10,7 +10,7 @@ What counts as a failure is decided by the caller (the transport): an operation 
 still failed after its retries (5xx, transport error, ambiguous outcome) counts once;
 business errors (4xx) and 429 (the transport waits them out) never count.
 
-Hand-written rather than pybreaker (a dependency) because pybreaker 1.x holds one
+Hand-written rather than pybreaker because pybreaker 1.x holds one
 ``RLock`` for the whole duration of ``call()``: every worker thread would wait for the
 previous HTTP request to finish, and half-open would not be limited to one probe
 among concurrent callers. It also keys the cool-down to the wall clock (``datetime``),

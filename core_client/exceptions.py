@@ -25,7 +25,9 @@
 Why so many: the ingest sink must tell "fix the record" (validation, too large, not
 found) from "try again later" (429, 5xx, transport, breaker) from "find out what
 happened before retrying" (ambiguous). ``transient`` carries the first distinction;
-the types carry the rest.
+the types carry the rest. After its retries, :class:`~core_client.retry.RetryPolicy`
+decides which one an operation raises: *give up* -> ``ServerError``/``TransportError``,
+*ambiguous* -> ``AmbiguousOutcomeError``; 4xx answers are never retried.
 
 Secrets: exceptions only ever hold the status, the parsed error list, the request id,
 the method and the path. Never a header, a body or a response object, so no API key

@@ -152,11 +152,12 @@ class ItglueSink(Sink):
             else ItglueSinkOptions.model_validate(options or {})
         )
         self._auth_logged = 0.0
-        self._auth_lock = threading.Lock()
+        self._auth_logged_lock = threading.Lock()
         # document id -> the record (source, source_ref, version) that made it, for this
         # process: reconciliation must not adopt a same-named document that another
         # record is still filling (two "Scan" records in one organization at once).
         self._claims: dict[str, tuple[str, str, str]] = {}
+        self._claims_lock = threading.Lock()
         # Held from a create's request until its id is claimed, and around a
         # reconciliation, per (organization, name) stripe: otherwise a lost create's
         # reconciliation can list a same-named document whose create has committed but
@@ -166,7 +167,7 @@ class ItglueSink(Sink):
     def claim(self, document_id: str, record: DocumentRecord) -> bool:
         """Mark ``document_id`` as ``record``'s; False if another record claimed it."""
         me = (record.source, record.source_ref, record.version)
-        with self._auth_lock:
+        with self._claims_lock:
             return self._claims.setdefault(document_id, me) == me
 
     def create_lock(self, organization_id: str, name: str) -> threading.Lock:
@@ -176,7 +177,7 @@ class ItglueSink(Sink):
 
     def release(self, document_id: str) -> None:
         """The document is complete (and in the cache with its hash): no claim needed."""
-        with self._auth_lock:
+        with self._claims_lock:
             self._claims.pop(document_id, None)
 
     # -- limits ------------------------------------------------------------------------
@@ -277,7 +278,7 @@ class ItglueSink(Sink):
         return PermanentError(f"IT Glue error while {what}: {e}")
 
     def _log_auth(self, e: itg.AuthenticationError) -> None:
-        with self._auth_lock:
+        with self._auth_logged_lock:
             if time.monotonic() - self._auth_logged < 60:
                 return
             self._auth_logged = time.monotonic()
