@@ -171,6 +171,12 @@ def test_canary_key_never_appears(tmp_path: Path, capfd: pytest.CaptureFixture[s
                 )
             except ITGlueError as e:
                 errors.append(e)
+        # the same through the direct constructor (no keyring, no state dir)
+        for url, suffix in (("http://example.com", ""), ("https://x", "\n")):
+            try:
+                ITGlueClient(url, CANARY + suffix)  # no local of this frame holds the key
+            except ITGlueError as e:
+                errors.append(e)
         kinds = {type(e).__name__ for e in errors}
         assert {
             "AuthenticationError",
