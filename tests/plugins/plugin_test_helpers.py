@@ -17,7 +17,7 @@ def fast_client(settings: Settings) -> Any:
     from core_client.client import ITGlueClient
 
     it = settings.itglue
-    return ITGlueClient(
+    return ITGlueClient.from_instance(
         it.instance,
         base_url=it.base_url,
         api_key_env=it.api_key_env,
