@@ -60,7 +60,7 @@ from .models import (
 )
 from .rate_limiter import RateLimiter
 from .redaction import Secret
-from .reports import ClientMetrics, HealthReport
+from .reports import ClientMetrics, HealthReport, HealthStatus
 from .resources import ResourceTable
 from .retry import RetryPolicy
 from .transport import Response, Timeouts, Transport, check_url
@@ -104,6 +104,13 @@ def _private_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(PermissionError):  # not ours to change: leave it
         path.chmod(0o700)  # also when an installer made it 0755 before
+
+
+def _check_options(page_size: int, ca_bundle: str | os.PathLike[str] | None) -> None:
+    if not 1 <= page_size <= PAGE_SIZE:
+        raise ConfigurationError(f"page_size must be between 1 and {PAGE_SIZE}")
+    if ca_bundle is not None and not Path(ca_bundle).is_file():
+        raise ConfigurationError(f"the CA bundle {ca_bundle} does not exist")
 
 
 class ITGlueClient(ResourceTable):
@@ -157,10 +164,7 @@ class ITGlueClient(ResourceTable):
         del api_key
         self.instance = instance
         self.state_dir: Path | None = None  # where its state files live (from_instance)
-        if not 1 <= page_size <= PAGE_SIZE:
-            raise ConfigurationError(f"page_size must be between 1 and {PAGE_SIZE}")
-        if ca_bundle is not None and not Path(ca_bundle).is_file():
-            raise ConfigurationError(f"the CA bundle {ca_bundle} does not exist")
+        _check_options(page_size, ca_bundle)
         key = validate_key(secret)
         self.page_size = page_size
         self.metrics = metrics if metrics is not None else Metrics()
@@ -240,10 +244,7 @@ class ITGlueClient(ResourceTable):
         url = check_url(
             base_url or REGIONS[region or "us"], allow_insecure_loopback=allow_insecure_loopback
         )
-        if not 1 <= page_size <= PAGE_SIZE:
-            raise ConfigurationError(f"page_size must be between 1 and {PAGE_SIZE}")
-        if ca_bundle is not None and not Path(ca_bundle).is_file():
-            raise ConfigurationError(f"the CA bundle {ca_bundle} does not exist")
+        _check_options(page_size, ca_bundle)
         retry = RetryPolicy(max_retries, backoff_base, backoff_max)
         timeouts = Timeouts(connect_timeout, read_timeout)
         breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
@@ -766,7 +767,11 @@ class ITGlueClient(ResourceTable):
         return self._health("healthy" if key_valid else "unhealthy", key_valid, elapsed, error)
 
     def _health(
-        self, status: Any, key_valid: bool | None, elapsed_ms: float | None, error: str | None
+        self,
+        status: HealthStatus,
+        key_valid: bool | None,
+        elapsed_ms: float | None,
+        error: str | None,
     ) -> HealthReport:
         return HealthReport(
             status=status,
