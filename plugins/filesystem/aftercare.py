@@ -5,8 +5,9 @@ Delivered (or a duplicate): moved to ``processed/YYYY/MM/DD/<sub-folders>/`` (ne
 overwriting: :func:`.placement.move_no_clobber`), deleted, or kept. Failed for good:
 moved to ``failed/<sub-folders>/`` with ``<name>.error.txt`` saying why and what to do,
 or kept. Both are idempotent (the engine repeats them after a crash) and act only on
-the very version of the file the record was made from: a newer file of the same name
-is never moved or deleted by an older record.
+the very file the record was made from: its version must still match and its content
+hash must be the one delivered, so a file replaced while its record was in flight is
+left to be taken as the new version it is, never moved or deleted unread.
 """
 
 from __future__ import annotations
@@ -18,19 +19,14 @@ import stat
 import threading
 from typing import Literal
 
+from pipeline import DocumentRecord
+
 from .names import decode_ref, display_name, display_path
 from .options import FilesystemOptions
 from .placement import dated_dir, error_text, move_no_clobber, write_exclusive
+from .versions import base_version, matches, sha256_of
 
-
-def base_version(version: str) -> str:
-    """``<size>-<mtime_ns>`` of a version (without a ``#n`` retry suffix)."""
-    return version.split("#", 1)[0]
-
-
-def version_of(st: os.stat_result) -> str:
-    """A file's version: changes whenever its content can have changed."""
-    return f"{st.st_size}-{st.st_mtime_ns}"
+Check = Literal["same", "gone", "changed"]
 
 
 class Aftercare:
@@ -49,52 +45,58 @@ class Aftercare:
         """The drop-folder path a record reference names."""
         return os.path.join(self.root, decode_ref(ref).replace("/", os.sep))
 
-    def _current_version(self, path: str) -> str | None:
+    def _check(self, path: str, record: DocumentRecord, *, renamed: bool, what: str) -> Check:
+        """Whether ``path`` is still the file ``record`` was made from."""
         try:
             st = os.lstat(path)
-        except FileNotFoundError:
-            return None
-        if stat.S_ISLNK(st.st_mode) and self.opts.follow_symlinks:
-            with contextlib.suppress(OSError):
+            if stat.S_ISLNK(st.st_mode) and self.opts.follow_symlinks:
                 st = os.stat(path)
-        return version_of(st)
+        except FileNotFoundError:
+            return "gone"  # already moved or deleted: nothing to do (idempotent)
+        same = matches(record.version, st, renamed=renamed)
+        hashes = {b.sha256 for b in record.files}
+        if same and hashes:  # what was delivered, byte for byte (also within one tick)
+            try:
+                same = sha256_of(path) in hashes
+            except FileNotFoundError:
+                return "gone"
+        if same:
+            return "same"
+        self.log.info(
+            "%s changed since it was taken (%s); left for its new version instead of being %s",
+            path,
+            base_version(record.version),
+            what,
+            extra={"source": self.source, "source_ref": record.source_ref},
+        )
+        return "changed"
 
-    def _matches(self, path: str, version: str, what: str) -> bool:
-        current = self._current_version(path)
-        if current is None:
-            return False  # already moved or deleted: nothing to do (idempotent)
-        if current != base_version(version):
-            self.log.info(
-                "%s changed since it was taken (%s -> %s); left for its new version "
-                "instead of being %s",
-                path,
-                base_version(version),
-                current,
-                what,
-                extra={"source": self.source},
-            )
-            return False
-        return True
-
-    def delivered(self, ref: str, version: str, outcome: Literal["delivered", "duplicate"]) -> None:
+    def delivered(
+        self, record: DocumentRecord, outcome: Literal["delivered", "duplicate"]
+    ) -> str | None:
         """Move to ``processed/``, delete, or keep.
 
         A record that failed, was put in ``failed/`` and then delivered after
         ``itglue-ingest retry`` (from the engine's spooled copy) has its file in
         ``failed/``: that file is the one moved (or deleted), and its ``.error.txt`` goes.
+
+        Returns the path of a file left in place because it changed (to be looked at
+        again), else None.
         """
         if self.opts.after == "keep":
-            return
-        path = self.path_of(ref)
-        rel = decode_ref(ref)
+            return None
+        path = self.path_of(record.source_ref)
+        rel = decode_ref(record.source_ref)
         note: str | None = None
+        renamed = False
         with self._lock:
             if not os.path.lexists(path) and self.opts.on_failure == "move":
                 aside = os.path.join(os.fspath(self.opts.failed), rel.replace("/", os.sep))
                 if os.path.lexists(aside):
-                    path, note = aside, aside + ".error.txt"
-            if not self._matches(path, version, "moved"):
-                return
+                    path, note, renamed = aside, aside + ".error.txt", True
+            check = self._check(path, record, renamed=renamed, what="moved")
+            if check != "same":
+                return path if check == "changed" and note is None else None
             if self.opts.after == "delete":
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
@@ -112,19 +114,22 @@ class Aftercare:
             if note is not None:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(note)
+        return None
 
-    def failed(self, ref: str, version: str, reason: str) -> None:
-        """Move to ``failed/`` with ``<name>.error.txt``, or keep."""
-        rel = decode_ref(ref)
+    def failed(self, record: DocumentRecord, reason: str) -> str | None:
+        """Move to ``failed/`` with ``<name>.error.txt``, or keep. Returns the path of a
+        file left in place because it changed, else None."""
+        rel = decode_ref(record.source_ref)
         if self.opts.on_failure == "keep":
             self.log.warning(
                 "failed %s: %s (left in place)", rel, reason, extra={"source": self.source}
             )
-            return
-        path = self.path_of(ref)
+            return None
+        path = self.path_of(record.source_ref)
         with self._lock:
-            if not self._matches(path, version, "moved to failed/"):
-                return
+            check = self._check(path, record, renamed=False, what="moved to failed/")
+            if check != "same":
+                return path if check == "changed" else None
             parent, _, name = rel.rpartition("/")
             target_dir = self.opts.failed
             if parent:
@@ -132,7 +137,7 @@ class Aftercare:
             try:
                 moved = move_no_clobber(path, target_dir, name)
             except FileNotFoundError:
-                return
+                return None
             note = error_text(
                 source=self.source,
                 rel=display_name(rel),
@@ -155,3 +160,4 @@ class Aftercare:
                 err.name,
                 extra={"source": self.source},
             )
+        return None

@@ -125,6 +125,25 @@ class DropFolderHandler(FileSystemEventHandler):
 ScanDir = Callable[[str | None], Iterator[os.DirEntry[str]]]
 
 
+def _lstat_changes(path: str) -> os.stat_result:
+    """``os.lstat`` with the ctime in the place of the mtime, for the polling snapshots.
+
+    Their diff reports a file as modified only when its mtime or size changed, so a
+    same-size ``cp -p`` over a file went unnoticed; the ctime changes on every write,
+    ``utime`` and rename, and no tool can set it.
+    """
+    st = os.lstat(path)
+    times = {
+        "st_atime": st.st_atime,
+        "st_mtime": st.st_ctime,
+        "st_ctime": st.st_ctime,
+        "st_atime_ns": st.st_atime_ns,
+        "st_mtime_ns": st.st_ctime_ns,
+        "st_ctime_ns": st.st_ctime_ns,
+    }
+    return os.stat_result(tuple(st), times)
+
+
 def _filtered_scandir(hidden: Callable[[str], bool]) -> ScanDir:
     def listdir(path: str | None) -> Iterator[os.DirEntry[str]]:
         with os.scandir(path) as it:
@@ -186,7 +205,7 @@ class FolderWatcher:
                 self.stop()
                 self.kind = "polling"
         observer = PollingObserverVFS(
-            stat=os.lstat,
+            stat=_lstat_changes,
             listdir=_filtered_scandir(self.hidden),
             polling_interval=self.poll_interval,
         )

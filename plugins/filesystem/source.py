@@ -36,12 +36,13 @@ from pipeline import (
     TransientError,
 )
 
-from .aftercare import Aftercare, base_version, version_of
+from .aftercare import Aftercare
 from .names import PathFilter, display_name, display_path, encode_ref, organization_of
 from .observe import DropFolderHandler, FolderWatcher
 from .options import FilesystemOptions
 from .reader import ChangedWhileReading, NotARegularFile, open_checked
 from .stability import Signature, StabilityTracker, signature
+from .versions import base_version, legacy_version_of, version_of
 from .walk import walk
 
 TICK = 0.05  # seconds between looks at the tracker while watching
@@ -52,6 +53,7 @@ _NOTED_MAX = 10_000
 # States after which the engine no longer touches the file: if the file is still in the
 # drop folder, the post-action did not (or could not) happen, or the user put it back.
 _FINAL = ("done", "duplicate", "failed")
+_VERSIONS_SINCE = "versions_with_inode_since"  # checkpoint: see _settled_before_upgrade
 
 
 class FilesystemSource(Source):
@@ -69,7 +71,7 @@ class FilesystemSource(Source):
         self.filter = PathFilter(options.include, options.exclude)
         self.tracker = StabilityTracker(options.stability_delay)
         self._hidden_dirs = self._excluded_dirs(options)
-        self._in_flight: dict[str, str] = {}  # ref -> version emitted and not yet (n)acked
+        self._in_flight: set[tuple[str, str]] = set()  # (ref, version) emitted, not (n)acked
         self._lock = threading.Lock()
         self._noted: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._folders: collections.deque[str] = collections.deque()
@@ -141,15 +143,14 @@ class FilesystemSource(Source):
         """Mark ``ref`` at ``version`` as being taken; False if it already is (or was
         emitted and awaits its ack): a second event for a file in flight does nothing."""
         with self._lock:
-            if self._in_flight.get(ref) == version:
+            if (ref, version) in self._in_flight:
                 return False
-            self._in_flight[ref] = version
+            self._in_flight.add((ref, version))
             return True
 
     def _release(self, ref: str, version: str) -> None:
         with self._lock:
-            if self._in_flight.get(ref) == version:
-                del self._in_flight[ref]
+            self._in_flight.discard((ref, version))
 
     def _should_be_gone(self, state: str) -> bool:
         if state == "failed":
@@ -212,6 +213,8 @@ class FilesystemSource(Source):
         """
         accepted = False
         try:
+            if self._settled_before_upgrade(ref, st):
+                return
             for n in range(1000):
                 v = version if n == 0 else f"{version}#{n}"
                 result = self._emit(path, rel, ref, st, v)
@@ -227,6 +230,23 @@ class FilesystemSource(Source):
         finally:
             if not accepted:
                 self._release(ref, version)
+
+    def _upgrade_mark(self) -> int:
+        """When this source first ran with versions that hold inode and ctime (ns)."""
+        mark = self.context.get_checkpoint(_VERSIONS_SINCE)
+        if mark is None:
+            mark = str(time.time_ns())
+            self.context.set_checkpoint(_VERSIONS_SINCE, mark)
+        return int(mark)
+
+    def _settled_before_upgrade(self, ref: str, st: os.stat_result) -> bool:
+        """A file kept in place (``after``/``on_failure = "keep"``) whose record an earlier
+        release settled under a ``<size>-<mtime_ns>`` version: not read again, as long as
+        its ctime shows it has not changed since this release first ran."""
+        state = self.context.known(ref, legacy_version_of(st))
+        if state not in _FINAL or self._should_be_gone(state):
+            return False
+        return st.st_ctime_ns < self._upgrade_mark()
 
     def _link_target(self, path: str, ref: str, st: os.stat_result) -> os.stat_result | None:
         if not self.opts.follow_symlinks:
@@ -461,6 +481,7 @@ class FilesystemSource(Source):
                 extra={"source": self.name},
             )
             return
+        self._upgrade_mark()
         with self._readers():
             self._scan()
 
@@ -533,6 +554,7 @@ class FilesystemSource(Source):
         again every ``missing_retry_interval`` seconds; when it is back, watching resumes
         with a full rescan.
         """
+        self._upgrade_mark()
         with self._readers():
             self._watch_loop()
 
@@ -624,16 +646,22 @@ class FilesystemSource(Source):
     def ack(self, record: DocumentRecord, outcome: Literal["delivered", "duplicate"]) -> None:
         """Delivered or duplicate: move to ``processed/``, delete, or keep (idempotent)."""
         try:
-            self.aftercare.delivered(record.source_ref, record.version, outcome)
+            self._look_again(self.aftercare.delivered(record, outcome))
         finally:
             self._done(record)
 
     def nack(self, record: DocumentRecord, reason: str) -> None:
         """Failed for good: move to ``failed/`` with ``<name>.error.txt``, or keep."""
         try:
-            self.aftercare.failed(record.source_ref, record.version, reason)
+            self._look_again(self.aftercare.failed(record, reason))
         finally:
             self._done(record)
+
+    def _look_again(self, changed: str | None) -> None:
+        """A file the post-action left because it changed: take its new version."""
+        if changed is not None:
+            self.tracker.touch(changed)
+            self._wake.set()
 
     def _done(self, record: DocumentRecord) -> None:
         self._release(record.source_ref, base_version(record.version))

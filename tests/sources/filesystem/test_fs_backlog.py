@@ -4,10 +4,12 @@ a failed file moved back is taken again; unreadable files fail with a reason."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -27,9 +29,9 @@ from fs_helpers import (
     wait_for,
 )
 
-from pipeline import DocumentRecord
-from plugins.filesystem.aftercare import version_of
+from pipeline import Blob, DocumentRecord
 from plugins.filesystem.placement import dated_dir
+from plugins.filesystem.versions import version_of
 
 HERE = Path(__file__).parent
 
@@ -79,6 +81,37 @@ def test_keep_mode_restart_with_a_backlog(tmp_path: Path) -> None:
     assert len(ledger_rows(settings)) == 152
 
 
+def test_upgrade_from_size_and_mtime_versions_reads_nothing_again(tmp_path: Path) -> None:
+    """Ledgers of earlier releases hold ``<size>-<mtime_ns>`` versions: files kept in
+    place are not read again after the upgrade, unless they change afterwards (even to
+    the same size and mtime)."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    for name in ("a.pdf", "b.pdf"):
+        (drop / name).write_bytes(name.encode() * 100)
+    settings = settings_for(tmp_path, drop, after="keep", stability_delay=0.1)
+    assert once(settings).delivered == 2
+    with contextlib.closing(sqlite3.connect(settings.database_path)) as c, c:
+        for name in ("a.pdf", "b.pdf"):  # what the earlier release recorded
+            st = os.stat(drop / name)
+            c.execute(
+                "UPDATE ledger_records SET version=? WHERE source_ref=?",
+                (f"{st.st_size}-{st.st_mtime_ns}", name),
+            )
+        c.execute("DELETE FROM ledger_checkpoints")  # it had no upgrade mark either
+
+    again = once(settings)
+    assert (again.delivered, again.duplicate, again.failed) == (0, 0, 0)
+    assert len(ledger_rows(settings)) == 2
+
+    st = os.stat(drop / "b.pdf")  # replaced after the upgrade, size and mtime copied
+    (drop / "b.pdf").write_bytes(b"B" * st.st_size)
+    os.utime(drop / "b.pdf", ns=(st.st_atime_ns, st.st_mtime_ns))
+    third = once(settings)
+    assert (third.delivered, third.duplicate) == (1, 0)
+    assert Store(tmp_path / "store.db").by_ref("b.pdf")[-1]["sha256"] == sha(b"B" * st.st_size)
+
+
 def test_ack_and_nack_are_idempotent_and_spare_newer_files(tmp_path: Path) -> None:
     drop = tmp_path / "drop"
     (drop / "Acme").mkdir(parents=True)
@@ -113,6 +146,40 @@ def test_ack_and_nack_are_idempotent_and_spare_newer_files(tmp_path: Path) -> No
         engine.close()
 
 
+def test_post_action_spares_a_file_whose_content_is_not_what_was_delivered(
+    tmp_path: Path,
+) -> None:
+    """The hash check before the post-action: a record whose delivered content differs
+    from the file on disk (same version: rewritten within one clock tick) leaves it."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    engine = make_engine(settings_for(tmp_path, drop))
+    try:
+        src = engine.sources["drop"]
+        p = drop / "a.pdf"
+        p.write_bytes(b"what is on disk")
+
+        def record(delivered: bytes) -> DocumentRecord:
+            blob = Blob(file_name="a.pdf", path=p, size=len(delivered), sha256=sha(delivered))
+            return DocumentRecord(
+                source="drop",
+                source_ref="a.pdf",
+                version=version_of(os.stat(p)),
+                name="a.pdf",
+                files=[blob],
+            )
+
+        src.ack(record(b"what was delivered"), "delivered")
+        src.nack(record(b"what was delivered"), "whatever")
+        assert p.read_bytes() == b"what is on disk"
+        assert not (drop / "processed").exists() and not (drop / "failed").exists()
+        src.ack(record(b"what is on disk"), "delivered")
+        assert not p.exists()
+        assert (dated_dir(drop / "processed") / "a.pdf").read_bytes() == b"what is on disk"
+    finally:
+        engine.close()
+
+
 def test_failed_file_moved_back_is_taken_again(tmp_path: Path) -> None:
     drop = tmp_path / "drop"
     drop.mkdir()
@@ -128,7 +195,8 @@ def test_failed_file_moved_back_is_taken_again(tmp_path: Path) -> None:
     large = settings_for(tmp_path, drop, stability_delay=0.1)
     assert once(large).delivered == 1
     rows = Store(tmp_path / "store.db").rows()
-    assert len(rows) == 1 and rows[0]["version"].endswith("#1")
+    failed_version = ledger_rows(large)[0]["version"]
+    assert len(rows) == 1 and rows[0]["version"] != failed_version  # the move changed its ctime
     assert (dated_dir(drop / "processed") / "big.pdf").exists()
 
 

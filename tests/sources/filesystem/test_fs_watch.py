@@ -4,6 +4,7 @@ files in flight, and a folder that disappears and comes back."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -186,21 +187,25 @@ def test_after_modes(tmp_path: Path, drop: Path, observer: str, after: str) -> N
     assert [r["sha256"] for r in store.rows()] == [sha(b"first"), sha(b"second version")]
 
 
+@pytest.mark.parametrize("after", ["move", "keep"])
 def test_second_event_for_a_file_in_flight_does_nothing(
-    tmp_path: Path, drop: Path, observer: str
+    tmp_path: Path, drop: Path, observer: str, after: str
 ) -> None:
     store = Store(tmp_path / "store.db")
-    settings = daemon_settings(tmp_path, drop, observer, sink_delay=1.5)
-    with running(make_engine(settings)):
+    settings = daemon_settings(tmp_path, drop, observer, sink_delay=1.5, after=after)
+    with running(make_engine(settings)) as engine:
         time.sleep(0.2)
-        p = drop / "slow.pdf"
-        p.write_bytes(b"x" * 100)
+        (drop / "slow.pdf").write_bytes(b"x" * 100)
         wait_for(lambda: ledger_rows(settings), what="received")
-        st = os.stat(p)
-        for _ in range(5):  # attribute events and a rewrite of the same bytes/times
-            os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+        for _ in range(5):  # events that change nothing (opened for writing, closed), rescans
+            p = _where(drop, "slow.pdf")
+            if p is None:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                open(p, "r+b").close()
+            engine.sources["drop"].scan()
             time.sleep(STABILITY / 2)
-        wait_for(lambda: (processed(drop) / "slow.pdf").exists(), what="delivery")
+        wait_for(lambda: ledger_rows(settings)[0]["state"] == "done", what="delivery")
     assert len(ledger_rows(settings)) == 1
     assert len(store.rows()) == 1
 
@@ -279,3 +284,47 @@ def test_a_folder_missing_at_start_is_waited_for(
     assert store.refs() == ["late.pdf"]
     note = (drop / "failed" / "too-big.pdf.error.txt").read_text()
     assert "share-\ufffd" in note and "too large" in note
+
+
+def _where(drop: Path, name: str) -> Path | None:
+    """The file ``name`` wherever the source keeps it now (the drop folder or a claim)."""
+    found = [p for p in files_under(drop) if p.name == name and "processed" not in p.parts]
+    return found[0] if found else None
+
+
+@pytest.mark.parametrize("replace", ["in place", "renamed over"])
+@pytest.mark.parametrize("after", ["move", "keep"])
+def test_file_replaced_in_flight_with_same_size_and_mtime_is_delivered(
+    tmp_path: Path, drop: Path, observer: str, after: str, replace: str
+) -> None:
+    """``cp -p`` (rewrites in place) or ``rsync -t`` (renames a new file over it) of a
+    same-size file with the same mtime while the first one is being delivered: the new
+    content is delivered too and nothing is moved away unread (issue 10, defect 4)."""
+    store = Store(tmp_path / "store.db")
+    settings = daemon_settings(tmp_path, drop, observer, after=after, sink_delay=1.5)
+    first, second = b"A" * 4000, b"B" * 4000
+    with running(make_engine(settings)):
+        time.sleep(0.2)
+        p = drop / "report.pdf"
+        p.write_bytes(first)
+        st = os.stat(p)
+        wait_for(lambda: ledger_rows(settings), what="the first version taken")
+        if replace == "in place":  # cp -p: truncate, write, copy the times
+            with open(p, "wb") as f:
+                f.write(second)
+        else:  # rsync -t: a temporary file renamed over the original
+            (drop / ".report.pdf.tmp").write_bytes(second)
+            os.utime(drop / ".report.pdf.tmp", ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.rename(drop / ".report.pdf.tmp", p)
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert (os.stat(p).st_size, os.stat(p).st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+        wait_for(lambda: len(store.rows()) == 2, timeout=20, what="the second version delivered")
+        wait_for(lambda: all(r["state"] == "done" for r in ledger_rows(settings)), what="done")
+        if after == "move":
+            wait_for(lambda: _where(drop, "report.pdf") is None, what="moved")
+    assert sorted(r["sha256"] for r in store.rows()) == [sha(first), sha(second)]
+    if after == "move":
+        moved = [p.read_bytes() for p in files_under(processed(drop))]
+        assert second in moved and set(moved) <= {first, second}
+    else:
+        assert (drop / "report.pdf").read_bytes() == second
