@@ -21,6 +21,7 @@ from typing import Literal
 
 from pipeline import DocumentRecord
 
+from .claims import Claims
 from .names import decode_ref, display_name, display_path
 from .options import FilesystemOptions
 from .placement import dated_dir, error_text, move_no_clobber, write_exclusive
@@ -40,6 +41,20 @@ class Aftercare:
         self.root = root
         self.log = log
         self._lock = threading.Lock()
+        self.claims: Claims | None = None  # set by the source once it claims files
+
+    def _locate(self, record: DocumentRecord) -> tuple[str, bool]:
+        """Where the record's file is: its claim, else the drop folder (a record taken in
+        place, or one of an earlier release). True when it is the claim."""
+        if self.claims is not None:
+            claimed = self.claims.path_of(decode_ref(record.source_ref), record.version)
+            if os.path.lexists(claimed):
+                return claimed, True
+        return self.path_of(record.source_ref), False
+
+    def _tidy(self, path: str, claimed: bool) -> None:
+        if claimed and self.claims is not None:
+            self.claims.tidy(path)
 
     def path_of(self, ref: str) -> str:
         """The drop-folder path a record reference names."""
@@ -85,11 +100,11 @@ class Aftercare:
         """
         if self.opts.after == "keep":
             return None
-        path = self.path_of(record.source_ref)
         rel = decode_ref(record.source_ref)
         note: str | None = None
-        renamed = False
         with self._lock:
+            path, renamed = self._locate(record)
+            claimed = renamed
             if not os.path.lexists(path) and self.opts.on_failure == "move":
                 aside = os.path.join(os.fspath(self.opts.failed), rel.replace("/", os.sep))
                 if os.path.lexists(aside):
@@ -100,6 +115,7 @@ class Aftercare:
             if self.opts.after == "delete":
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
+                self._tidy(path, claimed)
                 self.log.info("deleted %s (%s)", rel, outcome, extra={"source": self.source})
             else:
                 parent, _, name = rel.rpartition("/")
@@ -108,6 +124,7 @@ class Aftercare:
                     target_dir = target_dir.joinpath(*parent.split("/"))
                 with contextlib.suppress(FileNotFoundError):
                     moved = move_no_clobber(path, target_dir, name)
+                    self._tidy(path, claimed)
                     self.log.info(
                         "moved %s to %s (%s)", rel, moved, outcome, extra={"source": self.source}
                     )
@@ -125,9 +142,9 @@ class Aftercare:
                 "failed %s: %s (left in place)", rel, reason, extra={"source": self.source}
             )
             return None
-        path = self.path_of(record.source_ref)
         with self._lock:
-            check = self._check(path, record, renamed=False, what="moved to failed/")
+            path, claimed = self._locate(record)
+            check = self._check(path, record, renamed=claimed, what="moved to failed/")
             if check != "same":
                 return path if check == "changed" else None
             parent, _, name = rel.rpartition("/")
@@ -138,6 +155,7 @@ class Aftercare:
                 moved = move_no_clobber(path, target_dir, name)
             except FileNotFoundError:
                 return None
+            self._tidy(path, claimed)
             note = error_text(
                 source=self.source,
                 rel=display_name(rel),

@@ -37,6 +37,7 @@ from pipeline import (
 )
 
 from .aftercare import Aftercare
+from .claims import Claims, new_collector_id, valid_collector_id
 from .names import PathFilter, display_name, display_path, encode_ref, organization_of
 from .observe import DropFolderHandler, FolderWatcher
 from .options import FilesystemOptions
@@ -54,6 +55,7 @@ _NOTED_MAX = 10_000
 # drop folder, the post-action did not (or could not) happen, or the user put it back.
 _FINAL = ("done", "duplicate", "failed")
 _VERSIONS_SINCE = "versions_with_inode_since"  # checkpoint: see _settled_before_upgrade
+_COLLECTOR = "collector"  # checkpoint: this collector's claim folder name
 
 
 class FilesystemSource(Source):
@@ -82,6 +84,11 @@ class FilesystemSource(Source):
         self._note_lock = threading.Lock()
         self._root_id: tuple[int, int] | None = None
         self.aftercare = Aftercare(name, options, self.root, self.log)
+        # claiming needs every outcome to move the file away: a file kept in place
+        # would be claimed again (a new ctime, a new version) for ever
+        self._claiming = options.after != "keep" and options.on_failure == "move"
+        self._claims: Claims | None = None
+        self._claims_lock = threading.Lock()
 
     # ------------------------------------------------------------------ paths
 
@@ -124,6 +131,50 @@ class FilesystemSource(Source):
             return False
         return self.filter.accepts_file(rel)
 
+    # ------------------------------------------------------------------ claims
+
+    def _claims_now(self) -> Claims | None:
+        """This collector's claim folder (None when files are taken in place). Its name
+        is kept in the ledger, so it is stable across restarts and unique per state."""
+        if not self._claiming:
+            return None
+        with self._claims_lock:
+            if self._claims is None:
+                collector = self.context.get_checkpoint(_COLLECTOR)
+                if collector is None or not valid_collector_id(collector):
+                    collector = new_collector_id()
+                    self.context.set_checkpoint(_COLLECTOR, collector)
+                self._claims = Claims(self.root, collector)
+                self.aftercare.claims = self._claims
+                self.log.info(
+                    "collector %s: files are claimed into %s before they are taken",
+                    collector,
+                    self._claims.base,
+                    extra={"source": self.name},
+                )
+            return self._claims
+
+    def _owned(self, path: str) -> tuple[str, str] | None:
+        """``(rel, version)`` when ``path`` is in this collector's claim folder."""
+        claims = self._claims_now()
+        return claims.owned(path) if claims is not None else None
+
+    def _claim(self, path: str, rel: str, ref: str, st: os.stat_result, version: str) -> str | None:
+        """The path to read the file from: its claim (None: another collector has it)."""
+        claims = self._claims_now()
+        if claims is None or st.st_size == 0 or claims.owned(path) is not None:
+            return path  # empty files are left in place (see _emit); claimed already
+        if os.path.islink(path):
+            return path  # a relative link would point elsewhere from the claim folder
+        try:
+            claimed = claims.claim(path, rel, version)
+        except OSError as e:
+            self._note(ref, version, 30, "cannot claim %s (%s); taken in place", rel, e)
+            return path
+        if claimed is None:
+            self.log.debug("%s was claimed by another collector (or is gone); left", rel)
+        return claimed
+
     # ------------------------------------------------------------------ logging helpers
 
     def _note(self, ref: str, version: str, level: int, msg: str, *args: object) -> None:
@@ -158,7 +209,15 @@ class FilesystemSource(Source):
         return self.opts.after != "keep"
 
     def _consider(self, path: str, rel: str, st: os.stat_result, *, stable: bool) -> None:
-        """Look at one candidate file; emit it, track it, or leave it with a reason."""
+        """Look at one candidate file; emit it, track it, or leave it with a reason.
+
+        A file in the claim folder keeps the relative path and version it was claimed
+        with (the rename changed its ctime).
+        """
+        owned = self._owned(path)
+        claimed_version = None
+        if owned is not None:
+            rel, claimed_version = owned
         ref = encode_ref(rel)
         if stat.S_ISLNK(st.st_mode):
             target_st = self._link_target(path, ref, st)
@@ -173,7 +232,7 @@ class FilesystemSource(Source):
             if age < self.opts.stability_delay or age < 0:
                 self.tracker.touch(path, signature(st))
                 return
-        self._submit(path, rel, ref, st, version_of(st))
+        self._submit(path, rel, ref, st, claimed_version or version_of(st))
 
     def _submit(self, path: str, rel: str, ref: str, st: os.stat_result, version: str) -> None:
         """Take the file: in the reader pool while scanning/watching, else right here."""
@@ -215,6 +274,10 @@ class FilesystemSource(Source):
         try:
             if self._settled_before_upgrade(ref, st):
                 return
+            claimed = self._claim(path, rel, ref, st, version)
+            if claimed is None:
+                return
+            path = claimed
             for n in range(1000):
                 v = version if n == 0 else f"{version}#{n}"
                 result = self._emit(path, rel, ref, st, v)
@@ -243,6 +306,8 @@ class FilesystemSource(Source):
         """A file kept in place (``after``/``on_failure = "keep"``) whose record an earlier
         release settled under a ``<size>-<mtime_ns>`` version: not read again, as long as
         its ctime shows it has not changed since this release first ran."""
+        if self._claiming:
+            return False  # every settled file left the folder
         state = self.context.known(ref, legacy_version_of(st))
         if state not in _FINAL or self._should_be_gone(state):
             return False
@@ -399,6 +464,11 @@ class FilesystemSource(Source):
     # ------------------------------------------------------------------ scanning
 
     def _walk_candidates(self, start: str | None = None) -> Any:
+        """The files to look at: this collector's claims (resumed after a restart, none
+        in flight here), then the drop folder (or the folder ``start`` below it)."""
+        claims = self._claims_now()
+        if claims is not None and start is None:
+            yield from claims.files()
         for found in walk(self.root, recursive=self.opts.recursive, prune=self._prune, start=start):
             if self._hidden(found.path):
                 continue
@@ -433,8 +503,9 @@ class FilesystemSource(Source):
             if self.context.stopping.is_set():
                 break
             rel = self._rel(path)
-            if rel is None or not self._wanted(path):
+            if self._owned(path) is None and (rel is None or not self._wanted(path)):
                 continue
+            assert rel is not None
             try:
                 st = os.lstat(path)
             except OSError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import sqlite3
 import threading
 import time
@@ -222,9 +223,13 @@ def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condit
 
 
 def files_under(folder: Path) -> list[Path]:
-    if not folder.exists():
-        return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+    """Files (and links) below ``folder``; os.walk, because the engine may remove an
+    empty claim folder while this looks (rglob raises for a folder that vanished)."""
+    found: list[Path] = []
+    for parent, dirs, files in os.walk(folder):
+        found += [Path(parent, f) for f in files]
+        found += [Path(parent, d) for d in dirs if Path(parent, d).is_symlink()]
+    return sorted(found)
 
 
 def sha(data: bytes) -> str:

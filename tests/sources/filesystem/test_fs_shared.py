@@ -1,0 +1,124 @@
+"""One drop folder, several collectors (two hosts on one SMB/NFS share, each with its own
+state): every file is claimed by exactly one of them, delivered once, and moved once."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from fs_helpers import (
+    Store,
+    files_under,
+    ledger_rows,
+    make_engine,
+    running,
+    settings_for,
+    sha,
+    wait_for,
+)
+
+from plugins.filesystem.claims import CLAIM_DIR, release_claims
+from plugins.filesystem.placement import dated_dir
+
+N = 200
+
+
+def _left(drop: Path) -> list[Path]:
+    return [p for p in files_under(drop) if "processed" not in p.relative_to(drop).parts]
+
+
+@pytest.mark.parametrize("observer", ["native", "polling"])
+def test_two_collectors_on_one_drop_folder_deliver_every_file_once(
+    tmp_path: Path, observer: str
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    contents: dict[str, bytes] = {}
+
+    def put(i: int) -> None:
+        sub = ("Acme", "Globex")[i % 2]
+        (drop / sub).mkdir(exist_ok=True)
+        data = os.urandom(100) + str(i).encode()
+        (drop / sub / f"scan-{i:03d}.pdf").write_bytes(data)
+        contents[f"{sub}/scan-{i:03d}.pdf"] = data
+
+    for i in range(N // 2):  # a backlog both find at start-up
+        put(i)
+    names = ("collector-a", "collector-b")
+    settings = [
+        settings_for(
+            tmp_path / name,
+            drop,
+            observer=observer,
+            poll_interval=0.1,
+            stability_delay=0.3,
+            organization_from="subfolder",
+        )
+        for name in names
+    ]
+    stores = [Store(tmp_path / name / "store.db") for name in names]
+    with running(make_engine(settings[0])), running(make_engine(settings[1])):
+        for i in range(N // 2, N):  # and files arriving while both watch
+            put(i)
+        wait_for(lambda: not _left(drop), timeout=90, what="every file taken and moved")
+        wait_for(
+            lambda: all(
+                r["state"] in ("done", "duplicate") for s in settings for r in ledger_rows(s)
+            ),
+            what="every record settled",
+        )
+    rows = [r for store in stores for r in store.rows()]
+    counts = Counter(r["source_ref"] for r in rows)
+    assert set(counts) == set(contents), "a file was lost"
+    assert max(counts.values()) == 1, sorted(k for k, v in counts.items() if v > 1)
+    for r in rows:
+        assert r["sha256"] == sha(contents[r["source_ref"]])
+        assert r["organization"] == r["source_ref"].split("/")[0]
+        assert r["relative_path"] == r["source_ref"]
+    assert all(store.rows() for store in stores), "one collector took everything"
+    moved = files_under(drop / "processed")
+    assert len(moved) == N and not [p for p in moved if " (1)" in p.name]
+    assert {p.relative_to(dated_dir(drop / "processed")).as_posix() for p in moved} == set(contents)
+
+
+def test_a_collector_resumes_its_claims_and_leaves_the_others(tmp_path: Path) -> None:
+    """Files claimed before a crash are taken from the claim folder after the restart;
+    another collector's claims are not touched until an admin releases them."""
+    drop = tmp_path / "drop"
+    (drop / "Acme").mkdir(parents=True)
+    settings = settings_for(tmp_path, drop, stability_delay=0.1, organization_from="subfolder")
+    engine = make_engine(settings)
+    try:
+        claims = engine.sources["drop"]._claims_now()  # type: ignore[attr-defined]
+        assert claims is not None
+        (drop / "Acme" / "mine.pdf").write_bytes(b"claimed, then the process died")
+        st = os.stat(drop / "Acme" / "mine.pdf")
+        from plugins.filesystem.versions import version_of
+
+        assert claims.claim(str(drop / "Acme" / "mine.pdf"), "Acme/mine.pdf", version_of(st))
+        gone = drop / CLAIM_DIR / "host-dead0001" / "1-2-3-4" / "Acme" / "theirs.pdf"
+        gone.parent.mkdir(parents=True)
+        gone.write_bytes(b"claimed by a collector that is gone")
+        assert engine.run_once().delivered == 1
+    finally:
+        engine.close()
+    store = Store(tmp_path / "store.db")
+    assert [(r["source_ref"], r["organization"]) for r in store.rows()] == [
+        ("Acme/mine.pdf", "Acme")
+    ]
+    assert (dated_dir(drop / "processed") / "Acme" / "mine.pdf").exists()
+    assert gone.exists()
+    assert not list((drop / CLAIM_DIR / claims.collector).iterdir())  # tidied
+
+    assert [p.name for p in release_claims(drop, "host-dead0001")] == ["theirs.pdf"]
+    assert (drop / "Acme" / "theirs.pdf").read_bytes() == b"claimed by a collector that is gone"
+    assert not (drop / CLAIM_DIR / "host-dead0001" / "1-2-3-4").exists()
+    engine = make_engine(settings)
+    try:
+        assert engine.run_once().delivered == 1
+    finally:
+        engine.close()
+    assert sorted(store.refs()) == ["Acme/mine.pdf", "Acme/theirs.pdf"]
+    assert not _left(drop)
