@@ -119,3 +119,19 @@ def release_claims(root: str | Path, collector: str) -> list[Path]:
             continue
         claims.tidy(found.path)
     return moved
+
+
+def claimed_counts(root: str | Path) -> dict[str, int]:
+    """How many files each collector has claimed in the drop folder ``root``."""
+    counts: dict[str, int] = {}
+    claim_dir = os.path.join(os.path.abspath(os.fspath(root)), CLAIM_DIR)
+    try:
+        collectors = sorted(e.name for e in os.scandir(claim_dir) if e.is_dir())
+    except FileNotFoundError:
+        return counts
+    for collector in collectors:
+        if valid_collector_id(collector):
+            counts[collector] = sum(
+                1 for _ in Claims(os.path.dirname(claim_dir), collector).files()
+            )
+    return counts

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from fs_helpers import (
     Store,
     files_under,
@@ -19,7 +20,8 @@ from fs_helpers import (
     wait_for,
 )
 
-from plugins.filesystem.claims import CLAIM_DIR, release_claims
+from plugins.filesystem import release_claims_command
+from plugins.filesystem.claims import CLAIM_DIR
 from plugins.filesystem.placement import dated_dir
 
 N = 200
@@ -112,7 +114,11 @@ def test_a_collector_resumes_its_claims_and_leaves_the_others(tmp_path: Path) ->
     assert gone.exists()
     assert not list((drop / CLAIM_DIR / claims.collector).iterdir())  # tidied
 
-    assert [p.name for p in release_claims(drop, "host-dead0001")] == ["theirs.pdf"]
+    # the admin's way out for a collector that is gone for good
+    listed = CliRunner().invoke(release_claims_command, [str(drop)])
+    assert listed.exit_code == 0 and "host-dead0001\t1 file(s)" in listed.output
+    released = CliRunner().invoke(release_claims_command, [str(drop), "host-dead0001"])
+    assert released.exit_code == 0 and "1 file(s)" in released.output
     assert (drop / "Acme" / "theirs.pdf").read_bytes() == b"claimed by a collector that is gone"
     assert not (drop / CLAIM_DIR / "host-dead0001" / "1-2-3-4").exists()
     engine = make_engine(settings)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from plugins.filesystem.claims import Claims, new_collector_id, valid_collector_id
 from plugins.filesystem.names import (
     PathFilter,
     decode_ref,
@@ -22,6 +23,7 @@ from plugins.filesystem.options import FilesystemOptions
 from plugins.filesystem.placement import dated_dir, error_text, move_no_clobber, write_exclusive
 from plugins.filesystem.reader import ChangedWhileReading, NotARegularFile, open_checked
 from plugins.filesystem.stability import StabilityTracker, signature
+from plugins.filesystem.versions import matches, parse, version_of
 from plugins.filesystem.walk import walk
 
 # ---------------------------------------------------------------- references and names
@@ -349,3 +351,42 @@ def test_walk_holds_no_listing_in_memory(tmp_path: Path) -> None:
     assert n == 5_000
     # os.walk/listdir would hold all 5,000 names (~0.5 MB of str objects) at once
     assert peak < 128 * 1024, peak
+
+
+# ---------------------------------------------------------------- versions and claims
+
+
+def test_version_changes_with_what_cp_p_and_rsync_t_cannot_carry_over(tmp_path: Path) -> None:
+    p = tmp_path / "a.pdf"
+    p.write_bytes(b"A" * 100)
+    before = os.stat(p)
+    v1 = version_of(before)
+    p.write_bytes(b"B" * 100)  # same size, the mtime copied back: only the ctime differs
+    os.utime(p, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(p)
+    assert after.st_mtime_ns == before.st_mtime_ns and version_of(after) != v1
+    assert not matches(v1, after) and matches(version_of(after), after)
+    # a file moved since (claimed, put in failed/): size and mtime (the hash decides)
+    assert matches(v1, after, renamed=True)
+    # a version of an earlier release: size and mtime
+    assert matches(f"{before.st_size}-{before.st_mtime_ns}", after)
+    assert parse("not-a-version") is None and parse(v1 + "#2") == parse(v1)
+
+
+def test_one_of_two_collectors_wins_a_claim(tmp_path: Path) -> None:
+    (tmp_path / "Acme").mkdir()
+    p = tmp_path / "Acme" / "a.pdf"
+    p.write_bytes(b"x")
+    v = version_of(os.stat(p))
+    a, b = Claims(str(tmp_path), "host-a"), Claims(str(tmp_path), "host-b")
+    won = a.claim(str(p), "Acme/a.pdf", v)
+    assert won == a.path_of("Acme/a.pdf", v)
+    assert b.claim(str(p), "Acme/a.pdf", v) is None  # ENOENT: taken by the other one
+    assert a.owned(won) == ("Acme/a.pdf", v) and b.owned(won) is None
+    assert [f.path for f in a.files()] == [won] and not list(b.files())
+    os.unlink(won)
+    a.tidy(won)
+    assert os.listdir(a.base) == []  # the version folder is gone, the collector's stays
+    with pytest.raises(ValueError):
+        Claims(str(tmp_path), "../escape")
+    assert valid_collector_id(new_collector_id())
