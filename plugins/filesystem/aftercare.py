@@ -102,16 +102,17 @@ class Aftercare:
             return None
         rel = decode_ref(record.source_ref)
         note: str | None = None
+        path, renamed = self._locate(record)
+        claimed = renamed
+        if not os.path.lexists(path) and self.opts.on_failure == "move":
+            aside = os.path.join(os.fspath(self.opts.failed), rel.replace("/", os.sep))
+            if os.path.lexists(aside):
+                path, note, renamed = aside, aside + ".error.txt", True
+        # outside the lock: hashing a large file must not hold up other post-actions
+        check = self._check(path, record, renamed=renamed, what="moved")
+        if check != "same":
+            return path if check == "changed" and note is None else None
         with self._lock:
-            path, renamed = self._locate(record)
-            claimed = renamed
-            if not os.path.lexists(path) and self.opts.on_failure == "move":
-                aside = os.path.join(os.fspath(self.opts.failed), rel.replace("/", os.sep))
-                if os.path.lexists(aside):
-                    path, note, renamed = aside, aside + ".error.txt", True
-            check = self._check(path, record, renamed=renamed, what="moved")
-            if check != "same":
-                return path if check == "changed" and note is None else None
             if self.opts.after == "delete":
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
@@ -142,11 +143,11 @@ class Aftercare:
                 "failed %s: %s (left in place)", rel, reason, extra={"source": self.source}
             )
             return None
+        path, claimed = self._locate(record)
+        check = self._check(path, record, renamed=claimed, what="moved to failed/")
+        if check != "same":
+            return path if check == "changed" else None
         with self._lock:
-            path, claimed = self._locate(record)
-            check = self._check(path, record, renamed=claimed, what="moved to failed/")
-            if check != "same":
-                return path if check == "changed" else None
             parent, _, name = rel.rpartition("/")
             target_dir = self.opts.failed
             if parent:

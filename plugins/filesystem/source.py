@@ -267,8 +267,8 @@ class FilesystemSource(Source):
         engine accepted it (``ack``/``nack`` release it).
 
         When the ledger already has this version in a final state although the file
-        should then have left the folder (moved back from ``failed/``, copied in again
-        with its times, a move that failed), it is emitted again as ``<version>#<n>``.
+        should then have left the folder (a move that failed, content other than what
+        was delivered), it is emitted again as ``<version>#<n>``.
         """
         accepted = False
         try:
@@ -717,6 +717,7 @@ class FilesystemSource(Source):
     def ack(self, record: DocumentRecord, outcome: Literal["delivered", "duplicate"]) -> None:
         """Delivered or duplicate: move to ``processed/``, delete, or keep (idempotent)."""
         try:
+            self._claims_now()  # a record resumed after a restart: its file is claimed
             self._look_again(self.aftercare.delivered(record, outcome))
         finally:
             self._done(record)
@@ -724,6 +725,7 @@ class FilesystemSource(Source):
     def nack(self, record: DocumentRecord, reason: str) -> None:
         """Failed for good: move to ``failed/`` with ``<name>.error.txt``, or keep."""
         try:
+            self._claims_now()
             self._look_again(self.aftercare.failed(record, reason))
         finally:
             self._done(record)
