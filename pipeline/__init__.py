@@ -3,12 +3,15 @@
 Plugins (built-in and third-party) import only from here::
 
     from pipeline import hookimpl, Source, RecordDraft, FileInput
+
+(``tests/test_plugin_imports.py`` holds the built-in plugins to that.)
 """
 
-from .context import EngineContext
+from .context import EngineContext, Limits
 from .errors import PermanentError, PipelineError, Rejected, TransientError
 from .hookspecs import hookimpl, hookspec
 from .logs import register_secret
+from .paths import PathField
 from .records import Blob, DocumentRecord, FileInput, RecordDraft, Route, Section, Target
 from .sinks import DeliveryResult, Sink, SinkOptions, StepJournal
 from .sources import EmitResult, RecordState, Source, SourceContext, SourceOptions
@@ -21,6 +24,8 @@ __all__ = [
     "EmitResult",
     "EngineContext",
     "FileInput",
+    "Limits",
+    "PathField",
     "PermanentError",
     "PipelineError",
     "RecordDraft",

@@ -1,46 +1,114 @@
-"""What the engine shares with transforms and sinks."""
+"""What the engine offers transforms, sinks and routers: a few narrow services.
+
+The services are the whole contract; a plugin never reaches the configuration or the
+plugin manager. ``itglue()`` and ``metadata_cache()`` are for plugins that talk to IT
+Glue (the sink, routers): the client is built on first use, so a pipeline that never
+talks to IT Glue (a custom sink) needs no API key.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
+
+from .secrets import read_secret
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from core_client.cache import MetadataCache
     from core_client.client import ITGlueClient
 
     from .hooks import HookFacade
-    from .settings import Settings
+    from .records import DocumentRecord, Route
 
 
-@dataclass
+@dataclass(frozen=True)
+class Limits:
+    """The limits a transform or sink must respect."""
+
+    max_file_size: int  # bytes, per file ([pipeline] max_file_size)
+    dedupe_scope: Literal["organization", "global"]  # where identical content is a duplicate
+    retry_max: float  # seconds: the longest a record waits between two attempts
+    request_timeout: float  # seconds the IT Glue client waits for an answer (read_timeout)
+
+
 class EngineContext:
-    """Shared services for plugins.
+    """The services of one engine, shared by its transforms and its sink (thread-safe).
 
-    ``client`` and ``cache`` are created lazily by the engine on first use, so a
-    pipeline that never talks to IT Glue (a test with a custom sink) needs no key.
+    * ``state_dir``: the engine's private state folder (a plugin may keep files in a
+      sub-folder named after itself);
+    * ``limits``: the :class:`Limits` of the configuration;
+    * ``log``: the logger for plugin messages;
+    * :meth:`secret`, :meth:`route`, :meth:`add_plugin`, :meth:`itglue`,
+      :meth:`metadata_cache`.
     """
 
-    settings: Settings
-    state_dir: Path
-    hook: HookFacade
-    log: logging.Logger
-    _client_factory: Any = None
-    _client: ITGlueClient | None = None
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        limits: Limits,
+        hook: HookFacade,
+        log: logging.Logger | None = None,
+        client_factory: Callable[[], ITGlueClient] | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.limits = limits
+        self.log = log or logging.getLogger("itglue_ingest.plugins")
+        self._hook = hook
+        self._client_factory = client_factory
+        self._client: ITGlueClient | None = None
+        self._client_lock = threading.Lock()  # several workers may ask at once
+        self._plugins: list[object] = []
 
-    @property
-    def client(self) -> ITGlueClient:
-        """The resilient IT Glue client of the configured instance."""
-        if self._client is None:
-            if self._client_factory is None:
-                raise RuntimeError("this engine has no IT Glue client configured")
-            self._client = self._client_factory()
-        assert self._client is not None
-        return self._client
+    def itglue(self) -> ITGlueClient:
+        """The resilient IT Glue client of the configured instance (built on first use).
 
-    @property
-    def cache(self) -> MetadataCache:
-        """The metadata cache (same SQLite database as the ledger)."""
-        return self.client.cache
+        :raises RuntimeError: the engine has no IT Glue client (a test's custom sink).
+        :raises core_client.exceptions.ConfigurationError: no API key, insecure URL.
+        """
+        with self._client_lock:
+            if self._client is None:
+                if self._client_factory is None:
+                    raise RuntimeError("this engine has no IT Glue client configured")
+                self._client = self._client_factory()
+            return self._client
+
+    def metadata_cache(self) -> MetadataCache:
+        """The IT Glue metadata cache (organizations, documents by hash, ...)."""
+        return self.itglue().cache
+
+    def route(self, record: DocumentRecord) -> Route | None:
+        """Ask the routers (the ``ingest_route`` hook) where ``record`` goes."""
+        return self._hook.route(record, self)
+
+    def add_plugin(self, plugin: object) -> None:
+        """Register an object with ``@hookimpl`` methods for this engine's lifetime (a
+        transform's per-engine hook implementations, e.g. the built-in router); it is
+        unregistered when the engine closes. Its hooks see every engine's calls: an
+        ``ingest_route`` implementation answers only for ``context is self.context``.
+
+        :raises pluggy.PluginValidationError: its hook implementations do not fit.
+        """
+        self._hook.register(plugin)
+        self._plugins.append(plugin)
+
+    def secret(self, key: str, env: str | None = None) -> str:
+        """A secret for a transform or sink: the variable ``env`` when set, else the
+        keyring (service ``itglue-ingest``, user ``plugin:<key>``); registered for log
+        redaction. Raises a ``PermanentError`` saying how to set it when missing."""
+        return read_secret(f"plugin:{key}", key, env, "plugin")
+
+    def _close(self) -> None:
+        """The engine is closing: unregister the added plugins, close the client."""
+        for plugin in reversed(self._plugins):
+            self._hook.unregister(plugin)
+        self._plugins.clear()
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()

@@ -19,6 +19,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("itglue_ingest.hooks")
 T = TypeVar("T")
 
+#: hooks whose implementations the facade calls one by one (one failing listener must
+#: not stop the others), so a wrapper around "the others" cannot exist for them
+NOTIFICATION_HOOKS: tuple[str, ...] = (
+    "ingest_register_commands",
+    "ingest_record_delivered",
+    "ingest_record_duplicate",
+    "ingest_record_failed",
+)
+
 
 class Registry(dict[str, T]):
     """Named plugin classes of one kind; registering a name twice is an error."""
@@ -33,11 +42,45 @@ class Registry(dict[str, T]):
         self[name] = cls
 
 
+def reject_notification_wrappers(pm: pluggy.PluginManager) -> None:
+    """Refuse a ``hookwrapper``/``wrapper`` implementation of a notification hook.
+
+    :raises pluggy.PluginValidationError: naming the plugin and the hook.
+    """
+    for name in NOTIFICATION_HOOKS:
+        caller = getattr(pm.hook, name, None)
+        if caller is None:
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                raise pluggy.PluginValidationError(
+                    impl.plugin,
+                    f"plugin {impl.plugin_name!r}: {name} is a notification hook; each"
+                    " implementation is called on its own (one failing listener must not"
+                    " stop the others), so it cannot be a hookwrapper/wrapper -- use a"
+                    " plain @hookimpl (tryfirst/trylast set the order)",
+                )
+
+
 class HookFacade:
     """Typed calls of the plugin hooks."""
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
+        reject_notification_wrappers(pm)
         self.pm = pm
+
+    def register(self, plugin: object) -> None:
+        """Register a plugin object later (one engine's own), with the same checks."""
+        self.pm.register(plugin)
+        try:
+            reject_notification_wrappers(self.pm)
+        except pluggy.PluginValidationError:
+            self.pm.unregister(plugin)
+            raise
+
+    def unregister(self, plugin: object) -> None:
+        if self.pm.is_registered(plugin):
+            self.pm.unregister(plugin)
 
     def sources(self) -> Registry[type[Source]]:
         reg: Registry[type[Source]] = Registry("source type")
@@ -68,21 +111,20 @@ class HookFacade:
 
     # Notifications never break the pipeline: a failing listener is logged.
     def record_delivered(self, record: DocumentRecord, result: DeliveryResult) -> None:
-        self._notify("ingest_record_delivered", record=record, result=result)
+        self._call_each("ingest_record_delivered", record=record, result=result)
 
     def record_duplicate(self, record: DocumentRecord, existing: str) -> None:
-        self._notify("ingest_record_duplicate", record=record, existing=existing)
+        self._call_each("ingest_record_duplicate", record=record, existing=existing)
 
     def record_failed(self, record: DocumentRecord, reason: str, permanent: bool) -> None:
-        self._notify("ingest_record_failed", record=record, reason=reason, permanent=permanent)
-
-    def _notify(self, name: str, **kwargs: Any) -> None:
-        self._call_each(name, **kwargs)
+        self._call_each("ingest_record_failed", record=record, reason=reason, permanent=permanent)
 
     def _call_each(self, name: str, **kwargs: Any) -> None:
         # Call each implementation on its own: with plain pm.hook.<name>(...) one raising
-        # plugin would stop pluggy from calling the others.
-        for impl in getattr(self.pm.hook, name).get_hookimpls():
+        # plugin would stop pluggy from calling the others. The order is pluggy's own:
+        # get_hookimpls() lists the impls in reverse call order (tryfirst at the end).
+        assert name in NOTIFICATION_HOOKS, name
+        for impl in reversed(getattr(self.pm.hook, name).get_hookimpls()):
             try:
                 impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
             except Exception:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import pluggy
 
 from . import hookspecs
+from .hooks import reject_notification_wrappers
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.filesystem",
@@ -35,6 +36,8 @@ def get_plugin_manager(
     :param block: plugin names to skip (a built-in's module name such as
         ``plugins.imap``, or an entry point's name).
     :param extra: plugin objects or modules to register as well (tests, embedding).
+    :raises pluggy.PluginValidationError: a plugin's hook implementation does not fit
+        its hook (a wrapper of a notification hook, an unknown argument).
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
@@ -49,6 +52,7 @@ def get_plugin_manager(
     for plugin in extra:
         pm.register(plugin)
     pm.check_pending()
+    reject_notification_wrappers(pm)
     return pm
 
 

@@ -2,7 +2,11 @@
 
 ``config/example.toml`` documents every key. A source's own keys (path, host, url, ...)
 are validated by its type's ``options_model`` when the engine builds the source; a
-transform's or sink's by theirs, from ``[transforms.<name>]`` / ``[sinks.<name>]``.
+transform's or sink's by theirs, from ``[transforms.<name>]`` / ``[sinks.<name>]`` or
+the top-level table its options model names (``config_table``, e.g. ``[routing]``):
+the core keeps such tables for the plugins without knowing them. Relative paths are
+taken from the file's folder: the core's own here, a plugin's (its ``PathField``
+options) when the engine validates them against :attr:`Settings.config_dir`.
 """
 
 from __future__ import annotations
@@ -12,9 +16,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from itglue_common import APP_NAME
+
+from .paths import PathField, validation_context
 
 
 class ConfigError(Exception):
@@ -30,7 +44,7 @@ class ItglueSettings(_Strict):
     base_url: str | None = None
     region: Literal["us", "eu", "au"] | None = None
     api_key_env: str | None = None  # read the key from this variable instead of the keyring
-    ca_bundle: Path | None = None  # trust this CA (the emulator's)
+    ca_bundle: PathField | None = None  # trust this CA (the emulator's)
     allow_insecure_loopback: bool = False  # permit http:// to 127.0.0.1/localhost only
     rate_limit: int = 3000  # account budget: requests per window
     rate_window: float = 300.0  # seconds
@@ -46,7 +60,7 @@ class ItglueSettings(_Strict):
 
 
 class StateSettings(_Strict):
-    dir: Path = Field(default_factory=lambda: Path(platformdirs.user_state_dir(APP_NAME)))
+    dir: PathField = Field(default_factory=lambda: Path(platformdirs.user_state_dir(APP_NAME)))
 
 
 class PipelineSettings(_Strict):
@@ -78,11 +92,14 @@ class SourceSettings(BaseModel):
         return dict(self.model_extra or {})
 
 
-class Settings(_Strict):
+class Settings(BaseModel):
+    # Other top-level tables belong to plugins (an options model's ``config_table``): kept
+    # here, validated by the engine, which refuses a table no plugin reads.
+    model_config = ConfigDict(extra="allow")
+
     itglue: ItglueSettings = Field(default_factory=ItglueSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
-    routing: dict[str, Any] = Field(default_factory=dict)  # the route transform's options
     transforms: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     plugins: dict[str, list[str]] = Field(default_factory=dict)  # {"block": [...]}
@@ -97,6 +114,30 @@ class Settings(_Strict):
                 raise ValueError(f"source name {s.name!r} is used twice")
             seen.add(s.name)
         return sources
+
+    @model_validator(mode="after")
+    def _plugin_tables_are_tables(self) -> Settings:
+        for key, value in (self.model_extra or {}).items():
+            if not isinstance(value, dict):
+                raise ValueError(f"{key}: unknown key (a plugin's settings are a [{key}] table)")
+        return self
+
+    _config_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def config_dir(self) -> Path | None:
+        """The configuration file's folder (relative paths are taken from it), if any."""
+        return self._config_dir
+
+    @property
+    def plugin_tables(self) -> list[str]:
+        """The top-level tables the core does not know (plugins' ``config_table``)."""
+        return sorted(self.model_extra or {})
+
+    def table(self, name: str) -> dict[str, Any]:
+        """A copy of the top-level table ``[name]`` of a plugin ({} when absent)."""
+        value = (self.model_extra or {}).get(name)
+        return dict(value) if isinstance(value, dict) else {}
 
     @property
     def database_path(self) -> Path:
@@ -118,11 +159,16 @@ def format_validation_error(err: ValidationError, origin: str) -> str:
     return "\n".join(lines)
 
 
-def parse_settings(data: dict[str, Any], origin: str = "<config>") -> Settings:
+def parse_settings(
+    data: dict[str, Any], origin: str = "<config>", config_dir: Path | None = None
+) -> Settings:
+    """Validate ``data``; relative paths are taken from ``config_dir`` when given."""
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data, context=validation_context(config_dir))
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, origin)) from None
+    settings._config_dir = config_dir
+    return settings
 
 
 def load_settings(path: Path) -> Settings:
@@ -135,22 +181,4 @@ def load_settings(path: Path) -> Settings:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    settings = parse_settings(data, str(path))
-    return _resolve_relative(settings, path.parent)
-
-
-# Source options that name files or folders: relative values are taken from the config's folder.
-_SOURCE_PATH_KEYS = ("path", "ca_bundle", "ca_file")
-
-
-def _resolve_relative(settings: Settings, base: Path) -> Settings:
-    if not settings.state.dir.is_absolute():
-        settings.state.dir = base / settings.state.dir
-    if settings.itglue.ca_bundle and not settings.itglue.ca_bundle.is_absolute():
-        settings.itglue.ca_bundle = base / settings.itglue.ca_bundle
-    for s in settings.sources:
-        extra = s.model_extra or {}
-        for key in _SOURCE_PATH_KEYS:
-            if isinstance(extra.get(key), str) and not Path(extra[key]).is_absolute():
-                extra[key] = str(base / extra[key])
-    return settings
+    return parse_settings(data, str(path), config_dir=path.parent)

@@ -54,9 +54,16 @@ class DeliveryResult:
 
 
 class SinkOptions(BaseModel):
-    """Base of a sink's own configuration (its ``[sinks.<name>]`` table)."""
+    """Base of a sink's own configuration (its ``[sinks.<name>]`` table).
+
+    ``config_table``: the name of a top-level table the options are (also) read from,
+    e.g. ``"routing"`` for ``[routing]``; its keys win over ``[sinks.<name>]``'s and
+    errors name it. Fields typed ``pipeline.PathField`` take relative paths from the
+    configuration file's folder.
+    """
 
     model_config = ConfigDict(extra="forbid")
+    config_table: ClassVar[str | None] = None
 
 
 class Sink(ABC):

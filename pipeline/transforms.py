@@ -19,9 +19,16 @@ from .records import DocumentRecord
 
 
 class TransformOptions(BaseModel):
-    """Base of a transform's own configuration (its ``[transforms.<name>]`` table)."""
+    """Base of a transform's own configuration (its ``[transforms.<name>]`` table).
+
+    ``config_table``: the name of a top-level table the options are (also) read from,
+    e.g. ``"routing"`` for ``[routing]``; its keys win over ``[transforms.<name>]``'s and
+    errors name it. Fields typed ``pipeline.PathField`` take relative paths from the
+    configuration file's folder.
+    """
 
     model_config = ConfigDict(extra="forbid")
+    config_table: ClassVar[str | None] = None
 
 
 class Transform(ABC):

@@ -26,11 +26,13 @@ import nh3
 from pydantic import Field
 
 from core_client import exceptions as itg
+from core_client.client import ITGlueClient
 from itglue_common import human_size
 from pipeline import (
     Blob,
     DeliveryResult,
     DocumentRecord,
+    EngineContext,
     PermanentError,
     Sink,
     SinkOptions,
@@ -144,7 +146,7 @@ class ItglueSink(Sink):
 
     options_model = ItglueSinkOptions
 
-    def __init__(self, name: str, options: Any, context: Any) -> None:
+    def __init__(self, name: str, options: Any, context: EngineContext) -> None:
         super().__init__(name, options, context)
         self.opts: ItglueSinkOptions = (
             options
@@ -186,7 +188,7 @@ class ItglueSink(Sink):
     def max_file_size(self) -> int:
         if self.opts.max_file_size is not None:
             return self.opts.max_file_size
-        return int(self.context.settings.pipeline.max_file_size)
+        return self.context.limits.max_file_size
 
     def _check_sizes(self, record: DocumentRecord) -> None:
         limit = self.max_file_size
@@ -207,11 +209,11 @@ class ItglueSink(Sink):
         target = record.target or Target()
         if target.kind != "document" or not (record.files or record.sections):
             return None
-        scope = self.context.settings.pipeline.dedupe_scope
+        scope = self.context.limits.dedupe_scope
         org = record.organization_id if scope == "organization" else None
         if scope == "organization" and org is None:
             return None
-        found = self.context.cache.find_documents_by_hash(record.content_hash, org)
+        found = self.context.metadata_cache().find_documents_by_hash(record.content_hash, org)
         return f"documents/{found[0].id}" if found else None
 
     # -- delivery ----------------------------------------------------------------------
@@ -303,8 +305,8 @@ class _Delivery:
         self.resumed = False
 
     @property
-    def client(self) -> Any:
-        return self.sink.context.client
+    def client(self) -> ITGlueClient:
+        return self.sink.context.itglue()
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self.doing = what
@@ -325,8 +327,8 @@ class _Delivery:
         made: the server may still be working on it (a gateway or our read timeout gave up
         first), and looking again too soon finds nothing and creates it a second time. One
         read timeout more, capped by ``[pipeline] retry_max``."""
-        settings = self.sink.context.settings
-        return float(min(settings.itglue.read_timeout, settings.pipeline.retry_max))
+        limits = self.sink.context.limits
+        return float(min(limits.request_timeout, limits.retry_max))
 
     def done(self, step: str) -> str | None:
         value = self.journal.get(step)
@@ -419,7 +421,7 @@ class _Delivery:
         not_before = _parse_time(since)
         if not_before is not None:
             not_before -= timedelta(seconds=self.sink.opts.reconcile_clock_skew)
-        cache = self.sink.context.cache
+        cache = self.sink.context.metadata_cache()
         ours = {(b.file_name, b.size) for b in record.files}
         for doc in sorted(docs, key=lambda d: (len(str(d.id)), str(d.id)), reverse=True):
             created = _parse_time(getattr(doc, "created_at", None))
@@ -572,7 +574,7 @@ class _Delivery:
     def remember(self, doc_id: str, org_id: str, attachment_ids: list[str]) -> None:
         """Record the document in the metadata cache so later copies dedupe against it."""
         try:
-            self.sink.context.cache.record_document(
+            self.sink.context.metadata_cache().record_document(
                 doc_id,
                 sha256=self.record.content_hash,
                 size=self.record.total_size,

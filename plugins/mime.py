@@ -32,7 +32,15 @@ from typing import Any
 import magic
 from pydantic import Field, field_validator
 
-from pipeline import Blob, DocumentRecord, Rejected, Transform, TransformOptions, hookimpl
+from pipeline import (
+    Blob,
+    DocumentRecord,
+    EngineContext,
+    Rejected,
+    Transform,
+    TransformOptions,
+    hookimpl,
+)
 
 DEFAULT_DENY: tuple[str, ...] = (
     "application/x-dosexec",  # MS-DOS/Windows executables (older libmagic)
@@ -117,7 +125,7 @@ class MimeTransform(Transform):
 
     options_model = MimeOptions
 
-    def __init__(self, name: str, options: Any, context: Any) -> None:
+    def __init__(self, name: str, options: Any, context: EngineContext) -> None:
         super().__init__(name, options, context)
         self.opts: MimeOptions = (
             options if isinstance(options, MimeOptions) else MimeOptions.model_validate(options)

@@ -4,8 +4,10 @@ Two parts, as in DESIGN.md's plugin contract:
 
 * the ``route`` transform, which asks ``ingest_route`` (firstresult) and writes the
   answer into the record (``organization``, ``organization_id``, ``target``);
-* the built-in router, an ``ingest_route`` implementation marked ``trylast`` so that any
-  plugin's router answers first. It reads the ``[routing]`` table.
+* the built-in router, one per engine: the ``route`` transform registers it with the
+  engine (``context.add_plugin``); its ``ingest_route`` implementation is ``trylast`` so
+  that any plugin's router answers first. It reads the ``[routing]`` table (the
+  transform's options model declares it as its ``config_table``).
 
 The built-in router picks an organization *name* in this order: the first ``[[routing.rules]]``
 entry that matches the record and names an organization (rules may replace what the
@@ -30,12 +32,12 @@ import logging
 import re
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core_client import exceptions as itg
 from core_client.client import ATTACHABLE
 from pipeline import (
     DocumentRecord,
@@ -140,7 +142,9 @@ class RoutingRule(_Strict):
 
 
 class RoutingOptions(TransformOptions):
-    """The ``[routing]`` table."""
+    """The ``[routing]`` table (over ``[transforms.route]``)."""
+
+    config_table = "routing"
 
     fallback_organization: str | None = None
     cache_max_age: float = Field(default=3600.0, gt=0)  # seconds
@@ -219,19 +223,19 @@ def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     return [lowered[h] for h in hits] or names[:n]
 
 
-def _api_error(e: Exception, what: str) -> PermanentError | TransientError:
+def _api_error(e: itg.ITGlueError, what: str) -> PermanentError | TransientError:
     """A client error met while listing ``what``, as the pipeline's error."""
-    if type(e).__name__ == "AuthenticationError":
+    if isinstance(e, itg.AuthenticationError):
         return TransientError(
             f"IT Glue refused the API key while listing {what} ({e}); check the key"
             " (itglue-ingest auth ...) and the region -- records wait until it works",
             retry_after=300.0,
         )
-    if getattr(e, "transient", False):
+    if e.transient:
         return TransientError(
             f"could not list {what} from IT Glue: {e}", retry_after=getattr(e, "retry_after", None)
         )
-    if type(e).__name__ in ("MissingAPIKeyError", "InsecureURLError", "ConfigurationError"):
+    if isinstance(e, itg.ConfigurationError):  # no key, an insecure URL
         return PermanentError(f"IT Glue client not usable: {e}")
     return TransientError(f"could not list {what} from IT Glue: {e}")
 
@@ -247,7 +251,9 @@ def _copy(e: PermanentError | TransientError) -> PermanentError | TransientError
 
 
 class Router:
-    """The built-in router of one engine (shared by its workers)."""
+    """The built-in router of one engine (shared by its workers): a plugin object the
+    ``route`` transform registers with its engine. Its lock and refresh clock are what
+    make "at most one listing per interval" hold across the engine's workers."""
 
     def __init__(self, options: RoutingOptions, context: EngineContext) -> None:
         self.options = options
@@ -285,9 +291,7 @@ class Router:
             except (PermanentError, TransientError) as e:
                 self._last_error[key] = (time.monotonic(), e)
                 raise
-            except Exception as e:
-                if not type(e).__module__.startswith("core_client"):
-                    raise
+            except itg.ITGlueError as e:
                 mapped = _api_error(e, key)
                 self._last_error[key] = (time.monotonic(), mapped)
                 raise mapped from e
@@ -297,14 +301,14 @@ class Router:
             return True
 
     def _fetch_organizations(self) -> int:
-        orgs = list(self.context.client.list_organizations())
-        self.context.cache.refresh_organizations(orgs)
+        orgs = list(self.context.itglue().list_organizations())
+        self.context.metadata_cache().refresh_organizations(orgs)
         self._known["organizations"] = [str(_get(o, "name")) for o in orgs]
         return len(orgs)
 
     def organization(self, name: str) -> Any:
         """The organization called ``name`` (cache first; refreshed when stale or missing)."""
-        cache = self.context.cache
+        cache = self.context.metadata_cache()
         asked_at = time.monotonic()
         stale_error: TransientError | None = None
         if cache.is_stale("organizations", self.options.cache_max_age):
@@ -323,10 +327,10 @@ class Router:
 
     def _fetch_resources(self, resource_type: str, organization_id: str) -> Callable[[], int]:
         def fetch() -> int:
-            client = self.context.client
+            client = self.context.itglue()
             lister = getattr(client, f"list_{resource_type}")
             items = list(lister(organization_id=organization_id))
-            refresh = getattr(self.context.cache, f"refresh_{resource_type}")
+            refresh = getattr(self.context.metadata_cache(), f"refresh_{resource_type}")
             refresh(items, organization_id=organization_id)
             self._known[f"{resource_type}@{organization_id}"] = [
                 str(_get(i, "name") or "") for i in items
@@ -336,7 +340,7 @@ class Router:
         return fetch
 
     def resource(self, resource_type: str, name: str, organization_id: str) -> Any:
-        cache = self.context.cache
+        cache = self.context.metadata_cache()
         finder = {
             "configurations": cache.find_configuration_by_name,
             "contacts": cache.find_contact_by_name,
@@ -355,6 +359,13 @@ class Router:
         return found
 
     # -- deciding ----------------------------------------------------------------------
+
+    @hookimpl(trylast=True)
+    def ingest_route(self, record: DocumentRecord, context: EngineContext) -> Route | None:
+        """Route the records of this router's engine (the plugin manager may serve several)."""
+        if context is not self.context:
+            return None
+        return self.route(record)
 
     def route(self, record: DocumentRecord) -> Route:
         rule: RoutingRule | None = None
@@ -452,33 +463,6 @@ class Router:
         )
 
 
-# One router per engine context: its lock and refresh clock are what make "at most one
-# listing per interval" hold across the engine's workers. EngineContext is an unhashable
-# dataclass, so routers are kept by id() with a weak reference guarding against reuse.
-_routers: dict[int, tuple[weakref.ref[EngineContext], Router]] = {}
-_routers_lock = threading.Lock()
-
-
-def router_for(context: EngineContext, options: RoutingOptions | None = None) -> Router:
-    """The built-in router of ``context``.
-
-    The ``route`` transform creates it with its validated options (the engine merges
-    ``[transforms.route]`` and ``[routing]``); a router asked for before that (a plugin
-    calling the hook itself) reads ``[routing]``.
-    """
-    with _routers_lock:
-        entry = _routers.get(id(context))
-        if options is None and entry is not None and entry[0]() is context:
-            return entry[1]
-        for key in [k for k, (ref, _) in _routers.items() if ref() is None]:
-            del _routers[key]
-        if options is None:
-            options = RoutingOptions.model_validate(context.settings.routing)
-        router = Router(options, context)
-        _routers[id(context)] = (weakref.ref(context), router)
-        return router
-
-
 class RouteTransform(Transform):
     """Ask the routers (``ingest_route``) and write their answer into the record."""
 
@@ -489,17 +473,15 @@ class RouteTransform(Transform):
         opts = (
             options
             if isinstance(options, RoutingOptions)
-            else RoutingOptions.model_validate(options or context.settings.routing)
+            else RoutingOptions.model_validate(options or {})
         )
-        self.router = router_for(context, opts)
+        self.router = Router(opts, context)
+        context.add_plugin(self.router)
 
     def apply(self, record: DocumentRecord) -> DocumentRecord:
-        route = self.context.hook.route(record, self.context)
+        route = self.context.route(record)
         if route is None:
-            raise Rejected(
-                "no router decided where this record goes (is the built-in router"
-                " plugins.routing blocked?)"
-            )
+            raise Rejected("no router decided where this record goes")
         metadata = dict(record.metadata)
         if (
             record.organization
@@ -520,8 +502,3 @@ class RouteTransform(Transform):
 @hookimpl
 def ingest_register_transforms(register: Callable[[str, type[Transform]], None]) -> None:
     register("route", RouteTransform)
-
-
-@hookimpl(trylast=True)
-def ingest_route(record: DocumentRecord, context: EngineContext) -> Route | None:
-    return router_for(context).route(record)

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import Field
 
-from pipeline import DocumentRecord, Transform, TransformOptions, hookimpl
+from pipeline import DocumentRecord, EngineContext, Transform, TransformOptions, hookimpl
 
 # Extensions worth stripping from a title: short, alphanumeric, after a dot that is not
 # the first character ("report.final.pdf" -> "report.final"; ".bashrc" stays).
@@ -71,7 +71,7 @@ class TitleTransform(Transform):
 
     options_model = TitleOptions
 
-    def __init__(self, name: str, options: Any, context: Any) -> None:
+    def __init__(self, name: str, options: Any, context: EngineContext) -> None:
         super().__init__(name, options, context)
         self.opts: TitleOptions = (
             options if isinstance(options, TitleOptions) else TitleOptions.model_validate(options)

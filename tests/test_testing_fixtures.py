@@ -20,6 +20,7 @@ from pipeline.testing import (
     RunOnce,
     make_blob,
     make_record,
+    make_transform,
 )
 
 
@@ -155,13 +156,14 @@ def test_engine_context_is_on_the_emulator_with_the_sections_given(
     engine_context: EngineContexts, itglue_emulator: Emulator, ingest_state_dir: Path
 ) -> None:
     ctx = engine_context(pipeline={"max_file_size": 10})
-    assert ctx.settings.pipeline.max_file_size == 10
-    assert ctx.settings.pipeline.workers == Settings().pipeline.workers  # others kept
+    assert ctx.limits.max_file_size == 10
+    assert ctx.limits.retry_max == Settings().pipeline.retry_max  # others kept
     assert ctx.state_dir == ingest_state_dir
-    ctx.client.create_organization("Acme")  # a real client on the emulator
+    ctx.itglue().create_organization("Acme")  # a real client on the emulator
     assert [o["name"] for o in itglue_emulator.records("organizations")] == ["Acme"]
-    routed = engine_context({"fallback_organization": "Acme"})
-    assert routed.settings.routing == {"fallback_organization": "Acme"}
+    routed = engine_context({"fallback_organization": "Acme"})  # the [routing] table
+    route = make_transform("route", routed)
+    assert route.apply(make_record(name="No organization")).organization == "Acme"
 
 
 def test_make_record_and_make_blob_are_what_the_engine_builds(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@
 read and validated by :func:`pipeline.settings.load_settings`; a bad file is one clean
 message (naming the key) and exit code 2, never a traceback. ``settings_options`` adds
 the same option plus a few overrides (``--instance``, ``--base-url``, ...) so that
-commands like ``health`` also work without a file. ``build_client`` maps the ``[itglue]``
-table onto the client constructor, so every command and the engine build it the same way.
+commands like ``health`` also work without a file. ``build_client`` (from
+:mod:`pipeline.clients`) maps the ``[itglue]`` table onto the client constructor, so every
+command and the engine build it the same way.
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
+from pipeline.clients import build_client as build_client  # the commands' import
 from pipeline.settings import ConfigError, Settings, load_settings, parse_settings
-
-if TYPE_CHECKING:
-    from core_client.client import ITGlueClient
 
 CONFIG_ENVVAR = "ITGLUE_INGEST_CONFIG"
 
@@ -136,30 +135,10 @@ def resolve_settings(
     if state_dir is not None:
         data["state"]["dir"] = str(state_dir)
     try:
-        return parse_settings(data, str(config_path) if config_path else "<command line>")
+        origin = str(config_path) if config_path else "<command line>"
+        return parse_settings(data, origin, config_dir=base.config_dir)
     except ConfigError as e:
         raise ConfigFileError(str(e)) from None
-
-
-def build_client(settings: Settings) -> ITGlueClient:
-    """The resilient client for ``settings.itglue``, its state (budget, cache) in the state dir."""
-    from core_client.client import ITGlueClient
-
-    it = settings.itglue
-    return ITGlueClient.from_instance(
-        it.instance,
-        base_url=it.base_url,
-        region=it.region,
-        api_key_env=it.api_key_env,
-        ca_bundle=it.ca_bundle,
-        allow_insecure_loopback=it.allow_insecure_loopback,
-        state_dir=settings.state.dir,
-        rate_limit=it.rate_limit,
-        rate_window=it.rate_window,
-        rate_share=it.rate_share,
-        connect_timeout=it.connect_timeout,
-        read_timeout=it.read_timeout,
-    )
 
 
 @contextmanager

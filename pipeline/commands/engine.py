@@ -42,7 +42,7 @@ def _build_engine(settings: Settings) -> Engine:
         # fail fast (exit 2) on a missing key or an insecure URL rather than per record
         try:
             with client_errors():
-                _ = engine.context.client
+                engine.context.itglue()
         except BaseException:
             engine.close()
             raise

@@ -4,7 +4,8 @@ Fixtures (no import needed): ``run_once`` (run the real engine once against the 
 and get back what landed), ``engine_context`` (the context a transform or sink gets),
 ``itglue_emulator``, ``ingest_settings``, ``ingest_state_dir``, ``ingest_plugin_manager``,
 ``memory_keyring``. Builders: :func:`make_record`, :func:`make_blob`,
-:func:`emulator_settings`, :func:`make_engine_context`. See docs/plugins.md.
+:func:`emulator_settings`, :func:`make_engine_context` and the plugins of its settings
+(:func:`make_transform`, :func:`make_sink`). See docs/plugins.md.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from ..settings import Settings
 from .builders import (
     API_KEY_ENV,
     EngineContexts,
+    close_engine_context,
     emulator_settings,
     make_blob,
     make_engine_context,
     make_record,
+    make_sink,
+    make_transform,
     with_sections,
 )
 from .landed import Landed, LandedAttachment, LandedDocument, RunOnce, landed_since
@@ -41,6 +45,7 @@ __all__ = [
     "LandedDocument",
     "MemoryKeyring",
     "RunOnce",
+    "close_engine_context",
     "emulator_settings",
     "engine_context",
     "ingest_plugin_manager",
@@ -51,6 +56,8 @@ __all__ = [
     "make_blob",
     "make_engine_context",
     "make_record",
+    "make_sink",
+    "make_transform",
     "memory_keyring",
     "run_once",
     "with_sections",

@@ -4,7 +4,7 @@ emulator and engine contexts, the same ones the project's own tests use."""
 from __future__ import annotations
 
 import hashlib
-import logging
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,8 @@ from ..context import EngineContext
 from ..hooks import HookFacade
 from ..records import Blob, DocumentRecord, Section
 from ..settings import Settings, parse_settings
+from ..sinks import Sink
+from ..transforms import Transform
 
 if TYPE_CHECKING:
     from core_client.client import ITGlueClient
@@ -95,6 +97,13 @@ def with_sections(settings: Settings, **sections: Any) -> Settings:
     return parse_settings(data)
 
 
+# What each context was made from (the context does not show its settings to plugins):
+# make_transform/make_sink build plugins from the same settings and plugin manager.
+_made_from: weakref.WeakKeyDictionary[EngineContext, tuple[Settings, HookFacade]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def make_engine_context(
     settings: Settings,
     pm: pluggy.PluginManager | None = None,
@@ -103,19 +112,40 @@ def make_engine_context(
 ) -> EngineContext:
     """The :class:`~pipeline.EngineContext` the engine would give a transform or sink for
     ``settings``. The client is built on first use by ``client_factory(settings)``
-    (default: the CLI's ``build_client``); close it when done (``context._client``), or
-    use the ``engine_context`` fixture, which does."""
-    from ..commands.common import build_client
+    (default: :func:`pipeline.clients.build_client`); use the ``engine_context``
+    fixture, which closes it (or :func:`close_engine_context`)."""
+    from ..clients import build_client
     from ..plugins import get_plugin_manager
+    from ..runner.assembly import engine_context
 
     build = client_factory or build_client
-    return EngineContext(
-        settings=settings,
-        state_dir=settings.state.dir,
-        hook=HookFacade(pm or get_plugin_manager(load_entrypoints=False)),
-        log=logging.getLogger("itglue_ingest.plugins"),
-        _client_factory=lambda: build(settings),
-    )
+    hook = HookFacade(pm or get_plugin_manager(load_entrypoints=False))
+    context = engine_context(settings, hook, lambda: build(settings))
+    _made_from[context] = (settings, hook)
+    return context
+
+
+def make_transform(name: str, context: EngineContext) -> Transform:
+    """The transform ``name`` as the engine builds it from the settings ``context`` was
+    made with (its options table, e.g. ``[routing]`` for ``route``), with ``context``."""
+    from ..runner.assembly import Assembly
+
+    settings, hook = _made_from[context]
+    return Assembly(settings, hook, check=False).transform(name, context, "transform")
+
+
+def make_sink(name: str, context: EngineContext) -> Sink:
+    """The sink ``name`` as the engine builds it from the settings ``context`` was made
+    with (its ``[sinks.<name>]`` table), with ``context``."""
+    from ..runner.assembly import Assembly
+
+    settings, hook = _made_from[context]
+    return Assembly(settings, hook, check=False).sink(context, name)
+
+
+def close_engine_context(context: EngineContext) -> None:
+    """What the engine does when it closes: its client closed, its routers unregistered."""
+    context._close()
 
 
 class EngineContexts:
@@ -143,5 +173,4 @@ class EngineContexts:
 
     def close(self) -> None:
         for context in self.contexts:
-            if context._client is not None:
-                context._client.close()
+            close_engine_context(context)

@@ -157,7 +157,7 @@ class RunOnce:
             existing = {row.get("name") for row in records["organizations"]}
             for name in organizations:
                 if name not in existing:
-                    engine.context.client.create_organization(name)
+                    engine.context.itglue().create_organization(name)
                     existing.add(name)
             summary = engine.run_once()
         return landed_since(self.emulator, records, summary)

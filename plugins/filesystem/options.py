@@ -7,13 +7,13 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from pipeline import SourceOptions
+from pipeline import PathField, SourceOptions
 
 
 class FilesystemOptions(SourceOptions):
     """Validated options; ``config/example.toml`` documents each one."""
 
-    path: Path
+    path: PathField
     recursive: bool = True
     # "fixed": the source's ``organization`` key (or routing rules) decide;
     # "subfolder": the first sub-folder names the organization (``drop/Acme/x.pdf``),

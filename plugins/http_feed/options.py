@@ -7,12 +7,11 @@ every key.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline import SourceOptions
+from pipeline import PathField, SourceOptions
 
 from .values import url_problem
 
@@ -144,7 +143,7 @@ class HttpFeedOptions(SourceOptions):
     backoff_max: float = Field(default=60.0, ge=0)
     retry_after_max: float = Field(default=120.0, ge=0)
     allow_insecure_loopback: bool = False
-    ca_bundle: Path | None = None
+    ca_bundle: PathField | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> HttpFeedOptions:

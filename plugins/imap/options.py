@@ -8,13 +8,12 @@ so a mailbox with one purpose needs no ``[[sources.rules]]`` table at all.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from itglue_common import is_loopback_host
-from pipeline import SourceOptions
+from pipeline import PathField, SourceOptions
 
 SuccessAction = Literal["seen", "flag", "keyword", "move", "delete"]
 FailureAction = Literal["flag", "keyword", "move"]
@@ -80,7 +79,7 @@ class ImapOptions(SourceOptions):
     host: str
     port: int | None = Field(default=None, ge=1, le=65535)
     security: Literal["ssl", "starttls", "plain"] = "ssl"
-    ca_file: Path | None = None
+    ca_file: PathField | None = None
     allow_insecure_loopback: bool = False
     username: str
     auth: Literal["password", "xoauth2"] = "password"

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.plugins import get_plugin_manager
+from pipeline.runner import Engine
 from pipeline.settings import ConfigError, load_settings, parse_settings
 
 
@@ -23,15 +25,20 @@ def test_defaults_are_usable() -> None:
 
 
 def test_relative_paths_are_taken_from_the_file_folder(tmp_path: Path) -> None:
+    """The core's paths at load time; a source's (``PathField`` options such as the
+    filesystem source's ``path``) when the engine validates its options."""
     p = write(
         tmp_path,
         '[state]\ndir = "st"\n[itglue]\nca_bundle = "ca.pem"\n'
+        '[pipeline]\ntransforms = []\nsink = "itglue"\n'
         '[[sources]]\nname = "scans"\ntype = "filesystem"\npath = "drop"\n',
     )
     s = load_settings(p)
     assert s.state.dir == tmp_path / "st"
     assert s.itglue.ca_bundle == tmp_path / "ca.pem"
-    assert s.sources[0].options["path"] == str(tmp_path / "drop")
+    assert s.config_dir == tmp_path
+    with Engine(s, get_plugin_manager(load_entrypoints=False)) as engine:
+        assert engine.sources["scans"].options.path == tmp_path / "drop"
 
 
 def test_unknown_key_names_the_key(tmp_path: Path) -> None:

@@ -155,7 +155,7 @@ def test_resume_from_a_prefilled_step_journal(emu, drop, e2e_settings, engine_fo
 
     (record_id,) = engine.ledger.due(time.time(), 10)
     org = next(o for o in emu.state()["records"]["organizations"] if o["name"] == ORGS[0])
-    made = engine.context.client.create_document(org["id"], "doc-0000")
+    made = engine.context.itglue().create_document(org["id"], "doc-0000")
     engine.ledger.set_step(record_id, "document", str(made.id))  # as if a crash followed
     summary = engine.run_once()
     assert summary.delivered == 1

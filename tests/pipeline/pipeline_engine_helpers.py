@@ -23,6 +23,7 @@ from pipeline import (
     DeliveryResult,
     DocumentRecord,
     FileInput,
+    PathField,
     PermanentError,
     RecordDraft,
     Rejected,
@@ -49,7 +50,7 @@ BUILTINS = (
 
 
 class DirOptions(SourceOptions):
-    path: str
+    path: PathField  # relative: from the configuration file's folder
     organization_id: str | None = None
 
 

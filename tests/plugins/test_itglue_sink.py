@@ -17,9 +17,8 @@ from pipeline import (
     Target,
     TransientError,
 )
-from pipeline.testing import make_blob
+from pipeline.testing import make_blob, make_transform
 from plugins.itglue_sink import ItglueSink, ItglueSinkOptions
-from plugins.routing import RouteTransform, RoutingOptions
 
 
 class Journal:
@@ -48,9 +47,7 @@ def sink(ctx: EngineContext, **options: Any) -> ItglueSink:
 
 
 def routed(ctx: EngineContext, record: DocumentRecord) -> DocumentRecord:
-    return RouteTransform("route", RoutingOptions.model_validate(ctx.settings.routing), ctx).apply(
-        record
-    )
+    return make_transform("route", ctx).apply(record)
 
 
 def state(emu: Any) -> dict[str, Any]:
@@ -151,8 +148,8 @@ def test_resume_from_the_journal_creates_no_second_document(contexts, demo_emula
     ctx = contexts()
     a, b = files("a.pdf", "b.pdf")
     record = doc_record(ctx, [a, b])
-    existing = ctx.client.create_document(record.organization_id, record.name)
-    first = ctx.client.upload_attachment("documents", existing.id, path=a, file_name="a.pdf")
+    existing = ctx.itglue().create_document(record.organization_id, record.name)
+    first = ctx.itglue().upload_attachment("documents", existing.id, path=a, file_name="a.pdf")
     journal = Journal({"document": existing.id, "attachment:0": first.id})
     before = len(api_requests(demo_emulator))
     result = sink(ctx).deliver(record, journal)
@@ -173,9 +170,9 @@ def test_resume_adopts_what_a_crash_left_unjournaled(contexts, demo_emulator, fi
     record = doc_record(
         ctx, [a, b], sections=[Section(content="<p>one</p>"), Section(content="<p>two</p>")]
     )
-    doc = ctx.client.create_document(record.organization_id, record.name)
-    first = ctx.client.create_document_section(doc.id, "Document::Text", content="<p>one</p>")
-    landed = ctx.client.upload_attachment("documents", doc.id, path=a, file_name="a.pdf")
+    doc = ctx.itglue().create_document(record.organization_id, record.name)
+    first = ctx.itglue().create_document_section(doc.id, "Document::Text", content="<p>one</p>")
+    landed = ctx.itglue().upload_attachment("documents", doc.id, path=a, file_name="a.pdf")
     journal = Journal({"document.pending": "x", "document": doc.id})
     result = sink(ctx).deliver(record, journal)
     assert journal.get("section:0") == str(first.id)
@@ -219,7 +216,7 @@ def test_crash_after_create_was_sent_is_reconciled(contexts, demo_emulator, file
     (pdf,) = files("a.pdf")
     record = doc_record(ctx, [pdf])
     sent = datetime.now(UTC).isoformat()
-    made = ctx.client.create_document(record.organization_id, record.name)  # it landed
+    made = ctx.itglue().create_document(record.organization_id, record.name)  # it landed
     result = sink(ctx).deliver(record, Journal({"document.pending": sent}))
     assert result.resource_id == made.id
     assert len(records(demo_emulator, "documents")) == 1
@@ -238,8 +235,8 @@ def test_a_same_named_document_with_other_files_is_not_adopted(contexts, demo_em
     ctx = contexts()
     a, other = files("a.pdf", "other.pdf")
     record = doc_record(ctx, [a])
-    foreign = ctx.client.create_document(record.organization_id, record.name)
-    ctx.client.upload_attachment("documents", foreign.id, path=other, file_name="other.pdf")
+    foreign = ctx.itglue().create_document(record.organization_id, record.name)
+    ctx.itglue().upload_attachment("documents", foreign.id, path=other, file_name="other.pdf")
     journal = Journal({"document.pending": datetime.now(UTC).isoformat()})
     result = sink(ctx).deliver(record, journal)
     assert result.resource_id != foreign.id
@@ -254,7 +251,7 @@ def test_a_document_another_record_is_filling_is_not_adopted(contexts, demo_emul
     rec_a = doc_record(ctx, [a], name="Scan")
     rec_b = doc_record(ctx, [b], name="Scan").model_copy(update={"source_ref": "other"})
     s = sink(ctx)
-    made = ctx.client.create_document(rec_a.organization_id, "Scan")
+    made = ctx.itglue().create_document(rec_a.organization_id, "Scan")
     journal_a = Journal({"document": made.id})
     s.deliver(rec_a.model_copy(update={"files": []}), journal_a)  # A holds its claim ...
     s.claim(made.id, rec_a)
@@ -262,7 +259,7 @@ def test_a_document_another_record_is_filling_is_not_adopted(contexts, demo_emul
     result_b = s.deliver(rec_b, journal_b)
     assert result_b.resource_id != made.id
     # ... while a document nobody in this process claims is adopted
-    orphan = ctx.client.create_document(rec_a.organization_id, "Scan")
+    orphan = ctx.itglue().create_document(rec_a.organization_id, "Scan")
     rec_c = rec_b.model_copy(update={"source_ref": "third"})
     result_c = sink(ctx).deliver(rec_c, Journal({"document.pending": "2000-01-01T00:00:00+00:00"}))
     assert result_c.resource_id == orphan.id
@@ -345,7 +342,7 @@ def test_attachment_target(contexts, demo_emulator, files) -> None:
     record = doc_record(ctx, [a, b], sections=[Section(content="<p>dropped</p>")])
     assert record.target is not None and record.target.kind == "attachment"
     # a crash after the first upload landed, before the journal said so
-    landed = ctx.client.upload_attachment(
+    landed = ctx.itglue().upload_attachment(
         "configurations", record.target.resource_id, path=a, file_name="fw.pdf"
     )
     journal = Journal({"attachments.started": "1"})

@@ -48,7 +48,7 @@ def test_restart_does_not_adopt_a_document_another_record_journaled(
     id_b, _, _ = ledger.insert(rec_b)
     journal_a, journal_b = ledger.journal(id_a), ledger.journal(id_b)
     journal_a.record("document.pending", datetime.now(UTC).isoformat())  # its create was lost
-    made_b = ctx.client.create_document(rec_b.organization_id, "Scan")
+    made_b = ctx.itglue().create_document(rec_b.organization_id, "Scan")
     journal_b.record("document.pending", datetime.now(UTC).isoformat())
     journal_b.record("document", str(made_b.id))
 
@@ -83,7 +83,7 @@ def test_a_create_answered_but_not_yet_claimed_is_not_adopted(
     rec_a, rec_b = _record(ctx, a_path, "a"), _record(ctx, b_path, "b")
     id_a, _, _ = ledger.insert(rec_a)
     id_b, _, _ = ledger.insert(rec_b)
-    client = ctx.client
+    client = ctx.itglue()
     real_create = client.create_document
     committed = threading.Event()
 

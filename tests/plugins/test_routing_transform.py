@@ -18,11 +18,15 @@ from pipeline import (
     hookimpl,
 )
 from pipeline.plugins import get_plugin_manager
+from pipeline.testing import make_transform
 from plugins.routing import RouteTransform, RoutingOptions, closest
 
 
 def route_transform(ctx: EngineContext) -> RouteTransform:
-    return RouteTransform("route", RoutingOptions.model_validate(ctx.settings.routing), ctx)
+    """The route transform as the engine builds it for ``ctx``'s settings ([routing])."""
+    t = make_transform("route", ctx)
+    assert isinstance(t, RouteTransform)
+    return t
 
 
 def rec(name: str = "doc", **kw: Any) -> DocumentRecord:
@@ -188,7 +192,7 @@ def test_misses_refresh_at_most_once_per_interval_across_workers(contexts, demo_
     t.router.options = t.router.options.model_copy(update={"refresh_interval": 0.0})
     from core_client.client import ITGlueClient
 
-    client: ITGlueClient = t.context.client
+    client: ITGlueClient = t.context.itglue()
     client.create_organization("Hooli")
     assert t.apply(rec(organization="hooli")).organization == "Hooli"
     assert org_list_requests(demo_emulator) == 2
@@ -252,9 +256,24 @@ def test_a_plugin_router_answers_before_the_built_in(contexts) -> None:
 
 def test_without_any_router_the_record_is_rejected(contexts) -> None:
     pm = get_plugin_manager(load_entrypoints=False, block=["plugins.routing"])
-    ctx = contexts(pm=pm)
+    t = route_transform(contexts(pm=pm))
+    pm.unregister(t.router)  # not even the transform's own router is left
     with pytest.raises(Rejected, match="no router decided"):
-        route_transform(ctx).apply(rec(organization="Globex"))
+        t.apply(rec(organization="Globex"))
+
+
+def test_the_router_is_registered_per_engine_and_answers_for_its_own_only(contexts) -> None:
+    """Two engines on one plugin manager: each record is routed by its engine's router
+    (with that engine's [routing] table), and closing an engine unregisters its router."""
+    pm = get_plugin_manager(load_entrypoints=False)
+    first = route_transform(contexts({"fallback_organization": "Globex"}, pm=pm))
+    second = route_transform(contexts({"fallback_organization": "Initech"}, pm=pm))
+    assert {first.router, second.router} <= set(pm.get_plugins())
+    assert first.apply(rec()).organization == "Globex"
+    assert second.apply(rec()).organization == "Initech"
+    assert first.router.ingest_route(rec(), second.context) is None
+    first.context._close()
+    assert first.router not in pm.get_plugins() and second.router in pm.get_plugins()
 
 
 def test_options_are_validated() -> None:

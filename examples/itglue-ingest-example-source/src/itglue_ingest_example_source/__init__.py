@@ -29,6 +29,7 @@ from typing import Literal
 from pipeline import (
     DocumentRecord,
     FileInput,
+    PathField,
     RecordDraft,
     Section,
     Source,
@@ -41,7 +42,7 @@ from pipeline import (
 class TicketOptions(SourceOptions):
     """The keys of a ``[[sources]]`` table with ``type = "jsonl_tickets"``."""
 
-    path: Path  # the JSON Lines export
+    path: PathField  # the JSON Lines export (relative: from the configuration's folder)
     poll_interval: float = 60.0  # seconds between scans in the daemon
 
 

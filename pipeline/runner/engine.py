@@ -1,0 +1,280 @@
+"""The engine of one configuration: its parts put together, started and closed."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from ..clients import build_client
+from ..context import EngineContext
+from ..hooks import HookFacade
+from ..ledger import Ledger
+from ..settings import ConfigError, Settings, SourceSettings
+from ..sinks import Sink
+from ..sources import Source
+from ..spool import Spool
+from ..transforms import Transform
+from .assembly import Assembly, engine_context, plugin_manager_for
+from .backpressure import BackPressure
+from .outcomes import Progress, RunStats, RunSummary
+from .record_flow import RecordFlow
+from .scheduler import Scheduler
+from .source_context import EngineSourceContext, SourceServices
+from .workers import WorkerPool, start_thread
+
+SOURCE_CLOSE_TIMEOUT = 2.0  # seconds all sources together may take to close on shutdown
+log = logging.getLogger("itglue_ingest.engine")
+
+
+class _StateLock:
+    """An exclusive lock on the state folder: one engine per ledger and spool.
+
+    ``flock`` is released by the kernel when the process dies (even on SIGKILL), so a
+    crash never leaves a stale lock behind.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._fd)
+            raise ConfigError(
+                f"state.dir: another itglue-ingest engine is running on {path.parent}"
+                " (stop it first, or give this configuration its own [state] dir)"
+            ) from None
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = -1
+
+
+class Engine:
+    """The pipeline of one configuration (see :mod:`pipeline.runner`).
+
+    :param settings: the validated configuration.
+    :param pm: a plugin manager (default: :func:`plugin_manager_for` ``(settings)``).
+    :param client_factory: builds the IT Glue client on first use (default:
+        :func:`pipeline.clients.build_client` of ``settings``).
+    :raises ConfigError: unknown source/transform/sink names or invalid options, naming
+        the key (``sources[1].path: ...``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        pm: pluggy.PluginManager | None = None,
+        *,
+        client_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        if pm is None:
+            pm = plugin_manager_for(settings)
+        self.settings = settings
+        self.pm = pm
+        try:
+            self.hook = HookFacade(pm)
+        except pluggy.PluginValidationError as e:
+            raise ConfigError(f"plugins: {e}") from None
+        self.stopping = threading.Event()  # sources and the spool's back-pressure see it
+        self.state_dir = settings.state.dir
+        self.context: EngineContext = engine_context(
+            settings, self.hook, client_factory or (lambda: build_client(settings))
+        )
+        self._recovered = False
+        self._closed = False
+        self._stats = RunStats()
+        self.transforms: list[Transform] = []
+        self.sources: dict[str, Source] = {}
+        self.source_settings: dict[str, SourceSettings] = {}
+        self._sink: Sink | None = None
+        self._ledger: Ledger | None = None
+        self._state_lock: _StateLock | None = None
+        self._pool: WorkerPool | None = None
+        self._scheduler: Scheduler | None = None
+
+        assembly = Assembly(settings, self.hook)
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(PermissionError):  # not ours to change: leave it
+            self.state_dir.chmod(0o700)  # also when an installer made it 0755 before
+        self._state_lock = _StateLock(self.state_dir / "engine.lock")
+        try:
+            self._ledger = ledger = Ledger(settings.database_path)
+            self.spool = Spool(self.state_dir / "spool")
+            self.transforms = assembly.transforms(self.context)
+            self._sink = assembly.sink(self.context)
+            self._assemble(assembly, ledger)
+        except BaseException:
+            self.close()
+            raise
+
+    def _assemble(self, assembly: Assembly, ledger: Ledger) -> None:
+        p = self.settings.pipeline
+        winding_down = threading.Event()  # set while the pool stops: no new delivery
+        pressure = BackPressure(
+            ledger,
+            self.spool,
+            self.sources,
+            max_records=p.spool_max_records,
+            max_bytes=p.spool_max_bytes,
+            stopping=self.stopping,
+        )
+        flow = RecordFlow(
+            ledger=ledger,
+            transforms=self.transforms,
+            sink=self.sink,
+            sources=self.sources,
+            hook=self.hook,
+            pressure=pressure,
+            stats=self._stats,
+            settings=p,
+            winding_down=winding_down,
+        )
+        self._pool = pool = WorkerPool(
+            ledger,
+            p.workers,
+            process=flow.process,
+            on_error=flow.engine_error,
+            after_each=pressure.space_may_be_free,
+            winding_down=winding_down,
+        )
+        services = SourceServices(
+            ledger=ledger,
+            spool=self.spool,
+            pressure=pressure,
+            hook=self.hook,
+            stats=self._stats,
+            notify_work=pool.notify_work,
+            stopping=self.stopping,
+            max_file_size=p.max_file_size,
+        )
+        for i, s in enumerate(self.settings.sources):
+            if s.enabled:
+                self.sources[s.name] = assembly.source(
+                    i, s, lambda s: EngineSourceContext(services, s)
+                )
+                self.source_settings[s.name] = s
+        self._scheduler = Scheduler(
+            sources=self.sources,
+            pool=pool,
+            ledger=ledger,
+            stats=self._stats,
+            stopping=self.stopping,
+            settings=p,
+        )
+
+    @property
+    def ledger(self) -> Ledger:
+        assert self._ledger is not None, "engine is closed"
+        return self._ledger
+
+    @property
+    def sink(self) -> Sink:
+        assert self._sink is not None, "engine has no sink"
+        return self._sink
+
+    # ------------------------------------------------------------------ runs
+
+    def run_once(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> RunSummary:
+        """Scan every enabled source once and process until every record reached a final
+        state (done, duplicate, failed), ``[pipeline] once_timeout`` passed or ``stop``
+        was set. Transient failures are retried with backoff meanwhile."""
+        assert self._scheduler is not None, "engine is closed"
+        self.recover()
+        return self._scheduler.run_once(stop, on_progress=on_progress)
+
+    def run(self, stop: threading.Event) -> None:
+        """The daemon: every enabled source scans its backlog, then watches; workers
+        deliver and retry, until ``stop`` is set. Then sources are told to stop, no new
+        record is started, deliveries in flight finish their current record or are cut
+        (their journal makes that safe), within ``[pipeline] shutdown_timeout`` seconds."""
+        assert self._scheduler is not None, "engine is closed"
+        self.recover()
+        self._scheduler.run(stop)
+
+    def recover(self) -> None:
+        """Start-of-run housekeeping after a crash: partial spool copies and spool files
+        no record references are removed. (Records themselves resume on their own:
+        every unfinished one is due.)"""
+        if self._recovered:
+            return
+        self._recovered = True
+        removed = self.spool.clean_tmp()
+        with self.spool.lock:
+            removed += self.spool.sweep(self.ledger.is_referenced)
+        if removed:
+            log.info("removed %d leftover spool file(s)", removed)
+        unfinished: dict[str, int] = {}
+        for states in self.ledger.counts().values():
+            for state, n in states.items():
+                if state in ("received", "ready", "delivering", "delivered"):
+                    unfinished[state] = unfinished.get(state, 0) + n
+        if unfinished:
+            log.info(
+                "resuming unfinished records: %s",
+                ", ".join(f"{n} {state}" for state, n in sorted(unfinished.items())),
+            )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Stop everything still running and release sources, sink, client and ledger."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stopping.set()
+        if self._pool is not None:
+            self._pool.stop(self.settings.pipeline.shutdown_timeout)
+        self._close_sources(SOURCE_CLOSE_TIMEOUT)
+        if self._sink is not None:
+            try:
+                self._sink.close()
+            except Exception:
+                log.exception("sink raised on close")
+        try:
+            self.context._close()
+        except Exception:
+            log.exception("client raised on close")
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+        if self._state_lock is not None:
+            self._state_lock.release()
+            self._state_lock = None
+
+    def _close_sources(self, timeout: float) -> None:
+        """Close every source at once, waiting at most ``timeout`` seconds in all: a
+        server that hangs on logout must not hold the shutdown past its 10 s."""
+
+        def close(src: Source) -> None:
+            try:
+                src.close()
+            except Exception:
+                log.exception("source %s raised on close", src.name)
+
+        closers = [start_thread(f"close-{n}", close, src) for n, src in self.sources.items()]
+        deadline = time.monotonic() + timeout
+        for t in closers:
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                log.warning("%s did not finish within %.0f s; not waiting for it", t.name, timeout)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

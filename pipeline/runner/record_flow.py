@@ -1,0 +1,338 @@
+"""The record state machine: one record moved as far as it can go, each state committed
+before the next step::
+
+    received --transforms--> ready --dedupe--> delivering --sink.deliver--> delivered
+             --source.ack--> done (spool freed)
+
+(``ready`` and the dedupe decision are committed in one transaction.) What an exception
+from a plugin means is decided in one place, :func:`classify`: retry later (the record
+keeps its state, due again after a jittered exponential backoff) or fail it (``failed``
++ reason, then ``source.nack``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from itglue_common import backoff_delay
+
+from ..errors import PermanentError, TransientError
+from ..hooks import HookFacade
+from ..ledger import Ledger, LedgerEntry
+from ..records import DocumentRecord
+from ..settings import PipelineSettings
+from ..sinks import DeliveryResult, Sink
+from ..sources import Source
+from ..transforms import Transform
+from .backpressure import BackPressure
+from .outcomes import RunStats
+
+ENGINE_ERROR_LIMIT = 5  # unexpected engine errors on one record before it is set aside
+log = logging.getLogger("itglue_ingest.engine")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an exception raised by a plugin means for the record."""
+
+    transient: bool  # retry later (else: the record fails)
+    reason: str
+    retry_after: float | None = None
+    unexpected: bool = False  # most likely a bug in the plugin: log its traceback
+
+
+def classify(e: Exception, plugin: str) -> Verdict:
+    """The verdict on ``e``, raised by ``plugin`` (``"transform mime"``, ``"sink itglue"``).
+
+    ``TransientError``/``PermanentError`` say it themselves; an exception whose
+    ``transient`` attribute is True (the IT Glue client's 429, 5xx, timeouts) is retried;
+    so is an SQLite error (the ledger's or cache's database busy or full: ours, not the
+    record's); anything else fails the record with the plugin's name in the reason.
+    """
+    if isinstance(e, TransientError):
+        return Verdict(True, e.reason, e.retry_after)
+    if isinstance(e, PermanentError):
+        return Verdict(False, e.reason)
+    if getattr(e, "transient", None) is True:
+        return Verdict(True, f"{plugin}: {type(e).__name__}: {e}", retry_after_of(e))
+    if isinstance(e, sqlite3.Error):
+        return Verdict(True, f"{plugin}: database error: {e}")
+    expected = isinstance(e, OSError | ValueError) or getattr(e, "transient", None) is not None
+    return Verdict(False, f"{plugin} raised {type(e).__name__}: {e}", unexpected=not expected)
+
+
+def retry_after_of(e: BaseException) -> float | None:
+    value: object = getattr(e, "retry_after", None)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def target_key(record: DocumentRecord) -> str:
+    """The part of the dedupe key beyond the organization: where in it the files go."""
+    t = record.target
+    if t is None or t.kind == "document":
+        return ""
+    return f"{t.resource_type}:{t.resource_id or ''}:{(t.resource_name or '').casefold()}"
+
+
+class RecordFlow:
+    """Moves records through the states; shared by every worker (thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        transforms: list[Transform],
+        sink: Sink,
+        sources: Mapping[str, Source],
+        hook: HookFacade,
+        pressure: BackPressure,
+        stats: RunStats,
+        settings: PipelineSettings,
+        winding_down: threading.Event,
+    ) -> None:
+        self.ledger = ledger
+        self.transforms = transforms
+        self.sink = sink
+        self.sources = sources
+        self.hook = hook
+        self.pressure = pressure
+        self.stats = stats
+        self.settings = settings
+        self._winding_down = winding_down  # set: start no new delivery
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential from ``retry_base`` to ``retry_max`` seconds, jittered."""
+        return backoff_delay(attempts, base=self.settings.retry_base, cap=self.settings.retry_max)
+
+    def process(self, record_id: int) -> None:
+        """Move one record as far as it can go now (each step committed before the next)."""
+        entry = self.ledger.get(record_id)
+        if entry is None:
+            return
+        record = entry.record()
+        state = entry.state
+        extra = {"record_id": record_id, "source": entry.source}
+        unsaved = False  # transformed, "ready" not committed yet (claim commits it)
+        if state == "received":
+            nxt = self._transform(entry, record)
+            if nxt is None:
+                return
+            record, state, unsaved = nxt, "ready", True
+        if state == "ready":
+            if self._winding_down.is_set():
+                # shutting down: do not start a new delivery
+                if unsaved:
+                    self.ledger.update(
+                        entry.id, "ready", record=record, target_key=target_key(record)
+                    )
+                return
+            decision = self._dedupe(entry, record, save=unsaved)
+            if decision != "deliver":
+                return
+            state = "delivering"
+        if state == "delivering":
+            if not self._deliver(entry, record):
+                return
+            state = "delivered"
+            entry = self.ledger.get(record_id) or entry
+        if state == "delivered":
+            self._ack(entry, record, "delivered")
+        elif state == "duplicate" and not entry.acked:
+            self._ack(entry, record, "duplicate")
+        elif state == "failed" and not entry.acked:
+            self._nack(entry, record, entry.reason or "failed")
+        log.debug("record %d: %s", record_id, state, extra=extra)
+
+    def engine_error(self, rid: int, e: Exception) -> None:
+        """Something failed outside the plugins (the database, an unreadable ledger row):
+        retry with backoff; a record that keeps failing is set aside as failed instead
+        of looping forever (without a nack: it may not even be readable)."""
+        try:
+            attempts = self.ledger.postpone(rid, time.time() + self.backoff(1))
+            entry = self.ledger.get(rid)
+            landed = entry is not None and entry.state in ("delivered", "done", "duplicate")
+            if attempts >= ENGINE_ERROR_LIMIT and not landed:  # landed: only the ack is left
+                reason = f"engine error: {type(e).__name__}: {e}"
+                self.ledger.update(rid, "failed", reason=reason, acked=True)
+                log.error("record %d: %s; set aside as failed", rid, reason, exc_info=e)
+                return
+            delay = self.backoff(attempts)
+            self.ledger.postpone(rid, time.time() + delay, count_attempt=False)
+        except Exception:
+            log.exception("record %d: cannot record an engine error", rid)
+        log.error("record %d: unexpected engine error; retrying later", rid, exc_info=e)
+
+    # ------------------------------------------------------------------ the steps
+
+    def _transform(self, entry: LedgerEntry, record: DocumentRecord) -> DocumentRecord | None:
+        for t in self.transforms:
+            try:
+                out = t.apply(record)
+            except Exception as e:
+                self._plugin_error(entry, record, e, f"transform {t.name}", "apply")
+                return None
+            if not isinstance(out, DocumentRecord):
+                self._fail(
+                    entry,
+                    record,
+                    f"transform {t.name} returned {type(out).__name__}, not a DocumentRecord",
+                )
+                return None
+            record = out
+            record.id = entry.id
+        return record
+
+    def _dedupe(self, entry: LedgerEntry, record: DocumentRecord, *, save: bool) -> str:
+        check = bool(record.files or record.sections)
+        decision, original = self.ledger.claim_delivery(
+            entry.id,
+            content_hash=record.content_hash,
+            organization_id=record.organization_id,
+            target_key=target_key(record),
+            scope=self.settings.dedupe_scope,
+            check_duplicates=check,
+            record=record if save else None,
+        )
+        if decision == "duplicate":
+            assert original is not None
+            self._duplicate(entry, record, f"ledger:{original.id}")
+            return "duplicate"
+        if decision == "wait":
+            # the same content is being delivered right now; look again shortly, or when
+            # that delivery is retried if it is waiting for a retry (no polling meanwhile)
+            assert original is not None
+            until = max(time.time() + 0.5, original.next_attempt_at)
+            self.ledger.postpone(entry.id, until, count_attempt=False)
+            return "wait"
+        if check:
+            try:
+                existing = self.sink.find_existing(record)
+            except Exception as e:
+                self._plugin_error(entry, record, e, f"sink {self.sink.name}", "find_existing")
+                return "error"
+            if existing:
+                self._duplicate(entry, record, existing)
+                return "duplicate"
+        return "deliver"
+
+    def _duplicate(self, entry: LedgerEntry, record: DocumentRecord, existing: str) -> None:
+        self.ledger.update(entry.id, "duplicate", duplicate_of=existing, acked=False)
+        self.stats.count("duplicate")
+        log.info(
+            "duplicate of %s: %s",
+            existing,
+            record.source_ref,
+            extra={"record_id": entry.id, "source": entry.source},
+        )
+        self.hook.record_duplicate(record, existing)
+        self._ack(entry, record, "duplicate")
+
+    def _deliver(self, entry: LedgerEntry, record: DocumentRecord) -> bool:
+        journal = self.ledger.journal(entry.id)
+        try:
+            result = self.sink.deliver(record, journal)
+        except Exception as e:
+            self._plugin_error(entry, record, e, f"sink {self.sink.name}", "deliver")
+            return False
+        if not isinstance(result, DeliveryResult):
+            self._fail(entry, record, f"sink {self.sink.name} returned {type(result).__name__}")
+            return False
+        self.ledger.update(
+            entry.id, "delivered", result=json.dumps(asdict(result)), next_attempt_at=0.0
+        )
+        self.stats.count("delivered")
+        log.info(
+            "delivered %s -> %s %s",
+            record.source_ref,
+            result.resource_type,
+            result.resource_id,
+            extra={"record_id": entry.id, "source": entry.source},
+        )
+        self.hook.record_delivered(record, result)
+        return True
+
+    def _plugin_error(
+        self, entry: LedgerEntry, record: DocumentRecord, e: Exception, plugin: str, what: str
+    ) -> None:
+        verdict = classify(e, plugin)
+        if verdict.unexpected:
+            log.error("%s: %s failed", plugin, what, exc_info=e)
+        if verdict.transient:
+            self._transient(entry, record, verdict.reason, verdict.retry_after)
+        else:
+            self._fail(entry, record, verdict.reason)
+
+    def _ack(
+        self,
+        entry: LedgerEntry,
+        record: DocumentRecord,
+        outcome: Literal["delivered", "duplicate"],
+    ) -> None:
+        if not self._call_source(entry, "ack", lambda src: src.ack(record, outcome)):
+            return
+        # every file the record spooled, including any a transform left out of it
+        spooled = self.ledger.blobs_of(entry.id)
+        if outcome == "delivered":
+            self.ledger.update(entry.id, "done", acked=True)
+        else:
+            self.ledger.update(entry.id, "duplicate", acked=True)
+        self.pressure.free_unreferenced([*spooled, *(b.sha256 for b in record.files)])
+
+    def _nack(self, entry: LedgerEntry, record: DocumentRecord, reason: str) -> None:
+        if self._call_source(entry, "nack", lambda src: src.nack(record, reason)):
+            # unless `itglue-ingest retry` requeued it meanwhile (it is processed again)
+            self.ledger.update(entry.id, "failed", acked=True, expect="failed")
+
+    def _call_source(self, entry: LedgerEntry, what: str, call: Callable[[Source], None]) -> bool:
+        """Run a post-action of the record's source; False (and postponed) when it can't."""
+        src = self.sources.get(entry.source)
+        if src is None:
+            # the source is not configured (or disabled) now: post-act when it is back
+            self.ledger.postpone(
+                entry.id, time.time() + self.settings.retry_max, count_attempt=False
+            )
+            return False
+        try:
+            call(src)
+        except Exception:
+            log.exception(
+                "source %s: %s of record %d raised; retrying later", entry.source, what, entry.id
+            )
+            self.ledger.postpone(entry.id, time.time() + self.backoff(entry.attempts + 1))
+            return False
+        return True
+
+    def _fail(self, entry: LedgerEntry, record: DocumentRecord, reason: str) -> None:
+        self.ledger.update(entry.id, "failed", reason=reason, acked=False)
+        self.stats.count("failed")
+        log.warning(
+            "failed %s: %s",
+            record.source_ref,
+            reason,
+            extra={"record_id": entry.id, "source": entry.source},
+        )
+        self.hook.record_failed(record, reason, True)
+        self._nack(entry, record, reason)
+
+    def _transient(
+        self, entry: LedgerEntry, record: DocumentRecord, reason: str, retry_after: float | None
+    ) -> None:
+        attempts = entry.attempts + 1
+        delay = retry_after if retry_after is not None else self.backoff(attempts)
+        self.ledger.postpone(entry.id, time.time() + delay, reason=reason)
+        log.info(
+            "will retry %s in %.1f s (attempt %d): %s",
+            record.source_ref,
+            delay,
+            attempts,
+            reason,
+            extra={"record_id": entry.id, "source": entry.source},
+        )
+        self.hook.record_failed(record, reason, False)

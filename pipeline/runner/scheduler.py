@@ -1,0 +1,166 @@
+"""Runs: the sources' scan/watch threads next to the worker pool.
+
+``run_once`` calls each enabled source's ``scan()`` once and waits until every record
+reached a final state; the daemon (``run``) calls ``scan()`` and then ``watch()``
+(restarted with backoff if it raises) until it is told to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from ..errors import PipelineError
+from ..ledger import Ledger
+from ..settings import PipelineSettings
+from ..sources import Source
+from .outcomes import Progress, RunStats, RunSummary
+from .workers import WorkerPool, start_thread
+
+log = logging.getLogger("itglue_ingest.engine")
+
+
+class Scheduler:
+    """Starts and stops the sources' threads and the worker pool for a run."""
+
+    def __init__(
+        self,
+        *,
+        sources: Mapping[str, Source],
+        pool: WorkerPool,
+        ledger: Ledger,
+        stats: RunStats,
+        stopping: threading.Event,
+        settings: PipelineSettings,
+    ) -> None:
+        self._sources = sources
+        self._pool = pool
+        self._ledger = ledger
+        self._stats = stats
+        self._stopping = stopping  # the sources and the back-pressure see it
+        self._settings = settings
+        self._scan_errors: dict[str, str] = {}  # source name -> why its last scan failed
+
+    def run_once(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> RunSummary:
+        """See :meth:`pipeline.runner.Engine.run_once`."""
+        started = time.time()
+        deadline = time.monotonic() + self._settings.once_timeout
+        self._stopping.clear()
+        self._stats.clear()
+        backlog = self._ledger.count_active()  # unfinished records from earlier runs
+        self._pool.start()
+        scanners = [
+            start_thread(f"scan-{name}", self._scan, src) for name, src in self._sources.items()
+        ]
+        timed_out = interrupted = False
+        try:
+            while True:
+                if stop is not None and stop.is_set():
+                    interrupted = True
+                    break
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    break
+                scanning = any(t.is_alive() for t in scanners)
+                if on_progress is not None:
+                    on_progress(self._stats.progress(backlog))
+                if not scanning and self._idle():
+                    break
+                (stop or threading.Event()).wait(0.1)
+        finally:
+            # one shutdown budget for everything: sources and workers are told at once
+            budget_end = time.monotonic() + self._settings.shutdown_timeout
+            self._stopping.set()
+            self._pool.wind_down()
+            for t in scanners:
+                t.join(max(0.0, budget_end - time.monotonic()))
+            self._pool.stop(max(0.1, budget_end - time.monotonic()))
+            self._stopping.clear()
+        if on_progress is not None:
+            on_progress(self._stats.progress(backlog))
+        summary = self._summary(started)
+        summary.timed_out, summary.interrupted = timed_out, interrupted
+        return summary
+
+    def run(self, stop: threading.Event) -> None:
+        """See :meth:`pipeline.runner.Engine.run`."""
+        self._stopping.clear()
+        self._pool.start()
+        watchers = [
+            start_thread(f"watch-{name}", self._watch, src) for name, src in self._sources.items()
+        ]
+        log.info("running: %d source(s), %d worker(s)", len(watchers), self._pool.size)
+        try:
+            stop.wait()
+        finally:
+            log.info("stopping")
+            t0 = time.monotonic()
+            budget = self._settings.shutdown_timeout
+            self._stopping.set()
+            self._pool.stop(budget)
+            for t in watchers:
+                t.join(max(0.1, budget - (time.monotonic() - t0)))
+            still = [t.name for t in watchers if t.is_alive()]
+            if still:
+                log.warning("sources still busy at shutdown: %s", ", ".join(still))
+            log.info("stopped in %.1f s", time.monotonic() - t0)
+
+    def _scan(self, src: Source) -> None:
+        try:
+            src.scan()
+        except PipelineError as e:  # the source's own account of why it could not scan
+            log.error("source %s: scan failed: %s", src.name, e.reason)
+            self._scan_errors[src.name] = e.reason
+        except Exception as e:
+            log.exception("source %s: scan raised", src.name)
+            self._scan_errors[src.name] = f"scan raised {type(e).__name__}: {e}"
+        else:
+            self._scan_errors.pop(src.name, None)
+
+    def _watch(self, src: Source) -> None:
+        delay = 1.0
+        self._scan(src)
+        while not self._stopping.is_set():
+            try:
+                src.watch()
+                delay = 1.0
+            except Exception:
+                log.exception("source %s: watch raised; restarting in %.0f s", src.name, delay)
+            if self._stopping.wait(delay):
+                break
+            delay = min(delay * 2, 60.0)
+
+    def _idle(self) -> bool:
+        return (
+            not self._pool.busy()
+            and self._ledger.count_active() == 0
+            and self._ledger.count_unacked_due(time.time()) == 0
+        )
+
+    def _summary(self, started: float) -> RunSummary:
+        s = RunSummary(elapsed=time.time() - started)
+        for source, states in self._ledger.counts_since(started).items():
+            per = {
+                "delivered": states.get("delivered", 0) + states.get("done", 0),
+                "duplicate": states.get("duplicate", 0),
+                "failed": states.get("failed", 0),
+                "pending": sum(states.get(k, 0) for k in ("received", "ready", "delivering")),
+            }
+            s.by_source[source] = per
+            s.delivered += per["delivered"]
+            s.duplicate += per["duplicate"]
+            s.failed += per["failed"]
+        s.pending = self._ledger.count_active()
+        s.source_errors = dict(self._scan_errors)
+        s.failures = [
+            {"id": e.id, "source": e.source, "source_ref": e.source_ref, "reason": e.reason}
+            for e in self._ledger.failed(since=started)
+        ]
+        return s

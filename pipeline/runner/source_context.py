@@ -1,0 +1,221 @@
+"""What a running source gets from the engine: emit (spool + ledger), the ledger's
+answers and checkpoints, secrets and access tokens."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO
+
+from ..errors import TransientError
+from ..hooks import HookFacade
+from ..ledger import Ledger
+from ..logs import register_secret
+from ..records import Blob, DocumentRecord, FileInput, RecordDraft
+from ..secrets import read_secret
+from ..settings import SourceSettings
+from ..sources import EmitResult, RecordState, SourceContext
+from ..spool import Spool, SpoolTooLarge, SpoolWriteError, Staged
+from .backpressure import BackPressure
+from .outcomes import RunStats
+
+
+@dataclass(frozen=True)
+class SourceServices:
+    """The engine's parts every source context uses."""
+
+    ledger: Ledger
+    spool: Spool
+    pressure: BackPressure
+    hook: HookFacade
+    stats: RunStats
+    notify_work: Callable[[], None]  # new work in the ledger
+    stopping: threading.Event
+    max_file_size: int
+
+
+class EngineSourceContext:
+    """The :class:`pipeline.sources.SourceContext` the engine gives each source.
+
+    What source authors can rely on:
+
+    * ``emit(draft)`` first looks the identity ``(source, source_ref, version)`` up:
+      known -> ``EmitResult("known", id, state)`` and nothing is read. Otherwise it
+      blocks while the spool is full (``spool_max_records``/``spool_max_bytes`` of
+      unfinished records) unless ``stopping`` is set, reads every ``FileInput`` once
+      (``path`` opened by the engine, or ``open()`` called and the stream closed
+      afterwards), and commits the spooled files and the ``received`` row before it
+      returns ``EmitResult("accepted", id, "received")`` -- only then may the source
+      advance a checkpoint. The draft's ``organization`` defaults to the
+      ``[[sources]]`` table's ``organization``.
+    * A file over ``max_file_size`` -> ``EmitResult("failed", reason="too large: N
+      bytes > limit M; ...")``; an ``OSError`` while opening/reading -> ``failed`` with
+      ``"unreadable: <file>: <why>"``. The failed record is in the ledger (``status``)
+      and the source is nacked for it by a worker, like any failed record. A
+      :class:`~pipeline.errors.TransientError` raised while reading records nothing and
+      propagates (the source tries again later), and so does one raised by ``emit``
+      when the spool cannot be written (disk full): that is not the input's fault. Any
+      other exception propagates too.
+    * ``fail(draft, reason)`` records a failed row (nacked later) unless known.
+    * ``ack``/``nack`` come from worker threads, never before the outcome is committed,
+      possibly again after a crash (make them idempotent); an exception from them is
+      logged and the call retried with backoff.
+    * ``secret(key, env)``: the variable ``env`` when set, else keyring service
+      ``itglue-ingest`` user ``source:<name>:<key>``, else ``PermanentError`` saying how
+      to set it. Values are registered for log redaction.
+    """
+
+    def __init__(self, services: SourceServices, settings: SourceSettings) -> None:
+        self._services = services
+        self._settings = settings
+        self.source_name = settings.name
+        self.stopping = services.stopping
+        self.log = logging.getLogger(f"itglue_ingest.source.{settings.name}")
+        self.max_file_size = services.max_file_size
+
+    # -- records
+
+    def emit(self, draft: RecordDraft) -> EmitResult:
+        eng = self._services
+        existing = eng.ledger.find(self.source_name, draft.source_ref, draft.version)
+        if existing is not None:
+            return EmitResult("known", existing.id, existing.state)
+        eng.pressure.wait_for_space()
+        staged: list[tuple[FileInput, Staged]] = []
+        failure: str | None = None
+        try:
+            for f in draft.files:
+                try:
+                    staged.append((f, self._stage(f)))
+                except TransientError:
+                    raise  # "not now" (e.g. still being written): nothing is recorded
+                except SpoolWriteError as e:  # disk full...: not the input's fault
+                    raise TransientError(f"{e}; {_file_label(draft, f)} is taken later") from e
+                except SpoolTooLarge as e:
+                    failure = f"{e} ({_file_label(draft, f)})"
+                    break
+                except OSError as e:
+                    failure = f"unreadable: {_file_label(draft, f)}: {e.strerror or e}"
+                    break
+        except BaseException:
+            for _, s in staged:
+                eng.spool.discard(s)
+            raise
+        if failure is not None:
+            for _, s in staged:
+                eng.spool.discard(s)
+            return self._record_failure(draft, failure)
+        with eng.spool.lock:  # the files must not be freed before the row references them
+            blobs = []
+            for f, s in staged:
+                spooled = eng.spool.commit(s)
+                blobs.append(
+                    Blob(
+                        file_name=f.file_name,
+                        path=spooled.path,
+                        size=spooled.size,
+                        sha256=spooled.sha256,
+                        claimed_mime=f.claimed_mime,
+                        metadata=dict(f.metadata),
+                    )
+                )
+            try:
+                record = self._record(draft, blobs)
+                record_id, inserted, state = eng.ledger.insert(
+                    record, blobs=[b.sha256 for b in blobs]
+                )
+            except BaseException:  # e.g. metadata that is not JSON: nothing may stay behind
+                eng.pressure.free_unreferenced(b.sha256 for b in blobs)
+                raise
+        if not inserted:  # emitted concurrently by another thread of this source
+            eng.pressure.free_unreferenced(b.sha256 for b in blobs)
+            return EmitResult("known", record_id, state)
+        eng.notify_work()
+        eng.stats.count("received")
+        self.log.debug(
+            "received %s",
+            draft.source_ref,
+            extra={"record_id": record_id, "source": self.source_name},
+        )
+        return EmitResult("accepted", record_id, "received")
+
+    def _stage(self, f: FileInput) -> Staged:
+        limit = self.max_file_size
+        spool = self._services.spool
+        if f.path is not None:
+            size = os.stat(f.path).st_size
+            if size > limit:
+                raise SpoolTooLarge(size, limit)
+            with open(f.path, "rb") as stream:
+                return spool.stage(stream, limit)
+        assert f.open is not None
+        opened: IO[bytes] = f.open()
+        with opened as stream:
+            return spool.stage(stream, limit)
+
+    def _record(self, draft: RecordDraft, blobs: list[Blob]) -> DocumentRecord:
+        return DocumentRecord(
+            source=self.source_name,
+            source_ref=draft.source_ref,
+            version=draft.version,
+            name=draft.name,
+            files=blobs,
+            sections=list(draft.sections),
+            metadata=dict(draft.metadata),
+            organization=draft.organization or self._settings.organization,
+        )
+
+    def _record_failure(self, draft: RecordDraft, reason: str) -> EmitResult:
+        eng = self._services
+        record = self._record(draft, [])
+        record_id, inserted, state = eng.ledger.insert(record, state="failed", reason=reason)
+        if not inserted:
+            return EmitResult("known", record_id, state)
+        self.log.warning(
+            "failed %s: %s",
+            draft.source_ref,
+            reason,
+            extra={"record_id": record_id, "source": self.source_name},
+        )
+        record.id = record_id
+        eng.stats.count("failed")
+        eng.hook.record_failed(record, reason, True)
+        eng.notify_work()  # the source is nacked by a worker, like any failed record
+        return EmitResult("failed", record_id, "failed", reason)
+
+    def known(self, source_ref: str, version: str = "") -> RecordState | None:
+        return self._services.ledger.state_of(self.source_name, source_ref, version)
+
+    def fail(self, draft: RecordDraft, reason: str) -> None:
+        self._record_failure(draft, reason)
+
+    # -- checkpoints and secrets
+
+    def get_checkpoint(self, key: str) -> str | None:
+        return self._services.ledger.get_checkpoint(self.source_name, key)
+
+    def set_checkpoint(self, key: str, value: str) -> None:
+        self._services.ledger.set_checkpoint(self.source_name, key, value)
+
+    def access_token(self, account: str) -> str | None:
+        token = self._services.hook.access_token(self.source_name, account)
+        if token:
+            register_secret(token)
+        return token
+
+    def secret(self, key: str, env: str | None = None) -> str:
+        return read_secret(
+            f"source:{self.source_name}:{key}", key, env, f"source {self.source_name!r}"
+        )
+
+
+def _file_label(draft: RecordDraft, f: FileInput) -> str:
+    return f.file_name or draft.source_ref
+
+
+def _conforms(ctx: EngineSourceContext) -> SourceContext:
+    """Lets mypy check that EngineSourceContext implements the SourceContext protocol."""
+    return ctx
