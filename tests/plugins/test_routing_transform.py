@@ -255,7 +255,7 @@ def test_a_plugin_router_answers_before_the_built_in(contexts) -> None:
 
 
 def test_without_any_router_the_record_is_rejected(contexts) -> None:
-    pm = get_plugin_manager(load_entrypoints=False, block=["plugins.routing"])
+    pm = get_plugin_manager(load_entrypoints=False)
     t = route_transform(contexts(pm=pm))
     pm.unregister(t.router)  # not even the transform's own router is left
     with pytest.raises(Rejected, match="no router decided"):
