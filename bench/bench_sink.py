@@ -31,11 +31,10 @@ from sample_files import make_pdf, make_png
 
 from core_client.client import ITGlueClient
 from itglue_emulator import run_emulator
-from pipeline import Blob, DocumentRecord, EngineContext, Section
-from pipeline.hooks import HookFacade
+from pipeline import Blob, DocumentRecord, Section
 from pipeline.ledger import Ledger
-from pipeline.plugins import get_plugin_manager
 from pipeline.settings import parse_settings
+from pipeline.testing import make_engine_context
 from plugins.itglue_sink import ItglueSink, ItglueSinkOptions
 from plugins.routing import RouteTransform, RoutingOptions
 
@@ -93,13 +92,7 @@ def main() -> None:
             max_retries=3,
             backoff_base=0.01,
         )
-        ctx = EngineContext(
-            settings=settings,
-            state_dir=settings.state.dir,
-            hook=HookFacade(get_plugin_manager(load_entrypoints=False)),
-            log=logging.getLogger("bench"),
-            _client_factory=lambda: client,
-        )
+        ctx = make_engine_context(settings, client_factory=lambda _: client)
         route = RouteTransform("route", RoutingOptions(), ctx)
         sink = ItglueSink("itglue", ItglueSinkOptions(), ctx)
         ledger = Ledger(settings.database_path)
