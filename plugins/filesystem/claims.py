@@ -67,8 +67,9 @@ class Claims:
         """Rename ``path`` into the claim folder; its new path, or None when another
         collector took it first (or it vanished, or this very version is claimed).
 
-        :raises OSError: the rename is not possible here (another file system below
-            the drop folder, no permission); the caller takes the file in place.
+        :raises OSError: the rename is not possible (now): ``EXDEV`` (another file
+            system below the drop folder), the file still open on an SMB client, no
+            permission.
         """
         target = self.path_of(rel, version)
         with self._lock:

@@ -169,8 +169,13 @@ class FilesystemSource(Source):
         try:
             claimed = claims.claim(path, rel, version)
         except OSError as e:
-            self._note(ref, version, 30, "cannot claim %s (%s); taken in place", rel, e)
-            return path
+            if e.errno == errno.EXDEV:  # another file system mounted below the drop folder
+                self._note(ref, version, 30, "cannot claim %s (%s); taken in place", rel, e)
+                return path
+            # still open on an SMB client (sharing mode), no permission: not now
+            self._note(ref, version, 30, "cannot claim %s (%s); trying again later", rel, e)
+            self.tracker.touch(path)
+            return None
         if claimed is None:
             self.log.debug("%s was claimed by another collector (or is gone); left", rel)
         return claimed
