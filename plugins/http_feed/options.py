@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline import PathField, SourceOptions
 
+from .guard import parse_host_pattern
 from .values import url_problem
 
 
@@ -136,6 +137,9 @@ class HttpFeedOptions(SourceOptions):
     poll_interval: float = Field(default=300.0, gt=0)
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=60.0, gt=0)
+    page_timeout: float = Field(default=300.0, gt=0)  # one page, retries included
+    download_timeout: float = Field(default=1800.0, gt=0)  # one download, its body included
+    download_hosts: list[str] = Field(default_factory=list)
     max_pages: int = Field(default=100, ge=1)
     max_page_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     max_retries: int = Field(default=4, ge=0, le=20)
@@ -144,6 +148,13 @@ class HttpFeedOptions(SourceOptions):
     retry_after_max: float = Field(default=120.0, ge=0)
     allow_insecure_loopback: bool = False
     ca_bundle: PathField | None = None
+
+    @field_validator("download_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_host_pattern(entry)  # a ValueError names the entry
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> HttpFeedOptions:

@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-import requests
-
 from pipeline import (
     FileInput,
     PermanentError,
@@ -47,8 +45,10 @@ from pipeline import (
 from .checkpoint import Watermark
 from .options import FieldMap, HttpFeedOptions
 from .pagination import Page, first_page, next_page
+from .parsing import MAX_DEPTH, contains_too_deep
 from .transport import (
     CHUNK,
+    Download,
     DownloadStream,
     FeedClient,
     FeedProblem,
@@ -229,7 +229,7 @@ class HttpFeedSource(Source):
                         transient=False,
                     )
                 seen_requests.add(key)
-                resp, doc = self.http.fetch_json(page.url, page.params)
+                resp, doc, too_deep = self.http.fetch_json(page.url, page.params)
                 report.pages += 1
                 items = lookup(doc, self.opts.items_path)
                 where = repr(self.opts.items_path) if self.opts.items_path else "the body"
@@ -254,7 +254,7 @@ class HttpFeedSource(Source):
                 for item in items:
                     if self.context.stopping.is_set():
                         raise Stopping
-                    if not self._handle_item(item, page.url, report, mark):
+                    if not self._handle_item(item, page.url, report, mark, too_deep):
                         page_deferred = True
                 if mode == "cursor":
                     if page_deferred:
@@ -285,8 +285,11 @@ class HttpFeedSource(Source):
 
     # ----- items -------------------------------------------------------------
 
-    def _handle_item(self, item: Any, page_url: str, report: PollReport, mark: Watermark) -> bool:
-        """Emit one item; False when it was not safely recorded (holds the checkpoint)."""
+    def _handle_item(
+        self, item: Any, page_url: str, report: PollReport, mark: Watermark, too_deep: bool
+    ) -> bool:
+        """Emit one item; False when it was not safely recorded (holds the checkpoint).
+        ``too_deep``: the page had values nested too deeply (``parsing``)."""
         report.items += 1
         f = self.opts.fields
         ref, version, stamp = self._identity(item)
@@ -306,6 +309,11 @@ class HttpFeedSource(Source):
             },
         )
         try:
+            if too_deep and contains_too_deep(item):
+                raise ItemInvalid(
+                    f"item is nested deeper than {MAX_DEPTH} levels "
+                    "(arrays/objects inside each other)"
+                )
             if not isinstance(item, dict):
                 raise ItemInvalid(f"item is {type_name(item)}, expected an object")
             content = self._fill_draft(draft, item, f)
@@ -404,7 +412,7 @@ class HttpFeedSource(Source):
     ) -> bool:
         file_name, mime = content.file_name, content.mime
         limit = self.context.max_file_size
-        response: requests.Response | None = None
+        download: Download | None = None
         if content.base64:
             try:
                 data = base64.b64decode(re.sub(r"\s+", "", content.base64), validate=True)
@@ -438,7 +446,7 @@ class HttpFeedSource(Source):
             url = urljoin(page_url, content.file_url)
             draft.metadata["url"] = display_url(url)
             try:
-                response = self.http.open_download(url, limit)
+                download = self.http.open_download(url, limit)
             except FeedProblem as e:
                 if e.transient:
                     report.deferred += 1
@@ -454,19 +462,20 @@ class HttpFeedSource(Source):
                 self._fail(draft, e.reason, report, stamp, mark)
                 return True
             report.downloads += 1
+            response = download.response
             name = (
                 file_name
                 or disposition_name(response)
                 or posixpath.basename(unquote(urlsplit(response.url or url).path))
             )
             claimed = mime or (response.headers.get("Content-Type") or "").split(";")[0].strip()
-            first: list[requests.Response] = [response]
+            first: list[Download] = [download]
 
             def opener() -> IO[bytes]:
-                # the response opened above; a second call (a retry inside the engine)
-                # opens the download again
-                resp = first.pop() if first else self.http.open_download(url, limit)
-                return io.BufferedReader(DownloadStream(resp, url), CHUNK)
+                # the download opened above; a second call (a retry inside the engine)
+                # opens it again
+                opened = first.pop() if first else self.http.open_download(url, limit)
+                return io.BufferedReader(DownloadStream(opened, url), CHUNK)
 
             draft.files.append(
                 FileInput(
@@ -489,8 +498,8 @@ class HttpFeedSource(Source):
             self._fail(draft, e.reason, report, stamp, mark)
             return True
         finally:
-            if response is not None:
-                response.close()
+            if download is not None:
+                download.close()
         if result.status == "accepted":
             report.emitted += 1
         elif result.status == "known":

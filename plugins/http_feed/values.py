@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from itglue_common import is_loopback_host
 
+from .parsing import TooDeep
+
 
 def url_problem(url: str, allow_insecure_loopback: bool) -> str | None:
     """Why ``url`` may not be fetched (HTTPS rule), or None."""
@@ -86,6 +88,8 @@ def lookup(doc: Any, path: str) -> Any:
 def type_name(value: Any) -> str:
     if value is None:
         return "null"
+    if isinstance(value, TooDeep):
+        return str(value).strip("<>")
     return {dict: "an object", list: "a list", bool: "a boolean", str: "a string"}.get(
         type(value), "a number" if isinstance(value, int | float) else type(value).__name__
     )

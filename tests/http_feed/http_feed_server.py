@@ -16,14 +16,20 @@ Feeds (all sorted by ``updated_at`` then ``id``; ``?since=`` keeps items with
 ``/feed/cursor?cursor=C``    ``{"items": [...], "meta": {"next_cursor": C2, "has_more": b}}``
                              (a change feed: ``C`` is the last change sequence seen)
 ``/files/<name>``            the bytes of ``files[name]``
+
+Hostile answers: ``drips`` send a response one byte at a time (a server that never
+times out a per-read limit); :class:`Raw` values are served as given (JSON nested too
+deeply for the server's own ``json.dumps``).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import ssl
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -46,6 +52,40 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1
     skip: int = 0  # let this many matching requests through first
+
+
+@dataclass
+class Drip:
+    """Send the answers to paths starting with a prefix one byte every ``interval`` s:
+    the body only, or the status line and headers too (``headers``). ``pad`` spaces are
+    added to a JSON body so that the whole answer would take minutes."""
+
+    interval: float = 0.05
+    headers: bool = False
+    pad: int = 20_000
+
+
+@dataclass(frozen=True)
+class Raw:
+    """JSON text served exactly as given, in place of an item's value."""
+
+    text: str
+
+
+def dumps(doc: Any) -> str:
+    """``json.dumps``, with :class:`Raw` values spliced in as they are."""
+    raws: list[str] = []
+
+    def placeholder(value: Any) -> str:
+        if not isinstance(value, Raw):
+            raise TypeError(f"not JSON: {type(value).__name__}")
+        raws.append(value.text)
+        return f"\x00raw-{len(raws) - 1}\x00"
+
+    out = json.dumps(doc, default=placeholder)
+    for i, text in enumerate(raws):
+        out = out.replace(json.dumps(f"\x00raw-{i}\x00"), text, 1)
+    return out
 
 
 @dataclass
@@ -74,6 +114,10 @@ class FeedState:
         self.no_length: set[str] = set()  # downloads sent without Content-Length
         self.hold: dict[str, threading.Event] = {}  # "path?query" substring -> wait for it
         self.held = threading.Event()  # set when a request is being held
+        self.drips: dict[str, Drip] = {}  # path prefix -> answered one byte at a time
+        self.dripping = threading.Event()  # set when a drip has begun
+        self.closing = threading.Event()  # the server is shutting down: drips end
+        self.connections = 0  # TCP connections accepted
 
     # ----- content
 
@@ -148,9 +192,37 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
+    _drip: Drip | None = None
+
+    def flush_headers(self) -> None:
+        if self._drip is not None and self._drip.headers:
+            data = b"".join(getattr(self, "_headers_buffer", []))
+            self._headers_buffer = []
+            self._write(data)
+        else:
+            super().flush_headers()
+
+    def _write(self, data: bytes) -> None:
+        """The body (or the headers): at once, or a byte at a time while dripping."""
+        drip = self._drip
+        if drip is None:
+            self.wfile.write(data)
+            return
+        st = self.server.state
+        st.dripping.set()
+        for i in range(len(data)):
+            if st.closing.wait(drip.interval):
+                return
+            self.wfile.write(data[i : i + 1])  # a client that hung up ends the handler
+            self.wfile.flush()
+
     def do_GET(self) -> None:
         st = self.server.state
         parts = urlsplit(self.path)
+        with st.lock:
+            self._drip = next(
+                (d for prefix, d in st.drips.items() if parts.path.startswith(prefix)), None
+            )
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         with st.lock:
             st.requests.append(Request(parts.path, query, dict(self.headers.items())))
@@ -200,10 +272,11 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(body)
+        self._write(body)
 
     def _json(self, doc: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(200, json.dumps(doc).encode(), headers=headers)
+        pad = b" " * self._drip.pad if self._drip is not None else b""
+        self._send(200, dumps(doc).encode() + pad, headers=headers)
 
     def _file(self, name: str) -> None:
         st = self.server.state
@@ -229,7 +302,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         for i in range(0, len(data), 65536):
-            self.wfile.write(data[i : i + 65536])
+            self._write(data[i : i + 65536])
 
     def _window(self, query: dict[str, str], start: int, size: int) -> list[dict[str, Any]]:
         items = self.server.state.sorted_items(query.get("since"))
@@ -303,6 +376,7 @@ class _Server(ThreadingHTTPServer):
             request = self.ssl_ctx.wrap_socket(request, server_side=True)
         with self.sock_lock:
             self.open_sockets.add(request)
+            self.state.connections += 1
         try:
             super().finish_request(request, client_address)
         finally:
@@ -320,22 +394,27 @@ class FeedServer:
     state: FeedState
     base_url: str
     ca_file: Path | None
+    ca: trustme.CA | None = None
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
 
 @contextmanager
-def run_feed_server(tmp: Path, *, tls: bool = True) -> Iterator[FeedServer]:
-    """A feed server on 127.0.0.1 (HTTPS with a test CA, or plain HTTP)."""
+def run_feed_server(
+    tmp: Path, *, tls: bool = True, ca: trustme.CA | None = None
+) -> Iterator[FeedServer]:
+    """A feed server on 127.0.0.1 (HTTPS with a test CA, or ``ca``'s, or plain HTTP)."""
     ssl_ctx = None
     ca_file = None
     if tls:
-        ca = trustme.CA()
+        ca = ca or trustme.CA()
         cert = ca.issue_cert("127.0.0.1", "localhost")
         ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(ssl_ctx)
-        ca_file = tmp / "feed-ca.pem"
+        fd, name = tempfile.mkstemp(prefix="feed-ca-", suffix=".pem", dir=tmp)  # one per server
+        os.close(fd)
+        ca_file = Path(name)
         ca.cert_pem.write_to_path(str(ca_file))
     state = FeedState()
     server = _Server(state, ssl_ctx)
@@ -345,8 +424,9 @@ def run_feed_server(tmp: Path, *, tls: bool = True) -> Iterator[FeedServer]:
     thread.start()
     port = server.server_address[1]
     try:
-        yield FeedServer(state, f"{'https' if tls else 'http'}://127.0.0.1:{port}", ca_file)
+        yield FeedServer(state, f"{'https' if tls else 'http'}://127.0.0.1:{port}", ca_file, ca)
     finally:
+        state.closing.set()
         for ev in list(state.hold.values()):
             ev.set()
         server.shutdown()

@@ -371,11 +371,15 @@ def test_auth_from_the_keyring_and_only_to_the_feed_origin(
     add_doc(feed, 1)
     item = add_doc(feed, 2)
     # the same server under another name is another origin: no credentials sent there
-    item["links"]["file"] = feed.url("/files/doc-2.pdf").replace("127.0.0.1", "localhost")
+    other = feed.base_url.replace("127.0.0.1", "localhost")
+    item["links"]["file"] = other + "/files/doc-2.pdf"
     feed.state.require_header = ("Authorization", "Bearer from-keyring")
-    settings = make_settings(
-        ingest_state_dir, sink_db, source_options("page", auth={"type": "bearer", "secret": "api"})
+    opts = source_options(
+        "page",
+        auth={"type": "bearer", "secret": "api"},
+        download_hosts=[other.removeprefix("https://")],
     )
+    settings = make_settings(ingest_state_dir, sink_db, opts)
     summary, _ = run_once(settings)
     assert summary.delivered == 2
     downloads = {r.path: r.headers for r in feed.state.requests if r.path.startswith("/files")}
