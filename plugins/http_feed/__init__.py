@@ -6,6 +6,8 @@ file URL / inline base64 / text or HTML body, organization, updated-at) and emit
 streaming downloads into the engine's spool. A package of small modules, one job each:
 :mod:`.options` (the configuration keys), :mod:`.values` (URLs, dotted paths,
 timestamps), :mod:`.transport` (retries, redirects, downloads; why hand-written),
+:mod:`.deadline` (a total time limit per request), :mod:`.guard` (which hosts and
+addresses the feed may send the source to), :mod:`.parsing` (JSON at any nesting depth),
 :mod:`.pagination` (the styles), :mod:`.checkpoint` (how far the updated-at checkpoint
 may move), :mod:`.source` (the poll and exactly-once rules).
 """

@@ -106,3 +106,160 @@ def test_options_validation_names_the_problem() -> None:
         {**base, "fields": {"file_url": "url", "updated_at": "modified"}}
     )
     assert opts.checkpoint_mode == "updated_at"
+
+
+# ----------------------------------------------------------------- nesting depth
+
+
+def test_parse_page_cuts_exactly_what_is_too_deep() -> None:
+    from plugins.http_feed.parsing import MAX_DEPTH, TOO_DEEP, contains_too_deep, parse_page
+
+    def arrays(n: int) -> str:
+        return "[" * n + "]" * n
+
+    doc, cut = parse_page(arrays(MAX_DEPTH).encode())
+    assert not cut and not contains_too_deep(doc)
+    doc, cut = parse_page(arrays(MAX_DEPTH + 1).encode())
+    assert cut and contains_too_deep(doc)
+    # levels MAX_DEPTH + 1 and deeper become one stand-in; siblings stay as they are
+    text = '{"a": [' + "[" * 200 + '"x"' + "]" * 200 + ', {"b": 1}], "c": "[[[["}'
+    doc, cut = parse_page(text.encode())
+    inner = doc["a"][0]  # level 3
+    for _ in range(MAX_DEPTH - 3):  # down to level MAX_DEPTH
+        inner = inner[0]
+    assert len(inner) == 1 and inner[0] is TOO_DEEP
+    assert doc["a"][1] == {"b": 1} and doc["c"] == "[[[["
+
+
+def test_parse_page_counts_no_brackets_inside_strings() -> None:
+    from plugins.http_feed.parsing import MAX_DEPTH, parse_page
+
+    hostile_text = "[" * 5000 + '\\"' + "{" * 5000  # brackets and an escaped quote
+    body = '[{"id": 1, "note": "' + hostile_text + '"}]' + " " * 10
+    doc, cut = parse_page(body.encode())
+    assert not cut and doc[0]["note"] == hostile_text.replace('\\"', '"')
+    body = "[" + ",".join(["[]"] * (MAX_DEPTH * 3)) + "]"  # many brackets, shallow
+    assert parse_page(body.encode())[1] is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000, b"[" * 100_000 + b"}" * 100_000, b"]" * 5 + b"[" * 5000, b"<html>"],
+)
+def test_parse_page_rejects_what_is_not_json_without_recursing(body: bytes) -> None:
+    from plugins.http_feed.parsing import parse_page
+
+    with pytest.raises(ValueError):
+        parse_page(body)
+
+
+def test_parse_page_reads_utf16_and_a_bom() -> None:
+    from plugins.http_feed.parsing import parse_page
+
+    assert parse_page('[{"a": "é"}]'.encode("utf-16"))[0] == [{"a": "é"}]
+    assert parse_page(b"\xef\xbb\xbf[1]")[0] == [1]
+
+
+# ----------------------------------------------------------------- where the feed may send us
+
+
+@pytest.mark.parametrize(
+    ("ip", "kind"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("64:ff9b::7f00:1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("fc00::1", "unique-local"),
+        ("fd12:3456::1", "unique-local"),
+        ("0.0.0.0", "unspecified"),  # noqa: S104 (an address to classify, not to bind)
+        ("::", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("100.64.0.1", "non-public"),  # shared (carrier-grade NAT)
+        ("240.0.0.1", "private"),
+        ("93.184.216.34", None),
+        ("2606:4700::1111", None),
+    ],
+)
+def test_address_kinds(ip: str, kind: str | None) -> None:
+    from plugins.http_feed.guard import address_kind
+
+    assert address_kind(ip) == kind
+
+
+def test_host_policy_hosts() -> None:
+    from plugins.http_feed.guard import HostPolicy
+
+    policy = HostPolicy(
+        "https://feed.example.com/api",
+        ["files.example.com", "cdn.example.net:8443", "*.blob.example.org", "[2001:db8::1]"],
+        allow_loopback=False,
+    )
+    ok = [
+        "https://feed.example.com/x",
+        "https://FEED.example.com:443/x",
+        "https://files.example.com/a.pdf",
+        "https://cdn.example.net:8443/a.pdf",
+        "https://eu.blob.example.org/a.pdf",
+        "https://[2001:db8::1]/a.pdf",
+    ]
+    refused = [
+        "https://feed.example.com:8443/x",  # another port of the feed's host
+        "http://feed.example.com:443/x",  # another scheme
+        "https://files.example.com:8443/a.pdf",  # no port listed: the default only
+        "https://cdn.example.net/a.pdf",
+        "https://blob.example.org/a.pdf",  # *.domain: subdomains only
+        "https://evilblob.example.org/a.pdf",
+        "https://127.0.0.1/a.pdf",
+        "https://169.254.169.254/latest/meta-data",
+    ]
+    assert [u for u in ok if policy.host_problem(u)] == []
+    assert [u for u in refused if not policy.host_problem(u)] == []
+    assert policy.host_problem("https://10.0.0.1:8080/x") == (
+        "10.0.0.1:8080 is not the feed's host; list it in download_hosts to allow it"
+    )
+
+
+def test_host_policy_addresses() -> None:
+    from plugins.http_feed.guard import HostPolicy
+
+    policy = HostPolicy("https://10.0.0.5/api", ["files.corp", "*.example.com"], False)
+    # named exactly (the feed, an exact entry): its addresses are trusted
+    assert policy.address_problem("https", "10.0.0.5", 443, "10.0.0.5") is None
+    assert policy.address_problem("https", "files.corp", 443, "192.168.1.9") is None
+    # a wildcard names no address
+    assert policy.address_problem("https", "a.example.com", 443, "93.184.216.34") is None
+    problem = policy.address_problem("https", "a.example.com", 443, "169.254.169.254")
+    assert problem == (
+        "a.example.com resolves to a link-local address (169.254.169.254); refused unless "
+        "download_hosts names the host exactly"
+    )
+    assert "allow_insecure_loopback" in (
+        policy.address_problem("https", "a.example.com", 443, "127.0.0.1") or ""
+    )
+    loopback_ok = HostPolicy("https://10.0.0.5/api", ["*"], allow_loopback=True)
+    assert loopback_ok.address_problem("https", "x.test", 443, "::1") is None
+    assert loopback_ok.address_problem("https", "x.test", 443, "10.1.1.1") is not None
+
+
+@pytest.mark.parametrize(
+    "entry", ["", "exa mple.com", "http://x.com", "x.com:0", "x.com:99999", "::1", "[zz]", "*x.com"]
+)
+def test_download_hosts_entries_are_checked(entry: str) -> None:
+    with pytest.raises(ValueError, match="download_hosts"):
+        HttpFeedOptions.model_validate(
+            {
+                "name": "f",
+                "type": "http_feed",
+                "url": "https://feed.example.com",
+                "fields": {"body_text": "t"},
+                "download_hosts": [entry],
+            }
+        )
