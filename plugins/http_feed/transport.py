@@ -31,8 +31,8 @@ from typing import Any, NamedTuple
 from urllib.parse import urljoin
 
 import requests
-from itglue_common import APP_NAME, backoff_delay, parse_retry_after, proxies_for
 
+from itglue_common import APP_NAME, backoff_delay, parse_retry_after, proxies_for
 from pipeline import TransientError
 
 from .deadline import Deadline
