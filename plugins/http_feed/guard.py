@@ -31,6 +31,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
+from itglue_common import is_loopback_host
+
 from .deadline import watch_socket
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -108,7 +110,7 @@ def address_kind(ip: str) -> str | None:
             addr = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
     if addr.is_unspecified:
         return "unspecified"
-    if addr.is_loopback:
+    if is_loopback_host(str(addr)):
         return "loopback"
     if addr.is_link_local:
         return "link-local"
