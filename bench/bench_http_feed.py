@@ -8,13 +8,16 @@ Prints, measured in the same run:
   ratio to the baseline;
 * the time of a re-poll of the unchanged feed (no download) against the first poll;
 * the peak Python heap (tracemalloc) while one large file is downloaded into the spool,
-  against the file's size (streaming: the ratio should be far below 1).
+  against the file's size (streaming: the ratio should be far below 1);
+* the cost of reading pages safely at any nesting depth (``parsing.parse_page``) against
+  a bare ``json.loads``, for ordinary pages and for hostile ones.
 
 Run: ``.venv/bin/python bench/bench_http_feed.py [N]`` (default 300 items).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -33,6 +36,7 @@ from pipeline import DeliveryResult, DocumentRecord, Sink, StepJournal
 from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine
 from pipeline.settings import parse_settings
+from plugins.http_feed.parsing import parse_page
 
 
 class SizeSink(Sink):
@@ -108,7 +112,54 @@ def baseline(base: str, ca: Path) -> float:
     return time.perf_counter() - t0
 
 
+def best_of(fn: Any, rounds: int = 5) -> float:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def parse_costs() -> None:
+    def item(i: int) -> dict[str, Any]:
+        return {
+            "id": f"doc-{i}",
+            "attributes": {
+                "title": f'Report {i} [draft] {{x}} \\" q',
+                "tags": ["a", {"k": [1, 2, 3]}],
+                "org": {"name": "Acme", "links": {"self": "https://x.example/y"}},
+                "body": "lorem ipsum " * 20,
+            },
+            "links": {"file": f"/files/{i}.pdf"},
+        }
+
+    for n in (100, 10_000):
+        body = json.dumps({"data": [item(i) for i in range(n)]}).encode()
+        plain = best_of(lambda body=body: json.loads(body))
+        safe = best_of(lambda body=body: parse_page(body))
+        print(
+            f"page of {n} items ({len(body) / 2**20:.2f} MiB): json.loads {plain * 1e3:.1f} ms, "
+            f"parse_page {safe * 1e3:.1f} ms ({safe / plain:.2f}x)"
+        )
+    hostile = {
+        "one item 990 levels deep in a page of 100": json.dumps(
+            {"data": [item(i) for i in range(100)]}
+        )[:-2]
+        + ", "
+        + "[" * 990
+        + "]" * 990
+        + "]}",
+        "16 MiB of brackets, 8 Mi levels deep": "[" * 2**23 + "]" * 2**23,
+        "4 MiB: 1000 levels around a million []": "[" * 1000 + "[]" * 2**20 + "]" * 1000,
+    }
+    for label, text in hostile.items():
+        took = best_of(lambda t=text: parse_page(t.encode()), 1)
+        print(f"hostile page, {label}: parse_page {took:.2f} s")
+
+
 def main() -> None:
+    parse_costs()
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
