@@ -7,10 +7,11 @@ Exactly-once, from the source's side:
   so an unchanged item costs no download on later polls; new content is a new version.
 * The checkpoint (the highest updated-at, or the cursor / next link of the next page)
   is saved only after ``emit`` returned for every item before it. An item that could not
-  be spooled for a temporary reason (429/5xx after retries, a dropped connection) holds
-  the checkpoint back, so the next poll sees it again. Items that can never succeed
-  (missing or mistyped fields, a 404 download, too large) are recorded as failed with
-  the reason (``context.fail``) and do not hold anything back.
+  be spooled for a temporary reason (429/5xx after retries, a dropped connection, a
+  download past ``download_timeout``) holds the checkpoint back, so the next poll sees
+  it again. Items that can never succeed (missing or mistyped fields, nested too deeply,
+  a 404 download, a download host that is not allowed, too large) are recorded as
+  failed with the reason (``context.fail``) and do not hold anything back.
 * A poll that cannot go on (not JSON, a page that answers 4xx, pagination that loops,
   an unreachable feed) fails with a clear reason in the log; what was spooled before
   stays checkpointed and the next poll starts from there.
