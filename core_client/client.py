@@ -19,52 +19,31 @@ generic class (:mod:`core_client.resources`); :meth:`ITGlueClient.request`,
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
-import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import platformdirs
 
 from itglue_common import APP_NAME
 
+from .attachments import Attachments
 from .auth import get_api_key, validate_key
 from .circuit_breaker import CircuitBreaker
-from .exceptions import (
-    APIError,
-    AuthenticationError,
-    CircuitOpenError,
-    ConfigurationError,
-    ITGlueError,
-)
-from .jsonapi import collection_name, filter_params, joined, one, one_or_none, to_id
+from .exceptions import ConfigurationError
+from .jsonapi import filter_params, joined
 from .metrics import Metrics
-from .models import (
-    Attachment,
-    Configuration,
-    Contact,
-    Document,
-    DocumentSection,
-    FlexibleAsset,
-    GenericResource,
-    Organization,
-    RelatedItem,
-    Resource,
-    to_kebab,
-)
+from .models import Attachment, Document, Resource
 from .rate_limiter import RateLimiter
 from .redaction import Secret
-from .reports import ClientMetrics, HealthReport, HealthStatus
-from .resources import ResourceTable
+from .reports import ClientMetrics, HealthReport, collect_metrics, probe_health
 from .retry import RetryPolicy
+from .shortcuts import ResourceShortcuts
 from .transport import Response, Timeouts, Transport, check_url
-from .upload_body import Base64JSONBody
 
 if TYPE_CHECKING:
     import requests.adapters
@@ -79,24 +58,6 @@ REGIONS = {
     "eu": "https://api.eu.itglue.com",
     "au": "https://api.au.itglue.com",
 }
-# resource types that take attachments / related items (itglue-api.md section 5)
-ATTACHABLE = frozenset(
-    {
-        "checklists",
-        "checklist_templates",
-        "configurations",
-        "contacts",
-        "documents",
-        "domains",
-        "locations",
-        "passwords",
-        "ssl_certificates",
-        "flexible_assets",
-        "tickets",
-    }
-)
-RELATABLE = ATTACHABLE | {"folders"}
-
 M = TypeVar("M", bound=Resource)
 
 
@@ -113,7 +74,7 @@ def _check_options(page_size: int, ca_bundle: str | os.PathLike[str] | None) -> 
         raise ConfigurationError(f"the CA bundle {ca_bundle} does not exist")
 
 
-class ITGlueClient(ResourceTable):
+class ITGlueClient(ResourceShortcuts):
     """The resilient IT Glue API client, built from its parts.
 
     ``base_url``: the API (https; ``http://`` only for a loopback host with
@@ -185,6 +146,7 @@ class ITGlueClient(ResourceTable):
             adapter=transport,
         )
         self.base_url = self._transport.base_url
+        self._attachments = Attachments(self, self._transport)
         self._cache: MetadataCache | None = None
         self._cache_factory: Callable[[], MetadataCache] | None = None
         if callable(cache):
@@ -415,173 +377,7 @@ class ITGlueClient(ResourceTable):
             pairs.append(("page[size]", str(self.page_size)))
         return urlunsplit(parts._replace(query=urlencode(pairs))), None
 
-    # -- shortcuts over the resource collections (kept for their callers) --------------
-    def list_organizations(
-        self, filters: Mapping[str, Any] | None = None, sort: Any = None, include: Any = None
-    ) -> Iterator[Organization]:
-        return self.organizations.list(filter=filters, sort=sort, include=include)
-
-    def get_organization(self, organization_id: Any, include: Any = None) -> Organization:
-        return self.organizations.get(organization_id, include=include)
-
-    def create_organization(self, name: str, **attrs: Any) -> Organization:
-        return self.organizations.create(name=name, **attrs)
-
-    def update_organization(self, organization_id: Any, **attrs: Any) -> Organization:
-        return self.organizations.update(organization_id, **attrs)
-
-    def list_configurations(
-        self,
-        filters: Mapping[str, Any] | None = None,
-        sort: Any = None,
-        include: Any = None,
-        *,
-        organization_id: Any = None,
-    ) -> Iterator[Configuration]:
-        scope = self.configurations
-        if organization_id is not None:
-            scope = scope.within(organization_id)
-        return scope.list(filter=filters, sort=sort, include=include)
-
-    def get_configuration(self, configuration_id: Any, include: Any = None) -> Configuration:
-        return self.configurations.get(configuration_id, include=include)
-
-    def create_configuration(self, organization_id: Any, name: str, **attrs: Any) -> Configuration:
-        return self.configurations.create(organization_id=organization_id, name=name, **attrs)
-
-    def list_contacts(
-        self,
-        filters: Mapping[str, Any] | None = None,
-        sort: Any = None,
-        include: Any = None,
-        *,
-        organization_id: Any = None,
-    ) -> Iterator[Contact]:
-        scope = self.contacts
-        if organization_id is not None:
-            scope = scope.within(organization_id)
-        return scope.list(filter=filters, sort=sort, include=include)
-
-    def get_contact(self, contact_id: Any, include: Any = None) -> Contact:
-        return self.contacts.get(contact_id, include=include)
-
-    def create_contact(self, organization_id: Any, first_name: str, **attrs: Any) -> Contact:
-        return self.contacts.create(organization_id=organization_id, first_name=first_name, **attrs)
-
-    def create_document(self, organization_id: Any, name: str, **attrs: Any) -> Document:
-        return self.documents.within(organization_id).create(name=name, **attrs)
-
-    def get_document(self, document_id: Any, include: Any = None) -> Document:
-        return self.documents.get(document_id, include=include)
-
-    def list_documents(
-        self,
-        organization_id: Any,
-        filters: Mapping[str, Any] | None = None,
-        sort: Any = None,
-        include: Any = None,
-    ) -> Iterator[Document]:
-        scope = self.documents.within(organization_id)
-        return scope.list(filter=filters, sort=sort, include=include)
-
-    def create_document_section(
-        self, document_id: Any, resource_type: str, content: str | None = None, **attrs: Any
-    ) -> DocumentSection:
-        """``resource_type``: Document::Text, Document::Heading (``level``), ..."""
-        if content is not None:
-            attrs["content"] = content
-        scope = self.document_sections.within(document_id)
-        return scope.create(resource_type=resource_type, **attrs)
-
-    def list_document_sections(self, document_id: Any) -> Iterator[DocumentSection]:
-        return self.document_sections.within(document_id).list()
-
-    # -- what a table line cannot express ------------------------------------------------
-    def publish_document(self, document_id: Any) -> Document | None:
-        """PATCH ``/documents/:id/publish`` (a POST there is a 404 on the real API)."""
-        return one_or_none(self.request("PATCH", f"/documents/{document_id}/publish"), Document)
-
-    def list_flexible_assets(
-        self,
-        flexible_asset_type_id: Any,
-        filters: Mapping[str, Any] | None = None,
-        sort: Any = None,
-        include: Any = None,
-    ) -> Iterator[FlexibleAsset]:
-        """The API requires the type filter (``filter[flexible-asset-type-id]``)."""
-        merged = {"flexible-asset-type-id": flexible_asset_type_id}
-        for key, value in (filters or {}).items():
-            merged[to_kebab(key)] = value
-        return self.flexible_assets.list(filter=merged, sort=sort, include=include)
-
-    def get_flexible_asset(self, flexible_asset_id: Any, include: Any = None) -> FlexibleAsset:
-        return self.flexible_assets.get(flexible_asset_id, include=include)
-
-    def create_flexible_asset(
-        self,
-        organization_id: Any,
-        flexible_asset_type_id: Any,
-        traits: Mapping[str, Any],
-        **attrs: Any,
-    ) -> FlexibleAsset:
-        return self.flexible_assets.create(
-            organization_id=organization_id,
-            flexible_asset_type_id=flexible_asset_type_id,
-            traits=dict(traits),
-            **attrs,
-        )
-
-    @staticmethod
-    def merge_traits(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-        """The trait set to PATCH: current traits (tag traits back to id lists) + changes.
-
-        The API's PATCH replaces all traits (left-out ones are deleted), and returns
-        tag traits as ``{"type": ..., "values": [{"id": ...}, ...]}`` while writes take
-        a list of ids; a value of None in ``changes`` deletes that trait.
-        """
-        merged: dict[str, Any] = {}
-        for key, value in current.items():
-            if isinstance(value, dict) and isinstance(value.get("values"), list):
-                value = [
-                    to_id(v["id"]) for v in value["values"] if isinstance(v, dict) and "id" in v
-                ]
-            merged[key] = value
-        for key, value in changes.items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
-        return merged
-
-    def update_flexible_asset(
-        self,
-        flexible_asset_id: Any,
-        traits: Mapping[str, Any] | None = None,
-        *,
-        replace_traits: bool = False,
-        **attrs: Any,
-    ) -> FlexibleAsset:
-        """Update, MERGING ``traits`` into the current ones (GET, merge, PATCH).
-
-        ``replace_traits=True`` sends ``traits`` as the complete set (the API's own
-        semantics, also that of ``client.flexible_assets.update``). Upload-kind traits
-        are sent back as the API returned them.
-        """
-        if traits is not None:
-            if replace_traits:
-                attrs["traits"] = dict(traits)
-            else:
-                current = self.get_flexible_asset(flexible_asset_id)
-                attrs["traits"] = self.merge_traits(current.traits or {}, traits)
-        return self.flexible_assets.update(flexible_asset_id, **attrs)
-
-    # -- attachments -----------------------------------------------------------------
-    def _attach_path(self, resource_type: str, resource_id: Any) -> str:
-        collection = collection_name(resource_type)
-        if collection not in ATTACHABLE:
-            raise ValueError(f"{resource_type!r} does not take attachments")
-        return f"/{collection}/{resource_id}/relationships/attachments"
-
+    # -- attachments (see core_client.attachments) --------------------------------------
     def upload_attachment(
         self,
         resource_type: str,
@@ -592,129 +388,33 @@ class ITGlueClient(ResourceTable):
         file_name: str | None = None,
         size: int | None = None,
     ) -> Attachment:
-        """Attach a file (from ``path``) or a binary ``stream`` to a resource.
-
-        The base64 JSON body is streamed with a precomputed Content-Length, so memory
-        does not grow with the file. A seekable stream is read from its current
-        position to the end; a non-seekable one is spooled to a temporary file first
-        (its size must be known before sending). An answer lost after sending raises
-        :class:`AmbiguousOutcomeError` (list the attachments and match name and size).
-        """
-        if (path is None) == (stream is None):
-            raise ValueError("give exactly one of path= or stream=")
-        target = self._attach_path(resource_type, resource_id)
-        if path is not None:
-            name = file_name or Path(path).name
-            with open(path, "rb") as fh:
-                return self._upload(target, fh, name, os.fstat(fh.fileno()).st_size)
-        assert stream is not None
-        if not file_name:
-            raise ValueError("file_name= is required with stream=")
-        if _seekable(stream):
-            start = stream.tell()
-            end = stream.seek(0, io.SEEK_END)
-            stream.seek(start)
-            length = end - start if size is None else size
-            return self._upload(target, stream, file_name, length)
-        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
-            while chunk := stream.read(1024 * 1024):
-                spool.write(chunk)
-            length = spool.tell()
-            spool.seek(0)
-            return self._upload(target, spool, file_name, length)
-
-    def _upload(self, target: str, fh: BinaryIO | IO[bytes], name: str, size: int) -> Attachment:
-        start = fh.tell()
-
-        def body() -> Base64JSONBody:
-            fh.seek(start)  # each attempt (after a 429 or a connect failure) starts over
-            return Base64JSONBody(fh, size, name)  # type: ignore[arg-type]
-
-        resp = self._transport.request("POST", target, body_factory=body)  # type: ignore[arg-type]
-        return one(resp, Attachment)
+        """Attach a file (``path``) or a binary ``stream``: :meth:`Attachments.upload`."""
+        return self._attachments.upload(
+            resource_type, resource_id, path=path, stream=stream, file_name=file_name, size=size
+        )
 
     def list_attachments(self, resource_type: str, resource_id: Any) -> Iterator[Attachment]:
-        return self.iter_resources(self._attach_path(resource_type, resource_id), Attachment)
+        return self._attachments.list(resource_type, resource_id)
 
     def get_attachment(
         self, resource_type: str, resource_id: Any, attachment_id: Any
     ) -> Attachment:
-        path = f"{self._attach_path(resource_type, resource_id)}/{attachment_id}"
-        return one(self.request("GET", path), Attachment)
+        return self._attachments.get(resource_type, resource_id, attachment_id)
 
     def download_attachment(
         self, resource_type: str, resource_id: Any, attachment: Attachment | Any
     ) -> bytes:
-        """The attachment's bytes, from its ``download-url`` (same origin only)."""
-        att = (
-            attachment
-            if isinstance(attachment, Attachment)
-            else self.get_attachment(resource_type, resource_id, attachment)
-        )
-        url = att.download_url
-        if not url:
-            raise APIError(f"attachment {att.id} has no download URL", status=200)
-        if not url.startswith(("https://", "http://")):
-            url = self.base_url + "/" + url.lstrip("/")
-        # the download path carries an access token: keep it out of logs and errors
-        masked = f"<download of attachment {att.id}>"
-        if self._transport.same_origin(url):
-            return self._transport.request("GET", url, log_path=masked).content
-        # a pre-signed storage URL on another host: never send it the API key
-        return self._transport.request("GET", url, send_key=False, log_path=masked).content
+        """The attachment's bytes, from its ``download-url``: :meth:`Attachments.download`."""
+        return self._attachments.download(resource_type, resource_id, attachment)
 
     def rename_attachment(
         self, resource_type: str, resource_id: Any, attachment_id: Any, name: str
     ) -> Attachment | None:
         """PATCH the display name (the original file name cannot change)."""
-        path = f"{self._attach_path(resource_type, resource_id)}/{attachment_id}"
-        resp = self.request(
-            "PATCH", path, json={"data": {"type": "attachments", "attributes": {"name": name}}}
-        )
-        return one_or_none(resp, Attachment)
+        return self._attachments.rename(resource_type, resource_id, attachment_id, name)
 
     def delete_attachments(self, resource_type: str, resource_id: Any, ids: Iterable[Any]) -> None:
-        data = [{"type": "attachments", "attributes": {"id": to_id(i)}} for i in ids]
-        if data:
-            self.request(
-                "DELETE", self._attach_path(resource_type, resource_id), json={"data": data}
-            )
-
-    # -- related items ---------------------------------------------------------------
-    def create_related_item(
-        self,
-        resource_type: str,
-        resource_id: Any,
-        destination_type: str,
-        destination_id: Any,
-        notes: str | None = None,
-    ) -> RelatedItem:
-        collection = collection_name(resource_type)
-        if collection not in RELATABLE:
-            raise ValueError(f"{resource_type!r} does not take related items")
-        attrs: dict[str, Any] = {
-            "destination_id": to_id(destination_id),
-            "destination_type": destination_type,
-        }
-        if notes is not None:
-            attrs["notes"] = notes
-        body = {"data": {"type": "related_items", "attributes": attrs}}
-        resp = self.request(
-            "POST", f"/{collection}/{resource_id}/relationships/related_items", json=body
-        )
-        return one(resp, RelatedItem)
-
-    # -- other resource types ----------------------------------------------------------
-    def list_resources(
-        self,
-        resource_type: str,
-        filters: Mapping[str, Any] | None = None,
-        sort: Any = None,
-    ) -> Iterator[GenericResource]:
-        """Any list route (organization_types, configuration_types, ...)."""
-        return self.iter_resources(
-            f"/{collection_name(resource_type)}", GenericResource, filters=filters, sort=sort
-        )
+        self._attachments.delete(resource_type, resource_id, ids)
 
     # -- the seed's convenience API ------------------------------------------------------
     def upload_document(
@@ -740,71 +440,17 @@ class ITGlueClient(ResourceTable):
     # -- operations -------------------------------------------------------------------
     def health_check(self) -> HealthReport:
         """One cheap authenticated call; never raises (see :class:`HealthReport`)."""
-        try:
-            wait = self.rate_limiter.peek()
-        except ITGlueError:
-            wait = 0.0
-        if wait > 2.0:
-            # do not block a health probe behind the rate limiter (a pause after 429s
-            # can last a minute): the budget is spent, which says nothing about health
-            return self._health(
-                "degraded", None, None, f"rate limited: the next request may go in {wait:.1f} s"
-            )
-        started: float | None = time.monotonic()
-        key_valid: bool | None = None
-        error: str | None = None
-        try:
-            self.request("GET", "/organizations", params={"page[size]": 1})
-        except AuthenticationError as e:
-            key_valid, error = False, e.message
-        except CircuitOpenError as e:
-            error, started = e.message, None
-        except ITGlueError as e:
-            error = e.message
-        else:
-            key_valid = True
-        elapsed = round((time.monotonic() - started) * 1000, 2) if started is not None else None
-        return self._health("healthy" if key_valid else "unhealthy", key_valid, elapsed, error)
-
-    def _health(
-        self,
-        status: HealthStatus,
-        key_valid: bool | None,
-        elapsed_ms: float | None,
-        error: str | None,
-    ) -> HealthReport:
-        return HealthReport(
-            status=status,
-            instance=self.instance,
-            base_url=self.base_url,
-            api_key_valid=key_valid,
-            response_time_ms=elapsed_ms,
-            error=error,
-            circuit_breaker=self.circuit_breaker.get_stats(),
-            rate_limiter=self.rate_limiter.get_stats(),
+        return probe_health(
+            self.instance,
+            self.base_url,
+            self.rate_limiter,
+            self.circuit_breaker,
+            lambda: self.request("GET", "/organizations", params={"page[size]": 1}),
         )
 
     def get_metrics(self) -> ClientMetrics:
         """Requests, errors, durations (ms), error rate, rate-limit waits, 429s, breaker."""
-        snap = self.metrics.snapshot()
-        limiter = self.rate_limiter.get_stats()
-        breaker = self.circuit_breaker.get_stats()
-        return ClientMetrics(
-            **vars(snap),
-            instance=self.instance,
-            rate_limit_waits=limiter["waits"],
-            rate_limit_wait_seconds=limiter["wait_seconds"],
-            circuit_breaker_state=breaker["state"],
-            rate_limiter=limiter,
-            circuit_breaker=breaker,
-        )
-
-
-def _seekable(stream: IO[bytes]) -> bool:
-    try:
-        return bool(stream.seekable())
-    except (AttributeError, ValueError, OSError):
-        return False
+        return collect_metrics(self.instance, self.metrics, self.rate_limiter, self.circuit_breaker)
 
 
 __all__ = ["PAGE_SIZE", "REGIONS", "ITGlueClient", "filter_params"]

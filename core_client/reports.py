@@ -1,4 +1,5 @@
-"""Typed results of :meth:`ITGlueClient.health_check` and :meth:`ITGlueClient.get_metrics`.
+"""Typed results of :meth:`ITGlueClient.health_check` and :meth:`ITGlueClient.get_metrics`,
+and how they are made from the client's parts.
 
 ``as_dict()`` gives the JSON shape that ``itglue-ingest health --json`` prints. The
 breaker's and the limiter's own statistics stay the dicts of their ``get_stats()``.
@@ -7,10 +8,18 @@ breaker's and the limiter's own statistics stay the dicts of their ``get_stats()
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from .exceptions import AuthenticationError, CircuitOpenError, ITGlueError
 from .metrics import MetricsSnapshot
+
+if TYPE_CHECKING:
+    from .circuit_breaker import CircuitBreaker
+    from .metrics import Metrics
+    from .rate_limiter import RateLimiter
 
 HealthStatus = Literal["healthy", "unhealthy", "degraded"]
 
@@ -66,4 +75,71 @@ class ClientMetrics(MetricsSnapshot):
     circuit_breaker: dict[str, Any]
 
 
-__all__ = ["ClientMetrics", "HealthReport", "HealthStatus"]
+def probe_health(
+    instance: str,
+    base_url: str,
+    limiter: RateLimiter,
+    breaker: CircuitBreaker,
+    call: Callable[[], object],
+) -> HealthReport:
+    """Make one cheap authenticated ``call``; never raises."""
+    try:
+        wait = limiter.peek()
+    except ITGlueError:
+        wait = 0.0
+
+    def report(
+        status: HealthStatus, key_valid: bool | None, elapsed_ms: float | None, error: str | None
+    ) -> HealthReport:
+        return HealthReport(
+            status=status,
+            instance=instance,
+            base_url=base_url,
+            api_key_valid=key_valid,
+            response_time_ms=elapsed_ms,
+            error=error,
+            circuit_breaker=breaker.get_stats(),
+            rate_limiter=limiter.get_stats(),
+        )
+
+    if wait > 2.0:
+        # do not block a health probe behind the rate limiter (a pause after 429s
+        # can last a minute): the budget is spent, which says nothing about health
+        return report(
+            "degraded", None, None, f"rate limited: the next request may go in {wait:.1f} s"
+        )
+    started: float | None = time.monotonic()
+    key_valid: bool | None = None
+    error: str | None = None
+    try:
+        call()
+    except AuthenticationError as e:
+        key_valid, error = False, e.message
+    except CircuitOpenError as e:
+        error, started = e.message, None
+    except ITGlueError as e:
+        error = e.message
+    else:
+        key_valid = True
+    elapsed = round((time.monotonic() - started) * 1000, 2) if started is not None else None
+    return report("healthy" if key_valid else "unhealthy", key_valid, elapsed, error)
+
+
+def collect_metrics(
+    instance: str, metrics: Metrics, limiter: RateLimiter, breaker: CircuitBreaker
+) -> ClientMetrics:
+    snap = metrics.snapshot()
+    limiter_stats = limiter.get_stats()
+    breaker_stats = breaker.get_stats()
+    return ClientMetrics(
+        **vars(snap),
+        instance=instance,
+        rate_limit_waits=limiter_stats["waits"],
+        rate_limit_wait_seconds=limiter_stats["wait_seconds"],
+        circuit_breaker_state=breaker_stats["state"],
+        rate_limiter=limiter_stats,
+        circuit_breaker=breaker_stats,
+    )
+
+
+__all__ = ["ClientMetrics", "HealthReport", "HealthStatus", "collect_metrics", "probe_health"]

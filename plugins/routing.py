@@ -38,7 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core_client import exceptions as itg
-from core_client.client import ATTACHABLE
+from core_client.attachments import ATTACHABLE
 from pipeline import (
     DocumentRecord,
     EngineContext,

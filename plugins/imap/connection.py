@@ -38,6 +38,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     imaplib.IMAP4.abort,
     EOFError,
 )
+# the Message-ID header alone: how a mail is recognised without fetching its body
+HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+HEADER_KEY = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 
 
 class Mailbox:
