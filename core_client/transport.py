@@ -1,17 +1,14 @@
-"""HTTP for the IT Glue client: one ``requests.Session`` and the loop that acts on retries.
+"""HTTP for the IT Glue client: the loop that sends an operation and acts on retries.
 
 Every operation goes: circuit breaker (fail fast when open) -> for each attempt: rate
 limiter (wait for budget) -> HTTPS request with connect/read timeouts -> on failure,
 :class:`~core_client.retry.RetryPolicy` decides and the loop acts. The whole operation
-counts once for the breaker; 4xx answers never count against it. The adapter keeps
-``max_retries=0`` so that urllib3 does not retry underneath.
+counts once for the breaker; 4xx answers never count against it.
 
-Security: HTTPS only (``http://`` only for loopback hosts with an explicit opt-in,
-see :func:`check_url`; a loopback request never goes through an environment proxy,
-see :func:`proxies_for`), certificate verification always on, redirects are not
-followed (the ``x-api-key`` header would follow them to another host), the key is set
-by an auth hook from a :class:`~core_client.redaction.Secret` and never logged; logs
-carry method, path (without query), status, duration, request id; never headers or bodies.
+The session's security policy (HTTPS only, no redirects, the key set by an auth hook,
+no urllib3 retries) is in :mod:`core_client.session`; a loopback request never goes
+through an environment proxy (:func:`proxies_for`). Logs carry method, path (without
+query), status, duration, request id; never headers or bodies.
 """
 
 from __future__ import annotations
@@ -28,9 +25,8 @@ from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
-import urllib3.exceptions
 
-from itglue_common import APP_NAME, is_loopback_host, parse_retry_after, proxies_for
+from itglue_common import parse_retry_after, proxies_for
 
 from .circuit_breaker import CircuitBreaker, Outcome
 from .exceptions import (
@@ -49,38 +45,9 @@ from .metrics import Metrics
 from .rate_limiter import RateLimiter
 from .redaction import Secret, scrub
 from .retry import IDEMPOTENT, Action, Failure, RetryPolicy
+from .session import JSONAPI, NO_AUTH, check_url, classify_exception, default_adapter, new_session
 
 log = logging.getLogger("itglue_ingest.client")
-
-JSONAPI = "application/vnd.api+json"
-USER_AGENT = f"{APP_NAME}/0.1 (+core_client)"
-
-
-def check_url(url: str, *, allow_insecure_loopback: bool = False) -> str:
-    """The normalised base URL, or :class:`InsecureURLError`/:class:`ConfigurationError`."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = parts.hostname or ""
-    if scheme not in ("https", "http") or not host:
-        raise ConfigurationError(f"invalid IT Glue base URL {url!r}: expected https://host[/path]")
-    if parts.username or parts.password:
-        raise ConfigurationError("the base URL must not contain credentials")
-    if parts.query or parts.fragment:
-        raise ConfigurationError("the base URL must not contain a query or fragment")
-    if scheme == "http":
-        if not is_loopback_host(host):
-            raise InsecureURLError(
-                f"refusing plain http:// for {host}: the API key would travel unencrypted; "
-                "use https:// (http:// is only possible for a loopback emulator, with "
-                "allow_insecure_loopback=True)"
-            )
-        if not allow_insecure_loopback:
-            raise InsecureURLError(
-                f"refusing plain http:// for {host}: pass allow_insecure_loopback=True "
-                "(config: itglue.allow_insecure_loopback = true) to talk to a local "
-                "emulator without TLS"
-            )
-    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
 def new_request_id() -> str:
@@ -99,27 +66,6 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)  # response headers (no secrets)
 
 
-class _APIKeyAuth(requests.auth.AuthBase):
-    """Adds ``x-api-key`` at send time; its repr does not show the key."""
-
-    def __init__(self, key: Secret) -> None:
-        self._key = key
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["x-api-key"] = self._key.reveal()
-        return r
-
-    def __repr__(self) -> str:
-        return "<APIKeyAuth ***>"
-
-
-def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
-    """Overrides the session's key auth for requests to other origins."""
-    return r
-
-
-_NO_AUTH = _no_auth
-
 BodyFactory = Callable[[], BinaryIO | bytes]
 
 
@@ -133,40 +79,6 @@ class Timeouts:
     def __post_init__(self) -> None:
         if self.connect <= 0 or self.read <= 0:
             raise ConfigurationError("timeouts must be positive")
-
-
-def classify_exception(exc: requests.exceptions.RequestException) -> Failure:
-    """Whether the server may have seen the request when ``exc`` happened."""
-    if isinstance(exc, requests.exceptions.SSLError):
-        text = str(exc)
-        if "CERTIFICATE_VERIFY_FAILED" in text or "hostname" in text.lower():
-            return Failure.FATAL
-        return Failure.NOT_SENT
-    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ProxyError):
-        return Failure.NOT_SENT
-    if isinstance(exc, requests.exceptions.ReadTimeout):
-        return Failure.ANSWER_LOST
-    if isinstance(
-        exc,
-        requests.exceptions.InvalidURL
-        | requests.exceptions.InvalidHeader
-        | requests.exceptions.MissingSchema
-        | requests.exceptions.InvalidSchema,
-    ):
-        return Failure.FATAL
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        reason: Any = exc.args[0] if exc.args else None
-        if isinstance(reason, urllib3.exceptions.MaxRetryError):
-            reason = reason.reason
-        if isinstance(
-            reason,
-            urllib3.exceptions.NewConnectionError
-            | urllib3.exceptions.ConnectTimeoutError
-            | urllib3.exceptions.NameResolutionError,
-        ):
-            return Failure.NOT_SENT
-        return Failure.ANSWER_LOST
-    return Failure.ANSWER_LOST  # ChunkedEncodingError, ContentDecodingError, anything unknown
 
 
 def _breaker_outcome(exc: BaseException) -> Outcome:
@@ -190,11 +102,6 @@ class _Answer:
 class _Failed:
     failure: Failure
     detail: str  # exception type and message, scrubbed of secrets
-
-
-def default_adapter(pool_size: int = 10) -> requests.adapters.HTTPAdapter:
-    """A pooled adapter that never retries by itself (the retry policy decides)."""
-    return requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
 
 
 class Transport:
@@ -229,14 +136,7 @@ class Transport:
         self.timeouts = timeouts
         self._verify: str | bool = str(ca_bundle) if ca_bundle else True
         self._closed = threading.Event()
-        session = requests.Session()
-        adapter = adapter if adapter is not None else default_adapter()
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.auth = _APIKeyAuth(api_key)
-        session.headers.update({"Accept": JSONAPI, "User-Agent": USER_AGENT})
-        session.max_redirects = 0
-        self.session = session
+        self.session = new_session(api_key, adapter)
 
     def __repr__(self) -> str:
         return f"<Transport {getattr(self, 'base_url', '(unconfigured)')}>"
@@ -286,7 +186,7 @@ class Transport:
             if urlsplit(url).scheme != "https" and not self.same_origin(url):
                 raise InsecureURLError("refusing a download over plain http from another host")
         call = _Call(
-            method, url, log_path or urlsplit(url).path, rid, None if send_key else _NO_AUTH
+            method, url, log_path or urlsplit(url).path, rid, None if send_key else NO_AUTH
         )
         self.metrics.incr("operation_count")
         try:
@@ -515,7 +415,7 @@ class _Call:
     url: str
     log_path: str
     rid: str
-    auth: Any  # None: the session's key auth; _NO_AUTH: no key (another origin)
+    auth: Any  # None: the session's key auth; NO_AUTH: no key (another origin)
 
 
 def _dumps(value: Any) -> bytes:

@@ -6,10 +6,12 @@ The plugin module is ``plugins.imap``; it registers like any third-party plugin:
     def ingest_register_sources(register):
         register("imap", ImapSource)
 
-Its parts, one job each: :mod:`.options` (the configuration keys), :mod:`.connection`
-(TLS, login, round-trip counting), :mod:`.parse` (hostile MIME into headers, body and
-files), :mod:`.rules` (filters, organization, the record draft), :mod:`.source` (UID
-sync, IDLE, post-actions).
+Its parts, one job each: :mod:`.options` (the configuration keys), :mod:`.credentials`
+(password or OAuth2 token), :mod:`.connection` (TLS, login, round-trip counting),
+:mod:`.parse` (hostile MIME into headers, body and files), :mod:`.rules` (filters,
+organization, the record draft), :mod:`.drafts` (one mail into its drafts),
+:mod:`.checkpoints` (the sync state in the ledger), :mod:`.post_actions` (what happens
+to a mail after delivery), :mod:`.source` (UID sync, IDLE, ack/nack).
 """
 
 from __future__ import annotations
