@@ -12,8 +12,10 @@ Every method raises the tree in :mod:`core_client.exceptions`. Lists are lazy
 iterators that follow pagination with ``page[size]=1000`` (N records cost
 ``ceil(N / 1000)`` requests; an empty list costs one). Write methods take snake_case
 keyword attributes and send kebab-case. The resource collections come from one
-generic class (:mod:`core_client.resources`); :meth:`ITGlueClient.request`,
-:meth:`ITGlueClient.get_json` and :meth:`ITGlueClient.iter_resources` reach any other route.
+generic class (:mod:`core_client.resources`), the named methods over them from
+:mod:`core_client.shortcuts`, the attachment routes from :mod:`core_client.attachments`;
+:meth:`ITGlueClient.request`, :meth:`ITGlueClient.get_json` and
+:meth:`ITGlueClient.iter_resources` reach any other route.
 """
 
 from __future__ import annotations
