@@ -1,29 +1,12 @@
-"""The ``itglue`` sink: land a routed record in IT Glue, resumably and exactly once.
-
-One request per step (the document, each section, each attachment, the publish flag),
-each journaled in the ledger right after it succeeded, so a redelivery after a crash
-skips what is done. A create whose answer was lost is reconciled (what exists is listed
-and matched) before anything is created again: a second create would duplicate the
-document. Section HTML is sanitized with a small nh3 allowlist, because mail bodies and
-feed texts are untrusted. 401/403 retry later, loudly: a rotated key should pause
-delivery, not fail every record it touches.
-
-The steps, the reconciliation rules, what a document costs in requests and how client
-errors map onto the pipeline's: docs/internals.md, "The IT Glue sink".
-"""
+"""One attempt at delivering one record: each step journaled right after it succeeded,
+a create whose answer was lost reconciled before anything is created again."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import nh3
-from pydantic import Field
+from typing import TYPE_CHECKING, Any
 
 from core_client import exceptions as itg
 from core_client.client import ITGlueClient
@@ -32,266 +15,22 @@ from pipeline import (
     Blob,
     DeliveryResult,
     DocumentRecord,
-    EngineContext,
     PermanentError,
-    Sink,
-    SinkOptions,
     StepJournal,
     Target,
     TransientError,
-    hookimpl,
 )
+
+from .matching import is_one_of, match_attachment, name_key, parse_time
+from .sanitize import sanitize_html
+
+if TYPE_CHECKING:
+    from .sink import ItglueSink
 
 log = logging.getLogger("itglue_ingest.sink")
 
-# --------------------------------------------------------------------------- sanitizing
 
-SAFE_TAGS: frozenset[str] = frozenset(
-    {
-        "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd",
-        "del", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
-        "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "samp", "small", "span",
-        "strike", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
-        "tr", "u", "ul",
-    }
-)  # fmt: skip
-SAFE_ATTRIBUTES: dict[str, set[str]] = {
-    "a": {"href", "title"},
-    "abbr": {"title"},
-    "td": {"colspan", "rowspan"},
-    "th": {"colspan", "rowspan", "scope"},
-    "col": {"span"},
-    "colgroup": {"span"},
-    "ol": {"start"},
-}
-IMAGE_ATTRIBUTES = {"src", "alt", "title", "width", "height"}
-URL_SCHEMES = {"http", "https", "mailto"}
-
-
-def sanitize_html(html: str, *, allow_images: bool = False) -> str:
-    """``html`` reduced to the allowlist (scripts, styles, svg, handlers removed)."""
-    tags = set(SAFE_TAGS)
-    attributes = {k: set(v) for k, v in SAFE_ATTRIBUTES.items()}
-    if allow_images:
-        tags.add("img")
-        attributes["img"] = set(IMAGE_ATTRIBUTES)
-    return nh3.clean(
-        html,
-        tags=tags,
-        attributes=attributes,
-        url_schemes=set(URL_SCHEMES),
-        link_rel="noopener noreferrer nofollow",
-        strip_comments=True,
-        clean_content_tags={"script", "style", "svg", "math", "noscript", "template", "title"},
-    )
-
-
-# --------------------------------------------------------------------------- options
-
-
-class ItglueSinkOptions(SinkOptions):
-    """``[sinks.itglue]``."""
-
-    publish: bool = False  # publish every document (a route's target.publish also does)
-    max_file_size: int | None = Field(default=None, gt=0)  # bytes; default [pipeline]'s
-    allow_images: bool = False  # keep <img> (http/https) in section HTML
-    reconcile_clock_skew: float = Field(default=900.0, ge=0)  # seconds, see _reconcile_document
-
-
-def _name_key(name: str | None) -> str:
-    return unicodedata.normalize("NFKC", name or "").casefold().strip()
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _attachment_name(att: Any) -> str:
-    return str(getattr(att, "attachment_file_name", None) or getattr(att, "name", None) or "")
-
-
-def _match_attachment(listed: Iterable[Any], blob: Blob, taken: Iterable[str]) -> str | None:
-    """The id of an attachment in ``listed`` that is ``blob`` (name and, when IT Glue
-    says it, size) and not one of ``taken``."""
-    claimed = set(taken)
-    for att in listed:
-        if str(att.id) in claimed or _attachment_name(att) != blob.file_name:
-            continue
-        size = getattr(att, "attachment_file_size", None)
-        if size is not None and int(size) != blob.size:
-            continue
-        return str(att.id)
-    return None
-
-
-def _is_one_of(att: Any, files: set[tuple[str, int]]) -> bool:
-    """Whether attachment ``att`` is one of ``files`` (name, size); size when IT Glue says it."""
-    name, size = _attachment_name(att), getattr(att, "attachment_file_size", None)
-    if size is None:
-        return any(name == n for n, _ in files)
-    return (name, int(size)) in files
-
-
-# --------------------------------------------------------------------------- the sink
-
-
-class ItglueSink(Sink):
-    """Deliver records through the engine's IT Glue client (see the module docstring)."""
-
-    options_model = ItglueSinkOptions
-
-    def __init__(self, name: str, options: Any, context: EngineContext) -> None:
-        super().__init__(name, options, context)
-        self.opts: ItglueSinkOptions = (
-            options
-            if isinstance(options, ItglueSinkOptions)
-            else ItglueSinkOptions.model_validate(options or {})
-        )
-        self._auth_logged = 0.0
-        self._auth_logged_lock = threading.Lock()
-        # document id -> the record (source, source_ref, version) that made it, for this
-        # process: reconciliation must not adopt a same-named document that another
-        # record is still filling (two "Scan" records in one organization at once).
-        self._claims: dict[str, tuple[str, str, str]] = {}
-        self._claims_lock = threading.Lock()
-        # Held from a create's request until its id is claimed, and around a
-        # reconciliation, per (organization, name) stripe: otherwise a lost create's
-        # reconciliation can list a same-named document whose create has committed but
-        # whose answer (and claim) has not arrived yet, and adopt it.
-        self._create_locks = [threading.Lock() for _ in range(64)]
-
-    def claim(self, document_id: str, record: DocumentRecord) -> bool:
-        """Mark ``document_id`` as ``record``'s; False if another record claimed it."""
-        me = (record.source, record.source_ref, record.version)
-        with self._claims_lock:
-            return self._claims.setdefault(document_id, me) == me
-
-    def create_lock(self, organization_id: str, name: str) -> threading.Lock:
-        """The lock serialising creates and reconciliations of ``name`` in an organization."""
-        key = hash((organization_id, _name_key(name)))
-        return self._create_locks[key % len(self._create_locks)]
-
-    def release(self, document_id: str) -> None:
-        """The document is complete (and in the cache with its hash): no claim needed."""
-        with self._claims_lock:
-            self._claims.pop(document_id, None)
-
-    # -- limits ------------------------------------------------------------------------
-
-    @property
-    def max_file_size(self) -> int:
-        if self.opts.max_file_size is not None:
-            return self.opts.max_file_size
-        return self.context.limits.max_file_size
-
-    def _check_sizes(self, record: DocumentRecord) -> None:
-        limit = self.max_file_size
-        for blob in record.files:
-            if blob.size > limit:
-                raise PermanentError(
-                    f"file {blob.file_name!r} is {human_size(blob.size)}, over the upload limit"
-                    f" of {human_size(limit)} ([sinks.{self.name}] max_file_size /"
-                    " [pipeline] max_file_size); nothing was sent -- raise the limit or"
-                    " split the file"
-                )
-
-    # -- dedupe ------------------------------------------------------------------------
-
-    def find_existing(self, record: DocumentRecord) -> str | None:
-        """A document recorded in the metadata cache with this content (and organization,
-        when ``[pipeline] dedupe_scope = "organization"``), as ``documents/<id>``."""
-        target = record.target or Target()
-        if target.kind != "document" or not (record.files or record.sections):
-            return None
-        scope = self.context.limits.dedupe_scope
-        org = record.organization_id if scope == "organization" else None
-        if scope == "organization" and org is None:
-            return None
-        found = self.context.metadata_cache().find_documents_by_hash(record.content_hash, org)
-        return f"documents/{found[0].id}" if found else None
-
-    # -- delivery ----------------------------------------------------------------------
-
-    def deliver(self, record: DocumentRecord, journal: StepJournal) -> DeliveryResult:
-        self._check_sizes(record)  # before any request, however far an earlier try got
-        target = record.target or Target()
-        delivery = _Delivery(self, record, journal)
-        try:
-            if target.kind == "attachment":
-                return delivery.attachments_to_resource(target)
-            return delivery.document(publish=target.publish or self.opts.publish)
-        except itg.NotFoundError as e:
-            doc = journal.get("document")
-            if target.kind == "document" and doc and not delivery.doing.startswith("creating"):
-                # someone deleted the half-made document: start over with a new one
-                for step, value in journal.steps().items():
-                    if value:
-                        journal.record(step, "")
-                raise TransientError(
-                    f"document {doc} vanished from IT Glue while {delivery.doing}; it is"
-                    " created again on the next attempt"
-                ) from e
-            raise self.map_error(e, delivery.doing, record) from e
-        except itg.ITGlueError as e:
-            raise self.map_error(e, delivery.doing, record) from e
-
-    def map_error(
-        self, e: itg.ITGlueError, what: str, record: DocumentRecord
-    ) -> PermanentError | TransientError:
-        """The pipeline error for a client error met while doing ``what``."""
-        if isinstance(e, itg.AuthenticationError):
-            self._log_auth(e)
-            return TransientError(
-                f"IT Glue refused the API key (HTTP {e.status}) while {what}; check the key"
-                " (itglue-ingest auth ...) and the region/base_url -- records wait and are"
-                " retried, none is failed for this",
-                retry_after=300.0,
-            )
-        if isinstance(e, itg.ConfigurationError):
-            return PermanentError(f"the IT Glue client is not usable: {e}")
-        if isinstance(e, itg.PayloadTooLargeError):
-            return PermanentError(
-                f"IT Glue refused {what} as too large (HTTP 413); set [sinks.{self.name}]"
-                " max_file_size below this size so such files fail before upload, or split"
-                " the file"
-            )
-        if isinstance(e, itg.ValidationError):
-            details = "; ".join(f"{p}: {d}" if p else d for p, d in e.errors) or e.message
-            return PermanentError(f"IT Glue refused {what} (HTTP {e.status}): {details}")
-        if isinstance(e, itg.NotFoundError):
-            return PermanentError(
-                f"IT Glue answered 404 while {what}: the organization"
-                f" {record.organization!r} (id {record.organization_id}) or the target no"
-                " longer exists; fix the routing (itglue-ingest cache refresh updates the"
-                " organization list), then itglue-ingest retry"
-            )
-        if e.transient:
-            retry_after = getattr(e, "retry_after", None)
-            return TransientError(
-                f"{what}: {type(e).__name__}: {e}",
-                retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
-            )
-        return PermanentError(f"IT Glue error while {what}: {e}")
-
-    def _log_auth(self, e: itg.AuthenticationError) -> None:
-        with self._auth_logged_lock:
-            if time.monotonic() - self._auth_logged < 60:
-                return
-            self._auth_logged = time.monotonic()
-        log.error(
-            "IT Glue refused the API key (HTTP %s): deliveries are paused until the key"
-            " works again; check it with `itglue-ingest health`",
-            e.status,
-        )
-
-
-class _Delivery:
+class Delivery:
     """One attempt at delivering one record (keeps its request count and current step)."""
 
     def __init__(self, sink: ItglueSink, record: DocumentRecord, journal: StepJournal) -> None:
@@ -416,15 +155,15 @@ class _Delivery:
         docs = [
             d
             for d in self.client.list_documents(org_id)
-            if _name_key(getattr(d, "name", None)) == _name_key(record.name)
+            if name_key(getattr(d, "name", None)) == name_key(record.name)
         ]
-        not_before = _parse_time(since)
+        not_before = parse_time(since)
         if not_before is not None:
             not_before -= timedelta(seconds=self.sink.opts.reconcile_clock_skew)
         cache = self.sink.context.metadata_cache()
         ours = {(b.file_name, b.size) for b in record.files}
         for doc in sorted(docs, key=lambda d: (len(str(d.id)), str(d.id)), reverse=True):
-            created = _parse_time(getattr(doc, "created_at", None))
+            created = parse_time(getattr(doc, "created_at", None))
             if not_before is not None and created is not None and created < not_before:
                 continue
             if self.taken_by_another("document", str(doc.id)):
@@ -435,7 +174,7 @@ class _Delivery:
             if record.files:
                 self.requests += 1
                 atts = list(self.client.list_attachments("documents", str(doc.id)))
-                if not all(_is_one_of(a, ours) for a in atts):
+                if not all(is_one_of(a, ours) for a in atts):
                     continue
             if not self.sink.claim(str(doc.id), record):
                 continue  # another record of this process is filling it
@@ -514,7 +253,7 @@ class _Delivery:
                     listed = self.not_taken(
                         self.client.list_attachments(resource_type, resource_id)
                     )
-                found = _match_attachment(listed, blob, ids)
+                found = match_attachment(listed, blob, ids)
                 if found:
                     self.journal.record(step, found)
                     ids.append(found)
@@ -558,7 +297,7 @@ class _Delivery:
         """An attachment of the resource with this file's name and size not yet claimed."""
         self.doing = f"reconciling {blob.file_name!r} on {resource_type}/{resource_id}"
         self.requests += 1
-        found = _match_attachment(
+        found = match_attachment(
             self.not_taken(self.client.list_attachments(resource_type, resource_id)), blob, taken
         )
         if found:
@@ -612,8 +351,3 @@ class _Delivery:
             attachment_ids=ids,
             requests=self.requests,
         )
-
-
-@hookimpl
-def ingest_register_sinks(register: Callable[[str, type[Sink]], None]) -> None:
-    register("itglue", ItglueSink)
