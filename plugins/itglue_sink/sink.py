@@ -36,7 +36,7 @@ class ItglueSinkOptions(SinkOptions):
     publish: bool = False  # publish every document (a route's target.publish also does)
     max_file_size: int | None = Field(default=None, gt=0)  # bytes; default [pipeline]'s
     allow_images: bool = False  # keep <img> (http/https) in section HTML
-    reconcile_clock_skew: float = Field(default=900.0, ge=0)  # seconds, see _reconcile_document
+    reconcile_clock_skew: float = Field(default=900.0, ge=0)  # seconds, see reconcile_document
 
 
 class ItglueSink(Sink):
