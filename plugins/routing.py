@@ -266,6 +266,14 @@ class Router:
 
     # -- cache refresh -----------------------------------------------------------------
 
+    def _cache(self) -> Any:
+        """The metadata cache; a client that cannot even be built (no key, an insecure
+        URL) fails the record with the reason instead of a bare client exception."""
+        try:
+            return self.context.metadata_cache()
+        except itg.ConfigurationError as e:
+            raise _api_error(e, "organizations") from e
+
     def _refresh(self, key: str, asked_at: float, fetch: Callable[[], int]) -> bool:
         """Run ``fetch`` (list + cache) unless ``key`` was refreshed recently.
 
@@ -308,7 +316,7 @@ class Router:
 
     def organization(self, name: str) -> Any:
         """The organization called ``name`` (cache first; refreshed when stale or missing)."""
-        cache = self.context.metadata_cache()
+        cache = self._cache()
         asked_at = time.monotonic()
         stale_error: TransientError | None = None
         if cache.is_stale("organizations", self.options.cache_max_age):
@@ -340,7 +348,7 @@ class Router:
         return fetch
 
     def resource(self, resource_type: str, name: str, organization_id: str) -> Any:
-        cache = self.context.metadata_cache()
+        cache = self._cache()
         finder = {
             "configurations": cache.find_configuration_by_name,
             "contacts": cache.find_contact_by_name,

@@ -294,3 +294,23 @@ def test_options_are_validated() -> None:
 def test_closest() -> None:
     assert closest("acme crop", ["Globex", "Acme Corp", "Initech"]) == ["Acme Corp"]
     assert closest("zzz", ["b", "a", "c", "d"]) == ["a", "b", "c"]
+
+
+def test_a_refused_key_while_listing_waits_and_retries(contexts, monkeypatch) -> None:
+    """Client errors are mapped by their type: 401 is an operator problem (retry later,
+    loudly), not the record's."""
+    from pipeline.testing import API_KEY_ENV
+
+    monkeypatch.setenv(API_KEY_ENV, "not-the-key")
+    with pytest.raises(TransientError, match="refused the API key") as e:
+        route_transform(contexts()).apply(rec(organization="Globex"))
+    assert e.value.retry_after == 300.0
+
+
+def test_an_unusable_client_fails_the_record_saying_why(contexts, monkeypatch) -> None:
+    from pipeline import PermanentError
+    from pipeline.testing import API_KEY_ENV
+
+    monkeypatch.delenv(API_KEY_ENV)  # and the (memory) keyring has no key either
+    with pytest.raises(PermanentError, match="IT Glue client not usable"):
+        route_transform(contexts()).apply(rec(organization="Globex"))
