@@ -27,9 +27,7 @@ from typing import Any
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "http_feed"))
-
-from http_feed_server import add_doc, run_feed_server
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # ``tests`` is not installed
 
 import pipeline
 from pipeline import DeliveryResult, DocumentRecord, Sink, StepJournal
@@ -37,6 +35,7 @@ from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine
 from pipeline.settings import parse_settings
 from plugins.http_feed.parsing import parse_page
+from tests.http_feed.http_feed_server import add_doc, run_feed_server
 
 
 class SizeSink(Sink):

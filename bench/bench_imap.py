@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "imap"))
+sys.path.insert(0, str(ROOT))  # the test helpers: ``tests`` is not installed
 
-from dovecot import Dovecot  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 
 import pipeline  # noqa: E402
@@ -43,6 +42,7 @@ from pipeline import DeliveryResult, DocumentRecord, Sink, StepJournal  # noqa: 
 from pipeline.plugins import get_plugin_manager  # noqa: E402
 from pipeline.runner import Engine  # noqa: E402
 from pipeline.settings import parse_settings  # noqa: E402
+from tests.imap.dovecot import Dovecot  # noqa: E402
 
 OTHER_BUILTINS = (
     "plugins.filesystem",

@@ -25,9 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "plugins"))
-
-from sample_files import make_pdf, make_png
+sys.path.insert(0, str(Path(__file__).parents[1]))  # the test helpers: ``tests`` is not installed
 
 from core_client.client import ITGlueClient
 from itglue_emulator import run_emulator
@@ -37,6 +35,7 @@ from pipeline.settings import parse_settings
 from pipeline.testing import make_engine_context
 from plugins.itglue_sink import ItglueSink, ItglueSinkOptions
 from plugins.routing import RouteTransform, RoutingOptions
+from tests.plugins.sample_files import make_pdf, make_png
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 150
 

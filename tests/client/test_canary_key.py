@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from secret_canary import CaptureAll, describe
 
 from core_client import ITGlueClient, ITGlueError
 from itglue_emulator import run_emulator
+from tests.secret_canary import CaptureAll, describe
 
 CANARY = "ITG.canary-7f3a9c5e1d2b4a6f8e0c1b3d5f7a9c2e4b6d8f0a"
 WRONG = "ITG.canary-wrong-0b1c2d3e4f5a6b7c8d9e"

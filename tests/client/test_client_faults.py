@@ -22,8 +22,7 @@ from core_client import (
     ValidationError,
 )
 from itglue_emulator import run_emulator
-
-from .conftest import ClientFactory, requests_seen
+from tests.client.conftest import ClientFactory, requests_seen
 
 
 def test_wrong_key_is_authentication_error(

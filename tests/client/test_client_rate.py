@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from itglue_emulator import run_emulator
-
-from .conftest import ClientFactory, requests_seen
+from tests.client.conftest import ClientFactory, requests_seen
 
 
 @pytest.mark.slow

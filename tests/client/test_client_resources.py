@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from core_client import ITGlueClient, NotFoundError, ValidationError
-
-from .conftest import ClientFactory, requests_seen
+from tests.client.conftest import ClientFactory, requests_seen
 
 
 def _config_type(client: ITGlueClient) -> str:

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from itglue_emulator import run_emulator
-
-from .conftest import ClientFactory, requests_seen
+from tests.client.conftest import ClientFactory, requests_seen
 
 
 @pytest.fixture

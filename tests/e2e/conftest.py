@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import e2e_helpers  # noqa: F401  (puts the sample file generators on sys.path)
 import pytest
 
 from pipeline.runner import Engine

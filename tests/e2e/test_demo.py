@@ -8,9 +8,9 @@ from pathlib import Path
 import magic
 import pytest
 from click.testing import CliRunner
-from sample_files import demo_samples
 
 from pipeline.commands.demo import PLACEMENT, demo, load_demo_config, samples_root
+from tests.plugins.sample_files import demo_samples
 
 
 def test_demo_lands_every_sample(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import ORGS
-from sample_files import make_pdf, make_png
+
+from tests.e2e.e2e_helpers import ORGS
+from tests.plugins.sample_files import make_pdf, make_png
 
 
 def fill(drop: Path, count: int, prefix: str = "doc", start: int = 0) -> dict[str, bytes]:

@@ -7,9 +7,9 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
-from emulator_helpers import Api
 
 from itglue_emulator import Emulator, run_emulator
+from tests.emulator.emulator_helpers import Api
 
 
 @pytest.fixture

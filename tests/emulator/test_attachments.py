@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import requests
-from emulator_helpers import Api, error_entries
 
 from itglue_emulator import Emulator
+from tests.emulator.emulator_helpers import Api, error_entries
 
 PARENTS = [
     "checklists",

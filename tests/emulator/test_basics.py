@@ -8,9 +8,9 @@ import urllib.request
 
 import pytest
 import requests
-from emulator_helpers import JSONAPI, Api, error_entries
 
 from itglue_emulator import Emulator
+from tests.emulator.emulator_helpers import JSONAPI, Api, error_entries
 
 
 def test_missing_and_wrong_key_get_401_with_errors_body(api: Api) -> None:

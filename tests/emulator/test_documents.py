@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from emulator_helpers import Api, error_entries
-
 from itglue_emulator import Emulator
+from tests.emulator.emulator_helpers import Api, error_entries
 
 
 def test_create_top_level_and_nested_show_list(api: Api) -> None:

@@ -8,9 +8,9 @@ from contextlib import AbstractContextManager
 
 import pytest
 import requests
-from emulator_helpers import Api, error_entries
 
 from itglue_emulator import Emulator, EmulatorError
+from tests.emulator.emulator_helpers import Api, error_entries
 
 MakeApi = Callable[..., AbstractContextManager[Api]]
 

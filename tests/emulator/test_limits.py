@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 import requests
-from emulator_helpers import JSONAPI, Api, error_entries
+
+from tests.emulator.emulator_helpers import JSONAPI, Api, error_entries
 
 MakeApi = Callable[..., AbstractContextManager[Api]]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from emulator_helpers import Api, error_entries
 
 from itglue_emulator import Emulator
+from tests.emulator.emulator_helpers import Api, error_entries
 
 
 @pytest.mark.parametrize(

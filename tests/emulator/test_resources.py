@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from emulator_helpers import Api, error_entries
 
 from itglue_emulator import Emulator
+from tests.emulator.emulator_helpers import Api, error_entries
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ import threading
 from pathlib import Path
 
 import requests
-from emulator_helpers import Api
 
 from itglue_emulator import run_emulator
+from tests.emulator.emulator_helpers import Api
 
 
 def _emulator_threads() -> list[threading.Thread]:

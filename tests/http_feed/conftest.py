@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from http_feed_server import FeedServer, run_feed_server
+
+from tests.http_feed.http_feed_server import FeedServer, run_feed_server
 
 STYLES: dict[str, dict[str, Any]] = {
     "next_link": {

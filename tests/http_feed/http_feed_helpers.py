@@ -4,7 +4,7 @@ The sink is a real plugin (registered through ``ingest_register_sinks``) that st
 each delivered record and its file bytes in its own SQLite file, in journaled steps with
 reconciliation by ``(source_ref, version)``, so a process killed mid-run and restarted
 still leaves every record exactly once. Used in-process and by the restart test's
-subprocess (``python http_feed_helpers.py CONFIG.json``).
+subprocess (``python -m tests.http_feed.http_feed_helpers CONFIG.json``).
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from http_feed_helpers import engine, make_settings, run_once, stored
-from http_feed_server import FeedServer, add_doc
 
 from pipeline.settings import ConfigError
+from tests.http_feed.http_feed_helpers import engine, make_settings, run_once, stored
+from tests.http_feed.http_feed_server import FeedServer, add_doc
 
 Options = Callable[..., dict[str, Any]]
 
@@ -467,7 +467,7 @@ def test_https_rules(
 def test_plain_http_on_loopback_with_opt_in(
     tmp_path: Path, source_options: Options, ingest_state_dir: Path, sink_db: Path
 ) -> None:
-    from http_feed_server import run_feed_server
+    from tests.http_feed.http_feed_server import run_feed_server
 
     with run_feed_server(tmp_path, tls=False) as plain:
         add_doc(plain, 1)

@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import secret_canary
 from click.testing import CliRunner
-from http_feed_helpers import engine, make_settings
-from http_feed_server import FeedServer, add_doc, run_feed_server
-from loopback_proxy import recording_proxy, set_proxy_env
-from secret_canary import capture_debug_logs, describe
 
 from pipeline.commands.engine import status
 from pipeline.logs import redact
 from plugins.http_feed.transport import FeedProblem
+from tests import secret_canary
+from tests.http_feed.http_feed_helpers import engine, make_settings
+from tests.http_feed.http_feed_server import FeedServer, add_doc, run_feed_server
+from tests.loopback_proxy import recording_proxy, set_proxy_env
+from tests.secret_canary import capture_debug_logs, describe
 
 TOKEN = "feed-canary-3d9f1b7e5a2c4e6f8a0b"
 BASIC = "basic-canary-6e2c8a4f0b1d3e5a"

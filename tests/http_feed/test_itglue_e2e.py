@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from http_feed_server import FeedServer, add_doc
-
 from core_client.client import ITGlueClient
 from pipeline.runner import Engine
 from pipeline.settings import Settings, SourceSettings
+from tests.http_feed.http_feed_server import FeedServer, add_doc
 
 
 def test_feed_lands_in_the_emulator_once(

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from http_feed_helpers import make_settings, run_once, stored
-from http_feed_server import FeedServer, add_doc
+
+from tests.http_feed.http_feed_helpers import make_settings, run_once, stored
+from tests.http_feed.http_feed_server import FeedServer, add_doc
 
 STYLES = ["next_link", "link_header", "page", "offset", "cursor"]
 

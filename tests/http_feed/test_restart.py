@@ -5,10 +5,8 @@ daemon stops promptly while the source waits out a Retry-After."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from http_feed_helpers import engine, make_settings, run_once, stored
-from http_feed_server import FeedServer, _cursor, add_doc
 
-HELPERS = Path(__file__).with_name("http_feed_helpers.py")
+from tests.child_process import child_env, python_module
+from tests.http_feed.http_feed_helpers import engine, make_settings, run_once, stored
+from tests.http_feed.http_feed_server import FeedServer, _cursor, add_doc
 
 
 def kill_child_while_held(
@@ -32,10 +30,10 @@ def kill_child_while_held(
     cfg = state_dir.parent / "child.json"
     cfg.write_text(json.dumps({"state_dir": str(state_dir), "db": str(db), "source": source}))
     child = subprocess.Popen(
-        [sys.executable, str(HELPERS), str(cfg)],
+        python_module("tests.http_feed.http_feed_helpers", cfg),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(HELPERS.parent)},
+        env=child_env(),
     )
     try:
         assert feed.state.held.wait(60), "the child never reached the held request"

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dovecot import Dovecot
-from imap_helpers import BUILTINS_BUT_IMAP, RecordingPlugin, deliveries, imap_client
 
 from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine
 from pipeline.settings import parse_settings
+from tests.imap.dovecot import Dovecot
+from tests.imap.imap_helpers import BUILTINS_BUT_IMAP, RecordingPlugin, deliveries, imap_client
 
 PASSWORD_ENV = "IMAP_TEST_PASSWORD"
 

@@ -1,7 +1,7 @@
 """The process the crash test kills: ``Engine.run_once`` that dies (``os._exit``) right
 after the first record is delivered and recorded, before the source's post-action.
 
-Usage: ``python imap_crash_runner.py SETTINGS_JSON``.
+Usage: ``python -m tests.imap.imap_crash_runner SETTINGS_JSON``.
 """
 
 from __future__ import annotations
@@ -11,14 +11,11 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from imap_helpers import BUILTINS_BUT_IMAP, RecordingPlugin
-
 import pipeline
 from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine
 from pipeline.settings import parse_settings
+from tests.imap.imap_helpers import BUILTINS_BUT_IMAP, RecordingPlugin
 
 
 class DieAfterDelivery:

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 import trustme
-from imap_helpers import make_message
 
 import pipeline
 from pipeline import PermanentError
 from pipeline.settings import ConfigError
+from tests.imap.imap_helpers import make_message
 
 
 def _scan_error(engine) -> str:

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
-
-from imap_helpers import make_message, running, wait_for
 
 import pipeline
 from plugins.imap import ImapSource
-
-HERE = Path(__file__).parent
+from tests.child_process import child_env, python_module
+from tests.imap.imap_helpers import make_message, running, wait_for
 
 
 def _synced(engine: Any) -> bool:
@@ -94,7 +90,8 @@ def test_crash_between_delivery_and_post_action(
     config = tmp_path / "settings.json"
     config.write_text(json.dumps(settings_data()))
     proc = subprocess.run(
-        [sys.executable, str(HERE / "imap_crash_runner.py"), str(config)],
+        python_module("tests.imap.imap_crash_runner", config),
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=60,

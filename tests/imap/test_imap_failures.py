@@ -4,7 +4,7 @@ later and the post-action then finds the mail wherever the failure put it."""
 
 from __future__ import annotations
 
-from imap_helpers import make_message
+from tests.imap.imap_helpers import make_message
 
 
 def _failed(engine):

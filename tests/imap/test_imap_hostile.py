@@ -10,7 +10,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from pathlib import Path
 
-from imap_helpers import make_message
+from tests.imap.imap_helpers import make_message
 
 DATA = Path(__file__).parent.parent / "data" / "mail"
 TNEF = (DATA / "tnefparse" / "two-files.tnef").read_bytes()

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from imap_helpers import make_message
-from secret_canary import CaptureAll, capture_debug_logs, describe
 
 import pipeline
 from pipeline import PermanentError, PipelineError
 from pipeline.logs import redact
+from tests.imap.imap_helpers import make_message
+from tests.secret_canary import CaptureAll, capture_debug_logs, describe
 
 WRONG_PASSWORD = "wrong-canary-5b1e9d0c7a3f2e8d"
 # passwords LOGIN cannot carry: imaplib raises UnicodeEncodeError holding the whole

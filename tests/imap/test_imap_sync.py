@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from imap_helpers import make_message
+from tests.imap.imap_helpers import make_message
 
 
 def _source(engine: Any) -> Any:

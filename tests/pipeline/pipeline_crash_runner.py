@@ -1,8 +1,8 @@
 """The process the crash tests SIGKILL: runs ``Engine.run_once`` over a configuration.
 
-Usage: ``python pipeline_crash_runner.py SETTINGS_JSON [store|builtin]``. ``store`` uses
-the journaled SQLite test sink (pipeline_engine_helpers); ``builtin`` the real plugins
-(the IT Glue sink against the emulator). Exit 0 when the run left nothing failed or
+Usage: ``python -m tests.pipeline.pipeline_crash_runner SETTINGS_JSON [store|builtin]``.
+``store`` uses the journaled SQLite test sink (pipeline_engine_helpers); ``builtin`` the
+real plugins (the IT Glue sink against the emulator). Exit 0 when the run left nothing failed or
 pending.
 """
 
@@ -13,13 +13,10 @@ import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from pipeline_engine_helpers import EnginePlugins, plugin_manager
-
 from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine
 from pipeline.settings import parse_settings
+from tests.pipeline.pipeline_engine_helpers import EnginePlugins, plugin_manager
 
 
 def main() -> int:

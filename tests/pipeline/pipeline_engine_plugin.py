@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline_engine_helpers import EnginePlugins
-
 import pipeline
+from tests.pipeline.pipeline_engine_helpers import EnginePlugins
 
 _plugins = EnginePlugins()
 

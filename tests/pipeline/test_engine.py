@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from pipeline_engine_helpers import (
+
+import pipeline
+from pipeline import DocumentRecord, FileInput, PermanentError, RecordDraft, Source
+from pipeline.runner import Engine
+from pipeline.settings import ConfigError, Settings, parse_settings
+from tests.pipeline.pipeline_engine_helpers import (
     DirSource,
     Recorder,
     plugin_manager,
     store_attachments,
     store_documents,
 )
-
-import pipeline
-from pipeline import DocumentRecord, FileInput, PermanentError, RecordDraft, Source
-from pipeline.runner import Engine
-from pipeline.settings import ConfigError, Settings, parse_settings
 
 
 @pytest.fixture(autouse=True)

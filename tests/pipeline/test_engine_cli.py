@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -15,11 +14,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from pipeline_engine_helpers import DirSource, store_documents
 
 from pipeline.commands.engine import COMMANDS, once, plugins, retry, status
-
-HERE = Path(__file__).parent
+from tests.child_process import child_env
+from tests.pipeline.pipeline_engine_helpers import DirSource, store_documents
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +38,7 @@ dir = "state"
 
 [plugins]
 block = ["plugins.imap", "plugins.http_feed"]
-modules = ["pipeline_engine_plugin"]
+modules = ["tests.pipeline.pipeline_engine_plugin"]
 
 [pipeline]
 transforms = ["org", "picky"]
@@ -157,7 +155,7 @@ def test_plugins_lists_hooks_and_distribution(tmp_path: Path) -> None:
     assert "plugins.imap" not in described  # blocked
     assert described["plugins.mime"]["hooks"] == ["ingest_register_transforms"]
     assert described["plugins.mime"]["distribution"] == "itglue-ingest (built-in)"
-    assert described["pipeline_engine_plugin"]["hooks"] == [
+    assert described["tests.pipeline.pipeline_engine_plugin"]["hooks"] == [
         "ingest_register_sinks",
         "ingest_register_sources",
         "ingest_register_transforms",
@@ -174,11 +172,10 @@ def test_daemon_stops_on_sigterm_within_10_s(tmp_path: Path) -> None:
     cfg.write_text(cfg.read_text().replace('db = "', 'step_delay = 0.2\ndb = "'))
     for i in range(20):
         (tmp_path / "inbox" / f"f{i:02}.txt").write_text(str(i))
-    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     code = "from pipeline.commands.engine import run; run()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "-c", str(cfg)],
-        env=env,
+        env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

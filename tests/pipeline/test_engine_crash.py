@@ -15,17 +15,16 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_engine_helpers import store_attachments, store_documents
 
 from pipeline.ledger import Ledger
+from tests.child_process import child_env, python_module
+from tests.pipeline.pipeline_engine_helpers import store_attachments, store_documents
 
-RUNNER = Path(__file__).with_name("pipeline_crash_runner.py")
 RECORDS = 100
 KILLS = 10
 
@@ -34,10 +33,10 @@ def start(settings_file: Path, kind: str, log: Path) -> subprocess.Popen[bytes]:
     out = log.open("ab")
     try:
         return subprocess.Popen(
-            [sys.executable, str(RUNNER), str(settings_file), kind],
+            python_module("tests.pipeline.pipeline_crash_runner", settings_file, kind),
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=child_env(PYTHONUNBUFFERED="1"),
         )
     finally:
         out.close()

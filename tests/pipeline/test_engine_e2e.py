@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_engine_helpers import EnginePlugins
 
 from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine
 from pipeline.settings import Settings, parse_settings
+from tests.pipeline.pipeline_engine_helpers import EnginePlugins
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_engine_helpers import DirSource, plugin_manager
-from test_engine import make_settings, write
 
 import pipeline
 from pipeline import DocumentRecord
 from pipeline.ledger import Ledger
 from pipeline.runner import Engine
+from tests.pipeline.pipeline_engine_helpers import DirSource, plugin_manager
+from tests.pipeline.test_engine import make_settings, write
 
 
 @pytest.fixture(autouse=True)

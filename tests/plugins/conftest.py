@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_test_helpers import fast_client
 
 from pipeline.testing import API_KEY_ENV, EngineContexts, emulator_settings
+from tests.plugins.plugin_test_helpers import fast_client
 
 
 @pytest.fixture

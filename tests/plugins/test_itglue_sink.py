@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sample_files import make_pdf, make_png
 
 from pipeline import (
     DocumentRecord,
@@ -19,6 +18,7 @@ from pipeline import (
 )
 from pipeline.testing import make_blob, make_transform
 from plugins.itglue_sink import ItglueSink, ItglueSinkOptions
+from tests.plugins.sample_files import make_pdf, make_png
 
 
 class Journal:

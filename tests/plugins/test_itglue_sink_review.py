@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sample_files import make_pdf
-from test_itglue_sink import doc_record, records, sink
 
 from pipeline import DocumentRecord, EngineContext
 from pipeline.ledger import Ledger
+from tests.plugins.sample_files import make_pdf
+from tests.plugins.test_itglue_sink import doc_record, records, sink
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from plugin_test_helpers import DATA
-from sample_files import make_csv, make_docx, make_pdf, make_png
 
 from pipeline import Rejected
 from pipeline.testing import make_blob, make_record
 from plugins.mime import MimeOptions, MimeTransform, extension_mismatch
+from tests.plugins.plugin_test_helpers import DATA
+from tests.plugins.sample_files import make_csv, make_docx, make_pdf, make_png
 
 PDF = make_pdf(["hello"])
 PNG = make_png(8, 8)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from loopback_proxy import recording_proxy, set_proxy_env
 
 from core_client import ITGlueClient
 from itglue_emulator import run_emulator
+from tests.loopback_proxy import recording_proxy, set_proxy_env
 
 CANARY = "ITG.canary-proxy-5e3c1a9f7d2b4e6a"
 

@@ -1,7 +1,8 @@
 """Run the engine over a drop folder in a child process (crash and permission tests).
 
-Usage: ``python fs_child.py SPEC.json`` where the JSON holds ``tmp``, ``drop``, ``mode``
-(``once`` or ``run``), and optional ``source`` / ``pipeline`` options and ``sink_delay``.
+Usage: ``python -m tests.sources.filesystem.fs_child SPEC.json`` where the JSON holds
+``tmp``, ``drop``, ``mode`` (``once`` or ``run``), and optional ``source`` / ``pipeline``
+options and ``sink_delay``.
 ``run`` watches until SIGTERM; ``once`` exits 0 (all delivered) or 3 (some failed).
 """
 
@@ -14,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from fs_helpers import make_engine, settings_for
+from tests.sources.filesystem.fs_helpers import make_engine, settings_for
 
 
 def main() -> int:

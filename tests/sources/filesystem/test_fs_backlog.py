@@ -11,14 +11,18 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fs_helpers import (
+
+from pipeline import Blob, DocumentRecord
+from plugins.filesystem.placement import dated_dir
+from plugins.filesystem.versions import version_of
+from tests.child_process import child_env, python_module
+from tests.sources.filesystem.fs_helpers import (
     Store,
     files_under,
     ledger_rows,
@@ -28,12 +32,6 @@ from fs_helpers import (
     sha,
     wait_for,
 )
-
-from pipeline import Blob, DocumentRecord
-from plugins.filesystem.placement import dated_dir
-from plugins.filesystem.versions import version_of
-
-HERE = Path(__file__).parent
 
 
 def once(settings: Any) -> Any:
@@ -219,8 +217,8 @@ def run_child(
     log = (tmp_path / f"{name}.log").open("ab")
     try:
         return subprocess.Popen(
-            [sys.executable, str(HERE / "fs_child.py"), str(spec_file)],
-            cwd=HERE,
+            python_module("tests.sources.filesystem.fs_child", spec_file),
+            env=child_env(),
             stdout=log,
             stderr=log,
             preexec_fn=_drop_read_override if drop_caps else None,

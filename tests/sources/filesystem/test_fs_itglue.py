@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fs_helpers import running, wait_for
 
 from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine
 from pipeline.settings import parse_settings
 from plugins.filesystem.placement import dated_dir
+from tests.sources.filesystem.fs_helpers import running, wait_for
 
 
 def pdf(text: str) -> bytes:

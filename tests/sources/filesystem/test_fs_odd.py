@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fs_helpers import (
+
+from plugins.filesystem.placement import dated_dir
+from tests.sources.filesystem.fs_helpers import (
     Store,
     files_under,
     ledger_rows,
@@ -22,8 +24,6 @@ from fs_helpers import (
     sha,
     wait_for,
 )
-
-from plugins.filesystem.placement import dated_dir
 
 ELF = Path(shutil.which("true") or "/bin/true").read_bytes()
 LIMIT = 300_000

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fs_helpers import (
+
+from plugins.filesystem import release_claims_command
+from plugins.filesystem.claims import CLAIM_DIR
+from plugins.filesystem.placement import dated_dir
+from tests.sources.filesystem.fs_helpers import (
     Store,
     files_under,
     ledger_rows,
@@ -19,10 +23,6 @@ from fs_helpers import (
     sha,
     wait_for,
 )
-
-from plugins.filesystem import release_claims_command
-from plugins.filesystem.claims import CLAIM_DIR
-from plugins.filesystem.placement import dated_dir
 
 N = 200
 

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fs_helpers import (
+
+from plugins.filesystem.placement import dated_dir
+from tests.sources.filesystem.fs_helpers import (
     Store,
     files_under,
     ledger_rows,
@@ -23,8 +25,6 @@ from fs_helpers import (
     sha,
     wait_for,
 )
-
-from plugins.filesystem.placement import dated_dir
 
 STABILITY = 0.5
 
