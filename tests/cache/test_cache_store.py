@@ -274,7 +274,7 @@ def test_document_refresh_keeps_recorded_hashes(cache: MetadataCache) -> None:
     cache.record_document("1", sha256=sha(1), size=10, organization_id="7", name="a.pdf")
     cache.record_document("2", sha256=sha(2), size=20, organization_id="7", name="b.pdf")
     cache.record_document("3", sha256=sha(3), size=30, organization_id="8", name="c.pdf")
-    time.sleep(0.01)  # the listing below starts after these were recorded
+    time.sleep(0.01)  # deliberate: the listing below starts after these were recorded
     # organization 7 is listed: document 2 was deleted in IT Glue, 1 renamed, 4 is new
     listed = [
         {"id": "1", "attributes": {"name": "a (renamed).pdf"}},

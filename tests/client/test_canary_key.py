@@ -22,6 +22,7 @@ import pytest
 from core_client import ITGlueClient, ITGlueError
 from itglue_emulator import run_emulator
 from tests.secret_canary import CaptureAll, describe
+from tests.waiting import wait_for
 
 CANARY = "ITG.canary-7f3a9c5e1d2b4a6f8e0c1b3d5f7a9c2e4b6d8f0a"
 WRONG = "ITG.canary-wrong-0b1c2d3e4f5a6b7c8d9e"
@@ -128,9 +129,7 @@ def test_canary_key_never_appears(tmp_path: Path, capfd: pytest.CaptureFixture[s
             expect_error(client.get_organization, org.id)  # CircuitOpenError
             texts.append(json.dumps(client.health_check().as_dict()))
             emu.set_faults()
-            import time
-
-            time.sleep(0.25)
+            wait_for(lambda: client.circuit_breaker.state == "half_open", message="cool-down")
             texts.append(json.dumps(client.health_check().as_dict()))
             texts.append(json.dumps(client.get_metrics().as_dict()))
             texts.append(json.dumps(client.rate_limiter.get_stats()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from core_client import (
 )
 from itglue_emulator import run_emulator
 from tests.client.conftest import ClientFactory, requests_seen
+from tests.waiting import wait_for
 
 
 def test_wrong_key_is_authentication_error(
@@ -191,7 +193,7 @@ def test_breaker_opens_fails_fast_and_recovers(
     assert m.circuit_breaker_state == "open" and m.circuit_rejections == 2
     assert client.health_check().status == "unhealthy"
     itglue_emulator.set_faults()  # the API recovers
-    time.sleep(0.55)
+    wait_for(lambda: client.circuit_breaker.state == "half_open", message="the cool-down")
     assert client.circuit_breaker.state == "half_open"
     assert list(client.list_organizations()) == []
     assert client.circuit_breaker.state == "closed"
@@ -206,7 +208,7 @@ def test_breaker_failed_probe_reopens_and_manual_reset(
     for _ in range(5):
         with pytest.raises(ServerError):
             client.get_organization(1)
-    time.sleep(0.35)
+    wait_for(lambda: client.circuit_breaker.state == "half_open", message="the cool-down")
     with pytest.raises(ServerError):  # the probe
         client.get_organization(1)
     assert client.circuit_breaker.state == "open"
@@ -284,7 +286,7 @@ def test_read_timeout_on_get_is_retried_on_post_ambiguous(make_client: ClientFac
         with pytest.raises(AmbiguousOutcomeError):
             client.create_organization("Slow")
         emu.set_faults()
-        time.sleep(1.0)  # let the slow handler finish
+        wait_for(lambda: emu.state()["records"]["organizations"], message="the slow create")
         assert len(emu.state()["records"]["organizations"]) == 1
 
 
@@ -301,7 +303,9 @@ def test_health_check_does_not_block_behind_the_limiter(
     assert "rate limited" in health.error
 
 
-def test_closed_client_refuses_and_interrupts(make_client: ClientFactory) -> None:
+def test_closed_client_refuses_and_interrupts(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     import threading
 
     from core_client import ClientClosedError
@@ -318,8 +322,9 @@ def test_closed_client_refuses_and_interrupts(make_client: ClientFactory) -> Non
                 errors.append(e)
 
         t = threading.Thread(target=blocked)
+        caplog.set_level(logging.DEBUG, logger="itglue_ingest.client.ratelimit")
         t.start()
-        time.sleep(0.3)
+        wait_for(lambda: "rate limiter: waiting" in caplog.text, message="the blocked request")
         client.close()
         t.join(5)
         assert not t.is_alive()

@@ -139,8 +139,8 @@ def test_acquire_blocks_when_full_and_close_interrupts(tmp_path: Path) -> None:
 
     t = threading.Thread(target=worker)
     t.start()
-    time.sleep(0.3)
-    assert t.is_alive()  # waiting for the window
+    time.sleep(0.3)  # deliberate: it must stay blocked, waiting for the window
+    assert t.is_alive()
     lim.close()
     t.join(5)
     assert not t.is_alive()

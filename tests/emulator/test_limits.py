@@ -92,7 +92,7 @@ def test_429_with_retry_after_and_window_slides(make_api: MakeApi) -> None:
         r = api.get("/organizations")
         assert r.status_code == 429
         assert r.headers["Retry-After"] in ("1", "2")
-        time.sleep(max(0.0, first + 2.05 - time.monotonic()))
+        time.sleep(max(0.0, first + 2.05 - time.monotonic()))  # deliberate: the window slides
         assert api.get("/organizations").status_code == 200
 
 

@@ -18,6 +18,7 @@ import pytest
 from tests.child_process import child_env, python_module
 from tests.http_feed.http_feed_helpers import engine, make_settings, run_once, stored
 from tests.http_feed.http_feed_server import FeedServer, _cursor, add_doc
+from tests.waiting import wait_for
 
 
 def kill_child_while_held(
@@ -37,7 +38,9 @@ def kill_child_while_held(
     )
     try:
         assert feed.state.held.wait(60), "the child never reached the held request"
-        time.sleep(0.2)  # let the child's other threads (workers) get on with it
+        # deliberate: the child's other threads (workers) run on for a moment, so the
+        # kill finds whatever they are doing (any state must survive it)
+        time.sleep(0.2)
         child.send_signal(signal.SIGKILL)
         assert child.wait(10) == -signal.SIGKILL
     finally:
@@ -114,9 +117,7 @@ def test_daemon_stops_promptly_during_a_retry_after_wait(
     with engine(settings) as eng:
         t = threading.Thread(target=eng.run, args=(stop,))
         t.start()
-        deadline = time.monotonic() + 10
-        while feed.state.count("/feed") == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: feed.state.count("/feed"), timeout=10, message="the first request")
         assert feed.state.count("/feed") == 1
         t0 = time.monotonic()
         stop.set()
@@ -140,12 +141,9 @@ def test_daemon_polls_again_after_the_interval(
         t = threading.Thread(target=eng.run, args=(stop,))
         t.start()
         try:
-            deadline = time.monotonic() + 20
-            while len(stored(sink_db)) < 1 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: len(stored(sink_db)) >= 1, timeout=20, message="doc-1")
             add_doc(feed, 2)
-            while len(stored(sink_db)) < 2 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: len(stored(sink_db)) >= 2, timeout=20, message="doc-2")
         finally:
             stop.set()
             t.join(10)

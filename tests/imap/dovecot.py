@@ -27,10 +27,11 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import trustme
+
+from tests.waiting import wait_for
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
@@ -96,11 +97,15 @@ class Dovecot:
                 check=True,
                 timeout=30,
             )
-        deadline = time.monotonic() + 15
-        while not (_port_open(self.port) and _port_open(self.ssl_port)):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dovecot did not come up:\n{self.log()}")
-            time.sleep(0.05)
+        try:
+            wait_for(
+                lambda: _port_open(self.port) and _port_open(self.ssl_port),
+                timeout=15,
+                interval=0.05,
+                message="dovecot's ports",
+            )
+        except AssertionError:
+            raise RuntimeError(f"dovecot did not come up:\n{self.log()}") from None
         return self
 
     def stop(self) -> None:

@@ -11,11 +11,17 @@ from typing import Any
 import pipeline
 from plugins.imap import ImapSource
 from tests.child_process import child_env, python_module
-from tests.imap.imap_helpers import make_message, running, wait_for
+from tests.imap.imap_helpers import make_message, running
+from tests.waiting import wait_for
 
 
 def _synced(engine: Any) -> bool:
     return engine.ledger.get_checkpoint("mail", "folder:INBOX") is not None
+
+
+def _idling(engine: Any) -> bool:
+    box = engine.sources["mail"]._sync_box  # the source's own connection
+    return box is not None and box.in_idle
 
 
 def test_idle_picks_up_new_mail_within_seconds(mailbox, make_engine, delivered):
@@ -23,7 +29,7 @@ def test_idle_picks_up_new_mail_within_seconds(mailbox, make_engine, delivered):
     engine = make_engine(poll_interval=600, idle=True)
     with running(engine):
         wait_for(lambda: _synced(engine))
-        time.sleep(0.3)  # let the source enter IDLE
+        wait_for(lambda: _idling(engine), message="the source to enter IDLE")
         t0 = time.monotonic()
         mailbox.append(make_message("Pushed by IDLE"))
         wait_for(lambda: delivered(), timeout=8)

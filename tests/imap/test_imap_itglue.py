@@ -12,7 +12,8 @@ from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine
 from pipeline.settings import parse_settings
 from tests.imap.conftest import PASSWORD_ENV, source_table
-from tests.imap.imap_helpers import make_message, running, wait_for
+from tests.imap.imap_helpers import make_message, running
+from tests.waiting import wait_for
 
 PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"

@@ -194,7 +194,7 @@ class StoreSink(Sink):
                 doc = str(row[0])
                 journal.record("document", doc)
             if self.options.step_delay:
-                time.sleep(self.options.step_delay)
+                time.sleep(self.options.step_delay)  # deliberate: a slow sink
             ids = []
             for k, blob in enumerate(record.files):
                 att = journal.get(f"attachment:{k}")

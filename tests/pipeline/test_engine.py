@@ -23,6 +23,7 @@ from tests.pipeline.pipeline_engine_helpers import (
     store_attachments,
     store_documents,
 )
+from tests.waiting import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -416,10 +417,12 @@ def test_daemon_shuts_down_promptly_and_resumes(tmp_path: Path) -> None:
     with Engine(s, plugin_manager()) as engine:
         t = threading.Thread(target=engine.run, args=(stop,))
         t.start()
-        deadline = time.monotonic() + 30
-        while not store_documents(tmp_path / "store.db") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.4)
+        # stopped in full flight: a few records delivered, others mid-delivery
+        wait_for(
+            lambda: len(store_documents(tmp_path / "store.db")) >= 2,
+            timeout=30,
+            message="two deliveries",
+        )
         t0 = time.monotonic()
         stop.set()
         t.join(15)

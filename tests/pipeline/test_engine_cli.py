@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from pipeline.commands.engine import COMMANDS, once, plugins, retry, status
 from tests.child_process import child_env
 from tests.pipeline.pipeline_engine_helpers import DirSource, store_documents
+from tests.waiting import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -180,12 +181,13 @@ def test_daemon_stops_on_sigterm_within_10_s(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def delivering() -> bool:
             with contextlib.suppress(sqlite3.Error):  # the store is not created yet
-                if store_documents(tmp_path / "store.db"):
-                    break
-            time.sleep(0.05)
+                return bool(store_documents(tmp_path / "store.db"))
+            return False
+
+        wait_for(delivering, timeout=30, message="the first delivery")
         proc.send_signal(signal.SIGTERM)
         t0 = time.monotonic()
         out, _ = proc.communicate(timeout=15)

@@ -24,6 +24,7 @@ import pytest
 from pipeline.ledger import Ledger
 from tests.child_process import child_env, python_module
 from tests.pipeline.pipeline_engine_helpers import store_attachments, store_documents
+from tests.waiting import wait_for
 
 RECORDS = 100
 KILLS = 10
@@ -88,13 +89,16 @@ def kill_at_random(
     """SIGKILL ``proc`` at a random moment; 1 when it was still running."""
     if k % 3 == 2:
         # early: during start-up, recovery, the scan and the first emits
-        time.sleep(rng.uniform(0.2, 1.2))
+        time.sleep(rng.uniform(0.2, 1.2))  # deliberate: a random moment to kill
     else:
         # wait until this run delivered something, then kill it mid-flight
-        t_end = time.monotonic() + 20
-        while progress() == before and proc.poll() is None and time.monotonic() < t_end:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(*window))
+        wait_for(
+            lambda: progress() != before or proc.poll() is not None,
+            timeout=20,
+            interval=0.01,
+            message="this run's first delivery",
+        )
+        time.sleep(rng.uniform(*window))  # deliberate: a random moment to kill
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
         return 1

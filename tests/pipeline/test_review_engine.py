@@ -105,7 +105,7 @@ def test_a_copy_waiting_for_a_delivery_in_backoff_does_not_spin(tmp_path: Path) 
         t = threading.Thread(target=engine.run, args=(stop,))
         t.start()
         try:
-            time.sleep(1.5)
+            time.sleep(1.5)  # deliberate: b.txt must not be retried during this time
         finally:
             stop.set()
             t.join(15)

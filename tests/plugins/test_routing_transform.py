@@ -203,11 +203,11 @@ def test_stale_cache_is_refreshed(contexts, demo_emulator) -> None:
     t.apply(rec(organization="Globex"))
     import time
 
-    time.sleep(0.01)
+    time.sleep(0.01)  # deliberate: the cache (max age 1 ms) goes stale
     t.apply(rec(organization="Globex"))  # stale, but within refresh_interval: no listing
     assert org_list_requests(demo_emulator) == 1
     t.router.options = t.router.options.model_copy(update={"refresh_interval": 0.0})
-    time.sleep(0.01)
+    time.sleep(0.01)  # deliberate: stale again
     t.apply(rec(organization="Globex"))
     assert org_list_requests(demo_emulator) == 2
 
@@ -234,7 +234,7 @@ def test_stale_cache_still_serves_known_names_when_refresh_fails(contexts, demo_
     )
     import time
 
-    time.sleep(0.01)
+    time.sleep(0.01)  # deliberate: the cache (max age 1 ms) goes stale
     assert t.apply(rec(organization="Globex")).organization == "Globex"
 
 

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ class StoreSink(Sink):
         if done is not None:
             return DeliveryResult(record.organization_id, "documents", done)
         if self.options.delay:
-            time.sleep(self.options.delay)
+            time.sleep(self.options.delay)  # deliberate: a slow sink
         blob = record.files[0]
         digest = hashlib.sha256(blob.path.read_bytes()).hexdigest()
         with contextlib.closing(connect_store(self.options.db)) as c:
@@ -210,16 +210,10 @@ def running(engine: Engine) -> Iterator[Engine]:
     assert not errors, errors
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll ``cond`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
+def observer_started(engine: Engine, source: str = "drop") -> bool:
+    """Whether the source's observer watches its folder: files dropped from now on arrive
+    as events (what the watch tests exercise), not through the start-up walk."""
+    return bool(engine.sources[source]._watch_ok())
 
 
 def files_under(folder: Path) -> list[Path]:

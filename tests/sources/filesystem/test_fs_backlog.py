@@ -30,8 +30,8 @@ from tests.sources.filesystem.fs_helpers import (
     running,
     settings_for,
     sha,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 
 def once(settings: Any) -> Any:
@@ -74,7 +74,7 @@ def test_keep_mode_restart_with_a_backlog(tmp_path: Path) -> None:
     # and the daemon's start-up and periodic rescans find nothing either
     settings2 = settings_for(tmp_path, drop, after="keep", stability_delay=0.1, rescan_interval=0.2)
     with running(make_engine(settings2)):
-        time.sleep(1.0)
+        time.sleep(1.0)  # deliberate: several rescans (0.2 s apart), none may deliver
     assert len(store.rows()) == 151
     assert len(ledger_rows(settings)) == 152
 
@@ -279,7 +279,7 @@ def test_crash_during_a_backlog_loses_and_duplicates_nothing(tmp_path: Path) -> 
     for kill_at in (50, 140, 220):
         proc = run_child(spec, tmp_path)
         try:
-            wait_for(lambda k=kill_at: len(store.rows()) >= k, timeout=90, what=f"{kill_at}")
+            wait_for(lambda k=kill_at: len(store.rows()) >= k, timeout=90, message=f"{kill_at}")
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -289,7 +289,7 @@ def test_crash_during_a_backlog_loses_and_duplicates_nothing(tmp_path: Path) -> 
         wait_for(
             lambda: not [p for p in files_under(drop) if "processed" not in p.parts],
             timeout=90,
-            what="the whole backlog",
+            message="the whole backlog",
         )
     finally:
         proc.send_signal(signal.SIGTERM)

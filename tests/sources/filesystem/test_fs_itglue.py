@@ -5,7 +5,6 @@ byte for byte, an unknown organization fails into ``failed/`` with a reason."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine
 from pipeline.settings import parse_settings
 from plugins.filesystem.placement import dated_dir
-from tests.sources.filesystem.fs_helpers import running, wait_for
+from tests.sources.filesystem.fs_helpers import observer_started, running
+from tests.waiting import wait_for
 
 
 def pdf(text: str) -> bytes:
@@ -84,22 +84,22 @@ def test_dropped_files_land_in_their_organizations(
         "Initech/" + os.fsdecode(b"r\xe9sum\xe9.pdf"): pdf("latin-1 name"),
         'Globex/odd <name>: "a|b?" *\tline\n2.pdf': pdf("characters IT Glue may refuse"),
     }
-    with running(make_engine(emu, tmp_path, drop, observer, monkeypatch)):
-        time.sleep(0.3)
+    with running(make_engine(emu, tmp_path, drop, observer, monkeypatch)) as engine:
+        wait_for(lambda: observer_started(engine, "scans"), message="the observer")
         for rel, data in files.items():
             p = Path(os.path.join(str(drop), rel))
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(data)
         (drop / "Nope Inc").mkdir()
         (drop / "Nope Inc" / "lost.pdf").write_bytes(pdf("nobody"))
-        wait_for(lambda: len(emu.records("attachments")) == 5, timeout=30, what="5 uploads")
+        wait_for(lambda: len(emu.records("attachments")) == 5, timeout=30, message="5 uploads")
         wait_for(
             lambda: (drop / "failed" / "Nope Inc" / "lost.pdf.error.txt").exists(),
-            what="the unroutable file in failed/",
+            message="the unroutable file in failed/",
         )
         wait_for(
             lambda: len([p for p in dated_dir(drop / "processed").rglob("*") if p.is_file()]) == 5,
-            what="moves",
+            message="moves",
         )
     records = emu.state()["records"]
     orgs = {o["id"]: o["name"] for o in records["organizations"]}

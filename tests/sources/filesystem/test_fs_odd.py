@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,12 @@ from tests.sources.filesystem.fs_helpers import (
     files_under,
     ledger_rows,
     make_engine,
+    observer_started,
     running,
     settings_for,
     sha,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 ELF = Path(shutil.which("true") or "/bin/true").read_bytes()
 LIMIT = 300_000
@@ -160,18 +160,18 @@ def test_odd_input_arriving_while_watched(tmp_path: Path, observer: str) -> None
         pipeline_opts={"max_file_size": LIMIT},
     )
     store = Store(tmp_path / "store.db")
-    with running(make_engine(settings)):
-        time.sleep(0.3)
+    with running(make_engine(settings)) as engine:
+        wait_for(lambda: observer_started(engine), message="the observer")
         expected = populate(drop, outside)
-        wait_for(lambda: len(store.rows()) == len(expected), timeout=30, what="deliveries")
+        wait_for(lambda: len(store.rows()) == len(expected), timeout=30, message="deliveries")
         wait_for(
             lambda: (
                 (drop / "failed" / "tool.exe.error.txt").exists()
                 and (drop / "failed" / "big.bin.error.txt").exists()
             ),
-            what="failures",
+            message="failures",
         )
-        wait_for(lambda: not (drop / "target.pdf").exists(), what="moves")
+        wait_for(lambda: not (drop / "target.pdf").exists(), message="moves")
     check_outcome(tmp_path, drop, outside, expected, settings)
 
 

@@ -21,8 +21,8 @@ from tests.sources.filesystem.fs_helpers import (
     running,
     settings_for,
     sha,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 N = 200
 
@@ -64,12 +64,12 @@ def test_two_collectors_on_one_drop_folder_deliver_every_file_once(
     with running(make_engine(settings[0])), running(make_engine(settings[1])):
         for i in range(N // 2, N):  # and files arriving while both watch
             put(i)
-        wait_for(lambda: not _left(drop), timeout=90, what="every file taken and moved")
+        wait_for(lambda: not _left(drop), timeout=90, message="every file taken and moved")
         wait_for(
             lambda: all(
                 r["state"] in ("done", "duplicate") for s in settings for r in ledger_rows(s)
             ),
-            what="every record settled",
+            message="every record settled",
         )
     rows = [r for store in stores for r in store.rows()]
     counts = Counter(r["source_ref"] for r in rows)

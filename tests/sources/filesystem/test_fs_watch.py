@@ -20,11 +20,12 @@ from tests.sources.filesystem.fs_helpers import (
     files_under,
     ledger_rows,
     make_engine,
+    observer_started,
     running,
     settings_for,
     sha,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 STABILITY = 0.5
 
@@ -55,12 +56,11 @@ def test_dropped_file_is_delivered_once_and_moved(
 ) -> None:
     store = Store(tmp_path / "store.db")
     settings = daemon_settings(tmp_path, drop, observer, organization="Acme")
-    with running(make_engine(settings)):
-        wait_for(lambda: Path(settings.database_path).exists(), what="ledger")
-        time.sleep(0.2)  # let the observer start; correctness does not depend on it
+    with running(make_engine(settings)) as engine:
+        wait_for(lambda: observer_started(engine), message="the observer")
         data = os.urandom(50_000)
         (drop / "invoice.pdf").write_bytes(data)
-        wait_for(lambda: (processed(drop) / "invoice.pdf").exists(), what="moved to processed")
+        wait_for(lambda: (processed(drop) / "invoice.pdf").exists(), message="moved to processed")
         rows = store.rows()
         assert [(r["source_ref"], r["sha256"], r["organization"]) for r in rows] == [
             ("invoice.pdf", sha(data), "Acme")
@@ -75,18 +75,18 @@ def test_slow_copy_is_taken_once_and_complete(tmp_path: Path, drop: Path, observ
     # chunks 0.2 s apart against a 0.8 s delay: margin for a loaded CI machine
     settings = daemon_settings(tmp_path, drop, observer, stability_delay=0.8)
     chunks = [os.urandom(20_000) for _ in range(10)]
-    with running(make_engine(settings)):
-        time.sleep(0.2)
+    with running(make_engine(settings)) as engine:
+        wait_for(lambda: observer_started(engine), message="the observer")
         target = drop / "big scan.pdf"
         with target.open("wb") as f:
             for chunk in chunks:  # ~2 s of writing, 0.2 s apart (< the stability delay)
                 f.write(chunk)
                 f.flush()
-                time.sleep(0.2)
+                time.sleep(0.2)  # deliberate: a slow writer, pausing below the stability delay
                 assert store.rows() == [], "taken before it was complete"
-        wait_for(lambda: store.rows(), what="delivery")
-        wait_for(lambda: (processed(drop) / "big scan.pdf").exists(), what="move")
-        time.sleep(1.6)  # nothing more may come
+        wait_for(lambda: store.rows(), message="delivery")
+        wait_for(lambda: (processed(drop) / "big scan.pdf").exists(), message="move")
+        time.sleep(1.6)  # deliberate: nothing more may come (no second delivery)
     rows = store.rows()
     assert len(rows) == 1
     assert rows[0]["sha256"] == sha(b"".join(chunks))
@@ -100,8 +100,8 @@ def test_file_renamed_into_the_folder_is_taken_once(
     settings = daemon_settings(tmp_path, drop, observer)
     outside = tmp_path / "staging"
     outside.mkdir()
-    with running(make_engine(settings)):
-        time.sleep(0.2)
+    with running(make_engine(settings)) as engine:
+        wait_for(lambda: observer_started(engine), message="the observer")
         # 1. written elsewhere on the same filesystem, renamed in
         (outside / "a.pdf").write_bytes(b"A" * 1000)
         os.rename(outside / "a.pdf", drop / "a.pdf")
@@ -114,9 +114,9 @@ def test_file_renamed_into_the_folder_is_taken_once(
         (outside / "Globex" / "c.pdf").write_bytes(b"C" * 1000)
         (outside / "Globex" / "d.pdf").write_bytes(b"D" * 1000)
         os.rename(outside / "Globex", drop / "Globex")
-        wait_for(lambda: len(store.rows()) >= 4, what="four deliveries")
-        wait_for(lambda: not files_under(drop / "Globex"), what="moves")
-        time.sleep(STABILITY * 2)
+        wait_for(lambda: len(store.rows()) >= 4, message="four deliveries")
+        wait_for(lambda: not files_under(drop / "Globex"), message="moves")
+        time.sleep(STABILITY * 2)  # deliberate: no late event may deliver a file twice
     assert sorted(store.refs()) == ["Globex/c.pdf", "Globex/d.pdf", "a.pdf", "b.pdf"]
     assert sorted(p.name for p in files_under(processed(drop))) == [
         "a.pdf",
@@ -132,15 +132,15 @@ def test_subfolder_names_the_organization(tmp_path: Path, drop: Path, observer: 
         tmp_path, drop, observer, organization="Fallback Org", organization_from="subfolder"
     )
     (drop / "Acme Corp" / "2024").mkdir(parents=True)
-    with running(make_engine(settings)):
-        time.sleep(0.2)
+    with running(make_engine(settings)) as engine:
+        wait_for(lambda: observer_started(engine), message="the observer")
         (drop / "Acme Corp" / "invoice.pdf").write_bytes(b"1")
         (drop / "Acme Corp" / "2024" / "report.pdf").write_bytes(b"2")
         (drop / "Initech").mkdir()
         (drop / "Initech" / "tps.pdf").write_bytes(b"3")
         (drop / "top.pdf").write_bytes(b"4")
-        wait_for(lambda: len(store.rows()) == 4, what="four deliveries")
-        wait_for(lambda: len(files_under(drop / "processed")) == 4, what="moves")
+        wait_for(lambda: len(store.rows()) == 4, message="four deliveries")
+        wait_for(lambda: len(files_under(drop / "processed")) == 4, message="moves")
     orgs = {r["source_ref"]: r["organization"] for r in store.rows()}
     assert orgs == {
         "Acme Corp/invoice.pdf": "Acme Corp",
@@ -158,11 +158,11 @@ def test_after_modes(tmp_path: Path, drop: Path, observer: str, after: str) -> N
     store = Store(tmp_path / "store.db")
     settings = daemon_settings(tmp_path, drop, observer, after=after)
     with running(make_engine(settings)) as engine:
-        time.sleep(0.2)
+        wait_for(lambda: observer_started(engine), message="the observer")
         (drop / "a.pdf").write_bytes(b"first")
         wait_for(
             lambda: ledger_rows(settings) and ledger_rows(settings)[0]["state"] == "done",
-            what="done",
+            message="done",
         )
         if after == "move":
             assert (processed(drop) / "a.pdf").read_bytes() == b"first"
@@ -175,15 +175,15 @@ def test_after_modes(tmp_path: Path, drop: Path, observer: str, after: str) -> N
             assert not (drop / "processed").exists()
         # same name again, new content: a new version, delivered too
         (drop / "a.pdf").write_bytes(b"second version")
-        wait_for(lambda: len(store.rows()) == 2, what="second version")
-        wait_for(lambda: all(r["state"] == "done" for r in ledger_rows(settings)), what="done")
+        wait_for(lambda: len(store.rows()) == 2, message="second version")
+        wait_for(lambda: all(r["state"] == "done" for r in ledger_rows(settings)), message="done")
         if after == "move":
-            wait_for(lambda: (processed(drop) / "a (1).pdf").exists(), what="numbered move")
+            wait_for(lambda: (processed(drop) / "a (1).pdf").exists(), message="numbered move")
             assert (processed(drop) / "a (1).pdf").read_bytes() == b"second version"
         # a rescan (here: forced) finds nothing new
         src = engine.sources["drop"]
         src.scan()
-        time.sleep(STABILITY * 2)
+        time.sleep(STABILITY * 2)  # deliberate: nothing new may be delivered meanwhile
     assert [r["sha256"] for r in store.rows()] == [sha(b"first"), sha(b"second version")]
 
 
@@ -194,9 +194,9 @@ def test_second_event_for_a_file_in_flight_does_nothing(
     store = Store(tmp_path / "store.db")
     settings = daemon_settings(tmp_path, drop, observer, sink_delay=1.5, after=after)
     with running(make_engine(settings)) as engine:
-        time.sleep(0.2)
+        wait_for(lambda: observer_started(engine), message="the observer")
         (drop / "slow.pdf").write_bytes(b"x" * 100)
-        wait_for(lambda: ledger_rows(settings), what="received")
+        wait_for(lambda: ledger_rows(settings), message="received")
         for _ in range(5):  # events that change nothing (opened for writing, closed), rescans
             p = _where(drop, "slow.pdf")
             if p is None:
@@ -204,8 +204,8 @@ def test_second_event_for_a_file_in_flight_does_nothing(
             with contextlib.suppress(FileNotFoundError):
                 open(p, "r+b").close()
             engine.sources["drop"].scan()
-            time.sleep(STABILITY / 2)
-        wait_for(lambda: ledger_rows(settings)[0]["state"] == "done", what="delivery")
+            time.sleep(STABILITY / 2)  # deliberate: events spread over the delivery
+        wait_for(lambda: ledger_rows(settings)[0]["state"] == "done", message="delivery")
     assert len(ledger_rows(settings)) == 1
     assert len(store.rows()) == 1
 
@@ -217,23 +217,23 @@ def test_folder_that_disappears_is_reported_and_watching_resumes(
     store = Store(tmp_path / "store.db")
     settings = daemon_settings(tmp_path, drop, observer, missing_retry_interval=0.2)
     with running(make_engine(settings)) as engine:
-        time.sleep(0.2)
+        wait_for(lambda: observer_started(engine), message="the observer")
         (drop / "before.pdf").write_bytes(b"1")
-        wait_for(lambda: len(store.rows()) == 1, what="first delivery")
+        wait_for(lambda: len(store.rows()) == 1, message="first delivery")
         away = tmp_path / "unmounted"
         os.rename(drop, away)  # the share goes away
-        wait_for(lambda: "is not available" in caplog.text, what="warning")
-        time.sleep(0.5)  # several retries: still no crash
+        wait_for(lambda: "is not available" in caplog.text, message="warning")
+        time.sleep(0.5)  # deliberate: several retries (0.2 s apart), and still no crash
         os.rename(away, drop)  # and comes back
-        wait_for(lambda: "available again" in caplog.text, what="recovery")
+        wait_for(lambda: "available again" in caplog.text, message="recovery")
         (drop / "after.pdf").write_bytes(b"2")
-        wait_for(lambda: len(store.rows()) == 2, what="delivery after recovery")
+        wait_for(lambda: len(store.rows()) == 2, message="delivery after recovery")
         # replaced by a new, empty folder (a remount): watched anew
         shutil.rmtree(drop)
         drop.mkdir()
-        time.sleep(0.3)
+        wait_for(lambda: observer_started(engine), message="watching the new folder")
         (drop / "remount.pdf").write_bytes(b"3")
-        wait_for(lambda: len(store.rows()) == 3, what="delivery after remount")
+        wait_for(lambda: len(store.rows()) == 3, message="delivery after remount")
         assert engine.sources["drop"] is not None
     assert sorted(store.refs()) == ["after.pdf", "before.pdf", "remount.pdf"]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -247,16 +247,16 @@ def test_files_that_vanish_or_are_replaced_before_they_are_stable(
     settings = daemon_settings(tmp_path, drop, observer, stability_delay=1.0)
     staging = tmp_path / "staging"
     staging.mkdir()
-    with running(make_engine(settings)):
-        time.sleep(0.2)
+    with running(make_engine(settings)) as engine:
+        wait_for(lambda: observer_started(engine), message="the observer")
         (drop / "gone.pdf").write_bytes(b"here for a moment")
         (drop / "replaced.pdf").write_bytes(b"first draft")
-        time.sleep(0.15)
+        time.sleep(0.15)  # deliberate: both are seen, then change before they are stable
         (drop / "gone.pdf").unlink()
         (staging / "final.pdf").write_bytes(b"the final version, longer")
         os.rename(staging / "final.pdf", drop / "replaced.pdf")  # atomically replaced
-        wait_for(lambda: store.rows(), what="delivery")
-        time.sleep(1.0)
+        wait_for(lambda: store.rows(), message="delivery")
+        time.sleep(1.0)  # deliberate: nothing more may come (gone.pdf, the first draft)
     assert [(r["source_ref"], r["sha256"]) for r in store.rows()] == [
         ("replaced.pdf", sha(b"the final version, longer"))
     ]
@@ -275,12 +275,12 @@ def test_a_folder_missing_at_start_is_waited_for(
         tmp_path, drop, observer, missing_retry_interval=0.2, pipeline_opts={"max_file_size": 10}
     )
     with running(make_engine(settings)):
-        wait_for(lambda: "is not available" in caplog.text, what="warning")
+        wait_for(lambda: "is not available" in caplog.text, message="warning")
         drop.mkdir(parents=True)  # the share is mounted
         (drop / "late.pdf").write_bytes(b"late")
         (drop / "too-big.pdf").write_bytes(b"x" * 11)
-        wait_for(lambda: store.rows(), what="delivery")
-        wait_for(lambda: (drop / "failed" / "too-big.pdf.error.txt").exists(), what="failure")
+        wait_for(lambda: store.rows(), message="delivery")
+        wait_for(lambda: (drop / "failed" / "too-big.pdf.error.txt").exists(), message="failure")
     assert store.refs() == ["late.pdf"]
     note = (drop / "failed" / "too-big.pdf.error.txt").read_text()
     assert "share-\ufffd" in note and "too large" in note
@@ -303,12 +303,12 @@ def test_file_replaced_in_flight_with_same_size_and_mtime_is_delivered(
     store = Store(tmp_path / "store.db")
     settings = daemon_settings(tmp_path, drop, observer, after=after, sink_delay=1.5)
     first, second = b"A" * 4000, b"B" * 4000
-    with running(make_engine(settings)):
-        time.sleep(0.2)
+    with running(make_engine(settings)) as engine:
+        wait_for(lambda: observer_started(engine), message="the observer")
         p = drop / "report.pdf"
         p.write_bytes(first)
         st = os.stat(p)
-        wait_for(lambda: ledger_rows(settings), what="the first version taken")
+        wait_for(lambda: ledger_rows(settings), message="the first version taken")
         if replace == "in place":  # cp -p: truncate, write, copy the times
             with open(p, "wb") as f:
                 f.write(second)
@@ -318,10 +318,10 @@ def test_file_replaced_in_flight_with_same_size_and_mtime_is_delivered(
             os.rename(drop / ".report.pdf.tmp", p)
         os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
         assert (os.stat(p).st_size, os.stat(p).st_mtime_ns) == (st.st_size, st.st_mtime_ns)
-        wait_for(lambda: len(store.rows()) == 2, timeout=20, what="the second version delivered")
-        wait_for(lambda: all(r["state"] == "done" for r in ledger_rows(settings)), what="done")
+        wait_for(lambda: len(store.rows()) == 2, timeout=20, message="the second version delivered")
+        wait_for(lambda: all(r["state"] == "done" for r in ledger_rows(settings)), message="done")
         if after == "move":
-            wait_for(lambda: _where(drop, "report.pdf") is None, what="moved")
+            wait_for(lambda: _where(drop, "report.pdf") is None, message="moved")
     assert sorted(r["sha256"] for r in store.rows()) == [sha(first), sha(second)]
     if after == "move":
         moved = [p.read_bytes() for p in files_under(processed(drop))]
