@@ -25,6 +25,7 @@ import pytest
 
 from itglue_emulator import run_emulator
 from pipeline.ledger import Ledger
+from tests.waiting import wait_for
 
 KILLS = 20
 PER_ROUND = 6  # files dropped in each round: half before the daemon starts, half while it runs
@@ -151,12 +152,14 @@ def test_status_polled_during_20_sigkills_of_the_daemon(tmp_path: Path, emulator
             drop_files(PER_ROUND // 2)  # a backlog for the start-up scan
             proc = start()
             poller.daemon_pid = proc.pid
-            time.sleep(0.3)
+            time.sleep(0.3)  # deliberate: the daemon starts before the rest arrive
             drop_files(PER_ROUND - PER_ROUND // 2)  # and files the watcher sees arrive
-            deadline = time.monotonic() + 30
-            while delivered() == before and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)  # polling the emulator for the first delivery of this run
-            time.sleep(rng.uniform(0.0, 0.6))  # then a random moment mid-flight
+            wait_for(
+                lambda before=before, proc=proc: delivered() != before or proc.poll() is not None,
+                timeout=30,
+                message="the first delivery of this run",
+            )
+            time.sleep(rng.uniform(0.0, 0.6))  # deliberate: a random moment mid-flight
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 hits += 1
@@ -164,9 +167,12 @@ def test_status_polled_during_20_sigkills_of_the_daemon(tmp_path: Path, emulator
         emulator.set_faults()
         proc = start()
         poller.daemon_pid = proc.pid
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and any(p.is_file() for p in drop.glob("*.txt")):
-            time.sleep(0.1)  # waiting for the last run to work the backlog off
+        wait_for(
+            lambda: not any(p.is_file() for p in drop.glob("*.txt")),
+            timeout=120,
+            interval=0.1,
+            message="the last run to work the backlog off",
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     log.close()
