@@ -55,8 +55,8 @@ def test_storm_next_n(make_api: MakeApi) -> None:
 
 
 def test_storm_time_window_without_retry_after(api: Api, emu: Emulator) -> None:
-    started = time.monotonic()
     emu.set_faults(storm_seconds=1.5)
+    started = time.monotonic()  # the storm started before this
     r = api.get("/organizations")
     assert r.status_code == 429
     assert "Retry-After" not in r.headers
