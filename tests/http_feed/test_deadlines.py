@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from http_feed_helpers import engine, make_settings, run_once, stored
-from http_feed_server import Drip, FeedServer, add_doc
+
+from tests.http_feed.http_feed_helpers import engine, make_settings, run_once, stored
+from tests.http_feed.http_feed_server import Drip, FeedServer, add_doc
 
 Options = Callable[..., dict[str, Any]]
 

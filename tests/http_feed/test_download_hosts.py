@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from http_feed_helpers import make_settings, run_once, stored
-from http_feed_server import FeedServer, add_doc, run_feed_server
 
 from plugins.http_feed.guard import AddressRefused, HostPolicy, guarded_session
+from tests.http_feed.http_feed_helpers import make_settings, run_once, stored
+from tests.http_feed.http_feed_server import FeedServer, add_doc, run_feed_server
 
 Options = Callable[..., dict[str, Any]]
 TOKEN = "dl-canary-7c1e9a3b5d2f4e60"

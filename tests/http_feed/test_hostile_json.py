@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from http_feed_helpers import make_settings, run_once, stored
-from http_feed_server import FeedServer, Raw, add_doc
 
 from plugins.http_feed.parsing import MAX_DEPTH
+from tests.http_feed.http_feed_helpers import make_settings, run_once, stored
+from tests.http_feed.http_feed_server import FeedServer, Raw, add_doc
 
 Options = Callable[..., dict[str, Any]]
 
