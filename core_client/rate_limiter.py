@@ -1,30 +1,33 @@
 """Client-side rate limiting against the IT Glue account budget.
 
 IT Glue allows 3000 requests per 5 minutes per account and answers 429 beyond that
-(itglue-api.md section 3). This limiter keeps the client under that ceiling:
+(itglue-api.md section 3). The budget is shared with the account's other
+integrations, so what this client really has is unknown and changing; the configured
+``limit * share`` is an upper bound, not a promise.
 
-* **Sliding window**: the send times of the last ``window`` seconds are kept; a
-  request may go when fewer than ``budget = limit * share`` of them are in the
-  window (``share`` leaves room for the account's other integrations). A small
-  margin (1 % of the window, at least 0.25 s) is added to the window, because the
-  server stamps a request when it arrives, a little after we stamp it.
-* **Auto-throttle**: below 80 % of the budget requests go at once; from there the
-  remaining budget is spread over the time left until the oldest request leaves the
-  window, instead of bursting into the wall and collecting 429s.
+* **Sliding window in a ring**: the requests of the last ``window`` seconds (plus a
+  margin: the server stamps a request a little after we do) are counted in a ring of
+  :data:`SLOTS` per-slot counters with a running total, so a decision touches a few
+  counters whatever the window and the rate.
+* **Burst, then pace**: below 80 % of the budget requests go at once; above it they go
+  at most :data:`PACE_SPEEDUP` times the budget's average rate, so concurrent senders
+  see the mark before they overshoot it.
+* **Learned budget (AIMD)**: a 429 means the account is full: the requests this machine
+  has in the window become the estimate (multiplicative decrease), and every process
+  pauses (``Retry-After`` when the server sends it, else a short own estimate). Above
+  the estimate only one *probe* request is in flight at a time; each accepted probe
+  raises the estimate (additive at first, faster while they keep succeeding) until the
+  next 429 or the configured budget. The estimate also covers a server whose window is
+  shorter than configured: probes find the capacity its window frees.
 * **One budget per machine**: processes that share a state directory share one file
-  (``<state_dir>/<instance>.ratelimit``, mode 0600) holding the timestamps and the
-  shared pause; every decision reads and updates it under an exclusive ``fcntl``
-  lock, so together they stay within the budget. Nothing else is stored there.
-* **429**: the transport calls :meth:`RateLimiter.on_429` with the server's
-  ``Retry-After`` (seconds or HTTP-date, parsed by :func:`itglue_common.parse_retry_after`) or
-  None; then every process pauses for that long (its own exponential estimate when
-  the header is absent), and afterwards this machine's pace is halved for
-  ``penalty_seconds``. The transport retries 429s without limit: a 429 never fails an
-  operation; only :meth:`close` interrupts a wait.
+  (``<state_dir>/<instance>.ratelimit``, mode 0600, fixed size) holding the ring and the
+  learned state; every decision reads and updates the few bytes it needs under an
+  exclusive ``fcntl`` lock.
 
-Hand-written: the libraries at hand (urllib3 ``Retry``, stamina) retry but do not
-budget a shared account across threads and processes; ratelimit-style decorators
-are per-process and fixed-window.
+The transport retries 429s without limit: a 429 never fails an operation; only
+:meth:`RateLimiter.close` interrupts a wait. Hand-written: the libraries at hand
+(urllib3 ``Retry``, stamina) retry but do not budget a shared account across threads
+and processes; ratelimit-style decorators are per-process and fixed-window.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +52,119 @@ from .exceptions import ClientClosedError
 log = logging.getLogger("itglue_ingest.client.ratelimit")
 
 THROTTLE_AT = 0.8
-_HEADER = struct.Struct("<dd")  # pause_until, slow_until (epoch seconds)
-_MAGIC = b"ITGRL1\0\0"
+PACE_SPEEDUP = 4.0  # above the mark: the last fifth of the budget takes >= 5 % of the window
+SLOTS = 301  # ring size: the window in 300 slots (1 s for 5 minutes), plus the current one
+RECOVERY_TRUST = 0.8  # probes start after 80 % of the last recovery time ...
+RECOVERY_SPAN = 1.5  # ... follow each other closely until 150 % of it ...
+PROBE_SPACING = 0.25  # ... then wait a quarter of the time refused so far
+PROBE_STEP_MAX = 0.05  # an accepted probe raises the estimate by at most 5 % of the budget
+_MAGIC = b"ITGRL2\0\0"
+# slot_width, head, total, last_sent, pause_until, probe_until, calm_until, refused_since,
+# recovery, estimate, probe_run
+_HEADER = struct.Struct("<dqqddddddqq")
+_SLOT = struct.Struct("<I")
+_NEVER = -(2**62)  # head of a ring that never saw a request
+
+
+class _Ring:
+    """Per-slot request counts (index = absolute slot number modulo :data:`SLOTS`)."""
+
+    def __init__(self, counts: list[int] | None = None) -> None:
+        self._counts = counts if counts is not None else [0] * SLOTS
+
+    def get(self, i: int) -> int:
+        return self._counts[i % SLOTS]
+
+    def set(self, i: int, value: int) -> None:
+        self._counts[i % SLOTS] = value
+
+    def clear(self) -> None:
+        self._counts[:] = [0] * SLOTS
 
 
 @dataclass
 class WindowState:
-    """What the processes share: request send times and the 429 pause/slow-down."""
+    """What the processes share: the ring of counts and the learned budget.
 
-    stamps: list[float] = field(default_factory=list)
+    ``head`` is the absolute number (``floor(time / slot_width)``) of the newest slot;
+    slot ``k`` counts the requests sent in ``[k, k + 1) * slot_width`` and is live while
+    ``head - k < SLOTS``. ``estimate`` is the learned budget (0: none, the configured
+    one applies). Above the estimate, a probe may go after ``probe_until`` when room is
+    far off (a server window shorter than ours frees it sooner), after ``calm_until``
+    (a window without 429) when our own requests will soon make room anyway.
+    ``refused_since``: first 429 since the last accepted probe; ``recovery``: how long
+    the server took to accept a probe after it (how soon its window frees room).
+    """
+
+    slot_width: float
+    head: int = _NEVER
+    total: int = 0
+    last_sent: float = 0.0
     pause_until: float = 0.0
-    slow_until: float = 0.0
+    probe_until: float = 0.0
+    calm_until: float = 0.0
+    refused_since: float = 0.0
+    recovery: float = 0.0
+    estimate: int = 0
+    probe_run: int = 0
+    ring: _Ring = field(default_factory=_Ring, compare=False, repr=False)
+
+    def header(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self) if f.name != "ring")
+
+
+def advance(state: WindowState, now: float) -> None:
+    """Move the ring to ``now``: slots that left the window are emptied. Pure.
+
+    Costs one step per slot that passed (at most :data:`SLOTS`), whatever the rate.
+    """
+    slot = math.floor(now / state.slot_width)
+    if slot < state.head - 1 or slot - state.head >= SLOTS:
+        # fresh, long idle, or the wall clock jumped back: counts "from the future"
+        # would block for up to a window, so they go
+        if state.total:
+            state.ring.clear()
+        state.total = 0
+        state.head = slot
+        state.last_sent = min(state.last_sent, now)
+        return
+    for k in range(state.head + 1, slot + 1):  # slot k reuses the cell of k - SLOTS
+        state.total -= state.ring.get(k)
+        state.ring.set(k, 0)
+    state.head = max(state.head, slot)
+
+
+def record(state: WindowState, now: float) -> None:
+    """Count one request sent at ``now`` (``advance`` first)."""
+    state.ring.set(state.head, state.ring.get(state.head) + 1)
+    state.total += 1
+    state.last_sent = max(state.last_sent, now)
+
+
+def unrecord(state: WindowState) -> None:
+    """Take back the newest request (the server refused it: it is not in its window)."""
+    for k in range(state.head, state.head - SLOTS, -1):
+        count = state.ring.get(k)
+        if count:
+            state.ring.set(k, count - 1)
+            state.total -= 1
+            return
+
+
+def free_at(state: WindowState, keep: int) -> float:
+    """When fewer than ``keep`` requests will be left in the window (epoch seconds)."""
+    need = state.total - keep + 1
+    seen = 0
+    for k in range(state.head - SLOTS + 1, state.head + 1):
+        seen += state.ring.get(k)
+        if seen >= need:
+            return (k + SLOTS) * state.slot_width
+    return (state.head + 1) * state.slot_width
+
+
+def effective_budget(state: WindowState, budget: int) -> int:
+    """The configured budget, or the learned estimate when it is lower."""
+    return min(budget, state.estimate) if state.estimate > 0 else budget
 
 
 def decide(
@@ -69,39 +174,57 @@ def decide(
     budget: int,
     window: float,
     throttle_at: float = THROTTLE_AT,
-    slow_factor: float = 0.5,
+    room_soon: float = 1.0,
 ) -> float:
     """Seconds to wait before the next request may go (0.0: go now). Pure.
 
-    ``state.stamps`` must be sorted and already pruned to ``(now - window, now]``.
+    ``state`` must be advanced to ``now``. A request that may go while the window holds
+    the learned estimate or more is a probe (see :class:`RateLimiter`); ``room_soon``:
+    how far off room may be for the limiter to wait for it rather than probe.
     """
     if now < state.pause_until:
         return state.pause_until - now
-    stamps = state.stamps
-    n = len(stamps)
-    if n >= budget:
-        # wait until enough of the oldest requests leave the window
-        return max(0.0, stamps[n - budget] + window - now)
-    interval = 0.0
-    if n >= throttle_at * budget and n:
-        remaining = budget - n
-        interval = max(window / budget, (stamps[0] + window - now) / remaining)
-    if now < state.slow_until:
-        interval = max(interval, window / budget / slow_factor)
-    if interval and n:
-        return max(0.0, stamps[-1] + interval - now)
+    n = state.total
+    if n >= budget:  # the configured budget is never exceeded, not even by a probe
+        return max(1e-3, free_at(state, budget) - now)
+    eff = effective_budget(state, budget)
+    if n >= eff:  # at the learned estimate: wait for room, or probe above it
+        until_room = free_at(state, eff) - now
+        probe_at = state.calm_until if until_room <= room_soon else state.probe_until
+        return max(0.0, min(until_room, probe_at - now))
+    if n >= throttle_at * eff:
+        # the configured budget's pace, not the estimate's: a server window shorter
+        # than ours lets the learned count go again long before our window would
+        interval = window / budget / PACE_SPEEDUP
+        return max(0.0, state.last_sent + interval - now)
     return 0.0
 
 
-def backoff_estimate(strikes: int, window: float, budget: int) -> float:
-    """Own wait estimate after ``strikes`` consecutive 429s without Retry-After.
+def next_probe(state: WindowState, now: float, pause: float) -> float:
+    """When the next probe above the estimate may go, after a 429 at ``now``. Pure.
 
-    Starts at 1 s (or ten request slots when the budget is slow), doubles per strike,
-    capped at a fifth of the window (max 60 s): the window is the longest one could
-    ever need to wait, and sliding windows free slots continuously.
+    Around the time the server took to accept a probe last time (``recovery``), probes
+    follow each other after the pause; before it none goes; without that knowledge (or
+    well past it) the gaps grow with the time refused, so a server that stays full
+    sees fewer and fewer of them.
     """
-    base = max(1.0, 10 * window / budget)
-    cap = max(base, min(60.0, window / 5))
+    since = now - state.refused_since
+    expected = state.recovery
+    if expected and since + pause < RECOVERY_TRUST * expected:
+        return state.refused_since + RECOVERY_TRUST * expected
+    if expected and since <= RECOVERY_SPAN * expected:
+        return now + pause
+    return now + max(pause, PROBE_SPACING * since)
+
+
+def backoff_estimate(strikes: int, window: float, budget: int, cap: float) -> float:
+    """Own pause after ``strikes`` consecutive 429s without Retry-After.
+
+    One request slot of the budget (at least 1 s), doubling per strike, at most ``cap``:
+    the pause is also the gap between probes while the server stays full, and a
+    server window shorter than ours frees room long before our window would.
+    """
+    base = min(cap, max(1.0, window / budget))
     # +-20 % rather than backoff_delay's equal jitter: every process takes this pause
     # together, so it should stay close to the estimate
     return exponential_delay(strikes, base=base, cap=cap) * random.uniform(0.8, 1.2)
@@ -118,8 +241,8 @@ class _Store:
 
 
 class _MemoryStore(_Store):
-    def __init__(self) -> None:
-        self._state = WindowState()
+    def __init__(self, slot_width: float) -> None:
+        self._state = WindowState(slot_width)
         self._lock = threading.Lock()
 
     def transact(self, fn: Callable[[WindowState], Any]) -> Any:
@@ -127,12 +250,57 @@ class _MemoryStore(_Store):
             return fn(self._state)
 
 
-class _FileStore(_Store):
-    """The window in a small binary file shared by the processes of one machine."""
+class _FileRing(_Ring):
+    """Ring cells read and written one by one in the file (pread/pwrite)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, fd: int, offset: int) -> None:
+        super().__init__([])
+        self._fd = fd
+        self._offset = offset
+        self._cache: dict[int, int] = {}
+        self.dirty: set[int] = set()
+        self.cleared = False
+
+    def get(self, i: int) -> int:
+        i %= SLOTS
+        if i not in self._cache:
+            if self.cleared:
+                return 0
+            raw = os.pread(self._fd, _SLOT.size, self._offset + i * _SLOT.size)
+            self._cache[i] = _SLOT.unpack(raw)[0] if len(raw) == _SLOT.size else 0
+        return self._cache[i]
+
+    def set(self, i: int, value: int) -> None:
+        i %= SLOTS
+        self._cache[i] = value
+        self.dirty.add(i)
+
+    def clear(self) -> None:
+        self._cache.clear()
+        self.dirty.clear()
+        self.cleared = True
+
+    def flush(self) -> None:
+        if self.cleared:  # one write for the whole ring
+            cells = [self._cache.get(i, 0) for i in range(SLOTS)]
+            os.pwrite(self._fd, struct.pack(f"<{SLOTS}I", *cells), self._offset)
+        else:
+            for i in sorted(self.dirty):
+                os.pwrite(self._fd, _SLOT.pack(self._cache[i]), self._offset + i * _SLOT.size)
+        self.dirty.clear()
+        self.cleared = False
+
+
+class _FileStore(_Store):
+    """The window in a fixed-size binary file shared by the processes of one machine."""
+
+    _RING_AT = len(_MAGIC) + _HEADER.size
+    _SIZE = _RING_AT + SLOTS * _SLOT.size
+
+    def __init__(self, path: Path, slot_width: float) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
+        self.slot_width = slot_width
         self._lock = threading.Lock()  # flock is per open file; threads need their own
         self._fd = -1
         self._pid = 0
@@ -147,24 +315,20 @@ class _FileStore(_Store):
         self._closed = False
 
     def _read(self) -> WindowState:
-        size = os.fstat(self._fd).st_size
-        data = os.pread(self._fd, size, 0) if size else b""
-        head = len(_MAGIC) + _HEADER.size
-        if len(data) < head or not data.startswith(_MAGIC):
-            return WindowState()
-        pause_until, slow_until = _HEADER.unpack_from(data, len(_MAGIC))
-        count = (len(data) - head) // 8
-        stamps = list(struct.unpack_from(f"<{count}d", data, head))
-        return WindowState(stamps, pause_until, slow_until)
-
-    def _write(self, state: WindowState) -> None:
-        data = (
-            _MAGIC
-            + _HEADER.pack(state.pause_until, state.slow_until)
-            + struct.pack(f"<{len(state.stamps)}d", *state.stamps)
-        )
-        os.pwrite(self._fd, data, 0)
-        os.ftruncate(self._fd, len(data))
+        head = os.pread(self._fd, self._RING_AT, 0)
+        ring = _FileRing(self._fd, self._RING_AT)
+        if len(head) == self._RING_AT and head.startswith(_MAGIC):
+            values = _HEADER.unpack_from(head, len(_MAGIC))
+            if values[0] == self.slot_width and os.fstat(self._fd).st_size == self._SIZE:
+                return WindowState(*values, ring=ring)  # type: ignore[arg-type]
+            log.warning(
+                "rate limiter state %s was written for another window; starting afresh",
+                self.path,
+            )
+        # missing, older format, another window or damaged: start from an empty ring
+        os.ftruncate(self._fd, self._SIZE)
+        ring.clear()
+        return WindowState(self.slot_width, ring=ring)
 
     def transact(self, fn: Callable[[WindowState], Any]) -> Any:
         with self._lock:
@@ -175,21 +339,14 @@ class _FileStore(_Store):
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
                 state = self._read()
-                before = (
-                    len(state.stamps),
-                    state.pause_until,
-                    state.slow_until,
-                    state.stamps[-1] if state.stamps else None,
-                )
+                ring = state.ring
+                assert isinstance(ring, _FileRing)
+                fresh = ring.cleared
+                before = state.header()
                 result = fn(state)
-                after = (
-                    len(state.stamps),
-                    state.pause_until,
-                    state.slow_until,
-                    state.stamps[-1] if state.stamps else None,
-                )
-                if after != before:
-                    self._write(state)
+                if fresh or state.header() != before:
+                    os.pwrite(self._fd, _MAGIC + _HEADER.pack(*state.header()), 0)
+                ring.flush()
                 return result
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -203,7 +360,12 @@ class _FileStore(_Store):
 
 
 class RateLimiter:
-    """Sliding-window limiter over the account budget; thread- and process-safe."""
+    """Sliding-window limiter over the account budget, learning what the server allows.
+
+    Thread- and process-safe. ``penalty_seconds`` caps the pause the limiter takes on
+    its own after a 429 without ``Retry-After`` (also the gap between failing probes);
+    default: a hundredth of the window, at least 1 s.
+    """
 
     def __init__(
         self,
@@ -214,7 +376,6 @@ class RateLimiter:
         state_path: Path | None = None,
         throttle_at: float = THROTTLE_AT,
         penalty_seconds: float | None = None,
-        slow_factor: float = 0.5,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if limit < 1 or window <= 0:
@@ -228,28 +389,37 @@ class RateLimiter:
         self.margin = max(0.25, 0.01 * window)
         self.throttle_at = throttle_at
         self.penalty_seconds = (
-            penalty_seconds if penalty_seconds is not None else max(10.0, min(window, 60.0))
+            penalty_seconds if penalty_seconds is not None else max(1.0, window / 100)
         )
-        self.slow_factor = slow_factor
         self._clock = clock
-        self._store: _Store = _FileStore(state_path) if state_path else _MemoryStore()
+        slot_width = (window + self.margin) / (SLOTS - 1)
+        self._store: _Store = (
+            _FileStore(state_path, slot_width) if state_path else _MemoryStore(slot_width)
+        )
         self.state_path = state_path
         self._closed = threading.Event()
         self._stats_lock = threading.Lock()
+        self._probing = threading.local()  # did this thread's last acquire probe?
         self._strikes = 0
         self.waits = 0
         self.wait_seconds = 0.0
         self.rate_limited = 0  # 429s received by this process
         self.acquired = 0
+        self.probes = 0
 
     def _window(self) -> float:
         return self.window + self.margin
 
-    def _prune(self, state: WindowState, now: float) -> None:
-        horizon = now - self._window()
-        # drop old stamps, and stamps "from the future" left by a clock that jumped back
-        if state.stamps and (state.stamps[0] <= horizon or state.stamps[-1] > now + 1.0):
-            state.stamps = [s for s in state.stamps if horizon < s <= now + 1.0]
+    def _decide(self, state: WindowState, now: float) -> float:
+        advance(state, now)
+        return decide(
+            state,
+            now,
+            budget=self.budget,
+            window=self._window(),
+            throttle_at=self.throttle_at,
+            room_soon=self.penalty_seconds,
+        )
 
     def acquire(self) -> float:
         """Block until a request may be sent and record it; returns the seconds waited."""
@@ -260,25 +430,23 @@ class RateLimiter:
             if self._closed.is_set():
                 raise ClientClosedError("the client was closed while waiting for the rate limiter")
 
-            def attempt(state: WindowState) -> float:
+            def attempt(state: WindowState) -> tuple[float, bool]:
                 now = self._clock()
-                self._prune(state, now)
-                wait = decide(
-                    state,
-                    now,
-                    budget=self.budget,
-                    window=self._window(),
-                    throttle_at=self.throttle_at,
-                    slow_factor=self.slow_factor,
-                )
-                if wait <= 0:
-                    state.stamps.append(max(now, state.stamps[-1]) if state.stamps else now)
-                return wait
+                wait = self._decide(state, now)
+                if wait > 0:
+                    return wait, False
+                probe = state.total >= effective_budget(state, self.budget)
+                if probe:  # one probe in flight: the next waits for its answer (or this)
+                    state.probe_until = now + self.penalty_seconds
+                record(state, now)
+                return 0.0, probe
 
-            wait = float(self._store.transact(attempt))
+            wait, probe = self._store.transact(attempt)
             if wait <= 0:
+                self._probing.active = probe
                 with self._stats_lock:
                     self.acquired += 1
+                    self.probes += probe
                     if waited:
                         self.waits += 1
                         self.wait_seconds += waited
@@ -293,23 +461,11 @@ class RateLimiter:
 
     def peek(self) -> float:
         """Seconds the next request would wait now (nothing is recorded)."""
-
-        def look(state: WindowState) -> float:
-            now = self._clock()
-            self._prune(state, now)
-            return decide(
-                state,
-                now,
-                budget=self.budget,
-                window=self._window(),
-                throttle_at=self.throttle_at,
-                slow_factor=self.slow_factor,
-            )
-
-        return float(self._store.transact(look))
+        return float(self._store.transact(lambda state: self._decide(state, self._clock())))
 
     def on_429(self, retry_after: float | None) -> float:
-        """Record a 429: pause every process sharing the budget; returns the pause."""
+        """Record a 429: learn the budget and pause every sharer; returns the pause."""
+        self._probing.active = False
         with self._stats_lock:
             self._strikes += 1
             self.rate_limited += 1
@@ -317,50 +473,88 @@ class RateLimiter:
         if retry_after is not None and retry_after > 0:
             pause = retry_after + random.uniform(0.0, 0.1)
         else:
-            pause = backoff_estimate(strikes, self.window, self.budget)
+            pause = backoff_estimate(strikes, self.window, self.budget, self.penalty_seconds)
 
-        def update(state: WindowState) -> None:
+        def update(state: WindowState) -> int:
             now = self._clock()
-            self._prune(state, now)
+            advance(state, now)
+            unrecord(state)  # the refused request is not in the server's window
+            # what this machine has in the window is what the account lets it have now
+            state.estimate = max(1, min(effective_budget(state, self.budget), state.total))
+            state.probe_run = 0
             state.pause_until = max(state.pause_until, now + pause)
-            state.slow_until = max(state.slow_until, now + pause + self.penalty_seconds)
+            if not state.refused_since:
+                state.refused_since = now
+            state.probe_until = next_probe(state, now, pause)
+            state.calm_until = now + self._window()
+            return state.estimate
 
-        self._store.transact(update)
+        estimate = self._store.transact(update)
         log.warning(
-            "rate limited (429): pausing %.2f s, then slowing down for %.0f s",
+            "rate limited (429): pausing %.2f s; budget estimate %d of %d per %.0f s",
             pause,
-            self.penalty_seconds,
-            extra={"pause_s": round(pause, 3), "retry_after": retry_after, "strikes": strikes},
+            estimate,
+            self.budget,
+            self.window,
+            extra={
+                "pause_s": round(pause, 3),
+                "retry_after": retry_after,
+                "strikes": strikes,
+                "budget_estimate": estimate,
+            },
         )
         return pause
 
     def on_success(self) -> None:
-        """A request got a non-429 answer: the escalation of our own estimate restarts."""
+        """A request got a non-429 answer: a probe raises the learned estimate."""
         if self._strikes:
             with self._stats_lock:
                 self._strikes = 0
+        if not getattr(self._probing, "active", False):
+            return
+        self._probing.active = False
+
+        def grow(state: WindowState) -> None:
+            now = self._clock()
+            advance(state, now)
+            if state.refused_since:
+                state.recovery = min(now - state.refused_since, self._window())
+                state.refused_since = 0.0
+            if not state.estimate:
+                return
+            # additive first, doubling while probes keep succeeding (so concurrency
+            # comes back), never more than a small share of the budget per step
+            step = min(2**state.probe_run, max(1, int(PROBE_STEP_MAX * self.budget)))
+            state.probe_run = min(state.probe_run + 1, 30)
+            state.estimate = max(state.estimate, state.total + step - 1)
+            if state.estimate >= self.budget:
+                state.estimate = 0  # back to the configured budget
+            state.probe_until = 0.0
+
+        try:
+            self._store.transact(grow)
+        except ClientClosedError:
+            pass
 
     def get_stats(self) -> dict[str, Any]:
         def read(state: WindowState) -> dict[str, Any]:
             now = self._clock()
-            self._prune(state, now)
-            n = len(state.stamps)
+            advance(state, now)
+            n = state.total
+            eff = effective_budget(state, self.budget)
             return {
                 "requests_in_window": n,
                 "paused_seconds_left": round(max(0.0, state.pause_until - now), 3),
-                "slowed_down": now < state.slow_until,
-                "throttling": n >= self.throttle_at * self.budget or now < state.slow_until,
+                "learned_budget": state.estimate or None,
+                "throttling": n >= self.throttle_at * eff,
             }
 
         try:
             shared = self._store.transact(read)
         except ClientClosedError:
-            shared = {
-                "requests_in_window": None,
-                "paused_seconds_left": None,
-                "slowed_down": None,
-                "throttling": None,
-            }
+            shared = dict.fromkeys(
+                ("requests_in_window", "paused_seconds_left", "learned_budget", "throttling")
+            )
         used = shared["requests_in_window"]
         with self._stats_lock:
             return {
@@ -373,6 +567,7 @@ class RateLimiter:
                 "throttle_threshold": self.throttle_at,
                 "shared_state_file": str(self.state_path) if self.state_path else None,
                 "acquired": self.acquired,
+                "probes": self.probes,
                 "waits": self.waits,
                 "wait_seconds": round(self.wait_seconds, 3),
                 "rate_limited_429": self.rate_limited,
