@@ -191,7 +191,8 @@ class ITGlueClient(ResourceShortcuts):
         ``state_dir`` (default: the platform's user state dir of itglue-ingest, made
         0700) holds ``<name>.ratelimit`` (the budget shared by every process using this
         dir: ``rate_limit`` requests per ``rate_window`` seconds, of which this client
-        uses ``rate_share``; ``rate_penalty_seconds`` of halved pace after a 429) and
+        uses ``rate_share``, an upper bound: the limiter learns what the account leaves it;
+        ``rate_penalty_seconds``: its longest own pause after a 429 without Retry-After) and
         ``<name>.db`` (the metadata cache, opened on first use of :attr:`cache`).
         The other knobs build the :class:`Timeouts`, :class:`RetryPolicy` and
         :class:`CircuitBreaker`. Nothing is created before the configuration and the

@@ -6,10 +6,13 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from core_client import ITGlueClient
 from itglue_emulator import run_emulator
 from tests.client.conftest import ClientFactory, requests_seen
 
@@ -36,11 +39,69 @@ def test_unaware_client_finishes_every_request_through_429s(
         assert client.circuit_breaker.state == "closed"  # 429 never counts
 
 
+def _run_unaware(client: ITGlueClient, n: int) -> float:
+    """``n`` GETs through ``client``; returns the elapsed seconds."""
+    start = time.monotonic()
+    for _ in range(n):
+        client.get_json("/organizations", {"page[size]": 1})
+    return time.monotonic() - start
+
+
+@pytest.mark.slow
+def test_unaware_client_learns_a_smaller_budget(make_client: ClientFactory) -> None:
+    """Issue 16: configured 3000 per 300 s, the server allows 100 per 10 s (no
+    Retry-After): >= 90 % of the ceiling over 4 windows, no operation lost."""
+    with run_emulator(rate_limit=(100, 10.0)) as emu:
+        client = make_client(emu)
+        elapsed = _run_unaware(client, 400)
+        m = client.get_metrics()
+        assert m.failed_operations == 0 and requests_seen(emu, status=200) == 400
+        assert 400 / elapsed >= 0.9 * 100 / 10.0, elapsed
+        assert client.rate_limiter.get_stats()["learned_budget"] is not None
+        # probes, not a 429 per request beyond the budget
+        assert m.rate_limited_429 == requests_seen(emu, status=429) < 40
+
+
+@pytest.mark.slow
+def test_unaware_client_learns_what_another_process_leaves(
+    tmp_path: Path, make_client: ClientFactory
+) -> None:
+    """Issue 16: the same, while another integration (its own state, unseen by ours)
+    uses a third of the server's 90 per 10 s: ours gets >= 90 % of what is left."""
+    with run_emulator(rate_limit=(90, 10.0)) as emu:
+        other = make_client(emu, rate_limit=30, rate_window=10.0, state_dir=tmp_path / "other")
+        ours = make_client(emu, state_dir=tmp_path / "ours")
+        stop = threading.Event()
+        other_done = [0]
+
+        def other_integration() -> None:
+            while not stop.is_set():
+                other.get_json("/organizations", {"page[size]": 1})
+                other_done[0] += 1
+
+        worker = threading.Thread(target=other_integration)
+        worker.start()
+        try:
+            elapsed = _run_unaware(ours, 300)
+            used_by_other = other_done[0]
+        finally:
+            stop.set()
+            worker.join(60)
+        left = 90 / 10.0 - used_by_other / elapsed
+        assert 300 / elapsed >= 0.9 * left, (elapsed, used_by_other)
+        assert ours.get_metrics().failed_operations == 0
+        assert other.get_metrics().failed_operations == 0
+
+
 def test_configured_client_gets_no_429(make_client: ClientFactory) -> None:
     """Budget known (50 per 2 s): 120 requests in ~5 s, and the server never says 429."""
     with run_emulator(rate_limit=(50, 2.0)) as emu:
         client = make_client(emu, rate_limit=50, rate_window=2.0)
-        for _ in range(120):
+        for _ in range(40):
+            client.get_json("/organizations", {"page[size]": 1})
+        # issue 15: the first 80 % of an empty window's budget go at once
+        assert client.rate_limiter.get_stats()["waits"] == 0
+        for _ in range(80):
             client.get_json("/organizations", {"page[size]": 1})
         assert requests_seen(emu, status=429) == 0
         assert requests_seen(emu, status=200) == 120
