@@ -1,19 +1,23 @@
-"""How close the client gets to the API ceiling without losing a request.
+"""How close the client gets to the API ceiling without losing a request (issues 3, 15, 16).
 
-Scenario (issue 3): the emulator allows 300 requests per 30 s (sliding window); a client
-is asked for 1,000 requests. Two clients run side by side, each against its own
-emulator:
+The emulator allows 300 requests per 30 s (sliding window, no Retry-After); each
+scenario has its own emulator and runs side by side with the others:
 
-* ``configured``: the client knows the budget (rate_limit=300, rate_window=30);
-* ``unaware``: the client believes the default 3000 per 300 s, so only the server's
-  429s (no Retry-After header) teach it to slow down.
+* ``configured``: the client knows the budget (300 per 30 s); 600 GETs from the empty
+  window should take about one window (the first 300 need not wait): under 36 s, no 429;
+* ``unaware``: the client believes the default 3000 per 300 s and learns from the 429s;
+  1,200 GETs;
+* ``unaware-shared``: the same while another integration (its own state, unseen) uses a
+  third of the budget (configured 100 per 30 s); scored against what it leaves.
 
-Printed per client: requests completed, errors, elapsed time, the achieved rate as a
-share of the ceiling (300 / 30 s = 10 req/s) over the whole run and in steady state
-(after the first window's burst), and the number of 429s received. Target: >= 90 %
-and every request completed. Takes ~100 s (the ceiling is the point).
+Requests go from 4 threads (``--threads``), as the pipeline's workers send them.
+Printed per scenario: requests completed, failed operations, elapsed time, the achieved
+rate as a share of the ceiling (or of what is left), 429s and probes. Targets: >= 90 %
+and no failed operation. ``cost`` (run alone) measures the limiter itself: 100,000
+acquires from 4 threads through the shared state file with a 300 s and a 1 s window;
+the ring makes both the same.
 
-    .venv/bin/python bench/bench_client_rate.py [--requests 1000] [--only configured]
+    .venv/bin/python bench/bench_client_rate.py [--only unaware] [--requests N]
 """
 
 from __future__ import annotations
@@ -23,93 +27,130 @@ import logging
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from core_client import ITGlueClient
+from core_client import ITGlueClient, RateLimiter
 from itglue_emulator import run_emulator
 
 LIMIT, WINDOW = 300, 30.0
+CEILING = LIMIT / WINDOW
+PAGE = {"page[size]": "1"}
+SCENARIOS = {
+    # name: (client budget, requests, another integration's budget or None)
+    "configured": ((LIMIT, WINDOW), 600, None),
+    "unaware": ((3000, 300.0), 1200, None),
+    "unaware-shared": ((3000, 300.0), 1200, (LIMIT // 3, WINDOW)),
+}
 
 
-def run(name: str, n: int, results: dict[str, Any], **client_kw: Any) -> None:
+def _client(emu: Any, state: Path, budget: tuple[int, float]) -> ITGlueClient:
+    return ITGlueClient.from_instance(
+        "bench",
+        state,
+        base_url=emu.base_url,
+        api_key=emu.api_key,
+        ca_bundle=emu.ca_file,
+        rate_limit=budget[0],
+        rate_window=budget[1],
+    )
+
+
+def run(name: str, n: int | None, threads: int, results: dict[str, Any]) -> None:
+    budget, default_n, other_budget = SCENARIOS[name]
+    n = n or default_n
     with (
         run_emulator(rate_limit=(LIMIT, WINDOW), retry_after=False) as emu,
-        tempfile.TemporaryDirectory() as state,
+        tempfile.TemporaryDirectory() as tmp,
     ):
-        client = ITGlueClient.from_instance(
-            name,
-            base_url=emu.base_url,
-            api_key=emu.api_key,
-            ca_bundle=emu.ca_file,
-            state_dir=Path(state),
-            **client_kw,
-        )
-        done = errors = 0
-        stamps: list[float] = []
-        start = time.monotonic()
+        client = _client(emu, Path(tmp) / "ours", budget)
+        other = _client(emu, Path(tmp) / "other", other_budget) if other_budget else None
+        stop = threading.Event()
+        other_done = [0]
+
+        def other_integration() -> None:
+            assert other is not None
+            while not stop.is_set():
+                other.get_json("/organizations", PAGE)
+                other_done[0] += 1
+
+        worker = threading.Thread(target=other_integration) if other else None
+        if worker:
+            worker.start()
         try:
-            for _ in range(n):
-                try:
-                    client.get_json("/organizations", {"page[size]": 1})
-                    done += 1
-                except Exception as exc:  # a bench counts failures instead of stopping
-                    errors += 1
-                    print(f"[{name}] error: {exc}")
-                stamps.append(time.monotonic())
+            start = time.monotonic()
+            with ThreadPoolExecutor(threads) as pool:  # as the pipeline's workers do
+                list(pool.map(lambda _: client.get_json("/organizations", PAGE), range(n)))
+            elapsed = time.monotonic() - start
+            used_by_other = other_done[0]
         finally:
+            stop.set()
+            if worker:
+                worker.join(60)
             metrics = client.get_metrics()
+            stats = client.rate_limiter.get_stats()
             client.close()
-        server_429 = sum(r["count"] for r in emu.state()["requests"] if r["status"] == 429)
-        elapsed = stamps[-1] - start
-        ceiling = LIMIT / WINDOW
-        steady = None
-        if n > LIMIT + 1:
-            steady = (n - LIMIT - 1) / (stamps[-1] - stamps[LIMIT]) / ceiling
+            if other:
+                other.close()
+        left = CEILING - used_by_other / elapsed
         results[name] = {
-            "done": done,
-            "errors": errors,
+            "n": n,
+            "failed": metrics.failed_operations,
             "elapsed": elapsed,
-            "share": n / elapsed / ceiling,
-            "steady": steady,
+            "share": n / elapsed / left,
+            "of": "of what is left" if other else "of the ceiling",
             "client_429": metrics.rate_limited_429,
-            "server_429": server_429,
-            "waits": metrics.rate_limit_waits,
+            "probes": stats["probes"],
+            "learned": stats["learned_budget"],
         }
+
+
+def limiter_cost(window: float, n: int = 100_000, threads: int = 4) -> float:
+    """Acquires per second through the shared state file (budget never reached)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        limiter = RateLimiter(10**9, window, state_path=Path(tmp) / "x.ratelimit")
+        try:
+            start = time.perf_counter()
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(lambda _: limiter.acquire(), range(n)))
+            return n / (time.perf_counter() - start)
+        finally:
+            limiter.close()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=1000)
-    ap.add_argument("--only", choices=["configured", "unaware"])
+    ap.add_argument("--only", choices=[*SCENARIOS, "cost"])
+    ap.add_argument("--requests", type=int, help="instead of each scenario's own count")
+    ap.add_argument("--threads", type=int, default=4, help="requests in parallel (workers)")
     args = ap.parse_args()
-    # the unaware client logs a warning per 429; the summary below counts them
+    if args.only == "cost":
+        slow, fast = limiter_cost(300.0), limiter_cost(1.0)
+        print(
+            f"limiter cost, 100,000 acquires / 4 threads: 300 s window {slow:,.0f}/s, "
+            f"1 s window {fast:,.0f}/s ({slow / fast:.0%})"
+        )
+        return
+    # the unaware clients log a warning per 429; the summary below counts them
     logging.getLogger("itglue_ingest").setLevel(logging.ERROR)
     results: dict[str, Any] = {}
-    jobs = {
-        "configured": {"rate_limit": LIMIT, "rate_window": WINDOW},
-        "unaware": {},
-    }
+    names = [args.only] if args.only else list(SCENARIOS)
     threads = [
-        threading.Thread(target=run, args=(name, args.requests, results), kwargs=kw)
-        for name, kw in jobs.items()
-        if args.only in (None, name)
+        threading.Thread(target=run, args=(name, args.requests, args.threads, results))
+        for name in names
     ]
-    print(
-        f"emulator ceiling: {LIMIT} requests / {WINDOW:.0f} s = {LIMIT / WINDOW:.1f} req/s; "
-        f"{args.requests} requests per client ..."
-    )
+    print(f"emulator ceiling: {LIMIT} requests / {WINDOW:.0f} s = {CEILING:.1f} req/s ...")
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    for name, r in results.items():
-        steady = f"{r['steady']:.1%}" if r["steady"] is not None else "n/a"
+    for name in names:
+        r = results[name]
         print(
-            f"{name:>10}: {r['done']}/{args.requests} done, {r['errors']} errors, "
-            f"{r['elapsed']:.1f} s; achieved {r['share']:.1%} of the ceiling "
-            f"(steady state {steady}); 429s received: {r['client_429']} "
-            f"(server sent {r['server_429']}); limiter waits: {r['waits']}"
+            f"{name:>14}: {r['n']} requests, {r['failed']} failed, {r['elapsed']:.1f} s; "
+            f"{r['share']:.1%} {r['of']}; 429s: {r['client_429']}, probes: {r['probes']}, "
+            f"learned budget: {r['learned']}"
         )
 
 

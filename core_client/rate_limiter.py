@@ -32,6 +32,7 @@ and processes; ratelimit-style decorators are per-process and fixed-window.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import math
@@ -110,7 +111,10 @@ class WindowState:
     ring: _Ring = field(default_factory=_Ring, compare=False, repr=False)
 
     def header(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self) if f.name != "ring")
+        return tuple(getattr(self, name) for name in _HEADER_FIELDS)
+
+
+_HEADER_FIELDS = tuple(f.name for f in fields(WindowState) if f.name != "ring")
 
 
 def advance(state: WindowState, now: float) -> None:
@@ -141,14 +145,29 @@ def record(state: WindowState, now: float) -> None:
     state.last_sent = max(state.last_sent, now)
 
 
-def unrecord(state: WindowState) -> None:
-    """Take back the newest request (the server refused it: it is not in its window)."""
-    for k in range(state.head, state.head - SLOTS, -1):
-        count = state.ring.get(k)
-        if count:
-            state.ring.set(k, count - 1)
-            state.total -= 1
+def settle(state: WindowState, sent_slot: int | None, *, accepted: bool) -> None:
+    """A request sent in ``sent_slot`` was answered (``advance`` first).
+
+    Accepted, it is counted from now on: the server stamped it somewhere between our
+    send and its answer, so counting it from the answer keeps the window's guarantee
+    whatever the latency. Refused, it is taken back: it is not in the server's window.
+    """
+    if sent_slot is None:  # not sent through this thread's acquire: the newest
+        if not accepted:
+            sent_slot = next(
+                (k for k in range(state.head, state.head - SLOTS, -1) if state.ring.get(k)),
+                None,
+            )
+        if sent_slot is None:
             return
+    if 0 <= state.head - sent_slot < SLOTS:  # still counted where it was sent
+        count = state.ring.get(sent_slot)
+        if count:
+            state.ring.set(sent_slot, count - 1)
+            state.total -= 1
+    if accepted:
+        state.ring.set(state.head, state.ring.get(state.head) + 1)
+        state.total += 1
 
 
 def free_at(state: WindowState, keep: int) -> float:
@@ -320,7 +339,7 @@ class _FileStore(_Store):
         if len(head) == self._RING_AT and head.startswith(_MAGIC):
             values = _HEADER.unpack_from(head, len(_MAGIC))
             if values[0] == self.slot_width and os.fstat(self._fd).st_size == self._SIZE:
-                return WindowState(*values, ring=ring)  # type: ignore[arg-type]
+                return WindowState(ring=ring, **dict(zip(_HEADER_FIELDS, values, strict=True)))
             log.warning(
                 "rate limiter state %s was written for another window; starting afresh",
                 self.path,
@@ -399,7 +418,7 @@ class RateLimiter:
         self.state_path = state_path
         self._closed = threading.Event()
         self._stats_lock = threading.Lock()
-        self._probing = threading.local()  # did this thread's last acquire probe?
+        self._sent = threading.local()  # this thread's request: its slot, a probe?
         self._strikes = 0
         self.waits = 0
         self.wait_seconds = 0.0
@@ -430,20 +449,20 @@ class RateLimiter:
             if self._closed.is_set():
                 raise ClientClosedError("the client was closed while waiting for the rate limiter")
 
-            def attempt(state: WindowState) -> tuple[float, bool]:
+            def attempt(state: WindowState) -> tuple[float, bool, int]:
                 now = self._clock()
                 wait = self._decide(state, now)
                 if wait > 0:
-                    return wait, False
+                    return wait, False, 0
                 probe = state.total >= effective_budget(state, self.budget)
                 if probe:  # one probe in flight: the next waits for its answer (or this)
                     state.probe_until = now + self.penalty_seconds
                 record(state, now)
-                return 0.0, probe
+                return 0.0, probe, state.head
 
-            wait, probe = self._store.transact(attempt)
+            wait, probe, slot = self._store.transact(attempt)
             if wait <= 0:
-                self._probing.active = probe
+                self._sent.probe, self._sent.slot = probe, slot
                 with self._stats_lock:
                     self.acquired += 1
                     self.probes += probe
@@ -465,7 +484,8 @@ class RateLimiter:
 
     def on_429(self, retry_after: float | None) -> float:
         """Record a 429: learn the budget and pause every sharer; returns the pause."""
-        self._probing.active = False
+        sent_slot = self._answered()
+        self._sent.probe = False
         with self._stats_lock:
             self._strikes += 1
             self.rate_limited += 1
@@ -478,7 +498,7 @@ class RateLimiter:
         def update(state: WindowState) -> int:
             now = self._clock()
             advance(state, now)
-            unrecord(state)  # the refused request is not in the server's window
+            settle(state, sent_slot, accepted=False)
             # what this machine has in the window is what the account lets it have now
             state.estimate = max(1, min(effective_budget(state, self.budget), state.total))
             state.probe_run = 0
@@ -505,18 +525,28 @@ class RateLimiter:
         )
         return pause
 
+    def _answered(self) -> int | None:
+        """The slot this thread's request was sent in (None: unknown); forgets it."""
+        slot: int | None = getattr(self._sent, "slot", None)
+        self._sent.slot = None
+        return slot
+
     def on_success(self) -> None:
-        """A request got a non-429 answer: a probe raises the learned estimate."""
+        """A request got a non-429 answer: it counts from now; a probe raises the
+        learned estimate."""
         if self._strikes:
             with self._stats_lock:
                 self._strikes = 0
-        if not getattr(self._probing, "active", False):
-            return
-        self._probing.active = False
+        sent_slot = self._answered()
+        probe = getattr(self._sent, "probe", False)
+        self._sent.probe = False
 
         def grow(state: WindowState) -> None:
             now = self._clock()
             advance(state, now)
+            settle(state, sent_slot, accepted=True)
+            if not probe:
+                return
             if state.refused_since:
                 state.recovery = min(now - state.refused_since, self._window())
                 state.refused_since = 0.0
@@ -531,10 +561,8 @@ class RateLimiter:
                 state.estimate = 0  # back to the configured budget
             state.probe_until = 0.0
 
-        try:
+        with contextlib.suppress(ClientClosedError):  # closed meanwhile: nothing to keep
             self._store.transact(grow)
-        except ClientClosedError:
-            pass
 
     def get_stats(self) -> dict[str, Any]:
         def read(state: WindowState) -> dict[str, Any]:

@@ -416,7 +416,8 @@ def test_state_file_has_a_fixed_size_whatever_the_rate(tmp_path: Path) -> None:
 def test_old_format_state_file_is_replaced(tmp_path: Path) -> None:
     path = tmp_path / "x"
     now = time.time()
-    path.write_bytes(b"ITGRL1\0\0" + struct.pack("<dd", 0.0, 0.0) + struct.pack("<3d", now, now, now))
+    old = b"ITGRL1\0\0" + struct.pack("<dd", 0.0, 0.0) + struct.pack("<3d", now, now, now)
+    path.write_bytes(old)  # the format before the ring: three requests in the window
     lim = RateLimiter(5, 10.0, state_path=path)
     try:
         lim.acquire()
@@ -435,3 +436,20 @@ def test_another_window_on_the_same_file_starts_afresh(tmp_path: Path) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_a_request_counts_from_its_answer() -> None:
+    """The server stamps a request between our send and its answer: a slow answer
+    (a loaded machine, a TLS handshake) must not let the window free it too early."""
+    clock = _Clock()
+    lim = RateLimiter(1, 10.0, clock=clock)
+    try:
+        lim.acquire()
+        clock.now += 5.0  # the answer comes 5 s later
+        lim.on_success()
+        clock.now += 5.5  # 10.5 s after the send: by the send time it would be free
+        assert lim.peek() > 4.0
+        clock.now += 5.0
+        assert lim.peek() == 0.0
+    finally:
+        lim.close()
