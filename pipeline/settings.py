@@ -74,7 +74,10 @@ class PipelineSettings(_Strict):
     retry_base: float = Field(default=5.0, gt=0)  # seconds; doubles per attempt, jittered
     retry_max: float = Field(default=900.0, gt=0)
     shutdown_timeout: float = Field(default=8.0, gt=0)
-    once_timeout: float = Field(default=600.0, gt=0)  # `once`: give up waiting for retries
+    # `once`: end the run when no record finished (or arrived) for this long: only
+    # records that keep failing transiently are left, and they wait for the next run
+    once_timeout: float = Field(default=600.0, gt=0)
+    once_max_duration: float | None = Field(default=None, gt=0)  # `once`: longest run; unset: none
 
 
 class SourceSettings(BaseModel):

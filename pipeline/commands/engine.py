@@ -2,9 +2,10 @@
 
 ``once`` exits 0 when every record of the run was delivered or found to be a duplicate,
 3 when some failed (``status`` shows why; ``retry`` requeues them), 4 when some are still
-pending (interrupted, or ``[pipeline] once_timeout`` reached while retrying; they resume
-on the next run), 2 on usage or configuration errors -- always a message, never a
-traceback. On a terminal it shows a progress bar (rich); otherwise plain log lines.
+pending because they kept failing transiently for ``[pipeline] once_timeout`` (or the run
+was interrupted), 5 when ``[pipeline] once_max_duration`` cut the run with records left
+(both resume on the next run), 2 on usage or configuration errors -- always a message,
+never a traceback. On a terminal it shows a progress bar (rich); otherwise plain log lines.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from pipeline.settings import ConfigError, Settings
 from .common import CONFIG_ENVVAR, ConfigFileError, client_errors, config_option, load_config
 
 EXIT_FAILED = 3
-EXIT_PENDING = 4
+EXIT_PENDING = 4  # records kept failing transiently (once_timeout), or interrupted
+EXIT_MAX_DURATION = 5  # once_max_duration ended the run with records left
 
 
 def _build_engine(settings: Settings) -> Engine:
@@ -87,8 +89,9 @@ def once(settings: Settings, as_json: bool) -> None:
     """Process every source's current backlog, wait for it to finish, exit.
 
     Exit status: 0 all delivered or duplicate; 3 some failed, or a source could not
-    scan (unreachable feed or mailbox); 4 some still pending
-    (interrupted or once_timeout reached); 2 usage or configuration error.
+    scan (unreachable feed or mailbox); 4 some still pending (they kept failing
+    transiently for once_timeout, or interrupted); 5 once_max_duration reached with
+    records left; 2 usage or configuration error.
     """
     with _build_engine(settings) as engine, _stop_on_signals() as stop:
         if sys.stdout.isatty() and not as_json:
@@ -101,6 +104,8 @@ def once(settings: Settings, as_json: bool) -> None:
         _print_summary(summary)
     if summary.failed or summary.source_errors:
         sys.exit(EXIT_FAILED)
+    if summary.max_duration_reached:
+        sys.exit(EXIT_MAX_DURATION)
     if summary.pending:
         sys.exit(EXIT_PENDING)
 
@@ -150,6 +155,8 @@ def _print_summary(s: RunSummary) -> None:
         head += " (interrupted)"
     if s.timed_out:
         head += " (once_timeout reached; pending records are retried on the next run)"
+    if s.max_duration_reached:
+        head += " (once_max_duration reached; the rest is delivered on the next run)"
     click.echo(head)
     for source, counts in sorted(s.by_source.items()):
         click.echo(f"  {source}: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))

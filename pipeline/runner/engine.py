@@ -191,8 +191,11 @@ class Engine:
         on_progress: Callable[[Progress], None] | None = None,
     ) -> RunSummary:
         """Scan every enabled source once and process until every record reached a final
-        state (done, duplicate, failed), ``[pipeline] once_timeout`` passed or ``stop``
-        was set. Transient failures are retried with backoff meanwhile."""
+        state (done, duplicate, failed), or no record arrived or finished for
+        ``[pipeline] once_timeout`` seconds (only records failing transiently are left:
+        ``timed_out``), or ``[pipeline] once_max_duration`` passed
+        (``max_duration_reached``), or ``stop`` was set. Transient failures are retried
+        with backoff meanwhile; a backlog is worked off however long it takes."""
         assert self._scheduler is not None, "engine is closed"
         self.recover()
         return self._scheduler.run_once(stop, on_progress=on_progress)

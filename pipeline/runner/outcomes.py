@@ -20,7 +20,8 @@ class RunSummary:
     failures: list[dict[str, Any]] = field(default_factory=list)
     source_errors: dict[str, str] = field(default_factory=dict)  # sources whose scan failed
     elapsed: float = 0.0
-    timed_out: bool = False
+    timed_out: bool = False  # once_timeout: nothing finished for that long (records retrying)
+    max_duration_reached: bool = False  # once_max_duration: the run was cut with work left
     interrupted: bool = False
 
     @property

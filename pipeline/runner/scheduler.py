@@ -8,6 +8,7 @@ reached a final state; the daemon (``run``) calls ``scan()`` and then ``watch()`
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +21,26 @@ from .outcomes import Progress, RunStats, RunSummary
 from .workers import WorkerPool, start_thread
 
 log = logging.getLogger("itglue_ingest.engine")
+
+
+class StallClock:
+    """``once_timeout``: the run is over when no record arrived or finished for that long.
+
+    What is left then are records that keep failing transiently (each waiting for its
+    next retry); a backlog that is being worked off keeps the run going however long it
+    takes (``once_max_duration`` is the cap on that).
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._seen: tuple[int, int] | None = None
+        self._since = 0.0
+
+    def stalled(self, progress: Progress, now: float) -> bool:
+        seen = (progress.received, progress.finished)
+        if seen != self._seen:
+            self._seen, self._since = seen, now
+        return now - self._since >= self._timeout
 
 
 class Scheduler:
@@ -51,7 +72,9 @@ class Scheduler:
     ) -> RunSummary:
         """See :meth:`pipeline.runner.Engine.run_once`."""
         started = time.time()
-        deadline = time.monotonic() + self._settings.once_timeout
+        limit = self._settings.once_max_duration
+        cut_at = time.monotonic() + limit if limit is not None else math.inf
+        stall = StallClock(self._settings.once_timeout)
         self._stopping.clear()
         self._stats.clear()
         backlog = self._ledger.count_active()  # unfinished records from earlier runs
@@ -59,18 +82,23 @@ class Scheduler:
         scanners = [
             start_thread(f"scan-{name}", self._scan, src) for name, src in self._sources.items()
         ]
-        timed_out = interrupted = False
+        timed_out = cut = interrupted = False
         try:
             while True:
                 if stop is not None and stop.is_set():
                     interrupted = True
                     break
-                if time.monotonic() >= deadline:
+                progress = self._stats.progress(backlog)
+                now = time.monotonic()
+                if now >= cut_at:
+                    cut = True
+                    break
+                if stall.stalled(progress, now):
                     timed_out = True
                     break
                 scanning = any(t.is_alive() for t in scanners)
                 if on_progress is not None:
-                    on_progress(self._stats.progress(backlog))
+                    on_progress(progress)
                 if not scanning and self._idle():
                     break
                 (stop or threading.Event()).wait(0.1)
@@ -87,6 +115,7 @@ class Scheduler:
             on_progress(self._stats.progress(backlog))
         summary = self._summary(started)
         summary.timed_out, summary.interrupted = timed_out, interrupted
+        summary.max_duration_reached = cut and summary.pending > 0
         return summary
 
     def run(self, stop: threading.Event) -> None:

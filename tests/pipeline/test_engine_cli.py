@@ -119,6 +119,48 @@ def test_once_exit_4_when_records_are_left_pending(tmp_path: Path) -> None:
     assert "1 pending" in result.output and "once_timeout reached" in result.output
 
 
+def _slow_backlog(tmp_path: Path, pipeline: str, files: int, *extra_files: str) -> Path:
+    """``files`` records that take 0.15 s each to deliver, one at a time."""
+    cfg = config(tmp_path, "workers = 1\n" + pipeline)
+    cfg.write_text(cfg.read_text().replace('db = "', 'step_delay = 0.15\ndb = "'))
+    for name in [f"doc{i:02d}.txt" for i in range(files)] + list(extra_files):
+        (tmp_path / "inbox" / name).write_text(name)
+    return cfg
+
+
+def test_once_works_off_a_backlog_longer_than_once_timeout(tmp_path: Path) -> None:
+    """Issue 16: once_timeout is how long records that keep failing are waited for, not
+    a deadline for the run: a backlog taking longer (here 4.5 s against 1.5) is worked
+    off by one run."""
+    cfg = _slow_backlog(tmp_path, "once_timeout = 1.5\n", 30)
+    result = CliRunner().invoke(once, ["-c", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("30 delivered, 0 duplicate, 0 failed, 0 pending")
+
+
+def test_once_ends_at_the_retry_deadline_of_a_record_failing_forever(tmp_path: Path) -> None:
+    """The backlog is worked off; then only the record failing transiently forever is
+    left, and once_timeout later the run ends with exit 4 (it resumes next time)."""
+    cfg = _slow_backlog(tmp_path, "once_timeout = 1.5\n", 30, "flaky.txt")
+    result = CliRunner().invoke(once, ["-c", str(cfg)])
+    assert result.exit_code == 4, result.output
+    assert result.output.startswith("30 delivered, 0 duplicate, 0 failed, 1 pending")
+    assert "once_timeout reached" in result.output
+
+
+def test_once_max_duration_cuts_the_run_with_exit_5(tmp_path: Path) -> None:
+    cfg = _slow_backlog(tmp_path, "once_timeout = 60\nonce_max_duration = 1.0\n", 30)
+    result = CliRunner().invoke(once, ["-c", str(cfg)])
+    assert result.exit_code == 5, result.output
+    assert "once_max_duration reached" in result.output
+    delivered = len(store_documents(tmp_path / "store.db"))
+    assert 0 < delivered < 30
+    cfg.write_text(cfg.read_text().replace("once_max_duration = 1.0\n", ""))
+    result = CliRunner().invoke(once, ["-c", str(cfg)])  # unset: the rest goes on
+    assert result.exit_code == 0, result.output
+    assert len(store_documents(tmp_path / "store.db")) == 30
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
