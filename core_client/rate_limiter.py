@@ -6,9 +6,10 @@ integrations, so what this client really has is unknown and changing; the config
 ``limit * share`` is an upper bound, not a promise.
 
 * **Sliding window in a ring**: the requests of the last ``window`` seconds (plus a
-  margin: the server stamps a request a little after we do) are counted in a ring of
-  :data:`SLOTS` per-slot counters with a running total, so a decision touches a few
-  counters whatever the window and the rate.
+  small margin) are counted in a ring of :data:`SLOTS` per-slot counters with a running
+  total, so a decision touches a few counters whatever the window and the rate. A
+  request counts from its send until its answer, then from its answer: the server
+  stamps it somewhere in between, so no latency can make the window free it too early.
 * **Burst, then pace**: below 80 % of the budget requests go at once; above it they go
   at most :data:`PACE_SPEEDUP` times the budget's average rate, so concurrent senders
   see the mark before they overshoot it.

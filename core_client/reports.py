@@ -52,9 +52,10 @@ class HealthReport:
 
     @property
     def rate_budget_left(self) -> int | None:
-        """Requests this client may still send in the current window (None: unknown)."""
+        """Requests this client may still send in the current window (None: unknown);
+        the budget learned from 429s when it is lower than the configured one."""
         used = self.rate_limiter.get("requests_in_window")
-        budget = self.rate_limiter.get("budget")
+        budget = self.rate_limiter.get("learned_budget") or self.rate_limiter.get("budget")
         if not isinstance(used, int) or not isinstance(budget, int):
             return None
         return max(0, budget - used)
