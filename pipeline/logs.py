@@ -3,6 +3,10 @@
 Log records may carry ``extra`` fields (``request_id``, ``record_id``, ``source``...);
 both formats show them. A redaction filter removes registered secrets from every
 message as a last line of defence (the code never logs them in the first place).
+
+Messages carry file names, subjects and feed fields as they came: the text format
+escapes control characters in everything a record brings (one record, one line; a
+traceback's lines are indented), the JSON format escapes what ``json.dumps`` leaves raw.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import logging
 import sys
 import threading
 from datetime import UTC, datetime
+
+from pipeline.escaping import escape_controls, json_safe
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 # Replaced (never mutated) under the lock, so a thread that logs while another registers
@@ -69,7 +75,7 @@ class JsonFormatter(logging.Formatter):
             doc["exc"] = redact(self.formatException(record.exc_info))
         # the values are redacted before json.dumps: it escapes quotes, backslashes and
         # control characters, and the escaped form of a secret would not match any more
-        return redact(json.dumps(doc, ensure_ascii=False))
+        return json_safe(redact(json.dumps(doc, ensure_ascii=False)))
 
 
 class TextFormatter(logging.Formatter):
@@ -77,11 +83,22 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        # not super().format(): it appends the traceback to the message, and the message
+        # is escaped onto one line while the traceback keeps its lines (indented, so no
+        # line of it can pass for a record of its own)
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
         extras = _extras(record)
         if extras:
             line += " " + " ".join(f"{k}={v}" for k, v in sorted(extras.items()))
-        return redact(line)
+        lines = [escape_controls(redact(line))]
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        for block in (record.exc_text, record.stack_info and self.formatStack(record.stack_info)):
+            if block:
+                lines.extend("  " + escape_controls(redact(x)) for x in block.split("\n"))
+        return redact("\n".join(lines))
 
 
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:

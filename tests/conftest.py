@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from pipeline.testing import MemoryKeyring
+
+# Property tests (tests/properties): the "ci" profile is the default, a fixed example
+# budget with derandomize so every run tries the same inputs (reproducible, bounded: about
+# a minute in all); HYPOTHESIS_PROFILE=release searches far wider and remembers what it
+# found in .hypothesis/ (README "Before a release"). No deadline: the machine is shared,
+# and a slow example is not a failing one.
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "release",
+    max_examples=3000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

@@ -32,6 +32,7 @@ from typing import Any
 import click
 
 from itglue_common import human_size
+from pipeline.escaping import escape_markup
 from pipeline.settings import ConfigError, Settings, parse_settings
 
 from .common import ConfigFileError, is_tty
@@ -222,13 +223,14 @@ def print_report(
     table.add_column("Size", justify="right")
     table.add_column("Content", no_wrap=True)
     table.add_column("Published")
+    # names are read back from IT Glue: shown as text, never as rich markup or controls
     for row in rows:
         files = row["files"] or [{"name": "-", "size": 0, "identical": True}]
         table.add_row(
-            row["organization"],
-            row["document"],
+            escape_markup(str(row["organization"])),
+            escape_markup(str(row["document"])),
             str(row["id"]),
-            "\n".join(f["name"] for f in files),
+            "\n".join(escape_markup(str(f["name"])) for f in files),
             "\n".join(human_size(f["size"]) for f in files),
             "\n".join("byte-identical" if f["identical"] else "DIFFERENT" for f in files),
             "yes" if row["published"] else "no",
@@ -239,13 +241,20 @@ def print_report(
         f" organization: uploaded once), {summary.failed} failed, in {summary.elapsed:.1f} s"
     )
     for f in summary.failures:
-        console.print(f"  failed: {f['source_ref']}: {f['reason']}")
+        console.print(
+            f"  failed: {escape_markup(str(f['source_ref']))}: {escape_markup(str(f['reason']))}"
+        )
     config = folder / "config.toml"
-    console.print(f"State lives in {folder}:")
-    console.print(f"  ledger + metadata cache  {settings.database_path}")
-    console.print(f"  drop folder              {drop}  (delivered files moved to processed/)")
-    console.print(f"  emulator data            {folder / 'emulator.json'}")
-    console.print(f"  see the ledger           itglue-ingest status -c '{config}'")
+    console.print(f"State lives in {escape_markup(str(folder))}:")
+    console.print(f"  ledger + metadata cache  {escape_markup(str(settings.database_path))}")
+    console.print(
+        f"  drop folder              {escape_markup(str(drop))}"
+        "  (delivered files moved to processed/)"
+    )
+    console.print(f"  emulator data            {escape_markup(str(folder / 'emulator.json'))}")
+    console.print(
+        f"  see the ledger           itglue-ingest status -c '{escape_markup(str(config))}'"
+    )
 
 
 @click.command()

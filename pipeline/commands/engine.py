@@ -24,6 +24,7 @@ from typing import Any
 
 import click
 
+from pipeline.escaping import escape_controls as esc
 from pipeline.ledger import ALL_STATES, Ledger
 from pipeline.runner import Engine, Progress, RunSummary
 from pipeline.settings import ConfigError, Settings
@@ -158,12 +159,15 @@ def _print_summary(s: RunSummary) -> None:
     if s.max_duration_reached:
         head += " (once_max_duration reached; the rest is delivered on the next run)"
     click.echo(head)
+    # source references and reasons carry file names, subjects and feed fields: escaped
     for source, counts in sorted(s.by_source.items()):
         click.echo(f"  {source}: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
     for source, reason in sorted(s.source_errors.items()):
-        click.echo(f"  source {source} could not scan: {reason}")
+        click.echo(f"  source {source} could not scan: {esc(reason)}")
     for f in s.failures[:50]:
-        click.echo(f"  failed #{f['id']} {f['source']}:{f['source_ref']}: {f['reason']}")
+        click.echo(
+            f"  failed #{f['id']} {f['source']}:{esc(str(f['source_ref']))}: {esc(str(f['reason']))}"
+        )
     if len(s.failures) > 50:
         click.echo(f"  ... and {len(s.failures) - 50} more (itglue-ingest status)")
 
@@ -230,13 +234,16 @@ def status(settings: Settings, as_json: bool, limit: int) -> None:
         click.echo("\nwaiting for a retry:")
         for e in waiting:
             click.echo(
-                f"  #{e.id} {e.source}:{e.source_ref} attempt {e.attempts},"
-                f" next at {_when(e.next_attempt_at)}: {e.reason}"
+                f"  #{e.id} {e.source}:{esc(e.source_ref)} attempt {e.attempts},"
+                f" next at {_when(e.next_attempt_at)}: {esc(str(e.reason))}"
             )
     if failed:
         click.echo("\nfailed (itglue-ingest retry requeues them):")
         for e in failed:
-            click.echo(f"  #{e.id} {e.source}:{e.source_ref} ({_when(e.updated_at)}): {e.reason}")
+            click.echo(
+                f"  #{e.id} {e.source}:{esc(e.source_ref)} ({_when(e.updated_at)}):"
+                f" {esc(str(e.reason))}"
+            )
 
 
 @click.command()

@@ -333,7 +333,7 @@ def _walk(
         text = _text_of(part, d)
         (htmls if ctype == "text/html" else plains).append(text)
         return
-    if top and ctype.startswith("text/") and not name:
+    if top and ctype.startswith("text/") and not name and disposition != "attachment":
         plains.append(_text_of(part, d))  # text/enriched, text/csv as the whole body
         return
     if ctype == "message/rfc822":
