@@ -8,6 +8,8 @@ and ``plugins`` may import ``itglue_common``; ``itglue_common`` imports none of 
 from __future__ import annotations
 
 from .backoff import backoff_delay, exponential_delay
+from .escaping import escape_controls, escape_markup, json_safe
+from .filenames import safe_file_name
 from .net import is_loopback_host, proxies_for
 from .retry_after import parse_retry_after
 from .sizes import human_size
@@ -19,9 +21,13 @@ APP_NAME = "itglue-ingest"
 __all__ = [
     "APP_NAME",
     "backoff_delay",
+    "escape_controls",
+    "escape_markup",
     "exponential_delay",
     "human_size",
     "is_loopback_host",
+    "json_safe",
     "parse_retry_after",
     "proxies_for",
+    "safe_file_name",
 ]

@@ -17,7 +17,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 
-from pipeline.escaping import escape_controls, json_safe
+from itglue_common import escape_controls, json_safe
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 # Replaced (never mutated) under the lock, so a thread that logs while another registers

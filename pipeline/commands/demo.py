@@ -31,8 +31,7 @@ from typing import Any
 
 import click
 
-from itglue_common import human_size
-from pipeline.escaping import escape_markup
+from itglue_common import escape_markup, human_size
 from pipeline.settings import ConfigError, Settings, parse_settings
 
 from .common import ConfigFileError, is_tty

@@ -24,7 +24,7 @@ from typing import Any
 
 import click
 
-from pipeline.escaping import escape_controls as esc
+from itglue_common import escape_controls as esc
 from pipeline.ledger import ALL_STATES, Ledger
 from pipeline.runner import Engine, Progress, RunSummary
 from pipeline.settings import ConfigError, Settings
@@ -165,9 +165,8 @@ def _print_summary(s: RunSummary) -> None:
     for source, reason in sorted(s.source_errors.items()):
         click.echo(f"  source {source} could not scan: {esc(reason)}")
     for f in s.failures[:50]:
-        click.echo(
-            f"  failed #{f['id']} {f['source']}:{esc(str(f['source_ref']))}: {esc(str(f['reason']))}"
-        )
+        ref, reason = esc(str(f["source_ref"])), esc(str(f["reason"]))
+        click.echo(f"  failed #{f['id']} {f['source']}:{ref}: {reason}")
     if len(s.failures) > 50:
         click.echo(f"  ... and {len(s.failures) - 50} more (itglue-ingest status)")
 

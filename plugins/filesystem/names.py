@@ -68,7 +68,8 @@ def decode_ref(ref: str) -> str:
 
 
 def display_name(name: str) -> str:
-    """``name`` as printable text: undecodable bytes become U+FFFD, control characters ``_``.
+    """``name`` as printable text: undecodable bytes become U+FFFD, control, format and
+    line-separator characters ``_``.
 
     This is what IT Glue sees as the attachment's file name and what logs show; the
     exact bytes stay in the reference.
@@ -76,7 +77,7 @@ def display_name(name: str) -> str:
     text = os.fsencode(name).decode("utf-8", errors="replace")
     text = unicodedata.normalize("NFC", text)
     cleaned = "".join(
-        "_" if unicodedata.category(ch) in ("Cc", "Cf", "Cs") else ch for ch in text
+        "_" if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") else ch for ch in text
     ).strip()
     return cleaned or "unnamed"
 

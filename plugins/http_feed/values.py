@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from itglue_common import is_loopback_host
+from itglue_common import safe_file_name as safe_file_name  # the feed's files are named by it
 
 from .parsing import TooDeep
 
@@ -115,13 +116,6 @@ def parse_timestamp(value: Any) -> float | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
-
-
-def safe_file_name(name: str, fallback: str) -> str:
-    """The last path segment, without control characters; ``fallback`` when empty."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().strip(".")
-    return name[:200] or fallback
 
 
 def text_to_html(text: str) -> str:

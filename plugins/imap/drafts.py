@@ -15,7 +15,7 @@ from typing import Any
 from pipeline import FileInput, RecordDraft
 
 from .options import ImapOptions, Rule
-from .parse import parse_message, safe_file_name
+from .parse import mail_file_name, parse_message
 from .rules import build_draft, matching_rules
 
 
@@ -102,7 +102,7 @@ def raw_draft(ref: str, raw: bytes, meta: dict[str, Any], why: str) -> RecordDra
         name=f"Email {meta.get('message_id') or ref}",
         files=[
             FileInput(
-                file_name=safe_file_name(f"message-{meta.get('uid')}.eml", "message.eml"),
+                file_name=mail_file_name(f"message-{meta.get('uid')}.eml", "message.eml"),
                 open=functools.partial(io.BytesIO, raw),
                 claimed_mime="message/rfc822",
                 metadata={"part": "message"},

@@ -34,7 +34,7 @@ from email import policy
 
 import nh3
 
-MAX_NAME_BYTES = 200  # IT Glue and most file systems take 255; leave room for " (2)"
+from itglue_common import safe_file_name
 
 
 @dataclass
@@ -167,25 +167,10 @@ def message_id_of(header_bytes: bytes) -> str | None:
     return _header(msg, "Message-ID", []).strip()[:998] or None
 
 
-def safe_file_name(name: str | None, fallback: str) -> str:
-    """A file name safe to store anywhere: no directories, no ``..``, no control
-    characters, at most :data:`MAX_NAME_BYTES` UTF-8 bytes with the extension kept."""
-    text = decode_header(name) if name else ""
-    text = unicodedata.normalize("NFC", text)
-    text = re.split(r"[/\\]", text)[-1]  # a path: keep the last component
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
-    text = re.sub(r"\.{2,}", ".", text).strip(" .")
-    text = re.sub(r'[<>:"|?*]', "_", text)
-    if not text:
-        text = fallback
-    if len(text.encode()) > MAX_NAME_BYTES:
-        stem, dot, ext = text.rpartition(".")
-        if not dot or len(ext) > 16:
-            stem, ext = text, ""
-        keep = MAX_NAME_BYTES - len(ext.encode()) - (1 if ext else 0)
-        stem = stem.encode()[:keep].decode("utf-8", errors="ignore").rstrip(" .")
-        text = f"{stem}.{ext}" if ext else stem
-    return text
+def mail_file_name(name: str | None, fallback: str) -> str:
+    """An attachment's (RFC 2047 encoded) name as a safe file name (see
+    :func:`itglue_common.safe_file_name`)."""
+    return safe_file_name(decode_header(name) if name else "", fallback)
 
 
 def _extension(content_type: str) -> str:
@@ -355,7 +340,7 @@ def _walk(
     )
     if disposition is None and not name and not inline and not data.strip():
         return  # an empty, nameless part: nothing to keep
-    safe = safe_file_name(name, fallback)
+    safe = mail_file_name(name, fallback)
     if name and safe != decode_header(name):
         d.append(f"file name {decode_header(name)[:80]!r} stored as {safe!r}")
     mail.attachments.append(Attachment(safe, data, ctype, inline=inline, original_name=name))

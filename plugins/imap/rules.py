@@ -20,7 +20,7 @@ from typing import Any
 from pipeline import FileInput, RecordDraft, Section
 
 from .options import Rule
-from .parse import Attachment, ParsedMail, header_block, safe_file_name
+from .parse import Attachment, ParsedMail, header_block, mail_file_name
 
 
 def matching_rules(
@@ -162,7 +162,7 @@ def build_draft(
         notes.append("nothing to take from this mail; the message itself is kept as .eml")
         want_eml = True
     if want_eml:
-        stem = safe_file_name(mail.subject, "message")[:120].rstrip(" .") or "message"
+        stem = mail_file_name(mail.subject, "message")[:120].rstrip(" .") or "message"
         files.append(
             FileInput(
                 file_name=f"{stem}.eml",

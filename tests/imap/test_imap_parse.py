@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.imap.parse import decode_header, parse_message, safe_file_name
+from plugins.imap.parse import decode_header, mail_file_name, parse_message
 
 DATA = Path(__file__).parent.parent / "data" / "mail"
 CORPUS = sorted(DATA.rglob("*.txt"))
@@ -30,14 +30,14 @@ CORPUS = sorted(DATA.rglob("*.txt"))
     ],
 )
 def test_safe_file_name(raw, expected):
-    assert safe_file_name(raw, "fallback.bin") == expected
+    assert mail_file_name(raw, "fallback.bin") == expected
 
 
 def test_over_long_names_keep_their_extension_within_200_bytes():
-    name = safe_file_name("ü" * 300 + ".docx", "x")
+    name = mail_file_name("ü" * 300 + ".docx", "x")
     assert name.endswith(".docx") and len(name.encode()) <= 200
     assert name.startswith("üü")  # cut on a character boundary
-    assert safe_file_name("x" * 300, "y") == "x" * 200
+    assert mail_file_name("x" * 300, "y") == "x" * 200
 
 
 def test_decode_header_is_per_word_and_total():

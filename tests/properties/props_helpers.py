@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from pipeline.escaping import UNSAFE
+from itglue_common.escaping import UNSAFE
 
 #: the longest file name common file systems (and IT Glue) take, in UTF-8 bytes
 NAME_LIMIT = 255

@@ -18,11 +18,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from email import policy
 from email.header import Header
+from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.message import Message
 
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -199,10 +199,8 @@ def check(raw: bytes, expected: Expected) -> None:
     assert len(emls) == len(expected.nested)
     # a nested message's own attachments are in its .eml, whole (matched by content)
     for inner in expected.nested:
-        assert any(
-            Counter(inner.attachments) <= Counter(a.data for a in parse_message(eml.data).attachments)
-            for eml in emls
-        )
+        inside = [Counter(a.data for a in parse_message(eml.data).attachments) for eml in emls]
+        assert any(Counter(inner.attachments) <= found for found in inside)
     for text in (mail.subject, mail.from_header, *mail.to):
         assert not any(unicodedata.category(ch) == "Cc" and ch != "\t" for ch in text), text
 
