@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from itglue_common import APP_NAME
+from itglue_common import APP_NAME, escape_controls
 
 from .paths import PathField, validation_context
 
@@ -157,8 +157,9 @@ def format_validation_error(err: ValidationError, origin: str) -> str:
             if isinstance(p, int) and parts:
                 parts[-1] += f"[{p}]"
             else:
-                parts.append(str(p))
-        lines.append(f"  {'.'.join(parts) or '(top level)'}: {e['msg']}")
+                # a quoted TOML key may hold anything, a newline too: one line per problem
+                parts.append(escape_controls(str(p)) if str(p) else '""')
+        lines.append(f"  {'.'.join(parts) or '(top level)'}: {escape_controls(e['msg'])}")
     return "\n".join(lines)
 
 
@@ -183,5 +184,7 @@ def load_settings(path: Path) -> Settings:
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        raise ConfigError(f"{path}: not valid TOML: {escape_controls(str(e))}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     return parse_settings(data, str(path), config_dir=path.parent)

@@ -135,9 +135,13 @@ class RoutingRule(_Strict):
                     " or metadata.<key>"
                 )
             try:
-                re.compile(pattern)
-            except re.error as e:
-                raise ValueError(f"match.{field_name}: invalid regular expression: {e}") from e
+                re.compile(pattern, re.IGNORECASE)  # as match_rule compiles it
+            except (re.error, OverflowError, RecursionError) as e:
+                # re raises OverflowError for a{99999999999} and RecursionError for
+                # deeply nested groups; pydantic passes neither on as a validation error
+                raise ValueError(
+                    f"match.{field_name}: invalid regular expression: {str(e) or type(e).__name__}"
+                ) from None
         return value
 
 

@@ -63,6 +63,15 @@ def first_page(opts: HttpFeedOptions, since: str | None, saved: str | None) -> P
     return Page(url, params, None)
 
 
+def _join(base_url: str, link: str, what: str) -> str:
+    """``link`` resolved against ``base_url``; a link urllib cannot parse is the feed's
+    problem (``http://[oops`` raises ValueError), not a crash of the poll."""
+    try:
+        return urljoin(base_url, link)
+    except ValueError as e:
+        raise FeedProblem(f"{what} is not a valid URL ({e})", transient=False) from None
+
+
 def next_page(
     pg: Pagination, page: Page, resp: requests.Response, doc: Any, items: list[Any]
 ) -> Page | None:
@@ -78,13 +87,13 @@ def next_page(
                 f"next link at {pg.next_path!r} is {type_name(nxt)}, expected a URL string",
                 transient=False,
             )
-        url = urljoin(base_url, nxt)
+        url = _join(base_url, nxt, f"next link at {pg.next_path!r}")
         return Page(url, {}, url)
     if isinstance(pg, LinkHeaderPagination):
         link = resp.links.get("next", {}).get("url")
         if not link:
             return None
-        url = urljoin(base_url, link)
+        url = _join(base_url, link, "next link in the Link header")
         return Page(url, {}, url)
     if isinstance(pg, PagePagination):
         if not items or (pg.page_size and len(items) < pg.page_size):

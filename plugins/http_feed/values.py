@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -97,25 +98,36 @@ def type_name(value: Any) -> str:
 
 
 def parse_timestamp(value: Any) -> float | None:
-    """An updated-at value as seconds since the epoch (ISO 8601 or a number), or None."""
+    """An updated-at value as seconds since the epoch (ISO 8601 or a number), or None.
+
+    Never NaN or infinite (``"NaN"``, ``1e999``, an integer too large for a float): such
+    a stamp would compare false with everything and stall the checkpoint."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        return _finite(value)
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
     try:
-        return float(text)
+        return _finite(float(text))
     except ValueError:
         pass
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
+    except (ValueError, OverflowError):  # not a date, or beyond year 1..9999 once in UTC
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+
+
+def _finite(value: float) -> float | None:
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def text_to_html(text: str) -> str:
