@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from itglue_common import human_size
+from itglue_common import escape_controls, human_size
 from pipeline.settings import Settings
 
 from .common import (
@@ -402,7 +402,10 @@ def cache_refresh(
                         line = f"{k}: {count} records in {time.monotonic() - started:.1f} s"
                 except ITGlueError as e:
                     failed = True
-                    click.echo(f"{k}: refresh failed, cached data kept: {e}", err=True)
+                    click.echo(
+                        f"{k}: refresh failed, cached data kept: {escape_controls(str(e))}",
+                        err=True,
+                    )
                     continue
                 click.echo(line)
     finally:
@@ -430,7 +433,8 @@ def _print_health(report: dict[str, Any]) -> None:
     click.echo(f"status:          {report.get('status')}")
     for key in ("instance", "base_url", "api_key_valid", "response_time_ms", "error"):
         if key in report and report[key] is not None:
-            click.echo(f"{key + ':':<16} {report[key]}")
+            # the error is the server's or the network's words: printed escaped
+            click.echo(f"{key + ':':<16} {escape_controls(str(report[key]))}")
     for section in ("circuit_breaker", "rate_limiter"):
         value = report.get(section)
         if isinstance(value, dict):

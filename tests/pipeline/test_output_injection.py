@@ -156,3 +156,12 @@ def test_the_demo_report_shows_names_as_text(
     assert_clean(out)
     for shown in ("[/]Acme", "[b]Doc\\x1b]0;pwned", "[i]a.pdf", "[red]no[/red]", "[demo]"):
         assert shown in out, out
+
+
+def test_health_prints_the_servers_error_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.commands.client import _print_health
+
+    _print_health({"status": "down", "error": f"HTTP 502: <html>{TERMINAL}{FORGED_LINE}"})
+    out = capsys.readouterr().out
+    assert_clean(out)
+    assert "error:           HTTP 502: <html>\\x1b]0;pwned" in out
