@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -15,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_engine_cli import config
 
 from pipeline.logs import setup_logging
+from tests.child_process import child_env
+from tests.pipeline.test_engine_cli import config
 
-HERE = Path(__file__).parent
 FORGED_LINE = "\n2026-01-01 00:00:00,000 INFO    itglue_ingest.engine: delivered FORGED.pdf"
 TERMINAL = "\x1b]0;pwned\x07\x1b[2J"
 # C0 and C1 controls, DEL, line/paragraph separators, bidi embeddings/overrides/isolates
@@ -37,10 +36,9 @@ def _restore_root_logger() -> Iterator[None]:
 
 def cli(tmp_path: Path, *args: str) -> tuple[int, str, str]:
     """``itglue-ingest ARGS`` as a process: (exit code, stdout, stderr)."""
-    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
-        env=env,
+        env=child_env(),
         capture_output=True,
         timeout=120,
         cwd=tmp_path,

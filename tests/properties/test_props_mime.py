@@ -26,9 +26,9 @@ from email.mime.text import MIMEText
 
 from hypothesis import example, given
 from hypothesis import strategies as st
-from props_helpers import name_problem
 
 from plugins.imap.parse import parse_message
+from tests.properties.props_helpers import name_problem
 
 CRLF = policy.compat32.clone(linesep="\r\n")
 

@@ -14,13 +14,13 @@ import unicodedata
 
 from hypothesis import example, given
 from hypothesis import strategies as st
-from props_helpers import name_problem
 
 from itglue_common import escape_controls
 from plugins.filesystem.names import display_name
 from plugins.http_feed.values import safe_file_name as feed_safe_name
 from plugins.imap.parse import mail_file_name as mail_safe_name
 from plugins.title import clean_title
+from tests.properties.props_helpers import name_problem
 
 # any text, weighted towards what sanitizers get wrong
 HOSTILE = st.sampled_from(
