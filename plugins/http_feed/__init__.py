@@ -9,7 +9,9 @@ timestamps), :mod:`.transport` (retries, redirects, downloads; why hand-written)
 :mod:`.deadline` (a total time limit per request), :mod:`.guard` (which hosts and
 addresses the feed may send the source to), :mod:`.parsing` (JSON at any nesting depth),
 :mod:`.pagination` (the styles), :mod:`.checkpoint` (how far the updated-at checkpoint
-may move), :mod:`.source` (the poll and exactly-once rules).
+may move), :mod:`.items` (an item mapped to a draft), :mod:`.intake` (an item into the
+spool, downloads streamed), :mod:`.report` (what a poll did), :mod:`.source` (the poll
+and exactly-once rules).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from collections.abc import Callable
 from pipeline import Source, hookimpl
 
 from .options import HttpFeedOptions
-from .source import HttpFeedSource, PollReport
+from .report import PollReport
+from .source import HttpFeedSource
 
 __all__ = ["HttpFeedOptions", "HttpFeedSource", "PollReport"]
 

@@ -1,0 +1,221 @@
+"""Which drop-folder files are taken, once per version, and the threads that take them.
+
+A file version is reserved while it is being taken and until the engine acks or nacks
+its record, so a second event for a file in flight does nothing. Files are read into the
+spool by a few threads while the walk goes on: the engine's spool write and fsync per
+file dominate a backlog, and they overlap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from pipeline import SourceContext
+
+from .collector import Collector
+from .folder import DropFolder
+from .names import encode_ref
+from .notes import OnceLog
+from .options import FilesystemOptions
+from .spooling import Spooler
+from .stability import StabilityTracker, signature
+from .versions import legacy_version_of, version_of
+
+# States after which the engine no longer touches the file: if the file is still in the
+# drop folder, the post-action did not (or could not) happen, or the user put it back.
+_FINAL = ("done", "duplicate", "failed")
+_VERSIONS_SINCE = "versions_with_inode_since"  # checkpoint: see _settled_before_upgrade
+
+
+class Intake:
+    """Candidate files in, reserved versions out to the spool."""
+
+    def __init__(
+        self,
+        name: str,
+        options: FilesystemOptions,
+        context: SourceContext,
+        folder: DropFolder,
+        tracker: StabilityTracker,
+        notes: OnceLog,
+        collector: Collector,
+        spooler: Spooler,
+    ) -> None:
+        self.name = name
+        self.opts = options
+        self.context = context
+        self.log = context.log
+        self.folder = folder
+        self.tracker = tracker
+        self.notes = notes
+        self.collector = collector
+        self.spooler = spooler
+        self._in_flight: set[tuple[str, str]] = set()  # (ref, version) emitted, not (n)acked
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._slots = threading.BoundedSemaphore(2 * options.parallel_reads)
+
+    def reserve(self, ref: str, version: str) -> bool:
+        """Mark ``ref`` at ``version`` as being taken; False if it already is (or was
+        emitted and awaits its ack): a second event for a file in flight does nothing."""
+        with self._lock:
+            if (ref, version) in self._in_flight:
+                return False
+            self._in_flight.add((ref, version))
+            return True
+
+    def release(self, ref: str, version: str) -> None:
+        with self._lock:
+            self._in_flight.discard((ref, version))
+
+    def should_be_gone(self, state: str) -> bool:
+        if state == "failed":
+            return self.opts.on_failure == "move"
+        return self.opts.after != "keep"
+
+    def consider(self, path: str, rel: str, st: os.stat_result, *, stable: bool) -> None:
+        """Look at one candidate file; emit it, track it, or leave it with a reason.
+
+        A file in the claim folder keeps the relative path and version it was claimed
+        with (the rename changed its ctime).
+        """
+        owned = self.collector.owned(path)
+        claimed_version = None
+        if owned is not None:
+            rel, claimed_version = owned
+        ref = encode_ref(rel)
+        if stat.S_ISLNK(st.st_mode):
+            target_st = self._link_target(path, ref, st)
+            if target_st is None:
+                return
+            st = target_st
+        if not stat.S_ISREG(st.st_mode):
+            self.notes.note(ref, "", logging.DEBUG, "ignored %s: not a regular file", rel)
+            return
+        if not stable:
+            age = time.time() - st.st_mtime
+            if age < self.opts.stability_delay or age < 0:
+                self.tracker.touch(path, signature(st))
+                return
+        self._submit(path, rel, ref, st, claimed_version or version_of(st))
+
+    def _submit(self, path: str, rel: str, ref: str, st: os.stat_result, version: str) -> None:
+        """Take the file: in the reader pool while scanning/watching, else right here."""
+        if not self.reserve(ref, version):
+            return
+        pool = self._pool
+        if pool is None:
+            self._take(path, rel, ref, st, version)
+            return
+        while not self._slots.acquire(timeout=0.2):  # bounded: the walk stays a stream
+            if self.context.stopping.is_set():
+                self.release(ref, version)
+                return
+        try:
+            pool.submit(self._take_in_pool, path, rel, ref, st, version)
+        except RuntimeError:  # the pool is shutting down
+            self._slots.release()
+            self.release(ref, version)
+
+    def _take_in_pool(
+        self, path: str, rel: str, ref: str, st: os.stat_result, version: str
+    ) -> None:
+        try:
+            self._take(path, rel, ref, st, version)
+        except Exception:
+            self.log.exception("error taking %s; skipped", rel, extra={"source": self.name})
+        finally:
+            self._slots.release()
+
+    def _take(self, path: str, rel: str, ref: str, st: os.stat_result, version: str) -> None:
+        """Emit the file (reserved by :meth:`reserve`); keep the reservation only if the
+        engine accepted it (``ack``/``nack`` release it).
+
+        When the ledger already has this version in a final state although the file
+        should then have left the folder (a move that failed, content other than what
+        was delivered), it is emitted again as ``<version>#<n>``.
+        """
+        accepted = False
+        try:
+            if self._settled_before_upgrade(ref, st):
+                return
+            claimed = self.collector.claim(path, rel, ref, st, version)
+            if claimed is None:
+                return
+            path = claimed
+            for n in range(1000):
+                v = version if n == 0 else f"{version}#{n}"
+                result = self.spooler.emit(path, rel, ref, st, v)
+                if result is None:
+                    return
+                if result.status == "accepted":
+                    accepted = True
+                    return
+                if result.status != "known" or result.state not in _FINAL:
+                    return
+                if not self.should_be_gone(result.state):
+                    return
+        finally:
+            if not accepted:
+                self.release(ref, version)
+
+    def upgrade_mark(self) -> int:
+        """When this source first ran with versions that hold inode and ctime (ns)."""
+        mark = self.context.get_checkpoint(_VERSIONS_SINCE)
+        if mark is None:
+            mark = str(time.time_ns())
+            self.context.set_checkpoint(_VERSIONS_SINCE, mark)
+        return int(mark)
+
+    def _settled_before_upgrade(self, ref: str, st: os.stat_result) -> bool:
+        """A file kept in place (``after``/``on_failure = "keep"``) whose record an earlier
+        release settled under a ``<size>-<mtime_ns>`` version: not read again, as long as
+        its ctime shows it has not changed since this release first ran."""
+        if self.collector.claiming:
+            return False  # every settled file left the folder
+        state = self.context.known(ref, legacy_version_of(st))
+        if state not in _FINAL or self.should_be_gone(state):
+            return False
+        return st.st_ctime_ns < self.upgrade_mark()
+
+    def _link_target(self, path: str, ref: str, st: os.stat_result) -> os.stat_result | None:
+        if not self.opts.follow_symlinks:
+            self.notes.note(
+                ref, "", logging.INFO, "skipped %s: a symbolic link (follow_symlinks is off)", path
+            )
+            return None
+        if not self.folder.holds_real(os.path.realpath(path)):
+            self.notes.note(
+                ref,
+                "",
+                logging.WARNING,
+                "skipped %s: a symbolic link leading out of the drop folder",
+                path,
+            )
+            return None
+        try:
+            return os.stat(path)
+        except OSError:
+            return None
+
+    @contextlib.contextmanager
+    def readers(self) -> Iterator[None]:
+        """A few threads that read files into the spool while the walk goes on: the
+        engine's spool write and fsync per file dominate a backlog, and they overlap."""
+        if self.opts.parallel_reads <= 1 or self._pool is not None:
+            yield
+            return
+        pool = ThreadPoolExecutor(self.opts.parallel_reads, thread_name_prefix=f"fs-{self.name}")
+        self._pool = pool
+        try:
+            yield
+        finally:
+            self._pool = None
+            pool.shutdown(wait=True)
