@@ -20,6 +20,7 @@ from pipeline import DocumentRecord, Source, SourceContext
 
 from .aftercare import Aftercare
 from .backlog import Backlog
+from .claims import Claims
 from .collector import Collector
 from .folder import DropFolder
 from .intake import Intake
@@ -88,12 +89,16 @@ class FilesystemSource(Source):
         with self.intake.readers():
             self.watching.run()
 
+    def _claims_now(self) -> Claims | None:
+        """This collector's claim folder, made on first use (None: files taken in place)."""
+        return self.collector.claims()
+
     # ------------------------------------------------------------------ outcomes
 
     def ack(self, record: DocumentRecord, outcome: Literal["delivered", "duplicate"]) -> None:
         """Delivered or duplicate: move to ``processed/``, delete, or keep (idempotent)."""
         try:
-            self.collector.claims()  # a record resumed after a restart: its file is claimed
+            self._claims_now()  # a record resumed after a restart: its file is claimed
             self._look_again(self.aftercare.delivered(record, outcome))
         finally:
             self._done(record)
@@ -101,7 +106,7 @@ class FilesystemSource(Source):
     def nack(self, record: DocumentRecord, reason: str) -> None:
         """Failed for good: move to ``failed/`` with ``<name>.error.txt``, or keep."""
         try:
-            self.collector.claims()
+            self._claims_now()
             self._look_again(self.aftercare.failed(record, reason))
         finally:
             self._done(record)

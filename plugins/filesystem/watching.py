@@ -70,6 +70,7 @@ class WatchLoop:
         )
 
     def stop(self) -> None:
+        """Stop the observer and join its threads (again: nothing)."""
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.stop()
