@@ -89,6 +89,10 @@ class FilesystemSource(Source):
         with self.intake.readers():
             self.watching.run()
 
+    def _watch_ok(self) -> bool:
+        """Whether the observer watches the drop folder (the tests wait for it)."""
+        return self.watching.healthy()
+
     def _claims_now(self) -> Claims | None:
         """This collector's claim folder, made on first use (None: files taken in place)."""
         return self.collector.claims()

@@ -75,7 +75,7 @@ class WatchLoop:
         if watcher is not None:
             watcher.stop()
 
-    def _ok(self) -> bool:
+    def healthy(self) -> bool:
         """Whether the current observer still watches the current folder."""
         if self._watcher is None or not self._watcher.healthy():
             return False
@@ -96,7 +96,7 @@ class WatchLoop:
         try:
             while not stopping.is_set():
                 now = time.monotonic()
-                if self._watcher is None or not self._ok():
+                if self._watcher is None or not self.healthy():
                     if self._watcher is not None:
                         self.stop()
                         walker = None
