@@ -19,6 +19,8 @@ import contextlib
 import os
 import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -53,6 +55,27 @@ def connect(path: Path, *, timeout: float = 30.0) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+    """One transaction of ``conn`` (autocommit mode): ``begin`` ... ``COMMIT``, rolled back
+    on any exception, including a failed ``COMMIT``.
+
+    SQLite rolls a transaction back by itself on some errors (a full disk, an I/O error):
+    a second ``ROLLBACK`` would then raise "cannot rollback - no transaction is active"
+    over the real error, and a transaction left open by a failed ``COMMIT`` would make
+    every later ``BEGIN`` fail. So: roll back only what is still open, keep the real error.
+    """
+    conn.execute(begin)
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+
+
 def ensure_schema_table(conn: sqlite3.Connection) -> None:
     """The migrations table shared by every component of the database."""
     conn.execute(
@@ -69,8 +92,7 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: list[str]) -> 
     """
     ensure_schema_table(conn)
     for version, script in enumerate(migrations, start=1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             row = conn.execute(
                 "SELECT version FROM schema_version WHERE component=?", (component,)
             ).fetchone()
@@ -83,7 +105,3 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: list[str]) -> 
                     " ON CONFLICT(component) DO UPDATE SET version=excluded.version",
                     (component, version),
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise

@@ -11,7 +11,7 @@ from .context import EngineContext, Limits
 from .errors import PermanentError, PipelineError, Rejected, TransientError
 from .hookspecs import hookimpl, hookspec
 from .logs import register_secret
-from .paths import PathField
+from .paths import FileField, FolderField, PathField, check_folder
 from .records import Blob, DocumentRecord, FileInput, RecordDraft, Route, Section, Target
 from .sinks import DeliveryResult, Sink, SinkOptions, StepJournal
 from .sources import EmitResult, RecordState, Source, SourceContext, SourceOptions
@@ -23,7 +23,9 @@ __all__ = [
     "DocumentRecord",
     "EmitResult",
     "EngineContext",
+    "FileField",
     "FileInput",
+    "FolderField",
     "Limits",
     "PathField",
     "PermanentError",
@@ -43,6 +45,7 @@ __all__ = [
     "Transform",
     "TransformOptions",
     "TransientError",
+    "check_folder",
     "hookimpl",
     "hookspec",
     "register_secret",

@@ -1,8 +1,11 @@
 """Option fields that name a file or a folder.
 
-A plugin's options model marks such a field ``PathField`` (or ``PathField | None``);
-a relative value is then taken from the configuration file's folder, like every path of
-the core settings, instead of from wherever the engine happens to be started.
+A plugin's options model marks such a field ``FolderField`` (a folder, made when
+missing), ``FileField`` (a file) or ``PathField`` (either), optionally ``| None``; a
+relative value is then taken from the configuration file's folder, like every path of
+the core settings, instead of from wherever the engine happens to be started. A folder
+that is a file (or lies below one), or a file that is a folder, is refused when the
+configuration is validated: one line naming the key, not a traceback when it is used.
 """
 
 from __future__ import annotations
@@ -24,8 +27,33 @@ def _from_config_dir(value: Path, info: ValidationInfo) -> Path:
     return Path(base) / value
 
 
+def check_folder(value: Path) -> Path:
+    """``value`` when it is a folder or can be made one (nothing that is not a folder on
+    the way), else ``ValueError`` saying what is in the way."""
+    for p in (value, *value.parents):
+        if p.is_dir():
+            return value
+        if p.exists() or p.is_symlink():
+            what = "is" if p == value else f"lies below {p}, which is"
+            raise ValueError(f"{value} {what} not a folder")
+    return value
+
+
+def check_file(value: Path) -> Path:
+    """``value`` unless it is a folder (a missing file is for its user to report)."""
+    if value.is_dir():
+        raise ValueError(f"{value} is a folder, not a file")
+    return value
+
+
 PathField = Annotated[Path, AfterValidator(_from_config_dir)]
 """A path option; relative values are taken from the configuration file's folder."""
+
+FolderField = Annotated[Path, AfterValidator(_from_config_dir), AfterValidator(check_folder)]
+"""A folder option (relative to the configuration file's folder); refused when a file."""
+
+FileField = Annotated[Path, AfterValidator(_from_config_dir), AfterValidator(check_file)]
+"""A file option (relative to the configuration file's folder); refused when a folder."""
 
 
 def validation_context(config_dir: Path | None) -> dict[str, Any]:

@@ -5,8 +5,9 @@ are validated by its type's ``options_model`` when the engine builds the source;
 transform's or sink's by theirs, from ``[transforms.<name>]`` / ``[sinks.<name>]`` or
 the top-level table its options model names (``config_table``, e.g. ``[routing]``):
 the core keeps such tables for the plugins without knowing them. Relative paths are
-taken from the file's folder: the core's own here, a plugin's (its ``PathField``
-options) when the engine validates them against :attr:`Settings.config_dir`.
+taken from the file's folder: the core's own here, a plugin's (its ``PathField``,
+``FolderField``, ``FileField`` options) when the engine validates them against
+:attr:`Settings.config_dir`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pydantic import (
 
 from itglue_common import APP_NAME, escape_controls
 
-from .paths import PathField, validation_context
+from .paths import FileField, FolderField, validation_context
 
 
 class ConfigError(Exception):
@@ -44,7 +45,7 @@ class ItglueSettings(_Strict):
     base_url: str | None = None
     region: Literal["us", "eu", "au"] | None = None
     api_key_env: str | None = None  # read the key from this variable instead of the keyring
-    ca_bundle: PathField | None = None  # trust this CA (the emulator's)
+    ca_bundle: FileField | None = None  # trust this CA (the emulator's)
     allow_insecure_loopback: bool = False  # permit http:// to 127.0.0.1/localhost only
     rate_limit: int = 3000  # account budget: requests per window
     rate_window: float = 300.0  # seconds
@@ -60,7 +61,10 @@ class ItglueSettings(_Strict):
 
 
 class StateSettings(_Strict):
-    dir: PathField = Field(default_factory=lambda: Path(platformdirs.user_state_dir(APP_NAME)))
+    dir: FolderField = Field(default_factory=lambda: Path(platformdirs.user_state_dir(APP_NAME)))
+    # sources stop spooling while less is free on the state folder's file system; unset:
+    # 5% of that file system, at most 1 GiB (pipeline.runner.backpressure.default_min_free)
+    min_free_bytes: int | None = Field(default=None, ge=0)
 
 
 class PipelineSettings(_Strict):

@@ -148,6 +148,24 @@ class Spool:
                 _fsync_dir(final.parent)
         return Spooled(staged.sha256, staged.size, final)
 
+    def probe(self, size: int = 64 * 1024) -> None:
+        """Write, fsync and remove ``size`` bytes: whether the spool can take a file now.
+
+        :raises SpoolWriteError: it cannot (disk full, folder unusable).
+        """
+        tmp = self.tmp / f"probe-{uuid.uuid4().hex}.part"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as e:
+            raise SpoolWriteError(f"spool {self.root}: cannot write: {e.strerror or e}") from e
+        try:
+            with os.fdopen(fd, "wb") as out:
+                self._write(out, bytes(size))
+                self._write(out, b"")
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
     def discard(self, staged: Staged) -> None:
         with contextlib.suppress(OSError):
             staged.path.unlink()

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
-from core_client.sqlite import connect, migrate
+from core_client.sqlite import connect, migrate, transaction
 
 from .records import CachedDocument, Kind, attr, flatten, kind
 from .schema import COMPONENT, MIGRATIONS
@@ -112,13 +112,8 @@ class CacheBase:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         """Persist the hit/miss counters and close every thread's connection (idempotent)."""

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
+from core_client.sqlite import transaction
+
 from .base import (
     BATCH,
     CacheBase,
@@ -115,13 +117,8 @@ class RefreshMixin(CacheBase):
         # A transaction on the TEMP database only: no lock on the shared file.
         if not batch:
             return
-        conn.execute("BEGIN")
-        try:
+        with transaction(conn, "BEGIN"):
             conn.executemany(insert, batch)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     @staticmethod
     def _refresh_key(k: Kind, organization_id: str | None) -> str:

@@ -20,6 +20,9 @@ however many finished records the ledger holds.
 is done (or its duplicate acked), so "is this spool file still needed" is one lookup.
 """
 
+from .entry import LedgerEntry
+from .journal import LedgerJournal, StepsAndCheckpoints
+from .queries import LedgerQueries
 from .schema import (
     ACTIVE_STATES,
     ALL_STATES,
@@ -27,10 +30,19 @@ from .schema import (
     MIGRATIONS,
     SPOOLED_STATES,
     DedupeScope,
-    LedgerEntry,
     needs_work,
 )
-from .store import Ledger, LedgerJournal
+from .transitions import RecordTransitions
+
+
+class Ledger(RecordTransitions, LedgerQueries, StepsAndCheckpoints):
+    """The ledger tables of the instance database (see the package's docstring).
+
+    Thread-safe: one connection shared under a lock (SQLite serialises writers anyway;
+    other processes, such as ``itglue-ingest status`` next to a daemon, wait on the busy
+    timeout).
+    """
+
 
 __all__ = [
     "ACTIVE_STATES",

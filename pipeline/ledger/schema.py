@@ -1,13 +1,9 @@
-"""The ledger's tables, its record states and one row as the code sees it."""
+"""The ledger's tables (migrated as component ``"ledger"``) and its record states."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Literal
 
-from ..records import DocumentRecord
 from ..sources import RecordState
 
 ACTIVE_STATES: tuple[RecordState, ...] = ("received", "ready", "delivering")
@@ -96,78 +92,3 @@ def needs_work(state: str, acked: bool) -> bool:
     if state in ("duplicate", "failed"):
         return not acked
     return False
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """One ledger row."""
-
-    id: int
-    source: str
-    source_ref: str
-    version: str
-    state: RecordState
-    record_json: str
-    original_json: str
-    content_hash: str | None
-    organization_id: str | None
-    target_key: str
-    size: int
-    spooled: bool
-    attempts: int
-    next_attempt_at: float
-    reason: str | None
-    result: str | None
-    duplicate_of: str | None
-    acked: bool
-    created_at: float
-    updated_at: float
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> LedgerEntry:
-        return cls(
-            id=row[0],
-            source=row[1],
-            source_ref=row[2],
-            version=row[3],
-            state=cast(RecordState, row[4]),
-            record_json=row[5],
-            original_json=row[6],
-            content_hash=row[7],
-            organization_id=row[8],
-            target_key=row[9],
-            size=row[10],
-            spooled=bool(row[11]),
-            attempts=row[12],
-            next_attempt_at=row[13],
-            reason=row[14],
-            result=row[15],
-            duplicate_of=row[16],
-            acked=bool(row[17]),
-            created_at=row[18],
-            updated_at=row[19],
-        )
-
-    def record(self) -> DocumentRecord:
-        """The record as the pipeline last stored it, with ``id`` set."""
-        rec = DocumentRecord.model_validate_json(self.record_json)
-        rec.id = self.id
-        return rec
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly summary (for ``status --json``)."""
-        return {
-            "id": self.id,
-            "source": self.source,
-            "source_ref": self.source_ref,
-            "version": self.version,
-            "state": self.state,
-            "organization_id": self.organization_id,
-            "attempts": self.attempts,
-            "reason": self.reason,
-            "acked": self.acked,
-            "duplicate_of": self.duplicate_of,
-            "result": json.loads(self.result) if self.result else None,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }

@@ -1,21 +1,43 @@
 """Back-pressure: the spool holds at most ``spool_max_records``/``spool_max_bytes`` of
-unfinished records; an emitting source waits until deliveries free room."""
+unfinished records, the state folder keeps ``[state] min_free_bytes`` free, and nothing
+is spooled in storage trouble; an emitting source waits until there is room again."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
+from ..errors import TransientError
 from ..ledger import Ledger
 from ..sources import Source
 from ..spool import Spool
+from .storage import StorageTrouble
 
 log = logging.getLogger("itglue_ingest.engine")
+LOG_EVERY = 60.0  # seconds between two "waiting" lines for the same reason
+GIB = 1024**3
+SPOOL_FULL = "spool full"
+
+
+def default_min_free(folder: Path) -> int:
+    """``[state] min_free_bytes`` when unset: 5% of the state folder's file system, at
+    most 1 GiB (a small disk keeps room for the ledger to finish what it holds)."""
+    st = os.statvfs(folder)
+    return min(GIB, st.f_blocks * st.f_frsize // 20)
+
+
+def free_bytes(folder: Path) -> int:
+    """Bytes an unprivileged writer can still use on ``folder``'s file system."""
+    st = os.statvfs(folder)
+    return st.f_bavail * st.f_frsize
 
 
 class BackPressure:
-    """The spool's bound, and the freeing of spool files no record needs any more."""
+    """The spool's bounds, and the freeing of spool files no record needs any more."""
 
     def __init__(
         self,
@@ -25,6 +47,8 @@ class BackPressure:
         *,
         max_records: int,
         max_bytes: int,
+        min_free: int,
+        trouble: StorageTrouble,
         stopping: threading.Event,
     ) -> None:
         self._ledger = ledger
@@ -32,24 +56,50 @@ class BackPressure:
         self._sources = sources  # the engine's (filled after this is made)
         self._max_records = max_records
         self._max_bytes = max_bytes
+        self._min_free = min_free
+        self._trouble = trouble
         self._stopping = stopping
         self._space = threading.Condition()
+        self._logged: dict[str, float] = {}  # reason -> when it was last logged
 
-    def full(self) -> bool:
+    def full(self) -> str | None:
+        """Why a source must wait before spooling more, or None."""
+        if self._trouble.active:
+            return "storage trouble"
+        if self._min_free and free_bytes(self._spool.root) < self._min_free:
+            return f"less than [state] min_free_bytes = {self._min_free} bytes free"
         # records of disabled or removed sources wait for their ack until the source is
         # back: they cannot make room, so they do not count (they would block every emit)
         records, size = self._ledger.spool_load(self._sources)
-        return records >= self._max_records or size >= self._max_bytes
+        if records >= self._max_records or size >= self._max_bytes:
+            return SPOOL_FULL
+        return None
 
     def wait_for_space(self) -> None:
-        """Block an emitting source while the spool is full (until ``stopping``)."""
-        warned = False
-        while not self._stopping.is_set() and self.full():
-            if not warned:
-                log.info("spool full; waiting for deliveries to free space")
-                warned = True
+        """Block an emitting source while the spool is full (until ``stopping``).
+
+        :raises TransientError: stopping while the state folder has no room (a full
+            spool's bounds may be overrun a little at shutdown; the disk may not).
+        """
+        why: str | None = None
+        while not self._stopping.is_set():
+            why = self.full()
+            if why is None:
+                return
+            self._log_once_a_minute(why)
             with self._space:
                 self._space.wait(0.2)
+        if why is not None and why != SPOOL_FULL:
+            raise TransientError(f"{why}; taken later")
+
+    def _log_once_a_minute(self, why: str) -> None:
+        # every source thread waits here: one line per reason and minute, not per emit
+        now = time.monotonic()
+        with self._space:
+            if now - self._logged.get(why, -LOG_EVERY) < LOG_EVERY:
+                return
+            self._logged[why] = now
+        log.info("%s; sources wait before spooling more", why)
 
     def free_unreferenced(self, hashes: Iterable[str]) -> None:
         """Remove spool files that no unfinished record references any more."""

@@ -24,11 +24,12 @@ from ..sources import Source
 from ..spool import Spool
 from ..transforms import Transform
 from .assembly import Assembly, engine_context, plugin_manager_for
-from .backpressure import BackPressure
+from .backpressure import BackPressure, default_min_free
 from .outcomes import Progress, RunStats, RunSummary
 from .record_flow import RecordFlow
 from .scheduler import Scheduler
 from .source_context import EngineSourceContext, SourceServices
+from .storage import StorageTrouble
 from .workers import WorkerPool, start_thread
 
 SOURCE_CLOSE_TIMEOUT = 2.0  # seconds all sources together may take to close on shutdown
@@ -103,10 +104,15 @@ class Engine:
         self._scheduler: Scheduler | None = None
 
         assembly = Assembly(settings, self.hook)
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with contextlib.suppress(PermissionError):  # not ours to change: leave it
-            self.state_dir.chmod(0o700)  # also when an installer made it 0755 before
-        self._state_lock = _StateLock(self.state_dir / "engine.lock")
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with contextlib.suppress(PermissionError):  # not ours to change: leave it
+                self.state_dir.chmod(0o700)  # also when an installer made it 0755 before
+            self._state_lock = _StateLock(self.state_dir / "engine.lock")
+        except OSError as e:  # a file in the way (made since validation), no permission
+            raise ConfigError(
+                f"state.dir: cannot use {self.state_dir}: {e.strerror or e}"
+            ) from None
         try:
             self._ledger = ledger = Ledger(settings.database_path)
             self.spool = Spool(self.state_dir / "spool")
@@ -120,12 +126,16 @@ class Engine:
     def _assemble(self, assembly: Assembly, ledger: Ledger) -> None:
         p = self.settings.pipeline
         winding_down = threading.Event()  # set while the pool stops: no new delivery
+        self.trouble = trouble = StorageTrouble(self._probe_storage)
+        min_free = self.settings.state.min_free_bytes
         pressure = BackPressure(
             ledger,
             self.spool,
             self.sources,
             max_records=p.spool_max_records,
             max_bytes=p.spool_max_bytes,
+            min_free=default_min_free(self.state_dir) if min_free is None else min_free,
+            trouble=trouble,
             stopping=self.stopping,
         )
         flow = RecordFlow(
@@ -138,6 +148,7 @@ class Engine:
             stats=self._stats,
             settings=p,
             winding_down=winding_down,
+            trouble=trouble,
         )
         self._pool = pool = WorkerPool(
             ledger,
@@ -146,6 +157,7 @@ class Engine:
             on_error=flow.engine_error,
             after_each=pressure.space_may_be_free,
             winding_down=winding_down,
+            trouble=trouble,
         )
         services = SourceServices(
             ledger=ledger,
@@ -156,6 +168,7 @@ class Engine:
             notify_work=pool.notify_work,
             stopping=self.stopping,
             max_file_size=p.max_file_size,
+            trouble=trouble,
         )
         for i, s in enumerate(self.settings.sources):
             if s.enabled:
@@ -171,6 +184,11 @@ class Engine:
             stopping=self.stopping,
             settings=p,
         )
+
+    def _probe_storage(self) -> None:
+        """Storage trouble ends when the ledger and the spool take a small write again."""
+        self.ledger.probe_write()
+        self.spool.probe()
 
     @property
     def ledger(self) -> Ledger:

@@ -6,8 +6,10 @@ before the next step::
 
 (``ready`` and the dedupe decision are committed in one transaction.) What an exception
 from a plugin means is decided in one place, :func:`classify`: retry later (the record
-keeps its state, due again after a jittered exponential backoff) or fail it (``failed``
-+ reason, then ``source.nack``).
+keeps its state, due again after a jittered exponential backoff), fail it (``failed``
++ reason, then ``source.nack``), or -- trouble with the engine's own storage, wherever
+it is raised -- leave the record as it is and pause the engine
+(:mod:`~pipeline.runner.storage`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ..sources import Source
 from ..transforms import Transform
 from .backpressure import BackPressure
 from .outcomes import RunStats
+from .storage import StorageError, StorageTrouble, storage_error
 
 ENGINE_ERROR_LIMIT = 5  # unexpected engine errors on one record before it is set aside
 log = logging.getLogger("itglue_ingest.engine")
@@ -46,16 +49,23 @@ class Verdict:
     reason: str
     retry_after: float | None = None
     unexpected: bool = False  # most likely a bug in the plugin: log its traceback
+    storage: bool = False  # the engine's own storage failed: never the record's fault
 
 
 def classify(e: Exception, plugin: str) -> Verdict:
     """The verdict on ``e``, raised by ``plugin`` (``"transform mime"``, ``"sink itglue"``).
 
-    ``TransientError``/``PermanentError`` say it themselves; an exception whose
+    Trouble with the engine's storage (the ledger's or cache's database full, locked or
+    failing, the state folder's disk full: :func:`~pipeline.runner.storage.storage_error`)
+    comes first, whatever the plugin wrapped it in: ``storage``, never the record's
+    failure. ``TransientError``/``PermanentError`` say it themselves; an exception whose
     ``transient`` attribute is True (the IT Glue client's 429, 5xx, timeouts) is retried;
-    so is an SQLite error (the ledger's or cache's database busy or full: ours, not the
-    record's); anything else fails the record with the plugin's name in the reason.
+    so is any other SQLite error; anything else fails the record with the plugin's name
+    in the reason.
     """
+    why = storage_error(e)
+    if why is not None:
+        return Verdict(True, f"{plugin}: {why}", storage=True)
     if isinstance(e, TransientError):
         return Verdict(True, e.reason, e.retry_after)
     if isinstance(e, PermanentError):
@@ -96,6 +106,7 @@ class RecordFlow:
         stats: RunStats,
         settings: PipelineSettings,
         winding_down: threading.Event,
+        trouble: StorageTrouble,
     ) -> None:
         self.ledger = ledger
         self.transforms = transforms
@@ -106,6 +117,7 @@ class RecordFlow:
         self.stats = stats
         self.settings = settings
         self._winding_down = winding_down  # set: start no new delivery
+        self._trouble = trouble
 
     def backoff(self, attempts: int) -> float:
         """Exponential from ``retry_base`` to ``retry_max`` seconds, jittered."""
@@ -151,9 +163,14 @@ class RecordFlow:
         log.debug("record %d: %s", record_id, state, extra=extra)
 
     def engine_error(self, rid: int, e: Exception) -> None:
-        """Something failed outside the plugins (the database, an unreadable ledger row):
-        retry with backoff; a record that keeps failing is set aside as failed instead
-        of looping forever (without a nack: it may not even be readable)."""
+        """Something failed outside the plugins. Trouble with the engine's storage leaves
+        the record as it is (nothing written: it could not be) and pauses the engine.
+        Anything else (an unreadable ledger row...) is retried with backoff; a record
+        that keeps failing is set aside as failed instead of looping forever (without a
+        nack: it may not even be readable)."""
+        if storage_error(e) is not None:
+            self._trouble.report(e, f"record {rid}")
+            return
         try:
             attempts = self.ledger.postpone(rid, time.time() + self.backoff(1))
             entry = self.ledger.get(rid)
@@ -165,7 +182,10 @@ class RecordFlow:
                 return
             delay = self.backoff(attempts)
             self.ledger.postpone(rid, time.time() + delay, count_attempt=False)
-        except Exception:
+        except Exception as again:
+            if storage_error(again) is not None:
+                self._trouble.report(again, f"record {rid}")
+                return
             log.exception("record %d: cannot record an engine error", rid)
         log.error("record %d: unexpected engine error; retrying later", rid, exc_info=e)
 
@@ -262,6 +282,8 @@ class RecordFlow:
         self, entry: LedgerEntry, record: DocumentRecord, e: Exception, plugin: str, what: str
     ) -> None:
         verdict = classify(e, plugin)
+        if verdict.storage:  # the record stays as it is; the engine pauses (engine_error)
+            raise StorageError(verdict.reason) from e
         if verdict.unexpected:
             log.error("%s: %s failed", plugin, what, exc_info=e)
         if verdict.transient:
@@ -301,7 +323,9 @@ class RecordFlow:
             return False
         try:
             call(src)
-        except Exception:
+        except Exception as e:
+            if storage_error(e) is not None:  # e.g. the source's checkpoint: ours, not its
+                raise StorageError(f"source {entry.source}: {what}: {storage_error(e)}") from e
             log.exception(
                 "source %s: %s of record %d raised; retrying later", entry.source, what, entry.id
             )

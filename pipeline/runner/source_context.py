@@ -21,6 +21,7 @@ from ..sources import EmitResult, RecordState, SourceContext
 from ..spool import Spool, SpoolTooLarge, SpoolWriteError, Staged
 from .backpressure import BackPressure
 from .outcomes import RunStats
+from .storage import StorageTrouble, storage_error
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class SourceServices:
     notify_work: Callable[[], None]  # new work in the ledger
     stopping: threading.Event
     max_file_size: int
+    trouble: StorageTrouble
 
 
 class EngineSourceContext:
@@ -57,7 +59,8 @@ class EngineSourceContext:
       and the source is nacked for it by a worker, like any failed record. A
       :class:`~pipeline.errors.TransientError` raised while reading records nothing and
       propagates (the source tries again later), and so does one raised by ``emit``
-      when the spool cannot be written (disk full): that is not the input's fault. Any
+      when the spool or the ledger cannot be written (disk full, database locked): that
+      is not the input's fault (the engine pauses until its storage works again). Any
       other exception propagates too.
     * ``fail(draft, reason)`` records a failed row (nacked later) unless known.
     * ``ack``/``nack`` come from worker threads, never before the outcome is committed,
@@ -79,6 +82,16 @@ class EngineSourceContext:
     # -- records
 
     def emit(self, draft: RecordDraft) -> EmitResult:
+        try:
+            return self._emit(draft)
+        except Exception as e:
+            why = storage_error(e)
+            if why is None or isinstance(e, TransientError):
+                raise
+            self._services.trouble.report(e, f"source {self.source_name}")
+            raise TransientError(f"{why}; {draft.source_ref} is taken later") from e
+
+    def _emit(self, draft: RecordDraft) -> EmitResult:
         eng = self._services
         existing = eng.ledger.find(self.source_name, draft.source_ref, draft.version)
         if existing is not None:
@@ -93,6 +106,7 @@ class EngineSourceContext:
                 except TransientError:
                     raise  # "not now" (e.g. still being written): nothing is recorded
                 except SpoolWriteError as e:  # disk full...: not the input's fault
+                    eng.trouble.report(e, f"source {self.source_name}")
                     raise TransientError(f"{e}; {_file_label(draft, f)} is taken later") from e
                 except SpoolTooLarge as e:
                     failure = f"{e} ({_file_label(draft, f)})"
@@ -190,7 +204,13 @@ class EngineSourceContext:
         return self._services.ledger.state_of(self.source_name, source_ref, version)
 
     def fail(self, draft: RecordDraft, reason: str) -> None:
-        self._record_failure(draft, reason)
+        try:
+            self._record_failure(draft, reason)
+        except Exception as e:
+            if storage_error(e) is None:
+                raise
+            self._services.trouble.report(e, f"source {self.source_name}")
+            raise TransientError(f"{storage_error(e)}; {draft.source_ref} is taken later") from e
 
     # -- checkpoints and secrets
 

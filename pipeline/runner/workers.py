@@ -1,5 +1,6 @@
 """The worker pool: a dispatcher thread hands due ledger rows (a batch at a time) to a
-few worker threads; each moves one record as far as it can go."""
+few worker threads; each moves one record as far as it can go. In storage trouble the
+workers start nothing and the dispatcher waits, probing with backoff, until it clears."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..ledger import Ledger
+from .storage import StorageTrouble, storage_error
 
 log = logging.getLogger("itglue_ingest.engine")
 
@@ -41,8 +43,10 @@ class WorkerPool:
         on_error: Callable[[int, Exception], None],
         after_each: Callable[[], None],
         winding_down: threading.Event,
+        trouble: StorageTrouble,
     ) -> None:
         self._ledger = ledger
+        self._trouble = trouble
         self._size = workers
         self._process = process
         self._on_error = on_error
@@ -115,14 +119,21 @@ class WorkerPool:
     def _dispatch(self) -> None:
         batch = max(8, self._size * 4)
         while not self.winding_down.is_set():
+            if not self._trouble.wait_until_clear(self.winding_down):
+                break
             self._wake.clear()
             try:
                 with self._in_flight_lock:
                     exclude = list(self._in_flight)
                 ids = self._ledger.due(time.time(), batch, exclude)
-            except Exception:
-                log.exception("cannot read the ledger; retrying")
-                ids = []
+                nxt = None if ids else self._ledger.next_due_at()
+            except Exception as e:
+                if storage_error(e) is not None:
+                    self._trouble.report(e, "reading the ledger")
+                else:
+                    log.exception("cannot read the ledger; retrying")
+                    self._wake.wait(0.5)
+                continue
             for rid in ids:
                 with self._in_flight_lock:
                     if rid in self._in_flight:
@@ -137,7 +148,6 @@ class WorkerPool:
                 else:
                     self._release(rid)
             if not ids:
-                nxt = self._ledger.next_due_at()
                 wait = 0.5 if nxt is None else min(0.5, max(0.01, nxt - time.time()))
                 self._wake.wait(wait)
 
@@ -151,7 +161,8 @@ class WorkerPool:
             if rid is None:
                 return
             try:
-                self._process(rid)
+                if not self._trouble.active:  # else: it stays due, taken once clear
+                    self._process(rid)
             except Exception as e:
                 self._on_error(rid, e)
             finally:

@@ -7,13 +7,13 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from pipeline import PathField, SourceOptions
+from pipeline import FolderField, SourceOptions, check_folder
 
 
 class FilesystemOptions(SourceOptions):
     """Validated options; ``config/example.toml`` documents each one."""
 
-    path: PathField
+    path: FolderField
     recursive: bool = True
     # "fixed": the source's ``organization`` key (or routing rules) decide;
     # "subfolder": the first sub-folder names the organization (``drop/Acme/x.pdf``),
@@ -48,6 +48,10 @@ class FilesystemOptions(SourceOptions):
         for key, value in (("processed_dir", self.processed_dir), ("failed_dir", self.failed_dir)):
             if value.resolve() == self.path.resolve():
                 raise ValueError(f"{key} must not be the drop folder itself")
+            try:
+                check_folder(value)
+            except ValueError as e:
+                raise ValueError(f"{key}: {e}") from None
         if self.on_failure is None:
             self.on_failure = "keep" if self.after == "keep" else "move"
         return self

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline import PathField, SourceOptions
+from pipeline import FileField, SourceOptions
 
 from .guard import parse_host_pattern
 from .values import url_problem
@@ -147,7 +147,7 @@ class HttpFeedOptions(SourceOptions):
     backoff_max: float = Field(default=60.0, ge=0)
     retry_after_max: float = Field(default=120.0, ge=0)
     allow_insecure_loopback: bool = False
-    ca_bundle: PathField | None = None
+    ca_bundle: FileField | None = None
 
     @field_validator("download_hosts")
     @classmethod

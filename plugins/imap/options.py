@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from itglue_common import is_loopback_host
-from pipeline import PathField, SourceOptions
+from pipeline import FileField, SourceOptions
 
 SuccessAction = Literal["seen", "flag", "keyword", "move", "delete"]
 FailureAction = Literal["flag", "keyword", "move"]
@@ -79,7 +79,7 @@ class ImapOptions(SourceOptions):
     host: str
     port: int | None = Field(default=None, ge=1, le=65535)
     security: Literal["ssl", "starttls", "plain"] = "ssl"
-    ca_file: PathField | None = None
+    ca_file: FileField | None = None
     allow_insecure_loopback: bool = False
     username: str
     auth: Literal["password", "xoauth2"] = "password"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from core_client import exceptions as itg
 from pipeline import PermanentError, Rejected, TransientError
 from pipeline.runner import classify
+from pipeline.spool import SpoolWriteError
 
 
 def test_the_pipelines_own_errors_say_it_themselves() -> None:
@@ -28,8 +30,43 @@ def test_a_client_error_marked_transient_is_retried_with_its_retry_after() -> No
 
 
 def test_a_database_error_is_ours_and_retried() -> None:
-    v = classify(sqlite3.OperationalError("database is locked"), "sink itglue")
-    assert (v.transient, v.reason) == (True, "sink itglue: database error: database is locked")
+    v = classify(sqlite3.IntegrityError("UNIQUE constraint failed"), "sink itglue")
+    assert (v.transient, v.storage) == (True, False)
+    assert v.reason == "sink itglue: database error: UNIQUE constraint failed"
+
+
+def _raised_from(cause: Exception, outer: Exception) -> Exception:
+    try:
+        try:
+            raise cause
+        except Exception as e:
+            raise outer from e
+    except Exception as e:
+        return e
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        sqlite3.OperationalError("database or disk is full"),
+        sqlite3.OperationalError("cannot rollback - no transaction is active"),
+        sqlite3.OperationalError("disk I/O error"),
+        sqlite3.OperationalError("database is locked"),
+        sqlite3.DatabaseError("database disk image is malformed"),
+        OSError(errno.ENOSPC, "No space left on device", "/state/cache.db"),
+        OSError(errno.EDQUOT, "Disk quota exceeded"),
+        OSError(errno.EIO, "Input/output error"),
+        OSError(errno.EROFS, "Read-only file system"),
+        SpoolWriteError("spool /state/spool: cannot write: No space left on device"),
+        # wrapped by a plugin, even as "permanent": still the engine's storage (issue 10)
+        _raised_from(sqlite3.OperationalError("database or disk is full"), PermanentError("x")),
+        _raised_from(OSError(errno.ENOSPC, "No space left"), ValueError("cache write")),
+    ],
+)
+def test_storage_trouble_is_never_the_records_failure(error: Exception) -> None:
+    v = classify(error, "transform route")
+    assert v.storage and v.transient
+    assert v.reason.startswith("transform route: ")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,136 @@
+"""What the engine and ``status`` ask the ledger: due work, spool load, counts."""
+
+# SQL here is assembled only from this package's constant fragments and "?" placeholders;
+# every value is a bound parameter.
+# ruff: noqa: S608
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .entry import LedgerEntry
+from .schema import COLUMNS, SPOOLED_STATES
+from .store import LedgerStore
+
+
+class LedgerQueries(LedgerStore):
+    """Read-only questions: what is due, what the spool holds, per-state counts."""
+
+    def due(self, now: float, limit: int, exclude: Iterable[int] = ()) -> list[int]:
+        """Ids of records the engine should work on now (oldest due first), a batch at
+        a time so a huge backlog is never loaded at once."""
+        skip = list(exclude)
+        marks = ",".join("?" * len(skip))
+        not_in = f" AND id NOT IN ({marks})" if skip else ""
+        rows = self._query(
+            "SELECT id FROM ledger_records WHERE work=1 AND next_attempt_at<=?"
+            f"{not_in} ORDER BY next_attempt_at, id LIMIT ?",
+            (now, *skip, limit),
+        )
+        return [int(r[0]) for r in rows]
+
+    def next_due_at(self) -> float | None:
+        rows = self._query("SELECT MIN(next_attempt_at) FROM ledger_records WHERE work=1")
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def count_active(self, sources: Iterable[str] | None = None) -> int:
+        """Records not yet delivered, duplicate or failed (including waiting retries)."""
+        sql = "SELECT COUNT(*) FROM ledger_records WHERE state IN ('received','ready','delivering')"
+        params: list[Any] = []
+        if sources is not None:
+            names = list(sources)
+            sql += f" AND source IN ({','.join('?' * len(names))})"
+            params += names
+        return int(self._query(sql, params)[0][0])
+
+    def count_unacked_due(self, now: float) -> int:
+        """Finished records whose source post-action is due (not yet acked/nacked)."""
+        rows = self._query(
+            "SELECT COUNT(*) FROM ledger_records WHERE work=1 AND next_attempt_at<=?"
+            " AND state IN ('delivered','duplicate','failed')",
+            (now,),
+        )
+        return int(rows[0][0])
+
+    def delivered_unacked(self, limit: int = 1000) -> list[int]:
+        """Records delivered but whose source was not told yet (crash before the ack)."""
+        rows = self._query(
+            "SELECT id FROM ledger_records WHERE state='delivered' ORDER BY id LIMIT ?", (limit,)
+        )
+        return [int(r[0]) for r in rows]
+
+    def spool_load(self, sources: Iterable[str] | None = None) -> tuple[int, int]:
+        """(records, bytes) that hold spool space and count against its bounds; only of
+        ``sources`` when given (the records of another source cannot be acked, so they
+        cannot free space: counting them could block every emit for good)."""
+        marks = ",".join("?" * len(SPOOLED_STATES))
+        sql = (
+            f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM ledger_records WHERE state IN ({marks})"
+        )
+        params: list[Any] = list(SPOOLED_STATES)
+        if sources is not None:
+            names = list(sources)
+            sql += f" AND source IN ({','.join('?' * len(names))})"
+            params += names
+        rows = self._query(sql, params)
+        return int(rows[0][0]), int(rows[0][1])
+
+    def is_referenced(self, sha256: str) -> bool:
+        """Whether a record that is not finished still needs the spool file ``sha256``."""
+        rows = self._query("SELECT 1 FROM ledger_blobs WHERE sha256=? LIMIT 1", (sha256,))
+        return bool(rows)
+
+    def referenced_hashes(self) -> set[str]:
+        return {str(r[0]) for r in self._query("SELECT DISTINCT sha256 FROM ledger_blobs")}
+
+    def blobs_of(self, record_id: int) -> list[str]:
+        rows = self._query("SELECT sha256 FROM ledger_blobs WHERE record_id=?", (record_id,))
+        return [str(r[0]) for r in rows]
+
+    # ------------------------------------------------------------------ reporting
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{source: {state: n}}`` over the whole ledger."""
+        out: dict[str, dict[str, int]] = {}
+        for source, state, n in self._query(
+            "SELECT source, state, COUNT(*) FROM ledger_records GROUP BY source, state"
+        ):
+            out.setdefault(source, {})[state] = int(n)
+        return out
+
+    def counts_since(self, since: float) -> dict[str, dict[str, int]]:
+        """``{source: {state: n}}`` of the records changed at or after ``since``."""
+        out: dict[str, dict[str, int]] = {}
+        for source, state, n in self._query(
+            "SELECT source, state, COUNT(*) FROM ledger_records WHERE updated_at>=?"
+            " GROUP BY source, state",
+            (since,),
+        ):
+            out.setdefault(source, {})[state] = int(n)
+        return out
+
+    def failed(
+        self, source: str | None = None, *, since: float | None = None, limit: int = 1000
+    ) -> list[LedgerEntry]:
+        """Failed records with their reasons, newest first."""
+        sql = f"SELECT {COLUMNS} FROM ledger_records WHERE state='failed'"
+        params: list[Any] = []
+        if source is not None:
+            sql += " AND source=?"
+            params.append(source)
+        if since is not None:
+            sql += " AND updated_at>=?"
+            params.append(since)
+        sql += " ORDER BY updated_at DESC LIMIT ?"
+        params.append(limit)
+        return [LedgerEntry.from_row(r) for r in self._query(sql, params)]
+
+    def waiting(self, limit: int = 100) -> list[LedgerEntry]:
+        """Active records waiting for a retry (attempts > 0), soonest first."""
+        rows = self._query(
+            f"SELECT {COLUMNS} FROM ledger_records WHERE state IN"
+            " ('received','ready','delivering') AND attempts>0"
+            " ORDER BY next_attempt_at LIMIT ?",
+            (limit,),
+        )
+        return [LedgerEntry.from_row(r) for r in rows]

@@ -1,0 +1,262 @@
+"""Records entering the ledger and moving between states (each change one transaction)."""
+
+# SQL here is assembled only from this package's constant fragments and "?" placeholders;
+# every value is a bound parameter.
+# ruff: noqa: S608
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any, Literal, cast
+
+from ..records import DocumentRecord
+from ..sources import RecordState
+from .entry import LedgerEntry
+from .schema import COLUMNS, DedupeScope, needs_work
+from .store import LedgerStore
+
+
+class RecordTransitions(LedgerStore):
+    """Inserting records, moving them between states, requeueing failed ones."""
+
+    def insert(
+        self,
+        record: DocumentRecord,
+        *,
+        state: Literal["received", "failed"] = "received",
+        reason: str | None = None,
+        blobs: Iterable[str] = (),
+    ) -> tuple[int, bool, RecordState]:
+        """Insert a new record; ``(id, inserted, state)``.
+
+        When ``(source, source_ref, version)`` exists already nothing changes and
+        ``inserted`` is False (idempotent emit). A ``failed`` insert is a record whose
+        input could not be spooled (``spooled`` = 0).
+        """
+        now = time.time()
+        doc = record.model_dump_json(exclude={"id"})
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT INTO ledger_records (source, source_ref, version, state, record,"
+                " original, content_hash, organization_id, size, spooled, reason, acked, work,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,1,?,?)"
+                " ON CONFLICT (source, source_ref, version) DO NOTHING",
+                (
+                    record.source,
+                    record.source_ref,
+                    record.version,
+                    state,
+                    doc,
+                    doc,
+                    record.content_hash,
+                    record.organization_id,
+                    record.total_size,
+                    int(state == "received"),
+                    reason,
+                    now,
+                    now,
+                ),
+            )
+            if cur.rowcount == 0:
+                row = c.execute(
+                    "SELECT id, state FROM ledger_records"
+                    " WHERE source=? AND source_ref=? AND version=?",
+                    (record.source, record.source_ref, record.version),
+                ).fetchone()
+                return int(row[0]), False, cast(RecordState, row[1])
+            record_id = int(cast(int, cur.lastrowid))
+            c.executemany(
+                "INSERT OR IGNORE INTO ledger_blobs (record_id, sha256) VALUES (?, ?)",
+                [(record_id, sha) for sha in set(blobs)],
+            )
+            return record_id, True, state
+
+    # ------------------------------------------------------------------ transitions
+
+    def update(
+        self,
+        record_id: int,
+        state: RecordState,
+        *,
+        record: DocumentRecord | None = None,
+        reason: str | None = None,
+        result: str | None = None,
+        duplicate_of: str | None = None,
+        acked: bool | None = None,
+        next_attempt_at: float | None = None,
+        attempts: int | None = None,
+        target_key: str | None = None,
+        expect: RecordState | None = None,
+    ) -> bool:
+        """Move a record to ``state`` (one transaction); None arguments leave columns as is.
+
+        Reaching ``done`` or an acked ``duplicate`` releases the record's spool
+        references (see :meth:`is_referenced`). With ``expect``, nothing changes unless
+        the record is in that state (another process, ``itglue-ingest retry``, may have
+        moved it meanwhile); returns whether the row changed.
+        """
+        now = time.time()
+        sets = ["state=?", "updated_at=?"]
+        params: list[Any] = [state, now]
+        if record is not None:
+            sets += ["record=?", "content_hash=?", "organization_id=?", "size=?"]
+            params += [
+                record.model_dump_json(exclude={"id"}),
+                record.content_hash,
+                record.organization_id,
+                record.total_size,
+            ]
+        for column, value in (
+            ("reason", reason),
+            ("result", result),
+            ("duplicate_of", duplicate_of),
+            ("next_attempt_at", next_attempt_at),
+            ("attempts", attempts),
+            ("target_key", target_key),
+        ):
+            if value is not None:
+                sets.append(f"{column}=?")
+                params.append(value)
+        if acked is not None:
+            sets.append("acked=?")
+            params.append(int(acked))
+        if state == "done":
+            sets.append("original=''")  # only failed records are ever reset to it
+        with self.transaction() as c:
+            if acked is None:
+                row = c.execute("SELECT acked FROM ledger_records WHERE id=?", (record_id,))
+                current = row.fetchone()
+                is_acked = bool(current[0]) if current else False
+            else:
+                is_acked = acked
+            sets.append("work=?")
+            params.append(int(needs_work(state, is_acked)))
+            where = "id=?" if expect is None else "id=? AND state=?"
+            args = (record_id,) if expect is None else (record_id, expect)
+            cur = c.execute(
+                f"UPDATE ledger_records SET {', '.join(sets)} WHERE {where}", (*params, *args)
+            )
+            if cur.rowcount == 0:
+                return False
+            if state == "done" or (state == "duplicate" and is_acked):
+                c.execute("DELETE FROM ledger_blobs WHERE record_id=?", (record_id,))
+            return True
+
+    def postpone(
+        self, record_id: int, until: float, *, reason: str | None = None, count_attempt: bool = True
+    ) -> int:
+        """Leave the record in its state, due again at ``until``; returns the attempts."""
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE ledger_records SET attempts=attempts+?, next_attempt_at=?,"
+                " reason=COALESCE(?, reason), updated_at=? WHERE id=?",
+                (int(count_attempt), until, reason, time.time(), record_id),
+            )
+            row = c.execute("SELECT attempts FROM ledger_records WHERE id=?", (record_id,))
+            return int(row.fetchone()[0])
+
+    def claim_delivery(
+        self,
+        record_id: int,
+        *,
+        content_hash: str,
+        organization_id: str | None,
+        target_key: str,
+        scope: DedupeScope,
+        check_duplicates: bool = True,
+        record: DocumentRecord | None = None,
+    ) -> tuple[Literal["deliver", "duplicate", "wait"], LedgerEntry | None]:
+        """Atomically decide a ready record's fate: a duplicate of an earlier delivery,
+        wait (the same content is being delivered right now by another worker), or
+        ``delivering``. Keeps two workers from uploading the same content twice.
+
+        ``record`` (the transformed record) is stored in the same transaction -- as
+        ``ready`` when the answer is duplicate or wait -- which saves the separate commit
+        of the ``ready`` state on the common path.
+        """
+        now = time.time()
+        with self.transaction() as c:
+            decision: Literal["deliver", "duplicate", "wait"] = "deliver"
+            found: LedgerEntry | None = None
+            if check_duplicates:
+                where = "content_hash=? AND id<>?"
+                params: list[Any] = [content_hash, record_id]
+                if scope == "organization":
+                    where += " AND organization_id IS ? AND target_key=?"
+                    params += [organization_id, target_key]
+                row = c.execute(
+                    f"SELECT {COLUMNS} FROM ledger_records WHERE {where}"
+                    " AND state IN ('delivered', 'done', 'delivering')"
+                    " ORDER BY state='delivering', id LIMIT 1",
+                    params,
+                ).fetchone()
+                if row is not None:
+                    found = LedgerEntry.from_row(row)
+                    decision = "wait" if found.state == "delivering" else "duplicate"
+            state = "delivering" if decision == "deliver" else "ready"
+            if record is not None:
+                c.execute(
+                    "UPDATE ledger_records SET state=?, record=?, content_hash=?,"
+                    " organization_id=?, size=?, target_key=?, work=1, updated_at=? WHERE id=?",
+                    (
+                        state,
+                        record.model_dump_json(exclude={"id"}),
+                        record.content_hash,
+                        record.organization_id,
+                        record.total_size,
+                        target_key,
+                        now,
+                        record_id,
+                    ),
+                )
+            elif decision == "deliver":
+                c.execute(
+                    "UPDATE ledger_records SET state='delivering', work=1, updated_at=? WHERE id=?",
+                    (now, record_id),
+                )
+            return decision, found
+
+    def requeue(
+        self,
+        *,
+        source: str | None = None,
+        ids: Iterable[int] = (),
+        all_failed: bool = False,
+    ) -> int:
+        """Send failed records back to ``received`` (attempts reset, reason cleared) and
+        make waiting retries due now. Selected by ``source``, by ``ids``, or every failed
+        record with ``all_failed``; returns how many records were requeued.
+
+        A record that failed before its input was spooled (unreadable, too large) has
+        nothing to process again: its row is removed, so the source emits it afresh.
+        """
+        id_list = list(ids)
+        if not (source or id_list or all_failed):
+            return 0
+        where: list[str] = []
+        params: list[Any] = []
+        if source is not None:
+            where.append("source=?")
+            params.append(source)
+        if id_list:
+            where.append(f"id IN ({','.join('?' * len(id_list))})")
+            params += id_list
+        cond = " AND ".join(where) if where else "1=1"
+        now = time.time()
+        with self.transaction() as c:
+            gone = c.execute(
+                f"DELETE FROM ledger_records WHERE state='failed' AND spooled=0 AND {cond}",
+                params,
+            ).rowcount
+            requeued = c.execute(
+                "UPDATE ledger_records SET state='received', record=original, attempts=0,"
+                " next_attempt_at=0, reason=NULL, acked=0, work=1, updated_at=?"
+                f" WHERE state='failed' AND {cond}",
+                (now, *params),
+            ).rowcount
+            c.execute(
+                "UPDATE ledger_records SET next_attempt_at=0, updated_at=?"
+                f" WHERE state IN ('received','ready','delivering') AND {cond}",
+                (now, *params),
+            )
+        return int(gone) + int(requeued)

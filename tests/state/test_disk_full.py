@@ -1,0 +1,167 @@
+"""The state folder's disk fills up under a running daemon (issue 10, defects 2 and 3).
+
+The state folder is a small tmpfs (mounted here: CI runs as root), filled to the brim by
+a ballast file while records are in flight. The real CLI daemon (filesystem
+source, mime/route/title, the IT Glue sink against the emulator) must then wait quietly
+-- a few log lines a minute, next to no CPU -- set nothing aside, and deliver every file
+exactly once by itself once the ballast is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from itglue_emulator import run_emulator
+from pipeline.ledger import Ledger
+
+CLI = [sys.executable, "-c", "from pipeline.cli import main; main()"]
+FILES = 24
+FILE_SIZE = 120 * 1024  # 24 x 120 KiB: far more than the room the ballast leaves
+WINDOW = 12.0  # seconds of storage trouble measured
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """``path`` as a fresh tmpfs of ``size`` for the duration."""
+    if os.geteuid() != 0:
+        pytest.fail("mounting the small tmpfs this test fills needs root (CI runs as root)")
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)], check=True
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """A ballast file that takes every free byte of ``folder``'s file system."""
+    ballast = folder / "ballast"
+    with ballast.open("wb", buffering=0) as f:
+        with contextlib.suppress(OSError):  # ENOSPC: full
+            while True:
+                f.write(b"\0" * 65536)
+        with contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 512)
+    return ballast
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(240)
+def test_a_full_state_disk_pauses_quietly_and_recovers_by_itself(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    contents = {f"scan-{i:02}.txt": f"page {i}\n".encode() * (FILE_SIZE // 8) for i in range(FILES)}
+    log_path = tmp_path / "daemon.log"
+    with (
+        run_emulator(api_key="full-key", seed="demo") as emu,
+        tmpfs(tmp_path / "state", "8m") as state,
+        log_path.open("ab") as log,
+    ):
+        cfg = tmp_path / "ingest.toml"
+        cfg.write_text(
+            f"""
+[itglue]
+instance = "full"
+base_url = "{emu.base_url}"
+api_key_env = "ITGLUE_FULL_KEY"
+ca_bundle = "{emu.ca_file}"
+
+[state]
+dir = "state"
+min_free_bytes = 0  # no watermark: the spool and the WAL fill the disk (the incident)
+
+[pipeline]
+workers = 2
+retry_base = 0.05
+retry_max = 0.5
+
+[[sources]]
+name = "drop"
+type = "filesystem"
+path = "drop"
+organization = "Acme Corp"
+stability_delay = 0.1
+"""
+        )
+        env = {**os.environ, "ITGLUE_FULL_KEY": emu.api_key, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen([*CLI, "run", "-c", str(cfg)], env=env, stdout=log, stderr=log)
+        try:
+            wait_for(lambda: b"running:" in log_path.read_bytes(), 60, "the daemon to start")
+            emu.set_faults(latency_ms=300)  # records are in flight when the disk fills
+            for name, data in contents.items():
+                (drop / name).write_bytes(data)
+            spool = state / "spool"
+            wait_for(lambda: len(list(spool.glob("??/*"))) >= 4, 60, "records to be spooled")
+            ballast = fill(state)
+            wait_for(lambda: b"storage trouble (" in log_path.read_bytes(), 60, "storage trouble")
+            emu.set_faults()
+
+            time.sleep(2.0)  # the burst of the moment the disk filled is over
+            lines_before = log_path.read_bytes().count(b"\n")
+            cpu_before, t0 = cpu_seconds(proc.pid), time.monotonic()
+            time.sleep(WINDOW)
+            cpu = cpu_seconds(proc.pid) - cpu_before
+            elapsed = time.monotonic() - t0
+            lines = log_path.read_bytes().count(b"\n") - lines_before
+            assert proc.poll() is None, log_path.read_text()
+            assert list((drop / "failed").glob("*")) == [], "a file was set aside for a full disk"
+
+            ballast.unlink()
+            freed = time.monotonic()
+
+            def delivered() -> int:
+                return len(emu.state()["records"]["attachments"])
+
+            wait_for(lambda: delivered() >= FILES, 120, "every file to be delivered")
+            recovery = time.monotonic() - freed
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        text = log_path.read_text()
+        print(
+            f"storage trouble: {lines} log line(s) in {elapsed:.1f} s"
+            f" ({lines * 60 / elapsed:.1f}/min), CPU {cpu:.2f} s ({100 * cpu / elapsed:.1f}%"
+            f" of a core), all delivered {recovery:.1f} s after space was freed"
+        )
+        assert lines <= 3, text  # "a few lines a minute", not megabytes of tracebacks
+        assert cpu < 0.1 * elapsed, f"{cpu:.2f} s of CPU in {elapsed:.1f} s while waiting"
+        assert "storage usable again" in text
+        records = emu.state()["records"]
+        names = Counter(a["file-name"] for a in records["attachments"])
+        assert names == Counter(list(contents)), "a file was lost or uploaded twice"
+        assert list((drop / "failed").glob("*")) == []
+        ledger = Ledger(state / "full.db")
+        try:
+            assert ledger.counts() == {"drop": {"done": FILES}}
+        finally:
+            ledger.close()
