@@ -163,7 +163,8 @@ def format_validation_error(err: ValidationError, origin: str) -> str:
             else:
                 # a quoted TOML key may hold anything, a newline too: one line per problem
                 parts.append(escape_controls(str(p)) if str(p) else '""')
-        lines.append(f"  {'.'.join(parts) or '(top level)'}: {escape_controls(e['msg'])}")
+        msg = e["msg"].removeprefix("Value error, ")  # pydantic's wording for a ValueError
+        lines.append(f"  {'.'.join(parts) or '(top level)'}: {escape_controls(msg)}")
     return "\n".join(lines)
 
 

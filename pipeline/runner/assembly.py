@@ -89,7 +89,8 @@ def _options_error(prefix: str, err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"])
-        lines.append(f"{prefix}.{loc}: {e['msg']}" if loc else f"{prefix}: {e['msg']}")
+        msg = e["msg"].removeprefix("Value error, ")  # pydantic's wording for a ValueError
+        lines.append(f"{prefix}.{loc}: {msg}" if loc else f"{prefix}: {msg}")
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -163,5 +164,34 @@ stability_delay = 0.1
         ledger = Ledger(state / "full.db")
         try:
             assert ledger.counts() == {"drop": {"done": FILES}}
+        finally:
+            ledger.close()
+
+
+def test_a_ledger_write_on_a_full_disk_raises_the_real_error_and_recovers(
+    tmp_path: Path,
+) -> None:
+    """SQLite rolls a transaction back itself when the disk fills under it (here while a
+    transaction larger than its page cache spills): the ledger must say "database or
+    disk is full", not "cannot rollback - no transaction is active", and work again
+    once there is room."""
+    with tmpfs(tmp_path / "state", "8m") as state:
+        ledger = Ledger(state / "x.db")
+        try:
+            ballast = fill(state)
+
+            def checkpoints() -> None:  # 3 MB in one transaction: more than SQLite caches
+                with ledger.transaction() as c:
+                    for i in range(50):
+                        c.execute(
+                            "INSERT OR REPLACE INTO ledger_checkpoints VALUES ('s', ?, ?, 0)",
+                            (f"k{i}", "x" * 60_000),
+                        )
+
+            with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+                checkpoints()
+            ballast.unlink()
+            checkpoints()
+            assert ledger.get_checkpoint("s", "k49") == "x" * 60_000
         finally:
             ledger.close()
