@@ -13,13 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_engine_helpers import DirSource, Recorder, plugin_manager, store_documents
 
 import pipeline
 from pipeline import DocumentRecord, PermanentError, Transform
 from pipeline.runner import Engine
 from pipeline.runner.backpressure import GIB, default_min_free, free_bytes
 from pipeline.settings import Settings, parse_settings
+from tests.pipeline.pipeline_engine_helpers import (
+    DirSource,
+    Recorder,
+    plugin_manager,
+    store_documents,
+)
 
 
 @pytest.fixture(autouse=True)

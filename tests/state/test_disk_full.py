@@ -19,12 +19,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from itglue_emulator import run_emulator
 from pipeline.ledger import Ledger
+from tests.waiting import wait_for
 
 CLI = [sys.executable, "-c", "from pipeline.cli import main; main()"]
 FILES = 24
@@ -64,14 +64,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_for(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.mark.timeout(240)
@@ -114,14 +106,20 @@ stability_delay = 0.1
         env = {**os.environ, "ITGLUE_FULL_KEY": emu.api_key, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen([*CLI, "run", "-c", str(cfg)], env=env, stdout=log, stderr=log)
         try:
-            wait_for(lambda: b"running:" in log_path.read_bytes(), 60, "the daemon to start")
+            wait_for(
+                lambda: b"running:" in log_path.read_bytes(), 60, message="the daemon to start"
+            )
             emu.set_faults(latency_ms=300)  # records are in flight when the disk fills
             for name, data in contents.items():
                 (drop / name).write_bytes(data)
             spool = state / "spool"
-            wait_for(lambda: len(list(spool.glob("??/*"))) >= 4, 60, "records to be spooled")
+            wait_for(
+                lambda: len(list(spool.glob("??/*"))) >= 4, 60, message="records to be spooled"
+            )
             ballast = fill(state)
-            wait_for(lambda: b"storage trouble (" in log_path.read_bytes(), 60, "storage trouble")
+            wait_for(
+                lambda: b"storage trouble (" in log_path.read_bytes(), 60, message="storage trouble"
+            )
             emu.set_faults()
 
             time.sleep(2.0)  # the burst of the moment the disk filled is over
@@ -140,7 +138,7 @@ stability_delay = 0.1
             def delivered() -> int:
                 return len(emu.state()["records"]["attachments"])
 
-            wait_for(lambda: delivered() >= FILES, 120, "every file to be delivered")
+            wait_for(lambda: delivered() >= FILES, 120, message="every file to be delivered")
             recovery = time.monotonic() - freed
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
