@@ -65,7 +65,7 @@ _MAGIC = b"ITGRL2\0\0"
 # recovery, estimate, probe_run
 _HEADER = struct.Struct("<dqqddddddqq")
 _SLOT = struct.Struct("<I")
-_NEVER = -(2**62)  # head of a ring that never saw a request
+_NEVER = -4_611_686_018_427_387_904  # head of a ring that never saw a request (-2**62)
 
 
 class _Ring:
@@ -555,7 +555,8 @@ class RateLimiter:
                 return
             # additive first, doubling while probes keep succeeding (so concurrency
             # comes back), never more than a small share of the budget per step
-            step = min(2**state.probe_run, max(1, int(PROBE_STEP_MAX * self.budget)))
+            cap = max(1, int(PROBE_STEP_MAX * self.budget))
+            step = int(exponential_delay(state.probe_run + 1, base=1, cap=cap))
             state.probe_run = min(state.probe_run + 1, 30)
             state.estimate = max(state.estimate, state.total + step - 1)
             if state.estimate >= self.budget:
