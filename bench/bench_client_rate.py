@@ -18,6 +18,7 @@ acquires from 4 threads through the shared state file with a 300 s and a 1 s win
 the ring makes both the same.
 
     .venv/bin/python bench/bench_client_rate.py [--only unaware] [--requests N]
+    .venv/bin/python bench/bench_client_rate.py --only cost [--acquires 100000]
 """
 
 from __future__ import annotations
@@ -124,11 +125,13 @@ def main() -> None:
     ap.add_argument("--only", choices=[*SCENARIOS, "cost"])
     ap.add_argument("--requests", type=int, help="instead of each scenario's own count")
     ap.add_argument("--threads", type=int, default=4, help="requests in parallel (workers)")
+    ap.add_argument("--acquires", type=int, default=100_000, help="limiter acquires (cost)")
     args = ap.parse_args()
     if args.only == "cost":
-        slow, fast = limiter_cost(300.0), limiter_cost(1.0)
+        n = args.acquires
+        slow, fast = limiter_cost(300.0, n), limiter_cost(1.0, n)
         print(
-            f"limiter cost, 100,000 acquires / 4 threads: 300 s window {slow:,.0f}/s, "
+            f"limiter cost, {n:,} acquires / 4 threads: 300 s window {slow:,.0f}/s, "
             f"1 s window {fast:,.0f}/s ({slow / fast:.0%})"
         )
         return

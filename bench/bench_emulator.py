@@ -203,8 +203,9 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"GET /organizations (demo seed), {args.threads} keep-alive client threads, "
-        f"{args.seconds:.0f} s per run, {os.cpu_count()} CPUs"
+        f"{args.seconds:g} s per run, {os.cpu_count()} CPUs"
     )
+    warm_up = min(0.5, args.seconds)
     results: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         body_file = str(Path(tmp) / "body.json")
@@ -215,13 +216,13 @@ def main() -> None:
                 body = _fetch_once(info)
                 Path(body_file).write_bytes(body)
                 print(f"{mode}: response body {len(body)} bytes")
-                _measure(info, 0.5, args.threads)  # warm-up
+                _measure(info, warm_up, args.threads)  # warm-up
                 results[("emulator", mode)] = _measure(info, args.seconds, args.threads)
             finally:
                 _stop(proc)
             proc, info = _start_baseline(tls, body_file)
             try:
-                _measure(info, 0.5, args.threads)
+                _measure(info, warm_up, args.threads)
                 results[("baseline", mode)] = _measure(info, args.seconds, args.threads)
             finally:
                 _stop(proc)

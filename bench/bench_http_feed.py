@@ -12,11 +12,13 @@ Prints, measured in the same run:
 * the cost of reading pages safely at any nesting depth (``parsing.parse_page``) against
   a bare ``json.loads``, for ordinary pages and for hostile ones.
 
-Run: ``.venv/bin/python bench/bench_http_feed.py [N]`` (default 300 items).
+Run: ``.venv/bin/python bench/bench_http_feed.py [N] [--big-mib 64] [--parse-scale 1]``
+(default 300 items; ``--parse-scale`` shrinks the parsed pages for a quick run).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -120,7 +122,7 @@ def best_of(fn: Any, rounds: int = 5) -> float:
     return min(times)
 
 
-def parse_costs() -> None:
+def parse_costs(scale: float) -> None:
     def item(i: int) -> dict[str, Any]:
         return {
             "id": f"doc-{i}",
@@ -133,7 +135,7 @@ def parse_costs() -> None:
             "links": {"file": f"/files/{i}.pdf"},
         }
 
-    for n in (100, 10_000):
+    for n in (100, max(100, int(10_000 * scale))):
         body = json.dumps({"data": [item(i) for i in range(n)]}).encode()
         plain = best_of(lambda body=body: json.loads(body))
         safe = best_of(lambda body=body: parse_page(body))
@@ -141,6 +143,7 @@ def parse_costs() -> None:
             f"page of {n} items ({len(body) / 2**20:.2f} MiB): json.loads {plain * 1e3:.1f} ms, "
             f"parse_page {safe * 1e3:.1f} ms ({safe / plain:.2f}x)"
         )
+    deep, wide = max(1024, int(2**23 * scale)), max(1024, int(2**20 * scale))
     hostile = {
         "one item 990 levels deep in a page of 100": json.dumps(
             {"data": [item(i) for i in range(100)]}
@@ -149,8 +152,11 @@ def parse_costs() -> None:
         + "[" * 990
         + "]" * 990
         + "]}",
-        "16 MiB of brackets, 8 Mi levels deep": "[" * 2**23 + "]" * 2**23,
-        "4 MiB: 1000 levels around a million []": "[" * 1000 + "[]" * 2**20 + "]" * 1000,
+        f"{2 * deep / 2**20:.3g} MiB of brackets, {deep / 2**20:.3g} Mi levels deep": "[" * deep
+        + "]" * deep,
+        f"{2 * wide / 2**20:.3g} MiB: 1000 levels around {wide:,} []": "[" * 1000
+        + "[]" * wide
+        + "]" * 1000,
     }
     for label, text in hostile.items():
         took = best_of(lambda t=text: parse_page(t.encode()), 1)
@@ -158,8 +164,15 @@ def parse_costs() -> None:
 
 
 def main() -> None:
-    parse_costs()
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("items", type=int, nargs="?", default=300, help="items in the feed")
+    ap.add_argument("--big-mib", type=int, default=64, help="size of the one large download")
+    ap.add_argument(
+        "--parse-scale", type=float, default=1.0, help="size of the parsed pages (1 = full)"
+    )
+    args = ap.parse_args()
+    parse_costs(args.parse_scale)
+    n = args.items
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         with run_feed_server(tmp) as feed:
@@ -210,7 +223,7 @@ def main() -> None:
             )
 
         with run_feed_server(tmp) as feed:
-            size = 64 * 1024 * 1024
+            size = args.big_mib * 1024 * 1024
             add_doc(feed, 1, data=b"\0" * size)
             assert feed.ca_file is not None
             with engine_for(tmp / "state-big", feed.url("/feed/cursor"), feed.ca_file, 50) as eng:

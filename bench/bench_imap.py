@@ -13,7 +13,7 @@ prints, each against a baseline measured in the same run:
    built-in transforms and IT Glue sink): latency; baseline: Dovecot's own IDLE push
    latency to a bare imapclient session (APPEND -> ``* n EXISTS``).
 
-Usage: ``.venv/bin/python bench/bench_imap.py [--messages 5000]`` (about a minute).
+Usage: ``.venv/bin/python bench/bench_imap.py [--messages 5000] [--rounds 8]`` (about a minute).
 """
 
 from __future__ import annotations
@@ -283,11 +283,12 @@ def bench_idle(server: Dovecot, workdir: Path, rounds: int = 8) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=8, help="mails for the IDLE latency")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-imap-") as tmp, Dovecot() as server:
         bench_sync(server, args.messages, Path(tmp))
-        bench_idle(server, Path(tmp))
+        bench_idle(server, Path(tmp), args.rounds)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,11 @@ def api_requests(emu: Any) -> int:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-sink-"))
+    with tempfile.TemporaryDirectory(prefix="bench-sink-") as tmp:  # state, spool, files
+        bench(Path(tmp))
+
+
+def bench(tmp: Path) -> None:
     files = tmp / "files"
     files.mkdir()
     paths = []
