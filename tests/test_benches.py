@@ -1,0 +1,145 @@
+"""Every bench script still runs and prints its figures (smallest sizes, no timing checks).
+
+The benches import the engine, the client and the test helpers like any caller; a
+refactor that breaks one would otherwise go unnoticed until someone measures. Each
+script runs in a child process, as a user runs it; the figures are not judged here.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.child_process import REPO_ROOT, child_env
+
+BENCH_DIR = REPO_ROOT / "bench"
+NUMBER = r"[\d,.]+"
+
+# script -> runs: (smallest arguments, lines it must print, as regular expressions)
+SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
+    "bench_cache": [
+        (
+            ["--rows", "2000", "--lookups", "200", "--scans", "10"],
+            [
+                rf"find_documents_by_hash +p50 +{NUMBER} ms",
+                rf"ratio \(baseline p50 / cache p50\): organizations {NUMBER}x, "
+                rf"documents {NUMBER}x",
+                r'\{"org_by_name_p95_ms": ',
+            ],
+        )
+    ],
+    "bench_client_rate": [
+        (
+            # (so short a run makes unaware-shared's share meaningless, even negative: the
+            # other integration's first burst is most of what it used)
+            ["--requests", "20"],
+            [
+                rf"{name}: 20 requests, {NUMBER} failed, {NUMBER} s; -?{NUMBER}% of "
+                for name in ("configured", "unaware", "unaware-shared")
+            ],
+        ),
+        (
+            ["--only", "cost", "--acquires", "2000"],
+            [rf"limiter cost, 2,000 acquires / 4 threads: 300 s window {NUMBER}/s, 1 s window"],
+        ),
+    ],
+    "bench_client_upload_memory": [
+        (
+            ["--mb", "2"],
+            [
+                rf"read into memory \(baseline\): +{NUMBER} MB",
+                rf"streamed upload \(client\): +{NUMBER} MB +\({NUMBER}% of the baseline",
+                r"uploaded content identical: True",
+            ],
+        )
+    ],
+    "bench_emulator": [
+        (
+            ["--seconds", "0.3", "--threads", "2"],
+            [
+                rf"{mode} +emulator +{NUMBER} req/s +baseline .* ratio {NUMBER}"
+                for mode in ("tls", "plain")
+            ],
+        )
+    ],
+    "bench_filesystem": [
+        (
+            ["--files", "2", "--backlog", "8", "--null-backlog", "4"],
+            [
+                *(
+                    rf"{observer} +last write -> delivered, minus the delay: p50 +-?{NUMBER} ms"
+                    for observer in ("native", "polling")
+                ),
+                rf"source \+ engine, null sink +{NUMBER} files/s +\({NUMBER}x the baseline",
+                rf"source \+ engine \+ IT Glue emulator +{NUMBER} files/s +\({NUMBER}x",
+            ],
+        )
+    ],
+    "bench_http_feed": [
+        (
+            ["10", "--big-mib", "4", "--parse-scale", "0.02"],
+            [
+                rf"parse_page {NUMBER} ms \({NUMBER}x\)",
+                rf"http_feed through the engine: +{NUMBER} s .* {NUMBER}x the baseline",
+                rf"re-poll of the unchanged feed: +{NUMBER} s \({NUMBER}x the first poll",
+                rf"peak Python heap during the poll {NUMBER} MiB \({NUMBER}x the file size\)",
+            ],
+        )
+    ],
+    "bench_imap": [
+        (
+            ["--messages", "20", "--rounds", "2"],
+            [
+                rf"the pipeline takes {NUMBER}x the transfer floor",
+                rf"round trips: {NUMBER} \(every poll\)",
+                rf"ratio pipeline/baseline {NUMBER}",
+            ],
+        )
+    ],
+    "bench_pipeline": [
+        (
+            ["--records", "10", "--workers", "2"],
+            [
+                rf"direct client \(baseline\) +{NUMBER} docs/s",
+                rf"engine \+ itglue sink +{NUMBER} rec/s .* {NUMBER} requests/doc",
+                rf"pipeline vs direct client +{NUMBER}x the time",
+            ],
+        )
+    ],
+    "bench_sink": [
+        (
+            ["10"],
+            [
+                rf"sink / bare client: +{NUMBER}x",
+                rf"requests for 3 files \+ 2 sections \+ publish: {NUMBER}",
+                rf"with 20% of creates answer-lost: {NUMBER} requests/document",
+            ],
+        )
+    ],
+}
+
+
+def test_every_bench_script_has_a_smoke_run() -> None:
+    scripts = {p.stem for p in BENCH_DIR.glob("*.py")}
+    assert scripts == set(SMOKE_RUNS), "add the new bench to SMOKE_RUNS (or remove a stale one)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(SMOKE_RUNS))
+def test_bench_runs_and_prints_its_figures(script: str) -> None:
+    for args, expected in SMOKE_RUNS[script]:
+        run = subprocess.run(
+            [sys.executable, str(BENCH_DIR / f"{script}.py"), *args],
+            cwd=REPO_ROOT,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=110,
+        )
+        shown = f"{script} {' '.join(args)}\n--- stdout\n{run.stdout}\n--- stderr\n{run.stderr}"
+        assert run.returncode == 0, shown
+        missing = [line for line in expected if not re.search(line, run.stdout)]
+        assert not missing, f"figures not printed: {missing}\n{shown}"
