@@ -1,11 +1,13 @@
-"""Where the API key comes from: explicit argument, environment variable, or keyring.
+"""Where the API key comes from: explicit argument, a file, an environment variable, or keyring.
 
-Order: an explicit ``api_key`` wins; then ``api_key_env`` (when given, the variable
-must be set: servers and CI configure it on purpose, so silently falling back to a
-keyring entry would hide a mistake); then the keyring entry (service
+Order: an explicit ``api_key`` wins; then ``api_key_file`` or ``api_key_env`` (when
+given, it must work: servers and CI configure it on purpose, so silently falling back
+to a keyring entry would hide a mistake); then the keyring entry (service
 ``itglue-ingest``, username = the instance name). A keyring that is missing or broken
 (``NoKeyringError``/``KeyringError``, common on headless servers) is treated like an
-empty one, and the error message says how to provide the key instead.
+empty one, and the error message says how to provide the key instead: on a machine
+without a usable keyring backend it advises the file or the variable, not ``auth set``.
+A key file (systemd credentials, container secrets) must be readable by its owner only.
 
 The key is returned wrapped in :class:`~core_client.redaction.Secret` so it never
 prints itself. No function here logs or formats the key.
@@ -16,8 +18,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
+from pathlib import Path
 
 import keyring
+import keyring.backends.fail
+import keyring.backends.null
 import keyring.errors
 
 from itglue_common import APP_NAME
@@ -34,13 +40,86 @@ log = logging.getLogger("itglue_ingest.client.auth")
 _VALID_KEY = re.compile(r"^[\x21-\x7e]+$")
 
 
+# `${NAME}` in api_key_file: systemd passes credentials in $CREDENTIALS_DIRECTORY
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def keyring_usable() -> bool:
+    """Whether a real keyring backend is configured (not keyring's fail/null stand-ins)."""
+    try:
+        backend = keyring.get_keyring()
+    except Exception:  # a broken keyring configuration is no keyring
+        return False
+    return not isinstance(backend, keyring.backends.fail.Keyring | keyring.backends.null.Keyring)
+
+
 def _how_to_set(instance: str, env: str | None) -> str:
     var = env or DEFAULT_ENV
+    elsewhere = (
+        f'set the environment variable {var} and configure api_key_env = "{var}", or '
+        "put the key in a file only its owner can read (chmod 600) and configure "
+        'api_key_file = "/path/to/that/file"'
+    )
+    if not keyring_usable():
+        return f"this machine has no usable keyring: {elsewhere}"
     return (
         f"run `itglue-ingest auth set --instance {instance}` (stores it in the system "
-        f"keyring), or set the environment variable {var} and configure "
-        f'api_key_env = "{var}"'
+        f"keyring), or {elsewhere}"
     )
+
+
+def key_file_path(configured: str | os.PathLike[str]) -> Path:
+    """``configured`` with each ``${NAME}`` replaced by that environment variable."""
+
+    def expand(match: re.Match[str]) -> str:
+        value = os.environ.get(match.group(1))
+        if not value:
+            raise MissingAPIKeyError(
+                f"api_key_file {str(configured)!r}: the environment variable "
+                f"{match.group(1)} is not set"
+                + (
+                    " (set by systemd when the unit has LoadCredential=)"
+                    if match.group(1) == "CREDENTIALS_DIRECTORY"
+                    else ""
+                )
+            )
+        return value
+
+    return Path(_ENV_REFERENCE.sub(expand, str(configured)))
+
+
+def read_key_file(configured: str | os.PathLike[str]) -> Secret:
+    """The key in the file ``configured`` (``${NAME}`` expanded); refuses a file others can read.
+
+    Checked on the opened file (no window between check and read). Trailing whitespace
+    (the newline an editor adds) is dropped by :func:`validate_key`.
+    """
+    path = key_file_path(configured)
+    try:
+        with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise ConfigurationError(f"api_key_file {path} is not a regular file")
+            if mode & 0o077:
+                raise ConfigurationError(
+                    f"api_key_file {path} is readable by its group or others (mode "
+                    f"{stat.S_IMODE(mode):04o}); make it private: chmod 600 {path}"
+                )
+            raw = f.read(4096)
+    except FileNotFoundError:
+        raise MissingAPIKeyError(f"api_key_file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigurationError(f"api_key_file {path} is not a regular file") from None
+    except PermissionError:
+        raise ConfigurationError(
+            f"api_key_file {path} cannot be read by this user (uid {os.getuid()})"
+        ) from None
+    # undecodable bytes become U+FFFD, which validate_key refuses without echoing them
+    wrapped = Secret(raw.decode("utf-8", errors="replace"))
+    del raw
+    if not wrapped.reveal().strip():
+        raise MissingAPIKeyError(f"api_key_file {path} is empty")
+    return validate_key(wrapped)
 
 
 def validate_key(value: str | Secret) -> Secret:
@@ -64,6 +143,8 @@ def validate_key(value: str | Secret) -> Secret:
 
 def _keyring_get(instance: str) -> tuple[Secret | None, str | None]:
     """(key, problem): problem says why the keyring could not be read."""
+    if not keyring_usable():  # the null backend would answer "no key" and hide why
+        return None, "no system keyring is available"
     try:
         found = keyring.get_password(APP_NAME, instance)
     except keyring.errors.NoKeyringError:
@@ -82,12 +163,17 @@ def get_api_key(
     *,
     api_key: str | Secret | None = None,
     api_key_env: str | None = None,
+    api_key_file: str | os.PathLike[str] | None = None,
 ) -> Secret:
     """The key for ``instance``; raises :class:`MissingAPIKeyError` saying how to set it."""
     explicit = Secret(api_key) if isinstance(api_key, str) else api_key
     del api_key
     if explicit is not None:
         return validate_key(explicit)
+    if api_key_file is not None and api_key_env:
+        raise ConfigurationError("give either api_key_file or api_key_env, not both")
+    if api_key_file is not None:
+        return read_key_file(api_key_file)
     if api_key_env:
         from_env = _env(api_key_env)
         if from_env is not None:
@@ -119,7 +205,8 @@ def set_api_key(instance: str, value: str) -> None:
     except keyring.errors.NoKeyringError:
         raise ConfigurationError(
             "no system keyring is available to store the key; set an environment "
-            f"variable instead (e.g. {DEFAULT_ENV}) and configure api_key_env"
+            f"variable instead (e.g. {DEFAULT_ENV}) and configure api_key_env, or put "
+            "the key in a file only its owner can read and configure api_key_file"
         ) from None
     except keyring.errors.KeyringError as e:
         raise ConfigurationError(f"the keyring refused the key ({type(e).__name__})") from None
@@ -141,11 +228,14 @@ def delete_api_key(instance: str) -> bool:
 
 
 def api_key_status(
-    instance: str = "default", *, api_key_env: str | None = None
+    instance: str = "default",
+    *,
+    api_key_env: str | None = None,
+    api_key_file: str | os.PathLike[str] | None = None,
 ) -> dict[str, object]:
     """Where a key would come from, without revealing it.
 
-    ``{"instance", "configured": bool, "source": "env:NAME"|"keyring"|None,
+    ``{"instance", "configured": bool, "source": "file:PATH"|"env:NAME"|"keyring"|None,
     "keyring_available": bool, "problem": str|None}``
     """
     status: dict[str, object] = {
@@ -155,6 +245,14 @@ def api_key_status(
         "keyring_available": True,
         "problem": None,
     }
+    if api_key_file is not None:
+        try:
+            read_key_file(api_key_file)
+        except (ConfigurationError, MissingAPIKeyError) as e:
+            status["problem"] = str(e)
+        else:
+            status.update(configured=True, source=f"file:{key_file_path(api_key_file)}")
+        return status
     if api_key_env:
         if os.environ.get(api_key_env):
             status.update(configured=True, source=f"env:{api_key_env}")

@@ -168,6 +168,7 @@ class ITGlueClient(ResourceShortcuts):
         region: str | None = None,
         api_key: str | Secret | None = None,
         api_key_env: str | None = None,
+        api_key_file: str | os.PathLike[str] | None = None,
         ca_bundle: str | os.PathLike[str] | None = None,
         allow_insecure_loopback: bool = False,
         rate_limit: int = 3000,
@@ -186,7 +187,8 @@ class ITGlueClient(ResourceShortcuts):
         """The client of instance ``name``, as the pipeline builds it.
 
         Endpoint: ``base_url`` or ``region`` us/eu/au (default us). Key: ``api_key``,
-        else the variable named by ``api_key_env``, else the keyring (service
+        else the file ``api_key_file`` (owner-only; ``${NAME}`` expanded from the
+        environment) or the variable named by ``api_key_env``, else the keyring (service
         ``itglue-ingest``, username = ``name``), else ``ITGLUE_API_KEY``.
         ``state_dir`` (default: the platform's user state dir of itglue-ingest, made
         0700) holds ``<name>.ratelimit`` (the budget shared by every process using this
@@ -213,7 +215,9 @@ class ITGlueClient(ResourceShortcuts):
         retry = RetryPolicy(max_retries, backoff_base, backoff_max)
         timeouts = Timeouts(connect_timeout, read_timeout)
         breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
-        key = get_api_key(name, api_key=supplied, api_key_env=api_key_env)
+        key = get_api_key(
+            name, api_key=supplied, api_key_env=api_key_env, api_key_file=api_key_file
+        )
         directory = Path(
             state_dir if state_dir is not None else platformdirs.user_state_dir(APP_NAME)
         )

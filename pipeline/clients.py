@@ -24,6 +24,7 @@ def build_client(settings: Settings) -> ITGlueClient:
         base_url=it.base_url,
         region=it.region,
         api_key_env=it.api_key_env,
+        api_key_file=it.api_key_file,
         ca_bundle=it.ca_bundle,
         allow_insecure_loopback=it.allow_insecure_loopback,
         state_dir=settings.state.dir,

@@ -19,7 +19,8 @@ from pydantic import AfterValidator, ValidationInfo
 CONFIG_DIR = "config_dir"
 
 
-def _from_config_dir(value: Path, info: ValidationInfo) -> Path:
+def resolve_from_config_dir(value: Path, info: ValidationInfo) -> Path:
+    """``value``, taken from the configuration file's folder when relative."""
     context: Any = info.context
     base = context.get(CONFIG_DIR) if isinstance(context, dict) else None
     if base is None or value.is_absolute():
@@ -46,13 +47,13 @@ def check_file(value: Path) -> Path:
     return value
 
 
-PathField = Annotated[Path, AfterValidator(_from_config_dir)]
+PathField = Annotated[Path, AfterValidator(resolve_from_config_dir)]
 """A path option; relative values are taken from the configuration file's folder."""
 
-FolderField = Annotated[Path, AfterValidator(_from_config_dir), AfterValidator(check_folder)]
+FolderField = Annotated[Path, AfterValidator(resolve_from_config_dir), AfterValidator(check_folder)]
 """A folder option (relative to the configuration file's folder); refused when a file."""
 
-FileField = Annotated[Path, AfterValidator(_from_config_dir), AfterValidator(check_file)]
+FileField = Annotated[Path, AfterValidator(resolve_from_config_dir), AfterValidator(check_file)]
 """A file option (relative to the configuration file's folder); refused when a folder."""
 
 

@@ -14,22 +14,24 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from itglue_common import APP_NAME, escape_controls
 
-from .paths import FileField, FolderField, validation_context
+from .paths import FileField, FolderField, resolve_from_config_dir, validation_context
 
 
 class ConfigError(Exception):
@@ -40,11 +42,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _key_file(value: str | None, info: ValidationInfo) -> str | None:
+    # "${CREDENTIALS_DIRECTORY}/..." is expanded when the key is read: only the service
+    # has the variable, and commands run from a shell (status, retry) must still load
+    if value is None or value.startswith("$"):
+        return value
+    return str(resolve_from_config_dir(Path(value), info))
+
+
 class ItglueSettings(_Strict):
     instance: str = "default"  # names the keyring entry and the state database
     base_url: str | None = None
     region: Literal["us", "eu", "au"] | None = None
     api_key_env: str | None = None  # read the key from this variable instead of the keyring
+    # or from this file (owner-only: mode 0600/0400); ${NAME} is taken from the environment
+    api_key_file: Annotated[str | None, AfterValidator(_key_file)] = None
     ca_bundle: FileField | None = None  # trust this CA (the emulator's)
     allow_insecure_loopback: bool = False  # permit http:// to 127.0.0.1/localhost only
     rate_limit: int = 3000  # account budget: requests per window
@@ -57,6 +69,8 @@ class ItglueSettings(_Strict):
     def _one_endpoint(self) -> ItglueSettings:
         if self.base_url and self.region:
             raise ValueError("give either base_url or region, not both")
+        if self.api_key_env and self.api_key_file:
+            raise ValueError("give either api_key_env or api_key_file, not both")
         return self
 
 

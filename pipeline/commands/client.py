@@ -54,7 +54,7 @@ _config_opt = click.option(
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="ITGLUE_INGEST_CONFIG",
-    help="TOML configuration (its [itglue] instance and api_key_env).",
+    help="TOML configuration (its [itglue] instance, api_key_env and api_key_file).",
 )
 _instance_opt = click.option(
     "--instance", help="Instance name (keyring entry). Default: the config's, else 'default'."
@@ -130,16 +130,20 @@ def auth_status(
     settings = _auth_settings(config_path, instance)
     name = settings.itglue.instance
     env = api_key_env or settings.itglue.api_key_env
+    key_file = settings.itglue.api_key_file
     keyring_status = api_key_status(name)
     stored = keyring_status["source"] == "keyring"
     env_status = api_key_status(name, api_key_env=env) if env else None
-    effective = env_status if env_status is not None else keyring_status
+    file_status = api_key_status(name, api_key_file=key_file) if key_file else None
+    effective = file_status or env_status or keyring_status
     report = {
         "instance": name,
         "keyring_available": keyring_status["keyring_available"],
         "keyring_key_stored": stored,
         "api_key_env": env,
         "api_key_env_set": bool(env_status and env_status["configured"]),
+        "api_key_file": key_file,
+        "api_key_file_usable": bool(file_status and file_status["configured"]),
         "default_env": DEFAULT_ENV,
         "default_env_set": keyring_status["source"] == f"env:{DEFAULT_ENV}",
         "configured": bool(effective["configured"]),
@@ -160,11 +164,16 @@ def auth_status(
             )
         else:
             click.echo("api_key_env:     not configured")
+        if file_status is not None:
+            state = (
+                "usable" if file_status["configured"] else f"NOT usable: {file_status['problem']}"
+            )
+            click.echo(f"api_key_file:    {key_file} ({state})")
         if report["configured"]:
             click.echo(f"the client uses: {report['source']}")
         else:
             hint = (
-                "use api_key_env (no keyring on this machine)"
+                "configure api_key_env or api_key_file (no keyring on this machine)"
                 if not report["keyring_available"]
                 else f"run `itglue-ingest auth set --instance {name}`"
             )

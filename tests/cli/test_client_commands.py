@@ -117,7 +117,7 @@ def test_auth_without_a_keyring_backend_says_what_to_do(
     result = runner.invoke(auth, ["status", "--instance", "srv"])
     assert result.exit_code == 1
     assert "keyring:         unavailable" in result.output
-    assert "use api_key_env" in result.output
+    assert "configure api_key_env or api_key_file" in result.output
     result = runner.invoke(auth, ["delete", "--instance", "srv"])
     assert result.exit_code == 0
 
