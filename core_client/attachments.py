@@ -20,7 +20,7 @@ from .resources import ResourceClient
 from .transport import Transport
 from .upload_body import Base64JSONBody
 
-# resource types that take attachments (itglue-api.md section 5)
+# resource types that take attachments (docs/itglue-api.md section 5)
 ATTACHABLE = frozenset(
     {
         "checklists",

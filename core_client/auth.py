@@ -88,6 +88,23 @@ def key_file_path(configured: str | os.PathLike[str]) -> Path:
     return Path(_ENV_REFERENCE.sub(expand, str(configured)))
 
 
+def _in_credentials_directory(path: Path) -> bool:
+    """Whether ``path`` is a systemd credential of this service.
+
+    systemd makes a credential readable by the service's user with an ACL entry, which
+    ``stat`` shows as group bits; the folder it lives in is closed to everyone else.
+    """
+    folder = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not folder:
+        return False
+    try:
+        directory = Path(folder).resolve(strict=True)
+        inside = path.resolve(strict=True).parent == directory
+        return inside and directory.stat().st_mode & 0o007 == 0
+    except OSError:
+        return False
+
+
 def read_key_file(configured: str | os.PathLike[str]) -> Secret:
     """The key in the file ``configured`` (``${NAME}`` expanded); refuses a file others can read.
 
@@ -100,7 +117,7 @@ def read_key_file(configured: str | os.PathLike[str]) -> Secret:
             mode = os.fstat(f.fileno()).st_mode
             if not stat.S_ISREG(mode):
                 raise ConfigurationError(f"api_key_file {path} is not a regular file")
-            if mode & 0o077:
+            if mode & 0o077 and not _in_credentials_directory(path):
                 raise ConfigurationError(
                     f"api_key_file {path} is readable by its group or others (mode "
                     f"{stat.S_IMODE(mode):04o}); make it private: chmod 600 {path}"

@@ -1,7 +1,7 @@
 """Client-side rate limiting against the IT Glue account budget.
 
 IT Glue allows 3000 requests per 5 minutes per account and answers 429 beyond that
-(itglue-api.md section 3). The budget is shared with the account's other
+(docs/itglue-api.md section 3). The budget is shared with the account's other
 integrations, so what this client really has is unknown and changing; the configured
 ``limit * share`` is an upper bound, not a promise.
 

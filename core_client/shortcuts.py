@@ -31,7 +31,7 @@ from .resources import ResourceTable
 from .transport import Response
 
 M = TypeVar("M", bound=Resource)
-# resource types that take related items (itglue-api.md section 5)
+# resource types that take related items (docs/itglue-api.md section 5)
 RELATABLE = ATTACHABLE | {"folders"}
 
 

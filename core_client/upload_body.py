@@ -1,6 +1,6 @@
 """A streamed JSON:API attachment body: ``{"data": ... "content": "<base64>" ...}``.
 
-IT Glue takes attachments as strict base64 inside a JSON body (itglue-api.md
+IT Glue takes attachments as strict base64 inside a JSON body (docs/itglue-api.md
 section 5). Building that string in memory costs 1.33x the file, plus copies; for a
 100 MB file that is hundreds of MB. This body is a file-like object that reads the
 source in blocks of a multiple of 3 bytes (so each block encodes to whole base64

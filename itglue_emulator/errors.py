@@ -1,6 +1,6 @@
 """Error bodies exactly as the real IT Glue API sends them, inconsistencies included.
 
-The real API is not uniform (itglue-api.md section 4): ``status`` is sometimes an int,
+The real API is not uniform (docs/itglue-api.md section 4): ``status`` is sometimes an int,
 sometimes a string, sometimes a symbolic word; ``detail`` is a string, a list or absent;
 source pointers come with or without the leading slash. Each helper below reproduces one
 observed variant, always the same one for the same situation, so that a client that parses

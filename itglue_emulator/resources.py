@@ -1,9 +1,9 @@
 """What each emulated resource looks like: writable attributes, validation, filters, sorts.
 
-The tables (:mod:`.specs`, one module per resource group) are written from itglue-api.md
-(sections 2 and 5). Writable attributes act like the real API's strong parameters: an
-attribute a client invents is dropped silently, so it never comes back in a response --
-which is how a client finds out it misspelt one.
+The tables (:mod:`.specs`, one module per resource group) are written from
+docs/itglue-api.md (sections 2 and 5). Writable attributes act like the real API's strong
+parameters: an attribute a client invents is dropped silently, so it never comes back in a
+response -- which is how a client finds out it misspelt one.
 """
 
 from __future__ import annotations

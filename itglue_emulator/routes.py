@@ -1,4 +1,4 @@
-"""The route table (itglue-api.md section 5) and a segment matcher.
+"""The route table (docs/itglue-api.md section 5) and a segment matcher.
 
 Routes are indexed by (method, number of path segments) so a request is compared with a
 handful of templates, not all of them: matching stays cheap at thousands of requests/s.

@@ -1,6 +1,6 @@
 """Routing: which IT Glue organization (and which resource in it) a record lands in.
 
-Two parts, as in DESIGN.md's plugin contract:
+Two parts, as in the plugin contract (docs/plugins.md):
 
 * the ``route`` transform, which asks ``ingest_route`` (firstresult) and writes the
   answer into the record (``organization``, ``organization_id``, ``target``);

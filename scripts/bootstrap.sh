@@ -19,6 +19,8 @@ have_lib libmagic.so.1 || apt_packages+=(libmagic1)
 if [ "$want_test" = 1 ]; then
   command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || apt_packages+=(dovecot-imapd)
   command -v openssl >/dev/null 2>&1 || apt_packages+=(openssl)
+  # the tests verify contrib/systemd/itglue-ingest.service (nothing is started)
+  [ -x /usr/bin/systemd-analyze ] || apt_packages+=(systemd)
 fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "bootstrap: installing system packages: ${apt_packages[*]}" >&2

@@ -131,6 +131,8 @@ def resolve_settings(
         data["itglue"]["region"] = None
     if "region" in itglue_overrides:
         data["itglue"]["base_url"] = None
+    if "api_key_env" in itglue_overrides:  # the command line names where the key is
+        data["itglue"]["api_key_file"] = None
     data["itglue"].update(itglue_overrides)
     if state_dir is not None:
         data["state"]["dir"] = str(state_dir)

@@ -1,4 +1,4 @@
-"""Lenient parsing of every IT Glue error variant (itglue-api.md section 4) and the tree."""
+"""Lenient parsing of every IT Glue error variant (docs/itglue-api.md section 4) and the tree."""
 
 from __future__ import annotations
 

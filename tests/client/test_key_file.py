@@ -19,7 +19,7 @@ from core_client.auth import api_key_status, get_api_key, read_key_file, set_api
 from pipeline.clients import build_client
 from pipeline.commands.client import auth, health
 from pipeline.settings import ConfigError, load_settings
-from tests.secret_canary import describe
+from tests.secret_canary import CaptureAll, capture_debug_logs, describe
 
 CANARY = "ITG.keyfile-canary-93b1f07c5ad2e6"
 
@@ -127,9 +127,11 @@ def test_the_pipeline_client_and_the_cli_use_the_file(
 ) -> None:
     path = key_file(tmp_path, 0o600, itglue_emulator.api_key + "\n")
     config = _config(tmp_path, itglue_emulator, path)
-    client: ITGlueClient = build_client(load_settings(config))
-    with client:
-        assert client.health_check().api_key_valid is True
+    with capture_debug_logs(CaptureAll()) as logs:
+        client: ITGlueClient = build_client(load_settings(config))
+        with client:
+            assert client.health_check().api_key_valid is True
+    assert logs.count and not any(itglue_emulator.api_key in t for t in logs.texts)
     runner = CliRunner()
     result = runner.invoke(auth, ["status", "-c", str(config), "--json"])
     assert result.exit_code == 0, result.output
@@ -143,6 +145,10 @@ def test_the_pipeline_client_and_the_cli_use_the_file(
     result = runner.invoke(health, ["-c", str(config)])
     assert result.exit_code == 2 and "readable by its group or others" in result.output
     assert itglue_emulator.api_key not in result.output
+    # --api-key-env on the command line replaces the configured file
+    monkeypatch.setenv("KEY_FROM_CLI", itglue_emulator.api_key)
+    result = runner.invoke(health, ["-c", str(config), "--api-key-env", "KEY_FROM_CLI"])
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("backend", [keyring.backends.fail.Keyring, keyring.backends.null.Keyring])
@@ -179,3 +185,25 @@ def test_the_key_file_check_is_on_the_file_read(tmp_path: Path) -> None:
     target.chmod(0o640)
     with pytest.raises(ConfigurationError, match="readable by its group"):
         get_api_key("prod", api_key_file=link)
+
+
+def test_a_systemd_credential_with_its_acl_mode_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """systemd grants the service user read access to a credential with an ACL entry,
+    which stat shows as group bits (0440); its folder is closed to others."""
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o750)
+    credentials.chmod(0o750)
+    path = key_file(credentials, 0o440)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    assert read_key_file("${CREDENTIALS_DIRECTORY}/api-key").reveal() == CANARY
+    # a folder others can enter is no systemd credentials folder
+    credentials.chmod(0o755)
+    with pytest.raises(ConfigurationError, match="readable by its group or others"):
+        read_key_file(path)
+    # nor is the same file named outside it
+    credentials.chmod(0o750)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    with pytest.raises(ConfigurationError, match="readable by its group or others"):
+        read_key_file(path)
