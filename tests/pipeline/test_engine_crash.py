@@ -8,6 +8,7 @@ real ``itglue`` sink, also with the emulator's commit-then-drop fault on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -91,13 +92,15 @@ def kill_at_random(
         # early: during start-up, recovery, the scan and the first emits
         time.sleep(rng.uniform(0.2, 1.2))  # deliberate: a random moment to kill
     else:
-        # wait until this run delivered something, then kill it mid-flight
-        wait_for(
-            lambda: progress() != before or proc.poll() is not None,
-            timeout=20,
-            interval=0.01,
-            message="this run's first delivery",
-        )
+        # wait until this run delivered something (a run that does not within 20 s is
+        # killed all the same), then kill it mid-flight
+        with contextlib.suppress(AssertionError):
+            wait_for(
+                lambda: progress() != before or proc.poll() is not None,
+                timeout=20,
+                interval=0.01,
+                message="this run's first delivery",
+            )
         time.sleep(rng.uniform(*window))  # deliberate: a random moment to kill
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
