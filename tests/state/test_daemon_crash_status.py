@@ -170,12 +170,21 @@ def test_status_polled_during_20_sigkills_of_the_daemon(tmp_path: Path, emulator
                 hits += 1
             proc.wait(10)
         emulator.set_faults()
+        starts = (tmp_path / "daemon.log").read_text(errors="replace").count(" running: ")
         proc = start()
         poller.daemon_pid = proc.pid
-        wait_for(
+
+        def backlog_worked_off() -> bool:
+            # this run logged "running:": its SIGTERM handler is in place (the SIGTERM below
+            # must not find it still starting, when earlier runs left nothing to do)
+            started = (tmp_path / "daemon.log").read_text(errors="replace").count(" running: ")
             # done = moved to processed/ (the post-action follows delivery); waiting files
             # may sit in the collector's claim folder, so their absence says nothing
-            lambda: len(list((drop / "processed").rglob("*.txt"))) == FILES,
+            moved = len(list((drop / "processed").rglob("*.txt")))
+            return started > starts and moved == FILES
+
+        wait_for(
+            backlog_worked_off,
             timeout=120,
             interval=0.1,
             message="the last run to work the backlog off",
