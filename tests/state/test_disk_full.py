@@ -122,10 +122,10 @@ stability_delay = 0.1
             )
             emu.set_faults()
 
-            time.sleep(2.0)  # the burst of the moment the disk filled is over
+            time.sleep(2.0)  # deliberate: the burst of the moment the disk filled is over
             lines_before = log_path.read_bytes().count(b"\n")
             cpu_before, t0 = cpu_seconds(proc.pid), time.monotonic()
-            time.sleep(WINDOW)
+            time.sleep(WINDOW)  # deliberate: CPU and log lines are measured over it
             cpu = cpu_seconds(proc.pid) - cpu_before
             elapsed = time.monotonic() - t0
             lines = log_path.read_bytes().count(b"\n") - lines_before
