@@ -109,6 +109,12 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
             ],
         )
     ],
+    "soak": [
+        (
+            ["--minutes", "0.5", "--interval", "5", "--warmup", "10", "--storm-every", "10"],
+            [rf"RSS +[+-]{NUMBER} MB/h", r"every item landed exactly once"],
+        )
+    ],
     "bench_sink": [
         (
             ["10"],
