@@ -111,7 +111,7 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
     ],
     "soak": [
         (
-            ["--minutes", "0.5", "--interval", "5", "--warmup", "10", "--storm-every", "10"],
+            ["--minutes", "0.25", "--interval", "3", "--warmup", "5", "--storm-every", "5"],
             [rf"RSS +[+-]{NUMBER} MB/h", r"every item landed exactly once"],
         )
     ],
