@@ -9,38 +9,21 @@ import os
 import time
 from collections.abc import Generator, Iterator
 
-from pipeline import SourceContext
-
 from .collector import Collector
-from .folder import DropFolder
 from .intake import Intake
-from .options import FilesystemOptions
-from .stability import Signature, StabilityTracker, signature
+from .parts import Part, Shared
+from .stability import Signature, signature
 from .walk import Found
 
 TICK = 0.05  # seconds between looks at the tracker while watching
 SCAN_SETTLE_LIMIT = 60.0  # once-mode: how long scan() waits for files still changing
 
 
-class Backlog:
+class Backlog(Part):
     """Walks and stable files, fed to the intake."""
 
-    def __init__(
-        self,
-        name: str,
-        options: FilesystemOptions,
-        context: SourceContext,
-        folder: DropFolder,
-        tracker: StabilityTracker,
-        collector: Collector,
-        intake: Intake,
-    ) -> None:
-        self.name = name
-        self.opts = options
-        self.context = context
-        self.log = context.log
-        self.folder = folder
-        self.tracker = tracker
+    def __init__(self, shared: Shared, collector: Collector, intake: Intake) -> None:
+        super().__init__(shared)
         self.collector = collector
         self.intake = intake
 

@@ -17,15 +17,11 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from pipeline import SourceContext
-
 from .collector import Collector
-from .folder import DropFolder
 from .names import encode_ref
-from .notes import OnceLog
-from .options import FilesystemOptions
+from .parts import Part, Shared
 from .spooling import Spooler
-from .stability import StabilityTracker, signature
+from .stability import signature
 from .versions import legacy_version_of, version_of
 
 # States after which the engine no longer touches the file: if the file is still in the
@@ -34,33 +30,17 @@ _FINAL = ("done", "duplicate", "failed")
 _VERSIONS_SINCE = "versions_with_inode_since"  # checkpoint: see _settled_before_upgrade
 
 
-class Intake:
+class Intake(Part):
     """Candidate files in, reserved versions out to the spool."""
 
-    def __init__(
-        self,
-        name: str,
-        options: FilesystemOptions,
-        context: SourceContext,
-        folder: DropFolder,
-        tracker: StabilityTracker,
-        notes: OnceLog,
-        collector: Collector,
-        spooler: Spooler,
-    ) -> None:
-        self.name = name
-        self.opts = options
-        self.context = context
-        self.log = context.log
-        self.folder = folder
-        self.tracker = tracker
-        self.notes = notes
+    def __init__(self, shared: Shared, collector: Collector, spooler: Spooler) -> None:
+        super().__init__(shared)
         self.collector = collector
         self.spooler = spooler
         self._in_flight: set[tuple[str, str]] = set()  # (ref, version) emitted, not (n)acked
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._slots = threading.BoundedSemaphore(2 * options.parallel_reads)
+        self._slots = threading.BoundedSemaphore(2 * shared.opts.parallel_reads)
 
     def reserve(self, ref: str, version: str) -> bool:
         """Mark ``ref`` at ``version`` as being taken; False if it already is (or was

@@ -26,6 +26,7 @@ from .folder import DropFolder
 from .intake import Intake
 from .notes import OnceLog
 from .options import FilesystemOptions
+from .parts import Shared
 from .spooling import Spooler
 from .stability import StabilityTracker
 from .versions import base_version
@@ -58,16 +59,10 @@ class FilesystemSource(Source):
         self.collector = Collector(
             name, options, self.root, context, self.aftercare, self.tracker, notes
         )
-        spooler = Spooler(name, options, context, self.folder, self.tracker, notes)
-        self.intake = Intake(
-            name, options, context, self.folder, self.tracker, notes, self.collector, spooler
-        )
-        self.backlog = Backlog(
-            name, options, context, self.folder, self.tracker, self.collector, self.intake
-        )
-        self.watching = WatchLoop(
-            name, options, context, self.folder, self.tracker, self.backlog, self._wake
-        )
+        shared = Shared(name, options, context, self.folder, self.tracker, notes)
+        self.intake = Intake(shared, self.collector, Spooler(shared))
+        self.backlog = Backlog(shared, self.collector, self.intake)
+        self.watching = WatchLoop(shared, self.backlog, self._wake)
 
     def scan(self) -> None:
         """Emit the backlog (streamed), then wait for files still being written."""

@@ -12,35 +12,16 @@ import os
 import time
 from pathlib import Path
 
-from pipeline import EmitResult, FileInput, RecordDraft, SourceContext, TransientError
+from pipeline import EmitResult, FileInput, RecordDraft, TransientError
 
-from .folder import DropFolder
 from .names import display_name, display_path, organization_of
-from .notes import OnceLog
-from .options import FilesystemOptions
+from .parts import Part
 from .reader import ChangedWhileReading, NotARegularFile, open_checked
-from .stability import Signature, StabilityTracker, signature
+from .stability import Signature, signature
 
 
-class Spooler:
+class Spooler(Part):
     """Emits file versions; the caller decides which (and claims them first)."""
-
-    def __init__(
-        self,
-        name: str,
-        options: FilesystemOptions,
-        context: SourceContext,
-        folder: DropFolder,
-        tracker: StabilityTracker,
-        notes: OnceLog,
-    ) -> None:
-        self.name = name
-        self.opts = options
-        self.context = context
-        self.log = context.log
-        self.folder = folder
-        self.tracker = tracker
-        self.notes = notes
 
     def draft(
         self, rel: str, ref: str, st: os.stat_result, version: str, file: FileInput

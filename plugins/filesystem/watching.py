@@ -14,37 +14,19 @@ import threading
 import time
 from collections.abc import Generator
 
-from pipeline import SourceContext
-
 from .backlog import TICK, Backlog
-from .folder import DropFolder
 from .observe import DropFolderHandler, FolderWatcher
-from .options import FilesystemOptions
-from .stability import StabilityTracker
+from .parts import Part, Shared
 from .walk import Found
 
 WALK_SLICE = 0.2  # seconds of walking before the tracker gets a look again
 
 
-class WatchLoop:
+class WatchLoop(Part):
     """One source's observer and the loop around it."""
 
-    def __init__(
-        self,
-        name: str,
-        options: FilesystemOptions,
-        context: SourceContext,
-        folder: DropFolder,
-        tracker: StabilityTracker,
-        backlog: Backlog,
-        wake: threading.Event,
-    ) -> None:
-        self.name = name
-        self.opts = options
-        self.context = context
-        self.log = context.log
-        self.folder = folder
-        self.tracker = tracker
+    def __init__(self, shared: Shared, backlog: Backlog, wake: threading.Event) -> None:
+        super().__init__(shared)
         self.backlog = backlog
         self._wake = wake  # set by events and by acks that leave a changed file
         self._folders: collections.deque[str] = collections.deque()
