@@ -196,7 +196,15 @@ class Mailbox:
         answer is a message that is not there (any more)."""
         self.round_trips += 1
         answer = self.client.add_flags(list(uids), list(flags), silent=False)
-        return {int(k): set(v) for k, v in answer.items()}
+        found = {int(k): set(v) for k, v in answer.items()}
+        # Dovecot sends no untagged FETCH for a message whose flags did not change (it
+        # had them all already, e.g. flagged by a run killed before its MOVE): ask for
+        # the flags of those, so only a message that is really gone is missing
+        unchanged = [u for u in uids if u not in found]
+        if unchanged:
+            for uid, got in self.fetch(unchanged, ["FLAGS"]).items():
+                found[uid] = set(got.get(b"FLAGS", ()))
+        return found
 
     def remove_flags(self, uids: Sequence[int], flags: Sequence[str | bytes]) -> None:
         self.round_trips += 1

@@ -156,3 +156,15 @@ def test_post_actions_after_delivery(mailbox, make_engine, delivered):
         src.ack(engine.ledger.get(d["id"]).record(), "delivered")
     assert mailbox.flags_by_subject() == inbox
     assert mailbox.flags_by_subject("Filed by IT Glue") == moved
+
+
+def test_move_happens_when_the_flag_is_already_set(mailbox, make_engine, delivered):
+    """A daemon killed between its STORE +FLAGS and its MOVE leaves the mail flagged in
+    the folder; the restarted daemon's ack must still move it (Dovecot answers a STORE
+    that changes nothing without the untagged FETCH, which used to read as "gone")."""
+    mailbox.append(make_message("flagged before"), flags=(b"\\Flagged",))
+    engine = make_engine(on_success=["flag", "move"], success_folder="Processed")
+    assert engine.run_once().ok
+    assert [d["name"] for d in delivered()] == ["flagged before"]
+    assert mailbox.flags_by_subject() == {}
+    assert mailbox.flags_by_subject("Processed") == {"flagged before": {"\\Flagged"}}
