@@ -9,6 +9,18 @@ Plugins (built-in and third-party) import only from here::
 
 from .context import EngineContext, Limits
 from .errors import PermanentError, PipelineError, Rejected, TransientError
+from .extraction import (
+    Block,
+    Extracted,
+    ExtractionError,
+    ExtractLimits,
+    Extractor,
+    ExtractorRegistry,
+    Heading,
+    Html,
+    Picture,
+    RegisterExtractor,
+)
 from .hookspecs import hookimpl, hookspec
 from .logs import register_secret
 from .paths import FileField, FolderField, PathField, check_folder
@@ -19,19 +31,29 @@ from .transforms import Transform, TransformOptions
 
 __all__ = [
     "Blob",
+    "Block",
     "DeliveryResult",
     "DocumentRecord",
     "EmitResult",
     "EngineContext",
+    "ExtractLimits",
+    "Extracted",
+    "ExtractionError",
+    "Extractor",
+    "ExtractorRegistry",
     "FileField",
     "FileInput",
     "FolderField",
+    "Heading",
+    "Html",
     "Limits",
     "PathField",
     "PermanentError",
+    "Picture",
     "PipelineError",
     "RecordDraft",
     "RecordState",
+    "RegisterExtractor",
     "Rejected",
     "Route",
     "Section",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from core_client.cache import MetadataCache
     from core_client.client import ITGlueClient
 
+    from .extraction import ExtractorRegistry
     from .hooks import HookFacade
     from .records import DocumentRecord, Route
 
@@ -44,7 +45,7 @@ class EngineContext:
     * ``limits``: the :class:`Limits` of the configuration;
     * ``log``: the logger for plugin messages;
     * :meth:`secret`, :meth:`route`, :meth:`add_plugin`, :meth:`itglue`,
-      :meth:`metadata_cache`.
+      :meth:`metadata_cache`, :meth:`extractors`.
     """
 
     def __init__(
@@ -64,6 +65,8 @@ class EngineContext:
         self._client: ITGlueClient | None = None
         self._client_lock = threading.Lock()  # several workers may ask at once
         self._plugins: list[object] = []
+        self._extractors: ExtractorRegistry | None = None
+        self._extractors_lock = threading.Lock()
 
     def itglue(self) -> ITGlueClient:
         """The resilient IT Glue client of the configured instance (built on first use).
@@ -81,6 +84,17 @@ class EngineContext:
     def metadata_cache(self) -> MetadataCache:
         """The IT Glue metadata cache (organizations, documents by hash, ...)."""
         return self.itglue().cache
+
+    def extractors(self) -> ExtractorRegistry:
+        """The content extractors by MIME type (the ``ingest_register_extractors``
+        hook), collected on first use.
+
+        :raises ValueError: two plugins registered the same MIME type.
+        """
+        with self._extractors_lock:
+            if self._extractors is None:
+                self._extractors = self._hook.extractors()
+            return self._extractors
 
     def route(self, record: DocumentRecord) -> Route | None:
         """Ask the routers (the ``ingest_route`` hook) where ``record`` goes."""

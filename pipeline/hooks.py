@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
+from .extraction import ExtractorRegistry, RegisterExtractor
+
 if TYPE_CHECKING:
     import click
 
@@ -95,6 +97,11 @@ class HookFacade:
     def sinks(self) -> Registry[type[Sink]]:
         reg: Registry[type[Sink]] = Registry("sink")
         self.pm.hook.ingest_register_sinks(register=reg.register)
+        return reg
+
+    def extractors(self) -> ExtractorRegistry:
+        reg = ExtractorRegistry()
+        self.pm.hook.ingest_register_extractors(register=RegisterExtractor(reg))
         return reg
 
     def register_commands(self, cli: click.Group) -> None:

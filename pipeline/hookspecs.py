@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import click
 
     from .context import EngineContext
+    from .extraction import RegisterExtractor
     from .records import DocumentRecord, Route
     from .sinks import DeliveryResult, Sink
     from .sources import Source
@@ -68,6 +69,22 @@ def ingest_register_transforms(register: Callable[[str, type[Transform]], None])
 @hookspec
 def ingest_register_sinks(register: Callable[[str, type[Sink]], None]) -> None:
     """Register sinks by name (``[pipeline] sink`` picks one; default ``itglue``).
+
+    :return: ignored.
+    """
+
+
+@hookspec
+def ingest_register_extractors(register: RegisterExtractor) -> None:
+    """Register content extractors by MIME type.
+
+    Called once when the engine (or ``itglue-ingest extract``) builds its registries.
+    Call ``register(["application/vnd.visio"], extract_visio, name="visio")``: the
+    built-in ``extract`` transform then runs ``extract_visio(path, limits)`` for files
+    whose sniffed type is one of those (``"image/*"`` patterns allowed; an exact type
+    wins). The extractor is a top-level function (it runs in a worker process) returning
+    a :class:`pipeline.Extracted`, or raising :class:`pipeline.ExtractionError`.
+    Registering a type twice is an error naming both extractors.
 
     :return: ignored.
     """

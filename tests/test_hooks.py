@@ -19,8 +19,13 @@ from pipeline import (
     DeliveryResult,
     DocumentRecord,
     EngineContext,
+    Extracted,
+    ExtractLimits,
+    Heading,
+    Html,
     PermanentError,
     RecordDraft,
+    RegisterExtractor,
     Rejected,
     Route,
     Section,
@@ -202,6 +207,47 @@ def test_register_sources_twice_is_an_error_naming_both(ingest_state_dir: Path) 
     pm = get_plugin_manager(load_entrypoints=False, extra=[Registrations(), Again()])
     with pytest.raises(ValueError, match="'memo' is registered twice"):
         Engine(settings_for(ingest_state_dir, NOTES), pm)
+
+
+def extract_memo(path: Path, limits: ExtractLimits) -> Extracted:
+    """A test extractor: a heading and the file's text as a paragraph."""
+    text = path.read_text(encoding="utf-8")
+    return Extracted(blocks=(Heading("Memo"), Html(f"<p>{text}</p>")), text=text)
+
+
+class MemoExtractors:
+    @hookimpl
+    def ingest_register_extractors(self, register: RegisterExtractor) -> None:
+        register(["text/x-memo", "application/x-memo-*"], extract_memo, name="memo")
+
+
+def test_register_extractors_fills_the_engines_registry(ingest_state_dir: Path) -> None:
+    """ingest_register_extractors: what a plugin registers is what the engine's
+    ``context.extractors()`` finds by MIME type (exact types and patterns)."""
+    pm = get_plugin_manager(load_entrypoints=False, extra=[Registrations(), MemoExtractors()])
+    with Engine(settings_for(ingest_state_dir, NOTES), pm) as engine:
+        registry = engine.context.extractors()
+        found = registry.lookup("text/x-memo; charset=utf-8")
+        assert found is not None and found.name == "memo" and found.extractor is extract_memo
+        pattern = registry.lookup("application/x-memo-long")
+        assert pattern is not None and pattern.name == "memo"
+        assert registry.lookup("application/x-unknown") is None
+
+
+def test_register_extractors_twice_is_an_error_naming_both(ingest_state_dir: Path) -> None:
+    class Again:
+        @hookimpl
+        def ingest_register_extractors(self, register: RegisterExtractor) -> None:
+            register(["text/x-memo"], extract_memo, name="memo-again")
+
+    pm = get_plugin_manager(
+        load_entrypoints=False, extra=[Registrations(), MemoExtractors(), Again()]
+    )
+    with (
+        Engine(settings_for(ingest_state_dir, NOTES), pm) as engine,
+        pytest.raises(ValueError, match=r"'memo'.*'memo-again'|'memo-again'.*'memo'"),
+    ):
+        engine.context.extractors()
 
 
 def test_register_commands_from_an_installed_entry_point(
