@@ -194,12 +194,27 @@ class EmulatorApp:
                     raise ValueError("seed takes an object of counts per collection")
                 created = generate(self.store, doc)
                 return Reply(200, {"created": created}, content_type=JSON)
+            if method == "POST" and parts == ["records"]:
+                return Reply(200, {"created": self._put_records(_json(body))}, content_type=JSON)
             if method == "POST" and parts == ["reset"]:
                 self.reset()
                 return Reply(200, {"reset": True}, content_type=JSON)
         except (FaultConfigError, ValueError, TypeError) as e:
             return Reply(400, {"error": str(e)}, content_type=JSON)
         return Reply(404, {"error": f"no inspection route {method} {path}"}, content_type=JSON)
+
+    def _put_records(self, doc: Any) -> dict[str, list[str]]:
+        """``{collection: [record, ...]}`` stored as given (kebab-case keys, ids kept)."""
+        if not isinstance(doc, dict) or not all(
+            c in self.store.tables and isinstance(rows, list) for c, rows in doc.items()
+        ):
+            raise ValueError("records takes {collection: [record, ...]} of known collections")
+        created: dict[str, list[str]] = {}
+        for collection, rows in doc.items():
+            if not all(isinstance(r, dict) for r in rows):
+                raise ValueError(f"{collection}: every record must be an object")
+            created[collection] = [str(self.store.put(collection, r)["id"]) for r in rows]
+        return created
 
     def state(self) -> dict[str, Any]:
         """Every stored record (attachments without their bytes) plus request counts."""

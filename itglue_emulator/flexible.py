@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from . import errors
-from .handlers import destroy_record, require, require_owned
+from .handlers import bulk_ids, destroy_record, require, require_owned
 from .jsonapi import Ctx, Reply, check_type, document, fields_of
 from .listing import paginate
 from .resources import (
@@ -138,6 +138,26 @@ def field_update(ctx: Ctx) -> Reply:
         record.update(attrs)
         record["updated-at"] = now_iso()
         return Reply(200, document(ctx, spec, [record], single=True))
+
+
+def field_bulk_update(ctx: Ctx) -> Reply:
+    """PATCH /flexible_asset_fields with data=[{attributes: {id, ...}}]; all or nothing."""
+    spec = SPECS["flexible_asset_fields"]
+    with ctx.app.store.lock:
+        ids = bulk_ids(ctx, spec)
+        items = ctx.data(allow_list=True)
+        items = items if isinstance(items, list) else [items]
+        changes = []
+        for rid, item in zip(ids, items, strict=True):
+            record = require(ctx, "flexible_asset_fields", rid)
+            raw = normalize_attributes(item.get("attributes"))
+            raw.pop("id", None)
+            type_id = record["flexible-asset-type-id"]
+            changes.append((record, _field_values(ctx, raw, type_id, record)))
+        for record, attrs in changes:
+            record.update(attrs)
+            record["updated-at"] = now_iso()
+        return Reply(200, document(ctx, spec, [r for r, _ in changes], single=False))
 
 
 # ------------------------------------------------------------------- flexible assets

@@ -29,11 +29,28 @@ def require(ctx: Ctx, collection: str, record_id: Any) -> dict[str, Any]:
     return record
 
 
+def owner_id(ctx: Ctx) -> str | None:
+    """The parent's id in a nested URL (``/<parent>/:id/relationships/...``), or None."""
+    return ctx.params.get("org_id") or ctx.params.get("owner_id")
+
+
+def owner_attr(spec: Spec) -> str:
+    parent = spec.parent
+    return parent[1] if parent is not None else "organization-id"
+
+
+def require_owner(ctx: Ctx, spec: Spec) -> dict[str, Any]:
+    """The parent record of a nested URL (404 when absent)."""
+    parent = spec.parent
+    collection = parent[0] if parent is not None else "organizations"
+    return require(ctx, collection, owner_id(ctx))
+
+
 def require_owned(ctx: Ctx, spec: Spec, record_id: Any) -> dict[str, Any]:
-    """The record, checked against the organization in a nested URL."""
+    """The record, checked against the parent (organization, ...) in a nested URL."""
     record = require(ctx, spec.collection, record_id)
-    org = ctx.params.get("org_id")
-    if org is not None and record.get("organization-id") != to_int(org):
+    owner = owner_id(ctx)
+    if owner is not None and record.get(owner_attr(spec)) != to_int(owner):
         raise errors.record_not_found(spec.class_name, str(record_id))
     return record
 
@@ -68,12 +85,11 @@ def index(
         if before:
             before(ctx)
         with store.lock:
-            if nested and "org_id" in ctx.params:
-                org = require(ctx, "organizations", ctx.params["org_id"])
+            if nested and owner_id(ctx) is not None:
+                owner = require_owner(ctx, spec)
+                attr = owner_attr(spec)
                 rows = [
-                    r
-                    for r in store.tables[spec.collection].values()
-                    if r.get("organization-id") == org["id"]
+                    r for r in store.tables[spec.collection].values() if r.get(attr) == owner["id"]
                 ]
                 applied: dict[str, str] = {}
             else:
@@ -118,9 +134,8 @@ def create(
         attrs = {k: v for k, v in raw.items() if k in spec.writable}
         store = ctx.app.store
         with store.lock:
-            if "org_id" in ctx.params:
-                org = require(ctx, "organizations", ctx.params["org_id"])
-                attrs["organization-id"] = org["id"]
+            if owner_id(ctx) is not None:
+                attrs[owner_attr(spec)] = require_owner(ctx, spec)["id"]
             problems = validate(store, spec, attrs, None)
             if problems:
                 raise errors.unprocessable(problems)
@@ -239,7 +254,7 @@ def delete_attachments_of(ctx: Ctx, collection: str, record_id: int) -> None:
 
 
 def destroy_record(ctx: Ctx, spec: Spec, record: dict[str, Any]) -> None:
-    """Delete one record and what hangs off it (attachments, sections, org children)."""
+    """Delete one record and what hangs off it (attachments, sections, child records)."""
     store = ctx.app.store
     rid = record["id"]
     delete_attachments_of(ctx, spec.collection, rid)
@@ -248,15 +263,11 @@ def destroy_record(ctx: Ctx, spec: Spec, record: dict[str, Any]) -> None:
             s for s in store.tables["document_sections"].values() if s["document-id"] == rid
         ]:
             store.delete("document_sections", sec["id"])
-    if spec.collection == "organizations":
-        for child in SPECS.values():
-            if child.org_owned:
-                for row in [
-                    r
-                    for r in store.tables[child.collection].values()
-                    if r.get("organization-id") == rid
-                ]:
-                    destroy_record(ctx, child, row)
+    for child in SPECS.values():  # an organization's records, a configuration's interfaces
+        if child.parent is not None and child.parent[0] == spec.collection:
+            attr = child.parent[1]
+            for row in [r for r in store.tables[child.collection].values() if r.get(attr) == rid]:
+                destroy_record(ctx, child, row)
     store.delete(spec.collection, rid)
 
 
@@ -277,8 +288,8 @@ def bulk_destroy(spec: Spec, aliases: tuple[str, ...] = ()) -> Handler:
             else:
                 # by filters: top level only (nested routes ignore filters), and never
                 # "everything" because a client forgot the body
-                if "org_id" in ctx.params:
-                    require(ctx, "organizations", ctx.params["org_id"])
+                if owner_id(ctx) is not None:
+                    require_owner(ctx, spec)
                     raise errors.param_missing("data")
                 rows = list(store.tables[spec.collection].values())
                 records, applied = apply_filters(spec, rows, ctx.query)

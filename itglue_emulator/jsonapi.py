@@ -126,12 +126,14 @@ def attributes(ctx: Ctx, spec: Spec, record: dict[str, Any]) -> dict[str, Any]:
     for attr, (collection, _required, _pointer) in spec.references.items():
         attrs[attr[:-3] + "-name"] = display_name(store, collection, record.get(attr))
     coll = spec.collection
+    for secret in spec.secret:
+        # the value only on a show that asks for it: GET /passwords/:id?show_password=true
+        shown = ctx.method == "GET" and bool(ctx.params.get("id"))
+        if not (shown and (ctx.arg(f"show_{secret}") or "").lower() == "true"):
+            attrs.pop(secret, None)
     if coll == "attachments":
         attrs.pop("sha256", None)
         attrs["download-url"] = f"{ctx.base_url}/_downloads/{record['id']}/{record['_token']}"
-    elif coll == "passwords":
-        if not (ctx.params.get("id") and (ctx.arg("show_password") or "").lower() == "true"):
-            attrs.pop("password", None)
     elif coll == "flexible_assets":
         attrs["traits"] = render_traits(ctx, record)
     elif coll == "related_items":

@@ -15,7 +15,7 @@ from . import handlers as h
 from . import related_items as rel
 from .handlers import Handler
 from .jsonapi import Ctx, Reply
-from .resources import ATTACHABLE, RELATABLE, SPECS
+from .resources import ATTACHABLE, RELATABLE, SPECS, Spec
 
 
 @dataclass(frozen=True)
@@ -56,39 +56,42 @@ class Router:
         return sorted({f"{r.method} {r.template}" for b in self._index.values() for r in b})
 
 
-def _crud(r: Router, name: str, nested: bool, bulk: bool, **kw: object) -> None:
-    spec = SPECS[name]
-    r.add("GET", f"/{name}", h.index(spec))
-    r.add("POST", f"/{name}", h.create(spec))
-    r.add("GET", f"/{name}/:id", h.show(spec))
-    r.add("PATCH", f"/{name}/:id", h.update(spec))
-    if bulk:
-        r.add("PATCH", f"/{name}", h.bulk_update(spec))
-        r.add("DELETE", f"/{name}", h.bulk_destroy(spec))
-    if nested:
-        base = f"/organizations/:org_id/relationships/{name}"
-        r.add("GET", base, h.index(spec, nested=True))
-        r.add("POST", base, h.create(spec))
-        r.add("GET", f"{base}/:id", h.show(spec))
-        r.add("PATCH", f"{base}/:id", h.update(spec))
-        if bulk:
-            r.add("PATCH", base, h.bulk_update(spec))
-            r.add("DELETE", base, h.bulk_destroy(spec))
+def _owner_param(spec: Spec) -> str:
+    """The URL parameter naming a nested route's parent (``:org_id`` for organizations)."""
+    parent = spec.parent
+    assert parent is not None
+    return "org_id" if parent[0] == "organizations" else "owner_id"
+
+
+def _generic(r: Router, spec: Spec) -> None:
+    """The routes a spec declares (``routes`` top level, ``nested`` under its parent)."""
+    handlers: dict[str, tuple[str, str, Handler]] = {
+        "index": ("GET", "", h.index(spec)),
+        "create": ("POST", "", h.create(spec)),
+        "show": ("GET", "/:id", h.show(spec)),
+        "update": ("PATCH", "/:id", h.update(spec)),
+        "destroy": ("DELETE", "/:id", h.destroy_one(spec)),
+        "bulk_update": ("PATCH", "", h.bulk_update(spec)),
+        "bulk_destroy": ("DELETE", "", h.bulk_destroy(spec)),
+    }
+    for action in sorted(spec.routes):
+        method, suffix, handler = handlers[action]
+        r.add(method, f"/{spec.collection}{suffix}", handler)
+    if spec.nested:
+        parent = spec.parent
+        assert parent is not None, f"{spec.collection}: nested routes need a parent"
+        base = f"/{parent[0]}/:{_owner_param(spec)}/relationships/{spec.collection}"
+        for action in sorted(spec.nested):
+            method, suffix, handler = handlers[action]
+            if action == "index":
+                handler = h.index(spec, nested=True)
+            r.add(method, f"{base}{suffix}", handler)
 
 
 def build_router() -> Router:
     r = Router()
-    _crud(r, "organizations", nested=False, bulk=True)
-    for name in (
-        "organization_types",
-        "organization_statuses",
-        "configuration_types",
-        "configuration_statuses",
-        "contact_types",
-    ):
-        _crud(r, name, nested=False, bulk=False)
-    for name in ("configurations", "contacts", "locations", "passwords"):
-        _crud(r, name, nested=True, bulk=True)
+    for spec in SPECS.values():
+        _generic(r, spec)
 
     # flexible asset types and fields
     fat = SPECS["flexible_asset_types"]
@@ -103,6 +106,7 @@ def build_router() -> Router:
     r.add("GET", "/flexible_asset_fields/:id", h.show(faf))
     r.add("PATCH", "/flexible_asset_fields/:id", flex.field_update)
     r.add("DELETE", "/flexible_asset_fields/:id", h.destroy_one(faf))
+    r.add("PATCH", "/flexible_asset_fields", flex.field_bulk_update)
 
     # flexible assets (no nested index: the real API has only the nested create)
     fa = SPECS["flexible_assets"]
@@ -136,12 +140,6 @@ def build_router() -> Router:
     r.add("GET", f"{sections}/:id", docs.section_show)
     r.add("PATCH", f"{sections}/:id", docs.section_update)
     r.add("DELETE", f"{sections}/:id", docs.section_delete)
-
-    # read-only parents of attachments / related items
-    for name in ("checklists", "checklist_templates", "domains", "ssl_certificates", "tickets"):
-        spec = SPECS[name]
-        r.add("GET", f"/{name}", h.index(spec))
-        r.add("GET", f"/{name}/:id", h.show(spec))
 
     # attachments and related items on every allowed parent type
     for parent in ATTACHABLE:

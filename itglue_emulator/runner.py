@@ -87,6 +87,13 @@ class Emulator:
         result: dict[str, int] = self._json("POST", "/_emulator/seed", dict(counts))["created"]
         return result
 
+    def add_records(self, records: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
+        """POST /_emulator/records: store records as given (``id`` kept when present)."""
+        result: dict[str, list[str]] = self._json("POST", "/_emulator/records", dict(records))[
+            "created"
+        ]
+        return result
+
     def reset(self) -> None:
         self._json("POST", "/_emulator/reset", {})
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from .specs import SPECS
 from .store import Store, now_iso
 
 GENERATABLE = (
@@ -30,6 +31,21 @@ GENERATABLE = (
     "domains",
     "ssl_certificates",
     "tickets",
+    "expirations",
+    "password_folders",
+    "password_categories",
+    "manufacturers",
+    "models",
+    "platforms",
+    "operating_systems",
+    "countries",
+    "regions",
+    "configuration_interfaces",
+    "users",
+    "groups",
+    "user_metrics",
+    "logs",
+    "exports",
 )
 _ORG_OWNED = (
     "configurations",
@@ -43,7 +59,19 @@ _ORG_OWNED = (
     "domains",
     "ssl_certificates",
     "tickets",
+    "expirations",
+    "password_folders",
 )
+
+
+def _owner_ids(store: Store, collection: str) -> itertools.cycle[int] | None:
+    """Ids to spread a child collection over (models over manufacturers, ...)."""
+    parent = SPECS[collection].parent
+    if parent is None or parent[0] == "organizations":
+        return None
+    if not store.tables[parent[0]]:
+        generate(store, {parent[0]: 1})
+    return itertools.cycle(sorted(store.tables[parent[0]]))
 
 
 def _ensure(store: Store, collection: str, names: tuple[str, ...], stamp: str) -> list[int]:
@@ -118,6 +146,7 @@ def generate(store: Store, counts: dict[str, Any]) -> dict[str, int]:
                 cs = _ensure(store, "configuration_statuses", ("Active",), stamp)
             if collection == "flexible_assets":
                 fat_id = _ensure_fa_type(store, stamp)
+            owners = _owner_ids(store, collection)
             table = store.tables[collection]
             base = len(table)
             for i in range(base + 1, base + n + 1):
@@ -125,6 +154,8 @@ def generate(store: Store, counts: dict[str, Any]) -> dict[str, int]:
                 row: dict[str, Any] = {"id": rid, "created-at": stamp, "updated-at": stamp}
                 if collection in _ORG_OWNED and org_cycle is not None:
                     row["organization-id"] = next(org_cycle)
+                if owners is not None:
+                    row[SPECS[collection].parent[1]] = next(owners)  # type: ignore[index]
                 if collection == "organizations":
                     row.update(
                         {

@@ -43,6 +43,22 @@ COLLECTIONS = (
     "domains",
     "ssl_certificates",
     "tickets",
+    # appended (never reordered: the order fixes each collection's id range)
+    "configuration_interfaces",
+    "password_folders",
+    "password_categories",
+    "expirations",
+    "manufacturers",
+    "models",
+    "platforms",
+    "operating_systems",
+    "countries",
+    "regions",
+    "users",
+    "groups",
+    "user_metrics",
+    "logs",
+    "exports",
 )
 
 _ID_STRIDE = 1_000_000
@@ -86,6 +102,16 @@ class Store:
             record.update(attrs)
             self.tables[collection][rid] = record
             return record
+
+    def put(self, collection: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Store a record as given (its ``id`` kept when it has one): test fixtures."""
+        stamp = now_iso()
+        with self.lock:
+            rid = to_int(record.get("id"))
+            row = {"created-at": stamp, "updated-at": stamp, **record}
+            row["id"] = rid if rid is not None else self.new_id(collection)
+            self.tables[collection][row["id"]] = row
+            return row
 
     def get(self, collection: str, record_id: Any) -> dict[str, Any] | None:
         rid = to_int(record_id)

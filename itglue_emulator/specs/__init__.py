@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from .account import ACCOUNT_SPECS
 from .attached import ATTACHED_SPECS
+from .catalog import CATALOG_SPECS
 from .core_assets import CORE_ASSET_SPECS
 from .documents import DOCUMENT_SPECS
 from .flexible_assets import FLEXIBLE_ASSET_SPECS
@@ -22,5 +24,7 @@ SPECS: dict[str, Spec] = {
         *DOCUMENT_SPECS,
         *ATTACHED_SPECS,
         *READ_ONLY_SPECS,
+        *CATALOG_SPECS,
+        *ACCOUNT_SPECS,
     )
 }

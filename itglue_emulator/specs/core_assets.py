@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .spec import COMMON_SORT, ORG_REF, Spec
+from .spec import COMMON_SORT, CRUD_BULK, ORG_REF, WRITE, Spec
 
 CORE_ASSET_SPECS: tuple[Spec, ...] = (
     Spec(
@@ -83,6 +83,8 @@ CORE_ASSET_SPECS: tuple[Spec, ...] = (
             "configuration-status-id": None,
             "notes": None,
         },
+        routes=CRUD_BULK,
+        nested=CRUD_BULK,
     ),
     Spec(
         "contacts",
@@ -133,6 +135,8 @@ CORE_ASSET_SPECS: tuple[Spec, ...] = (
             "contact-phones": [],
         },
         name_attr="first-name",
+        routes=CRUD_BULK,
+        nested=CRUD_BULK,
     ),
     Spec(
         "locations",
@@ -172,6 +176,8 @@ CORE_ASSET_SPECS: tuple[Spec, ...] = (
         sorts=COMMON_SORT | {"name"},
         includes=frozenset({"attachments", "related_items"}),
         defaults={"primary": False, "city": None},
+        routes=CRUD_BULK,
+        nested=CRUD_BULK,
     ),
     Spec(
         "passwords",
@@ -196,17 +202,50 @@ CORE_ASSET_SPECS: tuple[Spec, ...] = (
         ),
         required=("name",),
         org_owned=True,
-        references={"organization-id": ORG_REF},
+        references={
+            "organization-id": ORG_REF,
+            "password-category-id": ("password_categories", False, "password-category"),
+            "password-folder-id": ("password_folders", False, "password-folder"),
+        },
         filters={
             "id": "id",
             "name": "str",
             "organization-id": "int",
             "password-category-id": "int",
             "url": "str",
+            "cached-resource-name": "str",
             "archived": "bool",
         },
         sorts=COMMON_SORT | {"name", "username", "url"},
         includes=frozenset({"attachments", "related_items"}),
-        defaults={"username": None, "url": None, "notes": None, "archived": False},
+        defaults={
+            "username": None,
+            "url": None,
+            "notes": None,
+            "archived": False,
+            "password-category-id": None,
+            "password-folder-id": None,
+        },
+        # the value only on GET /passwords/:id?show_password=true
+        secret=("password",),
+        routes=CRUD_BULK | {"destroy"},
+        nested=CRUD_BULK,
+    ),
+    Spec(
+        "configuration_interfaces",
+        "configuration-interfaces",
+        "ConfigurationInterface",
+        "Configuration Interface",
+        writable=frozenset(
+            {"configuration-id", "name", "ip-address", "mac-address", "notes", "primary"}
+        ),
+        required=("name",),
+        references={"configuration-id": ("configurations", True, "configuration")},
+        filters={"id": "id", "name": "str", "ip-address": "str", "configuration-id": "int"},
+        sorts=COMMON_SORT | {"name", "ip-address"},
+        defaults={"ip-address": None, "mac-address": None, "notes": None, "primary": False},
+        routes=frozenset({"show", "create", "update", "bulk_update"}),
+        nested=WRITE,
+        owner=("configurations", "configuration-id"),
     ),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .spec import COMMON_SORT, Spec, type_spec
+from .spec import COMMON_SORT, READ, Spec, type_spec
 
 ORGANIZATION_SPECS: tuple[Spec, ...] = (
     Spec(
@@ -62,6 +62,7 @@ ORGANIZATION_SPECS: tuple[Spec, ...] = (
             "organization-status-id": None,
             "my-glue-account-id": None,
         },
+        routes=READ | {"create", "update", "bulk_update", "bulk_destroy"},
     ),
     type_spec("organization_types", "organization-types", "OrganizationType", "Organization Type"),
     type_spec(
