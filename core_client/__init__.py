@@ -8,6 +8,7 @@ limiter and a circuit breaker; the exception tree is in :mod:`core_client.except
 from .circuit_breaker import CircuitBreaker
 from .client import REGIONS, ITGlueClient
 from .exceptions import (
+    AmbiguousNameError,
     AmbiguousOutcomeError,
     APIError,
     AuthenticationError,
@@ -22,6 +23,8 @@ from .exceptions import (
     RateLimitError,
     ServerError,
     TransportError,
+    UnknownNameError,
+    UnsupportedActionError,
     ValidationError,
 )
 from .metrics import Metrics
@@ -33,6 +36,7 @@ from .transport import Timeouts
 __all__ = [
     "REGIONS",
     "APIError",
+    "AmbiguousNameError",
     "AmbiguousOutcomeError",
     "AuthenticationError",
     "CircuitBreaker",
@@ -54,5 +58,7 @@ __all__ = [
     "ServerError",
     "Timeouts",
     "TransportError",
+    "UnknownNameError",
+    "UnsupportedActionError",
     "ValidationError",
 ]

@@ -40,6 +40,7 @@ from .exceptions import ConfigurationError
 from .jsonapi import filter_params, joined
 from .metrics import Metrics
 from .models import Attachment, Document, Resource
+from .names import NameResolver
 from .rate_limiter import RateLimiter
 from .redaction import Secret
 from .reports import ClientMetrics, HealthReport, collect_metrics, probe_health
@@ -156,6 +157,7 @@ class ITGlueClient(ResourceShortcuts):
         else:
             self._cache = cache
         self._cache_lock = threading.Lock()
+        self._names = NameResolver(self)
         self._closed = False
 
     @classmethod
@@ -293,6 +295,11 @@ class ITGlueClient(ResourceShortcuts):
                     )
                 self._cache = self._cache_factory()
             return self._cache
+
+    @property
+    def names(self) -> NameResolver:
+        """Turns names into ids (``configuration_type="Server"``): :mod:`core_client.names`."""
+        return self._names
 
     # -- generic JSON:API -------------------------------------------------------------
     def request(

@@ -20,7 +20,10 @@
     ├── AmbiguousOutcomeError       a non-idempotent request was sent but its answer was
     │                               lost (read timeout, reset after send, gateway error):
     │                               it may or may not have taken effect; reconcile first
-    └── ClientClosedError           the client was closed while the call was waiting
+    ├── ClientClosedError           the client was closed while the call was waiting
+    ├── UnknownNameError            no record is called that name (.close_matches)
+    ├── AmbiguousNameError          several records are called that name (.ids)
+    └── UnsupportedActionError      the API has no such route for the resource
 
 Why so many: the ingest sink must tell "fix the record" (validation, too large, not
 found) from "try again later" (429, 5xx, transport, breaker) from "find out what
@@ -40,6 +43,7 @@ from typing import Any
 
 __all__ = [
     "APIError",
+    "AmbiguousNameError",
     "AmbiguousOutcomeError",
     "AuthenticationError",
     "CircuitOpenError",
@@ -53,6 +57,8 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "TransportError",
+    "UnknownNameError",
+    "UnsupportedActionError",
     "ValidationError",
     "error_for_status",
     "parse_errors",
@@ -188,6 +194,42 @@ class AmbiguousOutcomeError(ITGlueError):
         self.method = method
         self.path = path
         self.status = status
+
+
+class UnknownNameError(ITGlueError, LookupError):
+    """No record of a kind is called the given name (checked after one refresh).
+
+    ``close_matches``: the most similar names there are (difflib), best first.
+    """
+
+    def __init__(self, kind: str, name: str, close_matches: list[str]) -> None:
+        hint = (
+            "did you mean " + ", ".join(repr(m) for m in close_matches) + "?"
+            if close_matches
+            else "no similar name exists"
+        )
+        super().__init__(f"no {kind.replace('_', ' ')} is called {name!r}: {hint}")
+        self.kind = kind
+        self.name = name
+        self.close_matches = close_matches
+
+
+class AmbiguousNameError(ITGlueError, LookupError):
+    """Several records of a kind are called the name: pass the id instead."""
+
+    def __init__(self, kind: str, name: str, ids: list[str]) -> None:
+        super().__init__(
+            f"{len(ids)} {kind.replace('_', ' ')} are called {name!r} (ids {', '.join(ids)}):"
+            " pass the id"
+        )
+        self.kind = kind
+        self.name = name
+        self.ids = ids
+
+
+class UnsupportedActionError(ITGlueError):
+    """The API has no such route for this resource (e.g. creating a checklist);
+    raised before any request is sent."""
 
 
 class ClientClosedError(ITGlueError):

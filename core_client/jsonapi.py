@@ -6,8 +6,11 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, TypeVar
 
+from pydantic import SecretStr
+
 from .exceptions import APIError
 from .models import Resource, to_kebab
+from .redaction import Secret
 from .transport import Response
 
 M = TypeVar("M", bound=Resource)
@@ -69,10 +72,15 @@ def joined(value: str | Any) -> str:
 
 
 def attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """snake_case kwargs -> kebab-case attributes; ``*_id`` digit strings -> ints."""
+    """snake_case kwargs -> kebab-case attributes; ``*_id`` digit strings -> ints; a
+    secret (``Secret``, ``SecretStr``, e.g. a password) revealed only here, in the body."""
     out: dict[str, Any] = {}
     for key, value in attrs.items():
         k = to_kebab(key)
+        if isinstance(value, Secret):
+            value = value.reveal()
+        elif isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if (k.endswith("-id") or k == "id") and isinstance(value, str) and value.isdigit():
             value = int(value)
         out[k] = value

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 def to_kebab(name: str) -> str:
@@ -225,7 +225,213 @@ class RelatedItem(Resource):
 
 
 class GenericResource(Resource):
-    """Any other resource type (types, statuses, ...): only id/type + kept attributes."""
+    """Any other resource type: only id/type + kept attributes."""
+
+
+class Named(Resource):
+    """A record that is mostly its name: types, statuses, the catalog, groups."""
+
+    name: str | None = None
+
+
+class OrganizationType(Named):
+    resource_type: ClassVar[str] = "organization_types"
+
+
+class OrganizationStatus(Named):
+    resource_type: ClassVar[str] = "organization_statuses"
+
+
+class ConfigurationType(Named):
+    resource_type: ClassVar[str] = "configuration_types"
+
+
+class ConfigurationStatus(Named):
+    resource_type: ClassVar[str] = "configuration_statuses"
+
+
+class ContactType(Named):
+    resource_type: ClassVar[str] = "contact_types"
+
+
+class PasswordCategory(Named):
+    resource_type: ClassVar[str] = "password_categories"
+
+
+class Manufacturer(Named):
+    resource_type: ClassVar[str] = "manufacturers"
+
+
+class Model(Named):
+    resource_type: ClassVar[str] = "models"
+    manufacturer_id: str | None = None
+    manufacturer_name: str | None = None
+
+
+class Platform(Named):
+    resource_type: ClassVar[str] = "platforms"
+
+
+class OperatingSystem(Named):
+    resource_type: ClassVar[str] = "operating_systems"
+    platform_id: str | None = None
+    platform_name: str | None = None
+
+
+class Country(Named):
+    resource_type: ClassVar[str] = "countries"
+    iso: str | None = None
+
+
+class Region(Named):
+    resource_type: ClassVar[str] = "regions"
+    iso: str | None = None
+    country_id: str | None = None
+    country_name: str | None = None
+
+
+class Group(Named):
+    resource_type: ClassVar[str] = "groups"
+    description: str | None = None
+
+
+class ConfigurationInterface(Named):
+    resource_type: ClassVar[str] = "configuration_interfaces"
+    configuration_id: str | None = None
+    ip_address: str | None = None
+    mac_address: str | None = None
+    notes: str | None = None
+    primary: bool | None = None
+
+
+class Password(Resource):
+    """A password record. The value (``password``) is a :class:`~pydantic.SecretStr`:
+    it is left out of ``repr()``, ``model_dump()`` and :meth:`attributes` (so out of
+    logs and the cache); read it with ``password.get_secret_value()``. The API sends
+    it only on a show with ``show_password=true``."""
+
+    resource_type: ClassVar[str] = "passwords"
+    organization_id: str | None = None
+    organization_name: str | None = None
+    name: str | None = None
+    username: str | None = None
+    password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    url: str | None = None
+    notes: str | None = None
+    password_category_id: str | None = None
+    password_category_name: str | None = None
+    password_folder_id: str | None = None
+    resource_id: str | None = None
+    resource_type_name: str | None = Field(default=None, alias="resource-type")
+    cached_resource_name: str | None = None
+    restricted: bool | None = None
+    archived: bool | None = None
+
+
+class PasswordFolder(Named):
+    resource_type: ClassVar[str] = "password_folders"
+    organization_id: str | None = None
+    parent_id: str | None = None
+    restricted: bool | None = None
+
+
+class FlexibleAssetType(Named):
+    resource_type: ClassVar[str] = "flexible_asset_types"
+    description: str | None = None
+    icon: str | None = None
+    enabled: bool | None = None
+    show_in_menu: bool | None = None
+
+
+class FlexibleAssetField(Named):
+    resource_type: ClassVar[str] = "flexible_asset_fields"
+    flexible_asset_type_id: str | None = None
+    order: int | None = None
+    name_key: str | None = None
+    kind: str | None = None
+    hint: str | None = None
+    tag_type: str | None = None
+    required: bool | None = None
+    show_in_list: bool | None = None
+    use_for_title: bool | None = None
+
+
+class _OrganizationRecord(Named):
+    organization_id: str | None = None
+    organization_name: str | None = None
+
+
+class Checklist(_OrganizationRecord):
+    resource_type: ClassVar[str] = "checklists"
+    description: str | None = None
+    completed: bool | None = None
+    archived: bool | None = None
+
+
+class ChecklistTemplate(_OrganizationRecord):
+    resource_type: ClassVar[str] = "checklist_templates"
+    description: str | None = None
+
+
+class Domain(_OrganizationRecord):
+    resource_type: ClassVar[str] = "domains"
+    registrar_name: str | None = None
+    expires_on: str | None = None
+
+
+class Expiration(_OrganizationRecord):
+    resource_type: ClassVar[str] = "expirations"
+    resource_id: str | None = None
+    resource_name: str | None = None
+    resource_type_name: str | None = None
+    description: str | None = None
+    expiration_date: str | None = None
+
+
+class SslCertificate(_OrganizationRecord):
+    resource_type: ClassVar[str] = "ssl_certificates"
+    common_name: str | None = None
+    valid_not_after: str | None = None
+
+
+class Ticket(_OrganizationRecord):
+    resource_type: ClassVar[str] = "tickets"
+    number: str | None = None
+    status: str | None = None
+
+
+class User(Named):
+    resource_type: ClassVar[str] = "users"
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    role_name: str | None = None
+
+
+class UserMetric(Resource):
+    resource_type: ClassVar[str] = "user_metrics"
+    user_id: str | None = None
+    organization_id: str | None = None
+    date: str | None = None
+    created: int | None = None
+    viewed: int | None = None
+    edited: int | None = None
+    deleted: int | None = None
+
+
+class Log(Resource):
+    resource_type: ClassVar[str] = "logs"
+    action: str | None = None
+    user_id: str | None = None
+    resource_id: str | None = None
+
+
+class Export(Resource):
+    resource_type: ClassVar[str] = "exports"
+    organization_id: str | None = None
+    include_logs: bool | None = None
+    state: str | None = None
+    download_url: str | None = None
 
 
 __all__ = [

@@ -10,7 +10,7 @@ They need only the two primitives :meth:`request` and :meth:`iter_resources`, wh
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .attachments import ATTACHABLE
@@ -27,7 +27,8 @@ from .models import (
     Resource,
     to_kebab,
 )
-from .resources import ResourceTable
+from .names import NameResolver
+from .resources import Resources, ResourceTable
 from .transport import Response
 
 M = TypeVar("M", bound=Resource)
@@ -61,6 +62,11 @@ class ResourceShortcuts(ResourceTable, ABC):
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[M]:
         """All records of a list route, page by page."""
+
+    @property
+    @abstractmethod
+    def names(self) -> NameResolver:
+        """Turns names into ids."""
 
     def list_organizations(
         self, filters: Mapping[str, Any] | None = None, sort: Any = None, include: Any = None
@@ -230,9 +236,7 @@ class ResourceShortcuts(ResourceTable, ABC):
         destination_id: Any,
         notes: str | None = None,
     ) -> RelatedItem:
-        collection = collection_name(resource_type)
-        if collection not in RELATABLE:
-            raise ValueError(f"{resource_type!r} does not take related items")
+        collection = self._relatable(resource_type)
         attrs: dict[str, Any] = {
             "destination_id": to_id(destination_id),
             "destination_type": destination_type,
@@ -244,6 +248,41 @@ class ResourceShortcuts(ResourceTable, ABC):
             "POST", f"/{collection}/{resource_id}/relationships/related_items", json=body
         )
         return one(resp, RelatedItem)
+
+    def update_related_item(
+        self, resource_type: str, resource_id: Any, related_item_id: Any, notes: str | None
+    ) -> RelatedItem:
+        """PATCH a related item's notes (the only thing that changes on a link)."""
+        collection = self._relatable(resource_type)
+        body = {"data": {"type": "related_items", "attributes": {"notes": notes}}}
+        path = f"/{collection}/{resource_id}/relationships/related_items/{related_item_id}"
+        return one(self.request("PATCH", path, json=body), RelatedItem)
+
+    def delete_related_items(
+        self, resource_type: str, resource_id: Any, related_item_ids: Iterable[Any]
+    ) -> None:
+        """Remove links in one bulk DELETE (nothing is sent for no ids)."""
+        collection = self._relatable(resource_type)
+        data = [{"type": "related_items", "attributes": {"id": to_id(i)}} for i in related_item_ids]
+        if data:
+            path = f"/{collection}/{resource_id}/relationships/related_items"
+            self.request("DELETE", path, json={"data": data})
+
+    @staticmethod
+    def _relatable(resource_type: str) -> str:
+        collection = collection_name(resource_type)
+        if collection not in RELATABLE:
+            raise ValueError(f"{resource_type!r} does not take related items")
+        return collection
+
+    def list_named(self, kind: str, scope: str | None, scope_id: Any) -> Iterator[Resource]:
+        """Every record of a kind names are looked up in (within ``scope_id`` when the
+        kind's parent is that scope): what :class:`~core_client.names.NameResolver` lists."""
+        collection: Resources[Any] = getattr(self, kind)
+        parent = collection.spec.parent
+        if scope_id is not None and parent is not None and parent.key == scope:
+            collection = collection.within(scope_id)
+        return collection.list()
 
     def list_resources(
         self,

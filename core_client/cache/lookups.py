@@ -57,7 +57,7 @@ class LookupsMixin(CacheBase):
         return None if row is None else self._model(k, str(record_id), row[0])
 
     def _by_name(
-        self, k: Kind, name: str, organization_id: str | int | None, limit: int | None
+        self, k: Kind, name: str, scope_id: str | int | None, limit: int | None
     ) -> list[Any]:
         key = name_key(name)
         if not key:  # unnamed records (a contact without names) match nothing
@@ -65,9 +65,11 @@ class LookupsMixin(CacheBase):
             return []
         sql = f"SELECT id, data FROM {k.table} WHERE name_key=?"
         params: list[Any] = [key]
-        if organization_id is not None:
-            sql += " AND organization_id=?"
-            params.append(str(organization_id))
+        if scope_id is not None:
+            if k.scope is None:
+                raise ValueError(f"{k.name} are not named within another record")
+            sql += f" AND {k.scope}=?"
+            params.append(str(scope_id))
         # Exact spelling first, then the oldest (lowest) id: deterministic among equals.
         sql += " ORDER BY name=? DESC, length(id), id"
         params.append(name)
@@ -99,6 +101,23 @@ class LookupsMixin(CacheBase):
         """The contact whose full name is ``name`` (case-insensitive), optionally in one org."""
         found = self._by_name(KINDS["contacts"], name, organization_id, 1)
         return found[0] if found else None
+
+    def find_by_name(
+        self, kind_name: str, name: str, scope_id: str | int | None = None
+    ) -> list[Any]:
+        """Every cached record of a kind called ``name`` (case-insensitive), exact
+        spelling first; ``scope_id``: only those within that record (the organization
+        of a contact, the manufacturer of a model, ...)."""
+        return self._by_name(kind(kind_name), name, scope_id, None)
+
+    def names(self, kind_name: str, scope_id: str | int | None = None) -> list[str]:
+        """The distinct names cached for a kind (within ``scope_id``), sorted."""
+        k = kind(kind_name)
+        sql, params = f"SELECT DISTINCT name FROM {k.table}", tuple[str, ...]()
+        if scope_id is not None and k.scope is not None:
+            sql, params = sql + f" WHERE {k.scope}=?", (str(scope_id),)
+        rows = self._conn().execute(sql + " ORDER BY name", params).fetchall()
+        return [r[0] for r in rows if r[0]]
 
     def find_contact_by_email(
         self, email: str, organization_id: str | int | None = None
@@ -146,7 +165,10 @@ class LookupsMixin(CacheBase):
             return None
         log.debug("cache miss: %s %s, asking the API", k.name, rid)
         try:
-            fetched = getattr(api_client, k.api_get)(rid)
+            getter: Any = api_client
+            for part in k.api_get.split("."):  # "get_organization" or "models.get"
+                getter = getattr(getter, part)
+            fetched = getter(rid)
         except Exception as e:
             if is_not_found(e):
                 self.invalidate(k.name, rid)

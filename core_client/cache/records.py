@@ -80,19 +80,72 @@ def _contact_email(data: Mapping[str, Any]) -> str | None:
     return str(chosen).strip().lower() if chosen else None
 
 
+def singular(plural: str) -> str:
+    """``countries`` -> ``country``, ``configuration_statuses`` -> ``configuration_status``."""
+    if plural.endswith("ies"):
+        return plural[:-3] + "y"
+    if plural.endswith("uses"):
+        return plural[:-2]
+    return plural[:-1] if plural.endswith("s") else plural
+
+
 @dataclass(frozen=True)
 class Kind:
     """How one resource kind maps onto its table."""
 
     name: str  # plural, as in the API and the CLI: "organizations"
     model: str  # class name in core_client.models
-    api_get: str  # ITGlueClient method fetching one by id
+    api_get: str  # ITGlueClient method (or "collection.get") fetching one by id
     columns: tuple[str, ...]  # indexed columns besides id, data, cached_at
     extract: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(repr=False)
+    scope: str | None = None  # the column a name is unique within (organization_id, ...)
 
     @property
     def table(self) -> str:
         return self.name
+
+    @property
+    def singular(self) -> str:
+        return singular(self.name)
+
+
+def _named(name: str, model: str, scope: str | None = None) -> Kind:
+    """A lookup table the client resolves names in (types, statuses, the catalog)."""
+    if scope is None:
+        return Kind(
+            name,
+            model,
+            f"{name}.get",
+            ("name", "name_key"),
+            lambda d: (_name(d), name_key(_name(d))),
+        )
+    attribute = scope.replace("_", "-")
+    return Kind(
+        name,
+        model,
+        f"{name}.get",
+        (scope, "name", "name_key"),
+        lambda d: (opt_id(attr(d, attribute)), _name(d), name_key(_name(d))),
+        scope,
+    )
+
+
+# the kinds names are resolved in besides organizations and contacts (schema v2)
+NAMED_KINDS: tuple[Kind, ...] = (
+    _named("organization_types", "OrganizationType"),
+    _named("organization_statuses", "OrganizationStatus"),
+    _named("configuration_types", "ConfigurationType"),
+    _named("configuration_statuses", "ConfigurationStatus"),
+    _named("contact_types", "ContactType"),
+    _named("manufacturers", "Manufacturer"),
+    _named("models", "Model", "manufacturer_id"),
+    _named("platforms", "Platform"),
+    _named("operating_systems", "OperatingSystem", "platform_id"),
+    _named("password_categories", "PasswordCategory"),
+    _named("countries", "Country"),
+    _named("regions", "Region", "country_id"),
+    _named("locations", "Location", "organization_id"),
+)
 
 
 KINDS: dict[str, Kind] = {
@@ -111,6 +164,7 @@ KINDS: dict[str, Kind] = {
             "get_configuration",
             ("organization_id", "name", "name_key"),
             lambda d: (opt_id(attr(d, "organization-id")), _name(d), name_key(_name(d))),
+            "organization_id",
         ),
         Kind(
             "contacts",
@@ -123,6 +177,7 @@ KINDS: dict[str, Kind] = {
                 name_key(_contact_name(d)),
                 _contact_email(d),
             ),
+            "organization_id",
         ),
         Kind(
             "documents",
@@ -130,17 +185,21 @@ KINDS: dict[str, Kind] = {
             "get_document",
             ("organization_id", "name", "name_key"),
             lambda d: (opt_id(attr(d, "organization-id")), _name(d), name_key(_name(d))),
+            "organization_id",
         ),
+        *NAMED_KINDS,
     )
 }
 
-_ALIASES = {k.rstrip("s"): k for k in KINDS} | {k: k for k in KINDS}
+_ALIASES = (
+    {k.rstrip("s"): k for k in KINDS} | {singular(k): k for k in KINDS} | {k: k for k in KINDS}
+)
 
 
 def kind(name: str) -> Kind:
     """The kind called ``name`` ("organizations" or "organization", any case)."""
     try:
-        return KINDS[_ALIASES[name.strip().lower().replace("_", "-")]]
+        return KINDS[_ALIASES[name.strip().lower().replace("-", "_")]]
     except KeyError:
         raise ValueError(f"unknown cache kind {name!r} (one of: {', '.join(KINDS)})") from None
 

@@ -81,4 +81,35 @@ CREATE TABLE cache_metadata (
 )
 """
 
-MIGRATIONS: list[str] = [_V1]
+
+def _named_table(name: str, scope: str | None = None) -> str:
+    scope_column = f"    {scope} TEXT,\n" if scope else ""
+    index_columns = f"name_key, {scope}" if scope else "name_key"
+    return (
+        f"CREATE TABLE {name} (\n    id TEXT PRIMARY KEY,\n{scope_column}"
+        "    name TEXT NOT NULL,\n    name_key TEXT NOT NULL,\n    data TEXT NOT NULL,\n"
+        f"    cached_at REAL NOT NULL\n);\nCREATE INDEX {name}_name ON {name}({index_columns})"
+    )
+
+
+# v2: the tables names are resolved in (a frozen list: a later kind is a v3)
+_V2 = ";\n".join(
+    _named_table(name, scope)
+    for name, scope in (
+        ("organization_types", None),
+        ("organization_statuses", None),
+        ("configuration_types", None),
+        ("configuration_statuses", None),
+        ("contact_types", None),
+        ("manufacturers", None),
+        ("models", "manufacturer_id"),
+        ("platforms", None),
+        ("operating_systems", "platform_id"),
+        ("password_categories", None),
+        ("countries", None),
+        ("regions", "country_id"),
+        ("locations", "organization_id"),
+    )
+)
+
+MIGRATIONS: list[str] = [_V1, _V2]

@@ -116,7 +116,7 @@ class MetadataCache(LookupsMixin, DocumentsMixin, RefreshMixin):
         conn = self._conn()
         stats: dict[str, Any] = {"database_path": str(self.path)}
         for k in KINDS.values():
-            (stats[f"{k.name[:-1]}_count"],) = conn.execute(
+            (stats[f"{k.singular}_count"],) = conn.execute(
                 f"SELECT count(*) FROM {k.table}"
             ).fetchone()
         (stats["documents_with_hash"],) = conn.execute(
