@@ -41,6 +41,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .models import singular
+
 __all__ = [
     "APIError",
     "AmbiguousNameError",
@@ -208,7 +210,8 @@ class UnknownNameError(ITGlueError, LookupError):
             if close_matches
             else "no similar name exists"
         )
-        super().__init__(f"no {kind.replace('_', ' ')} is called {name!r}: {hint}")
+        label = singular(kind).replace("_", " ")
+        super().__init__(f"no {label} is called {name!r}: {hint}")
         self.kind = kind
         self.name = name
         self.close_matches = close_matches

@@ -26,6 +26,15 @@ def to_snake(name: str) -> str:
     return name.replace("-", "_")
 
 
+def singular(plural: str) -> str:
+    """``countries`` -> ``country``, ``configuration_statuses`` -> ``configuration_status``."""
+    if plural.endswith("ies"):
+        return plural[:-3] + "y"
+    if plural.endswith("uses"):
+        return plural[:-2]
+    return plural[:-1] if plural.endswith("s") else plural
+
+
 class Resource(BaseModel):
     """Base of every resource model."""
 
@@ -446,6 +455,7 @@ __all__ = [
     "Organization",
     "RelatedItem",
     "Resource",
+    "singular",
     "to_kebab",
     "to_snake",
 ]

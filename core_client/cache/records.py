@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from core_client.models import singular
+
 
 def name_key(name: str) -> str:
     """The form names are compared in: NFKC, Unicode case folding, outer spaces removed."""
@@ -78,15 +80,6 @@ def _contact_email(data: Mapping[str, Any]) -> str | None:
     if chosen is None:
         chosen = attr(data, "primary-email")
     return str(chosen).strip().lower() if chosen else None
-
-
-def singular(plural: str) -> str:
-    """``countries`` -> ``country``, ``configuration_statuses`` -> ``configuration_status``."""
-    if plural.endswith("ies"):
-        return plural[:-3] + "y"
-    if plural.endswith("uses"):
-        return plural[:-2]
-    return plural[:-1] if plural.endswith("s") else plural
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from core_client import ITGlueClient, UnsupportedActionError
-from core_client.resources import ResourceTable, Resources, resource
+from core_client.resources import Resources, ResourceTable, resource
 from itglue_emulator import Emulator
 from tests.client.conftest import ClientFactory, requests_seen
 
@@ -187,9 +187,7 @@ CASES: tuple[Case, ...] = (
 )
 BY_NAME = {c.name: c for c in CASES}
 TABLE = {
-    name: value.spec
-    for name, value in vars(ResourceTable).items()
-    if isinstance(value, resource)
+    name: value.spec for name, value in vars(ResourceTable).items() if isinstance(value, resource)
 }
 
 
