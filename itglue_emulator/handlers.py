@@ -11,7 +11,7 @@ from typing import Any
 
 from . import errors
 from .jsonapi import Ctx, Reply, check_type, document
-from .listing import apply_filters, apply_sort, paginate
+from .listing import apply_filters, apply_sort, check_date_window, paginate
 from .resources import SPECS, Spec, display_name, normalize_attributes, validate
 from .store import now_iso, to_int
 
@@ -82,6 +82,7 @@ def index(
 
     def handle(ctx: Ctx) -> Reply:
         store = ctx.app.store
+        check_date_window(spec, ctx.query)
         if before:
             before(ctx)
         with store.lock:

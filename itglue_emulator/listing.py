@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -95,6 +96,24 @@ def apply_filters(
         applied[f"exclude_{key.replace('-', '_')}"] = raw
         records = [r for r in records if not _matches(kind, key, r, raw)]
     return records, applied
+
+
+def check_date_window(spec: Spec, query: list[tuple[str, str]]) -> None:
+    """user_metrics: a ``filter[date]`` range spans at most a week and has no wildcard."""
+    days = spec.date_window_days
+    raw = parse_filters(query)[0].get("date")
+    if days is None or raw is None:
+        return
+    values = [v.strip() for v in split_values(raw)]
+    try:
+        span = (date.fromisoformat(values[-1][:10]) - date.fromisoformat(values[0][:10])).days
+    except ValueError:  # "*" or not a date
+        span = days + 1
+    if span > days:
+        raise errors.symbolic_unprocessable(
+            "date range filter cannot be longer than a week, and cannot start with a wildcard",
+            "filter[date]",
+        )
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

@@ -29,6 +29,7 @@ ACCOUNT_SPECS: tuple[Spec, ...] = (
         },
         sorts=COMMON_SORT | {"date"},
         routes=frozenset({"index"}),
+        date_window_days=7,
     ),
     Spec(
         "logs",

@@ -43,6 +43,8 @@ class Spec:
     # resources default to ("organizations", "organization-id")
     owner: tuple[str, str] | None = None
     secret: tuple[str, ...] = ()  # attributes shown only on a show with show_<attr>=true
+    # user_metrics: filter[date] must be a range of at most this many days, no wildcard
+    date_window_days: int | None = None
 
     @property
     def parent(self) -> tuple[str, str] | None:

@@ -287,3 +287,17 @@ def test_resource_routes(itglue_emulator: Emulator, make_client: ClientFactory, 
         with pytest.raises(UnsupportedActionError):
             scope.delete(target.id)
         assert count() == 0
+
+
+def test_user_metrics_take_a_week_at_most(
+    itglue_emulator: Emulator, make_client: ClientFactory
+) -> None:
+    """The documented 422 for a longer range or a wildcard start (docs/itglue-api.md, 2)."""
+    from core_client import ValidationError
+
+    itglue_emulator.seed({"user_metrics": 2})
+    client = make_client(itglue_emulator)
+    assert list(client.user_metrics.list(filter={"date": ["2026-11-01", "2026-11-08"]})) == []
+    for bad in (["2026-11-01", "2026-11-09"], ["*", "2026-11-08"]):
+        with pytest.raises(ValidationError, match="cannot be longer than a week"):
+            list(client.user_metrics.list(filter={"date": bad}))
