@@ -23,6 +23,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.mime",
     "plugins.routing",
     "plugins.title",
+    "plugins.extract.ocr",
     "plugins.itglue_sink",
 )
 

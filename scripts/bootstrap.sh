@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything itglue-ingest needs on a fresh Debian machine with Python 3.11:
-# system packages (libmagic1; dovecot-imapd with --test), a virtualenv in .venv and
-# the project installed into it in editable mode. Safe to run again: it only does
-# what is missing.  Usage: scripts/bootstrap.sh [--test]
+# system packages (libmagic1, Tesseract with English and German; dovecot-imapd with
+# --test), a virtualenv in .venv and the project installed into it in editable mode.
+# Safe to run again: it only does what is missing.  Usage: scripts/bootstrap.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
@@ -16,11 +16,22 @@ apt_packages=()
 have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 have_lib libmagic.so.1 || apt_packages+=(libmagic1)
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
+# OCR of images and scanned PDFs (plugins/extract/ocr.py): Tesseract with English and
+# German; PDFs are rendered by pypdfium2 and made searchable by ocrmypdf (pip), which
+# need no Ghostscript or Poppler for plain PDF output
+command -v tesseract >/dev/null 2>&1 || apt_packages+=(tesseract-ocr)
+for lang in eng deu; do
+  [ -f "/usr/share/tesseract-ocr/5/tessdata/$lang.traineddata" ] \
+    || [ -f "/usr/share/tesseract-ocr/4.00/tessdata/$lang.traineddata" ] \
+    || apt_packages+=("tesseract-ocr-$lang")
+done
 if [ "$want_test" = 1 ]; then
   command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || apt_packages+=(dovecot-imapd)
   command -v openssl >/dev/null 2>&1 || apt_packages+=(openssl)
   # the tests verify contrib/systemd/itglue-ingest.service (nothing is started)
   [ -x /usr/bin/systemd-analyze ] || apt_packages+=(systemd)
+  # the OCR tests render pages with a font that has German letters (ä, ö, ü, ß)
+  [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_packages+=(fonts-dejavu-core)
 fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "bootstrap: installing system packages: ${apt_packages[*]}" >&2

@@ -1,0 +1,443 @@
+"""OCR: the text of images (PNG, JPEG, TIFF with all its pages, BMP, WebP) and scanned PDFs.
+
+Tools, and why:
+
+* Tesseract's own command, run directly (not through pytesseract, which wraps the same
+  command): each call gets ``OMP_THREAD_LIMIT=1``, because Tesseract's OpenMP threads
+  fight the extraction worker pool for the cores (one page took 33 s instead of 12 s on
+  a 2-core machine), reads the page from stdin (no temp files) and dies with its worker
+  when the pool kills a worker over its time budget.
+* pypdfium2 renders PDF pages and tells which pages have a text layer (a wheel with
+  PDFium inside: no system package, fast, permissive licence).
+* ocrmypdf only for ``searchable_pdf``: it grafts the text layer onto the original pages
+  instead of re-encoding the scan, and writes plain PDF without Ghostscript.
+
+A PDF with a text layer is not OCR'd: the text-layer extractor
+(:func:`plugins.extract.pdf.extract_pdf_text`) reads it, and only its pages without text
+are OCR'd and added. Where Tesseract is missing, the plugin logs one warning when the
+engine registers extractors and OCR is skipped with a note; nothing fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import html
+import io
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from pipeline import (
+    Block,
+    Extracted,
+    ExtractionError,
+    ExtractLimits,
+    Heading,
+    Html,
+    RegisterExtractor,
+    hookimpl,
+)
+
+log = logging.getLogger("itglue_ingest.extract.ocr")
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/bmp", "image/webp")
+PDF_TYPES = ("application/pdf",)
+
+#: Tesseract reads best at about 300 dpi (its documentation); rendered pages use this
+RENDER_DPI = 300
+#: a page image larger than this is scaled down before OCR (A4 at 600 dpi is 35 Mpx)
+MAX_PIXELS = 40_000_000
+#: a safety net per Tesseract call; the pool's per-file budget is the real limit
+PAGE_TIMEOUT = 600.0
+
+
+# --------------------------------------------------------------------------- tesseract
+
+
+def tesseract_command() -> str | None:
+    """The ``tesseract`` program on PATH, or None."""
+    return shutil.which("tesseract")
+
+
+@functools.cache
+def installed_languages(command: str) -> frozenset[str]:
+    """The language data Tesseract has (``tesseract --list-langs``)."""
+    try:
+        done = subprocess.run(
+            [command, "--list-langs"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    # the first line is "List of available languages in ...:"
+    return frozenset(line.strip() for line in done.stdout.splitlines()[1:] if line.strip())
+
+
+def tesseract_problem(languages: tuple[str, ...] = ("eng",)) -> str | None:
+    """Why OCR cannot run here (a sentence for a note or a warning), or None."""
+    command = tesseract_command()
+    if command is None:
+        return (
+            "OCR skipped: Tesseract is not installed (the 'tesseract' command is not on"
+            " PATH; install the tesseract-ocr package, scripts/bootstrap.sh does)"
+        )
+    have = installed_languages(command)
+    missing = [lang for lang in languages if lang not in have]
+    if missing:
+        return (
+            f"OCR skipped: Tesseract has no language data for {', '.join(missing)}"
+            f" (installed: {', '.join(sorted(have - {'osd'})) or 'none'}; install"
+            f" {', '.join('tesseract-ocr-' + m for m in missing)} or change ocr_languages)"
+        )
+    return None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: receive SIGKILL when the worker that started us dies,
+    so a worker the pool kills over its time budget leaves no Tesseract running."""
+    with contextlib.suppress(Exception):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _run(argv: list[str], *, data: bytes | None = None, timeout: float) -> bytes:
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    try:
+        done = subprocess.run(
+            argv,
+            input=data,
+            capture_output=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+    except subprocess.TimeoutExpired:
+        raise ExtractionError(f"OCR took longer than {timeout:g} s for one page") from None
+    except OSError as e:
+        raise ExtractionError(f"OCR could not start {argv[0]}: {e.strerror or e}") from None
+    if done.returncode != 0:
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ExtractionError(f"OCR failed: {detail[-1] if detail else done.returncode}")
+    return done.stdout
+
+
+def ocr_image(image: Image.Image, languages: tuple[str, ...], dpi: int | None) -> str:
+    """The text Tesseract reads in a PIL image (any mode)."""
+    command = tesseract_command()
+    if command is None:  # checked by the callers; the PATH may change under us
+        raise ExtractionError(tesseract_problem() or "Tesseract is not installed")
+    page = _grey(image)
+    buffer = io.BytesIO()
+    page.save(buffer, "PPM")  # uncompressed: the cheapest format Tesseract reads from stdin
+    argv = [command, "stdin", "stdout", "-l", "+".join(languages)]
+    if dpi:
+        argv += ["--dpi", str(dpi)]
+    return _run(argv, data=buffer.getvalue(), timeout=PAGE_TIMEOUT).decode("utf-8", "replace")
+
+
+def _grey(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit grey, transparency on white (a transparent PNG is otherwise
+    black on black), scaled down past :data:`MAX_PIXELS`."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    grey = image.convert("L")
+    pixels = grey.width * grey.height
+    if pixels > MAX_PIXELS:
+        factor = (MAX_PIXELS / pixels) ** 0.5
+        grey = grey.resize((max(1, int(grey.width * factor)), max(1, int(grey.height * factor))))
+    return grey
+
+
+# --------------------------------------------------------------------------- text -> blocks
+
+_BLANK_LINES = re.compile(r"\n\s*\n")
+
+
+def paragraphs(text: str) -> list[str]:
+    """Tesseract's output as paragraphs: blocks are separated by blank lines; the lines of
+    one paragraph are joined (a word broken with a hyphen at a line end is joined whole)."""
+    found = []
+    for chunk in _BLANK_LINES.split(text.replace("\f", "\n\n")):
+        lines = [line.strip() for line in chunk.splitlines() if line.strip()]
+        if not lines:
+            continue
+        joined = lines[0]
+        for line in lines[1:]:
+            if joined.endswith("-") and joined[-2:-1].isalpha() and line[:1].islower():
+                joined = joined[:-1] + line
+            else:
+                joined += " " + line
+        found.append(joined)
+    return found
+
+
+def page_blocks(pages: list[str], *, first_page: int = 1, label: str = "Page") -> list[Block]:
+    """Blocks for OCR'd pages: the paragraphs of each, under a "Page N" heading when there
+    is more than one page (so a technician finds the page in the attachment)."""
+    blocks: list[Block] = []
+    numbered = len(pages) > 1 or first_page > 1
+    for number, text in enumerate(pages, start=first_page):
+        paras = paragraphs(text)
+        if not paras:
+            continue
+        if numbered:
+            blocks.append(Heading(f"{label} {number}", level=2))
+        blocks.append(Html("".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paras)))
+    return blocks
+
+
+def plain_text(pages: list[str]) -> str:
+    return "\n\n".join("\n\n".join(paragraphs(p)) for p in pages if p.strip())
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _frames(image: Image.Image, max_pages: int) -> Iterator[Image.Image]:
+    for number, frame in enumerate(ImageSequence.Iterator(image)):
+        if number >= max_pages:
+            return
+        yield frame
+
+
+def _image_dpi(image: Image.Image) -> int | None:
+    """The image's resolution when it states a plausible one (cameras say 72)."""
+    dpi = image.info.get("dpi")
+    try:
+        value = round(float(dpi[0])) if dpi else 0
+    except (TypeError, ValueError, IndexError):
+        return None
+    return value if 100 <= value <= 1200 else None
+
+
+def _image_title(image: Image.Image) -> str | None:
+    """The title the image carries: PNG ``Title`` text, EXIF XPTitle or ImageDescription."""
+    title = image.info.get("Title") or image.info.get("title")
+    if not title:
+        with contextlib.suppress(Exception):
+            exif = image.getexif()
+            raw = exif.get(0x9C9B)  # XPTitle, UTF-16LE bytes (Windows "Title")
+            if isinstance(raw, bytes | tuple | list):
+                title = bytes(raw).decode("utf-16-le", "ignore").rstrip("\x00")
+            title = title or exif.get(0x010E)  # ImageDescription
+    if isinstance(title, bytes):
+        title = title.decode("utf-8", "replace")
+    title = str(title or "").strip()
+    return title or None
+
+
+def extract_image(path: Path, limits: ExtractLimits) -> Extracted:
+    """OCR an image file, every page of a multi-page TIFF (up to ``max_pages``)."""
+    try:
+        image = Image.open(path)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ExtractionError(f"not a readable image: {e}") from None
+    with image:
+        frames = getattr(image, "n_frames", 1)
+        title = _image_title(image)
+        if image.width * image.height > 2 * MAX_PIXELS:
+            raise ExtractionError(
+                f"the image is too large to OCR ({image.width} x {image.height} pixels)"
+            )
+        skipped = _why_no_ocr(limits)
+        if skipped is not None:
+            return Extracted(blocks=(), text="", title=title, note=skipped or None, pages=frames)
+        try:
+            texts = [
+                ocr_image(frame, limits.ocr_languages, _image_dpi(frame))
+                for frame in _frames(image, limits.max_pages)
+            ]
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise ExtractionError(f"the image cannot be decoded: {e}") from None
+    note = _cut_note(frames, limits.max_pages)
+    return Extracted(
+        blocks=tuple(page_blocks(texts)),
+        text=plain_text(texts),
+        title=title,
+        note=note,
+        pages=frames,
+    )
+
+
+def _why_no_ocr(limits: ExtractLimits) -> str | None:
+    """None when OCR runs; else the note for the document: "" when the configuration
+    turned OCR off (nothing to note), the reason when Tesseract or a language is missing
+    (the engine warned once at start)."""
+    if not limits.ocr:
+        return ""
+    return tesseract_problem(limits.ocr_languages)
+
+
+def _cut_note(pages: int, max_pages: int) -> str | None:
+    if pages > max_pages:
+        return f"OCR stopped after {max_pages:,} of {pages:,} pages (max_pages)"
+    return None
+
+
+# --------------------------------------------------------------------------- PDFs
+
+
+def _text_pages(path: Path, max_pages: int) -> tuple[int, list[bool]] | None:
+    """(page count, whether each of the first ``max_pages`` pages has a text layer), or
+    None when PDFium cannot open the file (the text-layer extractor says why)."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(path)
+    except pdfium.PdfiumError:
+        return None
+    try:
+        has_text = []
+        for index in range(min(len(pdf), max_pages)):
+            page = pdf[index]
+            textpage = page.get_textpage()
+            has_text.append(bool(textpage.get_text_range().strip()))
+            textpage.close()
+            page.close()
+        return len(pdf), has_text
+    finally:
+        pdf.close()
+
+
+def _render_and_ocr(path: Path, indexes: list[int], languages: tuple[str, ...]) -> list[str]:
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(path)
+    try:
+        texts = []
+        for index in indexes:
+            page = pdf[index]
+            width, height = page.get_size()
+            scale = RENDER_DPI / 72
+            pixels = width * height * scale * scale
+            if pixels > MAX_PIXELS:  # a poster-sized page: fewer dots per inch, same pixels
+                scale *= (MAX_PIXELS / pixels) ** 0.5
+            image = page.render(scale=scale, grayscale=True).to_pil()
+            page.close()
+            texts.append(ocr_image(image, languages, round(scale * 72)))
+        return texts
+    finally:
+        pdf.close()
+
+
+def _text_layer(path: Path, limits: ExtractLimits) -> Extracted:
+    from plugins.extract.pdf import extract_pdf_text  # the formats' text-layer extractor
+
+    return extract_pdf_text(path, limits)
+
+
+def _pdf_title(path: Path) -> str | None:
+    import pypdfium2 as pdfium
+
+    with contextlib.suppress(pdfium.PdfiumError):
+        pdf = pdfium.PdfDocument(path)
+        try:
+            title = str(pdf.get_metadata_dict().get("Title") or "").strip()
+            return title or None
+        finally:
+            pdf.close()
+    return None
+
+
+def extract_pdf(path: Path, limits: ExtractLimits) -> Extracted:
+    """A PDF's text: its text layer where it has one, OCR for the pages without."""
+    found = _text_pages(path, limits.max_pages)
+    if found is None:
+        return _text_layer(path, limits)  # encrypted, malformed: it raises with the reason
+    pages, has_text = found
+    if all(has_text):
+        return _text_layer(path, limits)
+    skipped = _why_no_ocr(limits)
+    if any(has_text):  # a mixed file: text-layer pages as they are, scanned pages OCR'd
+        base = _text_layer(path, limits)
+        if skipped is not None:
+            return replace(base, note=base.note or skipped or None)
+        missing = [i for i, text in enumerate(has_text) if not text]
+        texts = _render_and_ocr(path, missing, limits.ocr_languages)
+        extra: list[Block] = []
+        for index, text in zip(missing, texts, strict=True):
+            extra += page_blocks([text], first_page=index + 1, label="Scanned page")
+        more = plain_text(texts)
+        return replace(
+            base,
+            blocks=(*base.blocks, *extra),
+            text=f"{base.text}\n\n{more}" if more else base.text,
+        )
+    title = _pdf_title(path)
+    if skipped is not None:
+        return Extracted(blocks=(), text="", title=title, note=skipped or None, pages=pages)
+    searchable: bytes | None = None
+    if limits.searchable_pdf:
+        texts, searchable = searchable_pdf(path, limits)
+    else:
+        texts = _render_and_ocr(path, list(range(len(has_text))), limits.ocr_languages)
+    return Extracted(
+        blocks=tuple(page_blocks(texts)),
+        text=plain_text(texts),
+        title=title,
+        note=_cut_note(pages, limits.max_pages),
+        pages=pages,
+        replacement=searchable,
+    )
+
+
+def searchable_pdf(path: Path, limits: ExtractLimits) -> tuple[list[str], bytes]:
+    """OCR a scanned PDF with ocrmypdf: the text of its first ``max_pages`` pages and the
+    whole PDF with a text layer on those pages (the others stay as they were)."""
+    with tempfile.TemporaryDirectory(prefix="itglue-ocr-") as tmp:
+        out, sidecar = Path(tmp, "ocr.pdf"), Path(tmp, "ocr.txt")
+        argv = [
+            sys.executable,
+            "-m",
+            "ocrmypdf",
+            "--quiet",
+            "--output-type",
+            "pdf",  # no PDF/A: that needs Ghostscript and changes more than the text layer
+            "--optimize",
+            "0",
+            "--jobs",
+            "1",  # the extraction pool is the parallelism
+            "--skip-text",
+            "--pages",
+            f"1-{limits.max_pages}",
+            "--tesseract-timeout",
+            f"{PAGE_TIMEOUT:g}",
+            "--sidecar",
+            str(sidecar),
+            "-l",
+            "+".join(limits.ocr_languages),
+            str(path),
+            str(out),
+        ]
+        _run(argv, timeout=PAGE_TIMEOUT * 2)
+        # the sidecar has one text per page, separated by form feeds
+        texts = sidecar.read_text("utf-8", "replace").split("\f")[: limits.max_pages]
+        return texts, out.read_bytes()
+
+
+# --------------------------------------------------------------------------- the plugin
+
+
+@hookimpl
+def ingest_register_extractors(register: RegisterExtractor) -> None:
+    # checked here, once per engine start, so a machine without Tesseract gets ONE clear
+    # warning and not one per file (the files then land with a note)
+    problem = tesseract_problem()
+    if problem is not None:
+        log.warning("%s; images and scanned PDFs are delivered without their text", problem)
+    register(list(IMAGE_TYPES), extract_image, name="ocr")
+    register(list(PDF_TYPES), extract_pdf, name="pdf")
