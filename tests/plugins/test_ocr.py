@@ -1,0 +1,146 @@
+"""OCR extractors (plugins/extract/ocr.py) with the real Tesseract: pages rendered from a
+known text, a real scan, German, searchable PDFs, and a machine without Tesseract.
+
+OCR is CPU-heavy: every test OCRs as little as shows its point (about 20 s of CPU in all).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+
+from pipeline import ExtractLimits, Heading, Html
+from pipeline.extraction import ExtractorRegistry, RegisterExtractor
+from plugins.extract import ocr
+from plugins.extract.ocr import extract_image, extract_pdf, paragraphs
+from tests.plugins.ocr_samples import (
+    ENGLISH,
+    GERMAN,
+    REAL_SCAN,
+    REAL_SCAN_TEXT,
+    render_page,
+    save_pages,
+    word_score,
+)
+
+
+def html_text(blocks: tuple[object, ...]) -> str:
+    return " ".join(b.html for b in blocks if isinstance(b, Html))
+
+
+def test_a_multi_page_tiff_rendered_from_a_known_text_gives_its_words(tmp_path: Path) -> None:
+    half = len(ENGLISH) // 2
+    cut = ENGLISH.rindex(" ", 0, half)
+    first, second = ENGLISH[:cut], ENGLISH[cut + 1 :]
+    tiff = save_pages([render_page(first), render_page(second)], tmp_path / "IMG_2041.tiff")
+
+    got = extract_image(tiff, ExtractLimits())
+
+    score = word_score(ENGLISH, got.text)
+    print(f"rendered multi-page TIFF: {score:.1%} of the words")
+    assert score >= 0.9
+    assert got.pages == 2
+    # a heading per page, so a technician finds the page in the attachment
+    assert [b.text for b in got.blocks if isinstance(b, Heading)] == ["Page 1", "Page 2"]
+    assert word_score(first, html_text(got.blocks[:2])) >= 0.9
+    assert word_score(second, html_text(got.blocks[2:])) >= 0.9
+
+
+def test_a_scanned_pdf_is_rendered_and_ocrd(tmp_path: Path) -> None:
+    pdf = save_pages([render_page(ENGLISH)], tmp_path / "scan_0001.pdf")
+
+    got = extract_pdf(pdf, ExtractLimits())
+
+    score = word_score(ENGLISH, got.text)
+    print(f"rendered scanned PDF: {score:.1%} of the words")
+    assert score >= 0.9
+    assert got.pages == 1 and got.replacement is None and got.note is None
+    assert not any(isinstance(b, Heading) for b in got.blocks)  # one page: no page heading
+
+
+def test_german_needs_and_gets_the_german_language_data(tmp_path: Path) -> None:
+    png = tmp_path / "IMG_0007.png"
+    render_page(GERMAN).save(png, dpi=(300, 300))
+
+    got = extract_image(png, ExtractLimits(ocr_languages=("deu",)))
+
+    score = word_score(GERMAN, got.text)
+    print(f"German (ocr_languages=['deu']): {score:.1%} of the words")
+    assert score >= 0.9
+    assert "Größe" in got.text and "Übermorgen" in got.text
+
+
+def test_a_real_scan_becomes_text_and_a_searchable_pdf(tmp_path: Path) -> None:
+    original = REAL_SCAN.read_bytes()
+    reference = REAL_SCAN_TEXT.read_text("utf-8")
+
+    got = extract_pdf(REAL_SCAN, ExtractLimits(searchable_pdf=True))
+
+    score = word_score(reference, got.text)
+    print(f"real scan (linn.pdf, via ocrmypdf): {score:.1%} of the words")
+    assert score >= 0.9
+    assert "LinnSequencer" in html_text(got.blocks)
+    assert REAL_SCAN.read_bytes() == original  # the input is left alone
+    # the replacement is the same page with a text layer
+    assert got.replacement is not None and got.replacement.startswith(b"%PDF")
+    searchable = pdfium.PdfDocument(got.replacement)
+    assert len(searchable) == 1
+    layer = searchable[0].get_textpage().get_text_range()
+    assert word_score(reference, layer) >= 0.9
+    assert searchable[0].get_size() == pdfium.PdfDocument(original)[0].get_size()
+
+
+def test_without_tesseract_ocr_is_skipped_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    png = tmp_path / "IMG_0001.png"
+    render_page("Nothing will read this").save(png)
+    scanned = save_pages([render_page("Nor this")], tmp_path / "scan.pdf")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # tesseract is not on it
+    registry = ExtractorRegistry()
+
+    with caplog.at_level(logging.WARNING, logger="itglue_ingest.extract.ocr"):
+        ocr.ingest_register_extractors(register=RegisterExtractor(registry))
+        results = [extract_image(png, ExtractLimits()), extract_pdf(scanned, ExtractLimits())]
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "Tesseract is not installed" in warnings[0] and "tesseract-ocr" in warnings[0]
+    for got in results:
+        assert got.blocks == () and got.text == ""
+        assert got.note is not None and got.note.startswith("OCR skipped: Tesseract is not")
+    assert registry.lookup("image/png") is not None  # still registered: files get the note
+
+
+def test_a_missing_language_is_named_with_its_package(tmp_path: Path) -> None:
+    png = tmp_path / "IMG_0002.png"
+    render_page("Bonjour").save(png)
+
+    got = extract_image(png, ExtractLimits(ocr_languages=("eng", "fra")))
+
+    assert got.note is not None
+    assert "no language data for fra" in got.note and "tesseract-ocr-fra" in got.note
+
+
+def test_ocr_off_in_the_options_reads_nothing_and_notes_nothing(tmp_path: Path) -> None:
+    png = tmp_path / "IMG_0003.png"
+    render_page("Unread").save(png)
+    got = extract_image(png, ExtractLimits(ocr=False))
+    assert got == type(got)(blocks=(), text="", title=None, note=None, pages=1)
+
+
+def test_an_unreadable_image_is_an_extraction_error(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(64))
+    with pytest.raises(ocr.ExtractionError, match="image"):
+        extract_image(bad, ExtractLimits())
+
+
+def test_paragraphs_join_lines_and_broken_words() -> None:
+    text = "First line of a para-\ngraph goes on\n\n\nSecond one\f\nThird\n"
+    assert paragraphs(text) == ["First line of a paragraph goes on", "Second one", "Third"]
+    assert paragraphs("state-of-the-\nArt") == ["state-of-the- Art"]  # not a broken word
