@@ -143,3 +143,4 @@ class Route(BaseModel):
     organization_id: str
     organization_name: str | None = None
     target: Target = Field(default_factory=Target)
+    reason: str | None = None  # why there: "rule 2 ...", "auto: ...", shown by `status`

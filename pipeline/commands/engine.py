@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from itglue_common import escape_controls as esc
-from pipeline.ledger import ALL_STATES, Ledger
+from pipeline.ledger import ALL_STATES, Ledger, LedgerEntry
 from pipeline.runner import Engine, Progress, RunSummary
 from pipeline.settings import ConfigError, Settings
 
@@ -190,7 +190,14 @@ def _when(ts: float) -> str:
 @click.option(
     "--limit", default=50, show_default=True, help="Failed (and waiting) records to list."
 )
-def status(settings: Settings, as_json: bool, limit: int) -> None:
+@click.option(
+    "--records",
+    "recent",
+    default=0,
+    show_default=True,
+    help="Also list the N records changed last: state, organization and why it went there.",
+)
+def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
     """Counts per state and source; the failed records with their reasons."""
     if not settings.database_path.exists():
         if as_json:
@@ -202,6 +209,7 @@ def status(settings: Settings, as_json: bool, limit: int) -> None:
         counts = ledger.counts()
         failed = ledger.failed(limit=limit)
         waiting = ledger.waiting(limit=limit)
+        records = ledger.recent(limit=recent) if recent > 0 else []
     if as_json:
         click.echo(
             json.dumps(
@@ -212,6 +220,7 @@ def status(settings: Settings, as_json: bool, limit: int) -> None:
                     "waiting": [
                         {**e.to_dict(), "next_attempt_at": e.next_attempt_at} for e in waiting
                     ],
+                    **({"records": [_routed(e) for e in records]} if recent > 0 else {}),
                 },
                 indent=2,
                 default=str,
@@ -243,6 +252,26 @@ def status(settings: Settings, as_json: bool, limit: int) -> None:
                 f"  #{e.id} {e.source}:{esc(e.source_ref)} ({_when(e.updated_at)}):"
                 f" {esc(str(e.reason))}"
             )
+    if records:
+        click.echo("\nlatest records (where each went and why):")
+        for e in records:
+            r = _routed(e)
+            where = r["organization"] or (
+                f"organization {r['organization_id']}" if r["organization_id"] else "-"
+            )
+            why = f": {esc(str(r['routing_reason']))}" if r["routing_reason"] else ""
+            click.echo(
+                f"  #{e.id} {e.source}:{esc(e.source_ref)} {e.state} -> {esc(str(where))}{why}"
+            )
+
+
+def _routed(e: LedgerEntry) -> dict[str, Any]:
+    routed = e.routed()
+    return {
+        **e.to_dict(),
+        "organization": routed["organization"],
+        "routing_reason": routed["reason"],
+    }
 
 
 @click.command()

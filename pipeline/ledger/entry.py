@@ -84,3 +84,20 @@ class LedgerEntry:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+    def routed(self) -> dict[str, str | None]:
+        """Where the record went and why, from the stored record (``status --records``):
+        ``organization``, ``organization_id`` and ``reason`` (the router's)."""
+        try:
+            record = json.loads(self.record_json)
+        except ValueError:
+            record = {}
+        record = record if isinstance(record, dict) else {}
+        metadata = record.get("metadata")
+        routing = metadata.get("routing") if isinstance(metadata, dict) else None
+        reason = routing.get("reason") if isinstance(routing, dict) else None
+        return {
+            "organization": record.get("organization"),
+            "organization_id": record.get("organization_id") or self.organization_id,
+            "reason": reason if isinstance(reason, str) else None,
+        }

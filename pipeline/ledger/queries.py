@@ -125,6 +125,11 @@ class LedgerQueries(LedgerStore):
         params.append(limit)
         return [LedgerEntry.from_row(r) for r in self._query(sql, params)]
 
+    def recent(self, limit: int = 20) -> list[LedgerEntry]:
+        """The records changed last, newest first (``status --records``)."""
+        sql = f"SELECT {COLUMNS} FROM ledger_records ORDER BY updated_at DESC, id DESC LIMIT ?"
+        return [LedgerEntry.from_row(r) for r in self._query(sql, (limit,))]
+
     def waiting(self, limit: int = 100) -> list[LedgerEntry]:
         """Active records waiting for a retry (attempts > 0), soonest first."""
         rows = self._query(

@@ -11,8 +11,12 @@ Two parts, as in the plugin contract (docs/plugins.md):
 
 The built-in router picks an organization *name* in this order: the first ``[[routing.rules]]``
 entry that matches the record and names an organization (rules may replace what the
-source said); the source's own ``organization`` (fixed per source, or derived by the source
-from a sub-folder, a sender, a feed field); ``fallback_organization``. The name is then
+source said; ``match = { text = '...' }`` reads the file's extracted text); the source's own
+``organization`` (fixed per source, or derived by the source from a sub-folder, a sender, a
+feed field); with ``[routing.auto]`` enabled, the organization the extracted text names
+(:mod:`plugins.routing.auto`); ``fallback_organization``. The answer says which of these
+decided (``Route.reason``); the transform keeps it in ``metadata.routing.reason`` for
+``itglue-ingest status --records``. The name is then
 resolved to an id through the metadata cache, case-insensitively, never with one API
 call per record: the organization list is fetched again only when the cache is older
 than ``cache_max_age`` or a name is missing from it, and at most once per
@@ -27,6 +31,7 @@ the organization's resources per ``refresh_interval``).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import threading
@@ -47,9 +52,11 @@ from pipeline import (
     hookimpl,
 )
 
+from .auto import Pick, pick_organization
 from .rules import (
     MATCH_FIELDS,
     NAMED_RESOURCES,
+    TEXT_KEY,
     RoutingOptions,
     RoutingRule,
     TargetOptions,
@@ -244,21 +251,35 @@ class Router:
     def route(self, record: DocumentRecord) -> Route:
         rule: RoutingRule | None = None
         groups: dict[str, str] = {}
-        for candidate in self.options.rules:
+        number = 0
+        for number, candidate in enumerate(self.options.rules, start=1):  # noqa: B007
             found = match_rule(candidate, record)
             if found is not None:
                 rule, groups = candidate, found
                 break
 
-        wanted = (
-            expand(rule.organization, groups) if rule and rule.organization else None
-        ) or record.organization
+        wanted: str | None = None
+        reason = ""
+        if rule is not None and rule.organization:
+            wanted = expand(rule.organization, groups)
+            reason = _rule_reason(number, rule)
+        if not wanted and record.organization:
+            wanted, reason = record.organization, "the source's organization"
         if not wanted and record.organization_id:
             return Route(
                 organization_id=record.organization_id,
                 target=self._target(rule, groups, record.organization_id),
+                reason="the source's organization id",
             )
-        wanted = wanted or self.options.fallback_organization
+        if not wanted and self.options.auto.enabled:
+            pick = self.auto_pick(record)
+            if pick is not None:
+                wanted, reason = pick.organization, pick.reason
+        if not wanted and self.options.fallback_organization:
+            wanted = self.options.fallback_organization
+            reason = "fallback_organization (no rule, source or text named one)"
+        if rule is not None and not (rule.organization and reason.startswith("rule")):
+            reason += f"; target from {_rule_reason(number, rule)}"
         if not wanted:
             raise Rejected(
                 f"no organization for this record: source {record.source!r} sets none and no"
@@ -270,6 +291,9 @@ class Router:
         if org is None and fallback and fallback.casefold() != wanted.casefold():
             org = self.organization(fallback)
             if org is not None:
+                reason = (
+                    f"fallback_organization ({wanted!r} is not in IT Glue; it came from {reason})"
+                )
                 log.warning(
                     "unknown organization %r: record goes to the fallback %r",
                     wanted,
@@ -289,7 +313,22 @@ class Router:
             organization_id=org_id,
             organization_name=str(_get(org, "name") or wanted),
             target=self._target(rule, groups, org_id),
+            reason=reason,
         )
+
+    def auto_pick(self, record: DocumentRecord) -> Pick | None:
+        """The organization the record's extracted text names (``[routing.auto]``)."""
+        text = record.metadata.get(TEXT_KEY)
+        if not isinstance(text, str) or not text.strip():
+            return None
+        cache = self._cache()
+        if cache.is_stale("organizations", self.options.cache_max_age):
+            with contextlib.suppress(TransientError):  # a stale list still names them
+                self._refresh("organizations", time.monotonic(), self._fetch_organizations)
+        orgs = [cache.get("organizations", i) for i in cache.ids("organizations")]
+        names = [str(_get(o, "name")) for o in orgs if o is not None and _get(o, "name")]
+        primary = [str(_get(o, "name")) for o in orgs if o is not None and _get(o, "primary")]
+        return pick_organization(text, names, self.options.auto, primary)
 
     def _unknown(self, wanted: str) -> str:
         known = self._known.get("organizations", [])
@@ -337,6 +376,14 @@ class Router:
         )
 
 
+def _rule_reason(number: int, rule: RoutingRule) -> str:
+    label = f" ({rule.name})" if rule.name else ""
+    matched = ", ".join(f"{field}~{pattern!r}" for field, pattern in rule.match.items())
+    source = f"source={rule.source!r}" if rule.source else ""
+    what = ", ".join(p for p in (source, matched) if p) or "matches every record"
+    return f"rule {number}{label}: {what}"
+
+
 class RouteTransform(Transform):
     """Ask the routers (``ingest_route``) and write their answer into the record."""
 
@@ -357,12 +404,17 @@ class RouteTransform(Transform):
         if route is None:
             raise Rejected("no router decided where this record goes")
         metadata = dict(record.metadata)
+        routing = dict(metadata.get("routing") or {})
         if (
             record.organization
             and route.organization_name
             and (record.organization.casefold() != route.organization_name.casefold())
         ):
-            metadata.setdefault("routing", {"requested_organization": record.organization})
+            routing.setdefault("requested_organization", record.organization)
+        if route.reason:
+            routing["reason"] = route.reason
+        if routing:
+            metadata["routing"] = routing
         return record.model_copy(
             update={
                 "organization": route.organization_name or record.organization,

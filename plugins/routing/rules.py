@@ -14,12 +14,26 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from core_client.attachments import ATTACHABLE
 from pipeline import DocumentRecord, Rejected, TransformOptions
 
+from .auto import AutoOptions
+
 #: resource types whose names the cache can resolve (attachment targets by name)
 NAMED_RESOURCES = ("configurations", "contacts")
 
 
-#: record fields a rule can match on (besides ``metadata.<key>``)
-MATCH_FIELDS = ("name", "source", "source_ref", "organization", "version", "file_name", "mime_type")
+#: record fields a rule can match on (besides ``metadata.<key>``); ``text`` is what the
+#: ``extract`` transform read in the file (``metadata.extract_text``)
+MATCH_FIELDS = (
+    "name",
+    "source",
+    "source_ref",
+    "organization",
+    "version",
+    "file_name",
+    "mime_type",
+    "text",
+)
+#: where the extract transform leaves a file's plain text
+TEXT_KEY = "extract_text"
 
 
 class _Strict(BaseModel):
@@ -71,8 +85,9 @@ class RoutingRule(_Strict):
 
     ``match`` maps a field to a regular expression (searched, case-insensitive); every
     entry must match. Fields: ``name``, ``source``, ``source_ref``, ``organization``,
-    ``file_name`` / ``mime_type`` (any of the record's files), ``metadata.<key>`` (dotted
-    path into the metadata, e.g. ``metadata.from``). Named groups can be used as
+    ``file_name`` / ``mime_type`` (any of the record's files), ``text`` (the text the
+    ``extract`` transform read in the file), ``metadata.<key>`` (dotted path into the
+    metadata, e.g. ``metadata.from``). Named groups can be used as
     ``{group}`` in ``organization`` and in the target's resource id/name.
     """
 
@@ -116,6 +131,13 @@ class RoutingOptions(TransformOptions):
     target: TargetOptions = Field(default_factory=TargetOptions)  # the default target
     publish: bool | None = None  # shorthand for target.publish
     rules: list[RoutingRule] = Field(default_factory=list)
+    auto: AutoOptions = Field(default_factory=AutoOptions)  # organization named in the text
+
+    @field_validator("auto")
+    @classmethod
+    def _auto_patterns(cls, value: AutoOptions) -> AutoOptions:
+        value.check_patterns()
+        return value
 
 
 # --------------------------------------------------------------------------- matching
@@ -126,6 +148,9 @@ def _values(record: DocumentRecord, field_name: str) -> list[str]:
     if field_name in MATCH_FIELDS[:5]:
         value = getattr(record, field_name)
         return [] if value is None else [str(value)]
+    if field_name == "text":
+        text = record.metadata.get(TEXT_KEY)
+        return [text] if isinstance(text, str) and text else []
     if field_name in ("file_name", "mime_type"):
         return [str(getattr(b, field_name)) for b in record.files if getattr(b, field_name)]
     if field_name.startswith("metadata."):
