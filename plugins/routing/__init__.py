@@ -378,7 +378,7 @@ class Router:
 
 def _rule_reason(number: int, rule: RoutingRule) -> str:
     label = f" ({rule.name})" if rule.name else ""
-    matched = ", ".join(f"{field}~{pattern!r}" for field, pattern in rule.match.items())
+    matched = ", ".join(f"{field}~'{pattern}'" for field, pattern in rule.match.items())
     source = f"source={rule.source!r}" if rule.source else ""
     what = ", ".join(p for p in (source, matched) if p) or "matches every record"
     return f"rule {number}{label}: {what}"

@@ -90,7 +90,10 @@ def test_rules_override_the_source_and_use_regex_groups(contexts, demo_emulator)
     )
     assert mail.organization == "Globex"
     assert mail.target is not None and mail.target.publish is True  # [routing] publish
-    assert mail.metadata["routing"] == {"requested_organization": "Initech"}
+    assert mail.metadata["routing"] == {
+        "requested_organization": "Initech",
+        "reason": r"rule 1: source='mail*', metadata.from~'@globex\.test>?$'",
+    }
     # the first rule is limited to mail* sources: the file keeps its organization
     same = t.apply(
         rec(source="scans", organization="Initech", metadata={"from": "hank@globex.test"})
