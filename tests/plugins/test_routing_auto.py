@@ -39,7 +39,8 @@ def test_a_name_is_found_as_whole_words_across_line_breaks() -> None:
 
 
 def test_aliases_and_mail_domains_name_an_organization() -> None:
-    options = auto(organizations={"Initech": {"aliases": ["INTC"], "domains": ["@initech.example"]}})
+    initech = {"aliases": ["INTC"], "domains": ["@initech.example"]}
+    options = auto(organizations={"Initech": initech})
     assert picked("Ticket from peter@mail.initech.example", options) == "Initech"
     assert picked("see https://www.initech.example/tps", options) == "Initech"
     assert picked("ref INTC-42", options) == "Initech"
@@ -109,7 +110,7 @@ def test_a_bad_regex_is_refused_when_the_configuration_loads() -> None:
         RoutingOptions.model_validate(
             {"auto": {"organizations": {"X": {"match": "([", "algorithm": "regex"}}}}
         )
-    with pytest.raises(ValidationError, match="match.text: invalid regular expression"):
+    with pytest.raises(ValidationError, match=r"match\.text: invalid regular expression"):
         RoutingOptions.model_validate({"rules": [{"match": {"text": "(["}, "organization": "X"}]})
 
 
