@@ -8,6 +8,11 @@ boxes or break the web UI's search), characters IT Glue's forms refuse in names
 (``<``, ``>``) replaced, and the length capped. A name is never empty: the first file's
 name, then the source reference, then ``"Untitled"`` stand in.
 
+When the name says nothing about the content (``scan_0001.pdf``, ``IMG_2041.jpg``,
+``Document1.docx``, a hash or a timestamp), the title the ``extract`` transform found in
+the file (its title metadata or first heading, ``metadata.extract.title``) is used
+instead, if that one says something.
+
 The standard library does this in a few lines; no library is needed (``unicodedata``
 gives the character classes).
 """
@@ -36,6 +41,40 @@ class TitleOptions(TransformOptions):
     strip_extension: bool = True  # "Scan 0001.pdf" -> "Scan 0001"
     underscores_to_spaces: bool = True
     max_length: int = Field(default=255, ge=16, le=1000)
+    from_content: bool = True  # a name that says nothing -> the file's own title
+
+
+# Words that scanners, cameras, phones and office programs put in the names they make up
+_GENERIC = (
+    "scan scans scanned scanner img image images dsc dscn dscf dcim pxl mvimg vid photo"
+    " photos pic picture screenshot screen shot capture whatsapp document documents doc"
+    " docs file files untitled new page copy of at and the att attachment pdf microsoft"
+    " word excel powerpoint unbenannt dokument bild kopie sans titre"
+)
+_GENERIC_WORDS = frozenset(_GENERIC.split())
+_DIGITS = re.compile(r"[\d.:,+-]+")  # numbers, dates, times: 0001, 2024-03-01, 10.22.33
+_HASH = re.compile(r"(?=.*\d)[0-9a-f]{8,}", re.IGNORECASE)  # hashes, uuid parts
+_NUMBERED = re.compile(r"([a-z]+)[\d-]+")
+_OFFICE_PREFIX = re.compile(r"^microsoft (?:word|excel|powerpoint) - ", re.IGNORECASE)
+
+
+def says_nothing(title: str) -> bool:
+    """True when ``title`` names no content: only generic words, numbers, dates, hashes
+    or short codes ("IMG E2041", "Scan 2024-03-01 0001", "Document1", "3f2a9c0d1e...")."""
+    for token in re.split(r"[\s_()\[\]{}#~]+", title.casefold()):
+        token = token.strip(".-,;:'\"")
+        if len(token) <= 1 or token in _GENERIC_WORDS or _DIGITS.fullmatch(token):
+            continue
+        if _HASH.fullmatch(token.replace("-", "")):
+            continue
+        numbered = _NUMBERED.fullmatch(token)  # "document1", "img2041"
+        if numbered and numbered.group(1) in _GENERIC_WORDS:
+            continue
+        letters = sum(ch.isalpha() for ch in token)
+        if letters <= 2 and any(ch.isdigit() for ch in token):  # "e2041", "p1000123"
+            continue
+        return False
+    return True
 
 
 def clean_title(
@@ -93,11 +132,22 @@ class TitleTransform(Transform):
                 break
         else:
             name = "Untitled"
+        if self.opts.from_content and says_nothing(name):
+            name = self.content_title(record) or name
         if name == record.name:
             return record
         metadata = dict(record.metadata)
         metadata.setdefault("original_name", record.name)
         return record.model_copy(update={"name": name, "metadata": metadata})
+
+    def content_title(self, record: DocumentRecord) -> str | None:
+        """The title the extract transform found in the file, when it says something."""
+        extract = record.metadata.get("extract")
+        raw = extract.get("title") if isinstance(extract, dict) else None
+        if not isinstance(raw, str):
+            return None
+        title = self.title(_OFFICE_PREFIX.sub("", raw.strip()))
+        return title if title and not says_nothing(title) else None
 
 
 @hookimpl
