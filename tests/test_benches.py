@@ -99,6 +99,12 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
             ],
         )
     ],
+    "bench_ocr": [
+        (
+            ["--pages", "1", "--workers", "1", "--sample", "rendered"],
+            [rf"workers 1: {NUMBER} pages/min \(1\.00x one worker\), word score {NUMBER}%"],
+        )
+    ],
     "bench_pipeline": [
         (
             ["--records", "10", "--workers", "2"],
