@@ -337,7 +337,8 @@ def _render_and_ocr(path: Path, indexes: list[int], languages: tuple[str, ...]) 
 def _text_layer(path: Path, limits: ExtractLimits) -> Extracted:
     from plugins.extract.pdf import extract_pdf_text  # the formats' text-layer extractor
 
-    return extract_pdf_text(path, limits)
+    extracted: Extracted = extract_pdf_text(path, limits)
+    return extracted
 
 
 def _pdf_title(path: Path) -> str | None:
