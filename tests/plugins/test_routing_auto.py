@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from pipeline import DocumentRecord
+from pipeline import DocumentRecord, TransientError
 from plugins.routing import RoutingOptions
 from plugins.routing.auto import AutoOptions, pick_organization
 from tests.plugins.test_routing_transform import org_id, route_transform
@@ -154,3 +154,15 @@ def test_the_router_uses_rules_then_the_source_then_the_text_then_the_fallback(
 def test_auto_is_off_unless_enabled(contexts, demo_emulator) -> None:
     t = route_transform(contexts(routing={"fallback_organization": "Initech"}))
     assert t.apply(rec("a", "Globex quarterly")).organization == "Initech"
+
+
+def test_without_any_organization_list_the_record_waits_instead_of_the_fallback(
+    contexts, demo_emulator
+) -> None:
+    demo_emulator.set_faults(
+        errors=[{"rate": 1.0, "status": 503, "methods": ["GET"], "path_prefix": "/organizations"}]
+    )
+    routing = {"fallback_organization": "Initech", "auto": {"enabled": True}}
+    t = route_transform(contexts(routing=routing))
+    with pytest.raises(TransientError, match="could not list organizations"):
+        t.apply(rec("a", "Quarterly review for Globex"))
