@@ -1,0 +1,1 @@
+"""Provisional package marker (the extract13core engineer owns this module)."""
