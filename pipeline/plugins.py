@@ -24,6 +24,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.routing",
     "plugins.title",
     "plugins.extract.ocr",
+    "plugins.extract.office",
+    "plugins.extract.eml",
     "plugins.itglue_sink",
 )
 
