@@ -78,6 +78,8 @@ def extract_pdf_text(
     except (PSException, ValueError, TypeError, KeyError, AttributeError, EOFError) as e:
         # pdfminer has no single error type for a damaged file
         raise ExtractionError(f"malformed PDF ({type(e).__name__}: {e})"[:300]) from e
+    if read == 0 and pages > 0:
+        raise ExtractionError("malformed PDF (no page of its page tree can be read)")
     pages = max(pages, read)
     note = None
     if pages > read:
@@ -152,19 +154,26 @@ def _boxes(document: PDFDocument, limits: ExtractLimits, deadline: float) -> tup
 
 
 def _page_boxes(layout: LTPage, number: int) -> list[_Box]:
+    """A page's text boxes; a box whose lines change font size is cut there, because
+    layout analysis often glues a heading to the paragraph under it."""
     out = []
     for element in layout:
         if not isinstance(element, LTTextBox):
             continue
-        lines = [line for line in element if isinstance(line, LTTextLine)]
-        text = _join_lines(line.get_text() for line in lines)
-        if not text:
-            continue
-        sizes = Counter(
-            round(ch.size, 1) for line in lines for ch in line if isinstance(ch, LTChar)
-        )
-        size = sizes.most_common(1)[0][0] if sizes else 0.0
-        out.append(_Box(number, text, size, len(lines)))
+        runs: list[tuple[float, list[str]]] = []
+        for line in element:
+            if not isinstance(line, LTTextLine):
+                continue
+            sizes = Counter(round(ch.size, 1) for ch in line if isinstance(ch, LTChar))
+            size = sizes.most_common(1)[0][0] if sizes else 0.0
+            if runs and runs[-1][0] == size:
+                runs[-1][1].append(line.get_text())
+            else:
+                runs.append((size, [line.get_text()]))
+        for size, lines in runs:
+            text = _join_lines(lines)
+            if text:
+                out.append(_Box(number, text, size, len(lines)))
     return out
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import charset_normalizer
 import openpyxl
+from openpyxl.utils.exceptions import InvalidFileException
 
 from pipeline import Block, Extracted, ExtractionError, ExtractLimits, Heading, Html
 
@@ -58,18 +59,18 @@ class _Table:
 
     def add_rows(self, rows: Iterable[Sequence[object]]) -> None:
         for row in rows:
-            cells = [_cell(v) for v in row]
-            while cells and not cells[-1]:
-                cells.pop()
-            if not cells:
+            width = len(row)
+            while width and row[width - 1] in (None, ""):
+                width -= 1
+            if not width:
                 continue  # blank rows say nothing in a table
             if self.total_rows >= COUNT_ROWS:
                 self.more = True
                 return
             self.total_rows += 1
-            self.widest = max(self.widest, len(cells))
-            if len(self.rows) < self.limits.max_rows:
-                self.rows.append(cells[: self.limits.max_columns])
+            self.widest = max(self.widest, width)
+            if len(self.rows) < self.limits.max_rows:  # past the cap rows are only counted
+                self.rows.append([_cell(v) for v in row[: min(width, self.limits.max_columns)]])
 
     def html(self) -> str:
         if not self.rows:
@@ -136,11 +137,13 @@ def _extracted(tables: list[tuple[str | None, _Table]], title: str | None) -> Ex
 def extract_xlsx(path: Path, limits: ExtractLimits) -> Extracted:
     check_zip(path, limits)
     try:
-        with warnings.catch_warnings():
+        # a file object, not the path: openpyxl refuses a path without .xlsx, and the
+        # spool's file names are not the dropped ones
+        with path.open("rb") as stream, warnings.catch_warnings():
             # openpyxl warns about every extension it does not read (data validation,
             # conditional formatting): nothing the content needs
             warnings.simplefilter("ignore")
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
             try:
                 tables = []
                 for sheet in book.worksheets:
@@ -150,7 +153,7 @@ def extract_xlsx(path: Path, limits: ExtractLimits) -> Extracted:
                 title = meaningful_title(book.properties.title)
             finally:
                 book.close()
-    except (KeyError, ValueError, TypeError, OSError) as e:
+    except (KeyError, ValueError, TypeError, OSError, InvalidFileException) as e:
         raise ExtractionError(f"not a readable Excel workbook ({type(e).__name__}: {e})") from e
     return _extracted(tables, title)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import html
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pptx
 import pptx.exc
 from pptx.enum.shapes import MSO_SHAPE_TYPE, PP_PLACEHOLDER
-from pptx.shapes.base import BaseShape
 from pptx.slide import Slide
 
 from pipeline import Block, Extracted, ExtractionError, ExtractLimits, Heading, Html, Picture
@@ -35,7 +35,8 @@ _TITLES = {PP_PLACEHOLDER.TITLE, PP_PLACEHOLDER.CENTER_TITLE, PP_PLACEHOLDER.VER
 def extract_pptx(path: Path, limits: ExtractLimits) -> Extracted:
     check_zip(path, limits)
     try:
-        deck = pptx.Presentation(str(path))
+        with path.open("rb") as f:
+            deck = pptx.Presentation(f)
         blocks: list[Block] = []
         titles: list[str] = []
         slides = list(deck.slides)
@@ -62,7 +63,7 @@ def extract_pptx(path: Path, limits: ExtractLimits) -> Extracted:
     )
 
 
-def _title_shape(slide: Slide) -> BaseShape | None:
+def _title_shape(slide: Slide) -> Any | None:
     return next((s for s in slide.placeholders if _is_title(s)), None)
 
 
@@ -89,12 +90,12 @@ def _slide(slide: Slide, number: int, title: str) -> list[Block]:
     return blocks
 
 
-def _shape(shape: BaseShape, pending: list[str], pictures: list[Picture], slide: int) -> None:
+def _shape(shape: Any, pending: list[str], pictures: list[Picture], slide: int) -> None:
     if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
-        for inner in _reading_order(shape.shapes):  # type: ignore[attr-defined]
+        for inner in _reading_order(shape.shapes):
             _shape(inner, pending, pictures, slide)
-    elif getattr(shape, "has_table", False) and shape.has_table:  # type: ignore[attr-defined]
-        pending.append(_table(shape.table))  # type: ignore[attr-defined]
+    elif getattr(shape, "has_table", False) and shape.has_table:
+        pending.append(_table(shape.table))
     elif shape.shape_type == MSO_SHAPE_TYPE.PICTURE:
         picture = _picture(shape, slide, len(pictures) + 1)
         if picture is not None:
@@ -105,22 +106,22 @@ def _shape(shape: BaseShape, pending: list[str], pictures: list[Picture], slide:
             pending.append(_paragraphs(text))
 
 
-def _is_title(shape: BaseShape) -> bool:
+def _is_title(shape: Any) -> bool:
     try:
-        return shape.placeholder_format.type in _TITLES  # type: ignore[attr-defined]
+        return shape.placeholder_format.type in _TITLES
     except ValueError:
         return False
 
 
-def _reading_order(shapes: object) -> list[BaseShape]:
-    return sorted(shapes, key=lambda s: (s.top or 0, s.left or 0))  # type: ignore[call-overload]
+def _reading_order(shapes: Any) -> list[Any]:
+    return sorted(shapes, key=lambda s: (s.top or 0, s.left or 0))
 
 
-def _text_of(shape: BaseShape) -> str:
+def _text_of(shape: Any) -> str:
     if not shape.has_text_frame:
         return ""
     # a vertical tab is PowerPoint's line break inside a paragraph
-    return shape.text_frame.text.replace("\x0b", "\n").strip()  # type: ignore[attr-defined]
+    return str(shape.text_frame.text).replace("\x0b", "\n").strip()
 
 
 def _paragraphs(text: str) -> str:
@@ -131,9 +132,9 @@ def _paragraphs(text: str) -> str:
     )
 
 
-def _table(table: object) -> str:
+def _table(table: Any) -> str:
     rows = []
-    for row in table.rows:  # type: ignore[attr-defined]
+    for row in table.rows:
         cells = "".join(
             f"<td>{html.escape(' '.join(cell.text.split()), quote=False)}</td>"
             for cell in row.cells
@@ -142,15 +143,15 @@ def _table(table: object) -> str:
     return f"<table>{''.join(rows)}</table>"
 
 
-def _picture(shape: BaseShape, slide: int, n: int) -> Picture | None:
+def _picture(shape: Any, slide: int, n: int) -> Picture | None:
     try:
-        image = shape.image  # type: ignore[attr-defined]
+        image = shape.image
         mime = image.content_type
     except (AttributeError, KeyError, ValueError):  # a linked (external) picture
         return None
     if mime not in WEB_IMAGES:
         return None
-    alt = shape._element.xpath("./p:nvPicPr/p:cNvPr/@descr")  # type: ignore[attr-defined]
+    alt = shape._element.xpath("./p:nvPicPr/p:cNvPr/@descr")
     return Picture(
         image.blob, mime, f"slide-{slide}-picture-{n}{WEB_IMAGES[mime]}", str(alt[0]) if alt else ""
     )

@@ -69,7 +69,7 @@ def extract_docx(path: Path, limits: ExtractLimits) -> Extracted:
             result = mammoth.convert_to_html(
                 f, convert_image=mammoth.images.img_element(pictures.convert)
             )
-    except (KeyError, ValueError, ET.ParseError) as e:  # no word/document.xml, bad XML
+    except (KeyError, ValueError, OSError, ET.ParseError) as e:  # no document part, bad XML
         raise ExtractionError(f"not a readable Word document ({type(e).__name__}: {e})") from e
     blocks = tuple(_blocks(parse(result.value), pictures.found))
     text = blocks_text(blocks)
