@@ -1,1 +1,0 @@
-"""Provisional package marker (the extract13core engineer owns this module)."""
