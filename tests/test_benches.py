@@ -105,6 +105,17 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
             [rf"workers 1: {NUMBER} pages/min \(1\.00x one worker\), word score {NUMBER}%"],
         )
     ],
+    "bench_pdf_text": [
+        (
+            ["--pages", "5", "--huge", "100", "--max-pages", "10"],
+            [
+                rf"text PDF, 5 pages: extractor {NUMBER} pages/s .* pdfminer extract_text"
+                rf" \(baseline\) {NUMBER} pages/s",
+                rf"100-page PDF, max_pages 10: capped result in {NUMBER} s \(pages 100;",
+                rf"real-world sample 2b.pdf: {NUMBER} s",
+            ],
+        )
+    ],
     "bench_pipeline": [
         (
             ["--records", "10", "--workers", "2"],
