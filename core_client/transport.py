@@ -291,12 +291,12 @@ class Transport:
             content = resp.content
         except requests.exceptions.RequestException as exc:
             duration = (time.monotonic() - started) * 1000
-            self.metrics.record_attempt(None, duration)
+            self.metrics.record_attempt(None, duration, call.log_path)
             extra.update(status=None, duration_ms=round(duration, 1), error=type(exc).__name__)
             detail = scrub(f"{type(exc).__name__}: {exc}", self._secrets)[:300]
             return _Failed(classify_exception(exc), detail)
         duration = (time.monotonic() - started) * 1000
-        self.metrics.record_attempt(resp.status_code, duration)
+        self.metrics.record_attempt(resp.status_code, duration, call.log_path)
         extra.update(status=resp.status_code, duration_ms=round(duration, 1))
         answer = _Answer(
             resp.status_code,

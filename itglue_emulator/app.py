@@ -75,6 +75,13 @@ class EmulatorApp:
         self._count_lock = threading.Lock()
         self.connections = 0  # accepted TCP connections (keep-alive shows up here)
 
+    def set_api_key(self, api_key: str) -> None:
+        """The account's key was regenerated: from now on only ``api_key`` is accepted
+        (the rate budget stays the account's)."""
+        if not api_key:
+            raise ValueError("the emulator needs an API key")
+        self._api_key = api_key.encode()
+
     def __repr__(self) -> str:  # never show the key
         return f"EmulatorApp(base_url={self.base_url!r})"
 

@@ -83,6 +83,11 @@ class Emulator:
         result: dict[str, Any] = self._json("POST", "/_emulator/faults", faults)
         return result
 
+    def set_api_key(self, api_key: str) -> None:
+        """Accept only ``api_key`` from now on (the key was regenerated in IT Glue)."""
+        self.app.set_api_key(api_key)
+        self.api_key = api_key
+
     def seed(self, counts: Mapping[str, int]) -> dict[str, int]:
         result: dict[str, int] = self._json("POST", "/_emulator/seed", dict(counts))["created"]
         return result

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from .observability.tally import Tally
 from .secrets import read_secret
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ class EngineContext:
       sub-folder named after itself);
     * ``limits``: the :class:`Limits` of the configuration;
     * ``log``: the logger for plugin messages;
+    * ``tally``: the engine's counters for the metrics endpoint; a transform that
+      extracts content counts each file with ``tally.extraction(record.source,
+      extractor, outcome)``;
     * :meth:`secret`, :meth:`route`, :meth:`add_plugin`, :meth:`itglue`,
       :meth:`metadata_cache`, :meth:`extractors`.
     """
@@ -56,8 +60,10 @@ class EngineContext:
         hook: HookFacade,
         log: logging.Logger | None = None,
         client_factory: Callable[[], ITGlueClient] | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.tally = tally if tally is not None else Tally()
         self.limits = limits
         self.log = log or logging.getLogger("itglue_ingest.plugins")
         self._hook = hook
@@ -80,6 +86,11 @@ class EngineContext:
                     raise RuntimeError("this engine has no IT Glue client configured")
                 self._client = self._client_factory()
             return self._client
+
+    def built_client(self) -> ITGlueClient | None:
+        """The IT Glue client if it was built already (None: not yet, or none): for
+        readers such as the metrics endpoint, which must never build one."""
+        return self._client
 
     def metadata_cache(self) -> MetadataCache:
         """The IT Glue metadata cache (organizations, documents by hash, ...)."""

@@ -98,6 +98,23 @@ class PipelineSettings(_Strict):
     once_max_duration: float | None = Field(default=None, gt=0)  # `once`: longest run; unset: none
 
 
+def _listen(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from .observability.address import parse_listen  # the one parser of host:port
+
+    parse_listen(value)
+    return value
+
+
+class ObservabilitySettings(_Strict):
+    # the daemon (`run`) serves /metrics, /healthz and /readyz here; unset: no endpoint
+    listen: Annotated[str | None, AfterValidator(_listen)] = None
+    heartbeat_interval: float = Field(default=15.0, gt=0)  # seconds; `status` reads it
+    probe_interval: float = Field(default=30.0, gt=0)  # seconds between IT Glue probes
+    stuck_after: float = Field(default=120.0, gt=0)  # /healthz: dispatcher silent this long
+
+
 class SourceSettings(BaseModel):
     """One ``[[sources]]`` table: the common keys, plus the type's own (kept in ``options``)."""
 
@@ -121,6 +138,7 @@ class Settings(BaseModel):
     itglue: ItglueSettings = Field(default_factory=ItglueSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     transforms: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     plugins: dict[str, list[str]] = Field(default_factory=dict)  # {"block": [...]}

@@ -88,6 +88,16 @@ class SourceContext(Protocol):
         Raises a clear ``PermanentError`` when it is missing."""
         ...
 
+    def report_scan(self, error: str | None = None) -> None:
+        """Tell the engine how the latest look at the input went: ``None`` when it
+        succeeded (the source is connected; the time is its last successful scan), else
+        why it could not reach what it reads (an unmounted folder, a refused login).
+        ``status``, ``/readyz`` and the metrics show it. The engine reports every
+        ``scan()`` that returns (success) or raises (the error) by itself: call this
+        only from inside :meth:`Source.watch`, and from ``scan()`` for a problem it
+        does not raise."""
+        ...
+
 
 class SourceOptions(BaseModel):
     """Base of a source type's own configuration keys (the rest of its [[sources]] table)."""
@@ -125,10 +135,15 @@ class Source(ABC):
         """Emit new items until ``context.stopping`` is set (the daemon).
 
         The engine calls :meth:`scan` once before ``watch``; the default then polls
-        :meth:`scan` every ``poll_interval`` seconds.
+        :meth:`scan` every ``poll_interval`` seconds (and reports each one).
         """
         while not self.context.stopping.wait(self.poll_interval):
-            self.scan()
+            try:
+                self.scan()
+            except Exception as e:
+                self.context.report_scan(getattr(e, "reason", None) or f"{type(e).__name__}: {e}")
+                raise
+            self.context.report_scan()
 
     def ack(self, record: DocumentRecord, outcome: Literal["delivered", "duplicate"]) -> None:  # noqa: B027
         """The record landed (or was already there): do the post-action. Idempotent."""

@@ -32,6 +32,8 @@ if [ "$want_test" = 1 ]; then
   [ -x /usr/bin/systemd-analyze ] || apt_packages+=(systemd)
   # the OCR tests render pages with a font that has German letters (ä, ö, ü, ß)
   [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_packages+=(fonts-dejavu-core)
+  # the tests check contrib/prometheus/alerts.yml with promtool
+  command -v promtool >/dev/null 2>&1 || apt_packages+=(prometheus)
 fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "bootstrap: installing system packages: ${apt_packages[*]}" >&2

@@ -43,6 +43,14 @@ class LedgerQueries(LedgerStore):
             params += names
         return int(self._query(sql, params)[0][0])
 
+    def oldest_active_created_at(self) -> float | None:
+        """When the oldest record not yet delivered, duplicate or failed arrived."""
+        rows = self._query(
+            "SELECT MIN(created_at) FROM ledger_records"
+            " WHERE state IN ('received','ready','delivering')"
+        )
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def count_unacked_due(self, now: float) -> int:
         """Finished records whose source post-action is due (not yet acked/nacked)."""
         rows = self._query(

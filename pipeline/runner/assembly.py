@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from ..context import EngineContext, Limits
 from ..errors import PermanentError
 from ..hooks import HookFacade, Registry
+from ..observability.tally import Tally
 from ..paths import validation_context
 from ..settings import ConfigError, Settings, SourceSettings
 from ..sinks import Sink
@@ -73,10 +74,14 @@ def limits_of(settings: Settings) -> Limits:
 
 
 def engine_context(
-    settings: Settings, hook: HookFacade, client_factory: Callable[[], Any] | None
+    settings: Settings,
+    hook: HookFacade,
+    client_factory: Callable[[], Any] | None,
+    tally: Tally | None = None,
 ) -> EngineContext:
     """The services the engine of ``settings`` offers its transforms and sink."""
     return EngineContext(
+        tally=tally,
         state_dir=settings.state.dir,
         limits=limits_of(settings),
         hook=hook,

@@ -18,6 +18,10 @@ from ..clients import build_client
 from ..context import EngineContext
 from ..hooks import HookFacade
 from ..ledger import Ledger
+from ..observability.collector import EngineParts
+from ..observability.daemon import DaemonWatch
+from ..observability.source_health import SourceHealth
+from ..observability.tally import Tally
 from ..settings import ConfigError, Settings, SourceSettings
 from ..sinks import Sink
 from ..sources import Source
@@ -88,12 +92,15 @@ class Engine:
             raise ConfigError(f"plugins: {e}") from None
         self.stopping = threading.Event()  # sources and the spool's back-pressure see it
         self.state_dir = settings.state.dir
+        self.tally = Tally()  # what this engine did, for the metrics endpoint
         self.context: EngineContext = engine_context(
-            settings, self.hook, client_factory or (lambda: build_client(settings))
+            settings, self.hook, client_factory or (lambda: build_client(settings)), self.tally
         )
         self._recovered = False
         self._closed = False
         self._stats = RunStats()
+        self.source_health = SourceHealth()
+        self.started_at = time.time()
         self.transforms: list[Transform] = []
         self.sources: dict[str, Source] = {}
         self.source_settings: dict[str, SourceSettings] = {}
@@ -102,6 +109,7 @@ class Engine:
         self._state_lock: _StateLock | None = None
         self._pool: WorkerPool | None = None
         self._scheduler: Scheduler | None = None
+        self.watch: DaemonWatch | None = None  # while the daemon runs
 
         assembly = Assembly(settings, self.hook)
         try:
@@ -146,6 +154,7 @@ class Engine:
             hook=self.hook,
             pressure=pressure,
             stats=self._stats,
+            tally=self.tally,
             settings=p,
             winding_down=winding_down,
             trouble=trouble,
@@ -169,6 +178,8 @@ class Engine:
             stopping=self.stopping,
             max_file_size=p.max_file_size,
             trouble=trouble,
+            tally=self.tally,
+            health=self.source_health,
         )
         for i, s in enumerate(self.settings.sources):
             if s.enabled:
@@ -183,6 +194,7 @@ class Engine:
             stats=self._stats,
             stopping=self.stopping,
             settings=p,
+            health=self.source_health,
         )
 
     def _probe_storage(self) -> None:
@@ -225,7 +237,32 @@ class Engine:
         (their journal makes that safe), within ``[pipeline] shutdown_timeout`` seconds."""
         assert self._scheduler is not None, "engine is closed"
         self.recover()
-        self._scheduler.run(stop)
+        with self.daemon_watch() as watch:
+            self.watch = watch
+            try:
+                self._scheduler.run(stop)
+            finally:
+                self.watch = None
+
+    def daemon_watch(self) -> DaemonWatch:
+        """The heartbeat and the ``[observability]`` endpoint of this engine's daemon."""
+        pool = self._pool
+        assert pool is not None, "engine is closed"
+        parts = EngineParts(
+            tally=self.tally,
+            sources=self.source_health,
+            ledger=self.ledger,
+            state_dir=self.state_dir,
+            client=self.context.built_client,
+            storage_trouble=lambda: self.trouble.active,
+            started_at=self.started_at,
+        )
+        return DaemonWatch(
+            self.settings.observability,
+            self.settings.database_path,
+            parts,
+            last_tick=lambda: pool.last_tick,
+        )
 
     def recover(self) -> None:
         """Start-of-run housekeeping after a crash: partial spool copies and spool files

@@ -28,6 +28,7 @@ from itglue_common import backoff_delay
 from ..errors import PermanentError, TransientError
 from ..hooks import HookFacade
 from ..ledger import Ledger, LedgerEntry
+from ..observability.tally import Tally
 from ..records import DocumentRecord
 from ..settings import PipelineSettings
 from ..sinks import DeliveryResult, Sink
@@ -104,6 +105,7 @@ class RecordFlow:
         hook: HookFacade,
         pressure: BackPressure,
         stats: RunStats,
+        tally: Tally,
         settings: PipelineSettings,
         winding_down: threading.Event,
         trouble: StorageTrouble,
@@ -115,6 +117,7 @@ class RecordFlow:
         self.hook = hook
         self.pressure = pressure
         self.stats = stats
+        self.tally = tally
         self.settings = settings
         self._winding_down = winding_down  # set: start no new delivery
         self._trouble = trouble
@@ -178,6 +181,8 @@ class RecordFlow:
             if attempts >= ENGINE_ERROR_LIMIT and not landed:  # landed: only the ack is left
                 reason = f"engine error: {type(e).__name__}: {e}"
                 self.ledger.update(rid, "failed", reason=reason, acked=True)
+                if entry is not None:
+                    self.tally.failed(entry.source, reason)
                 log.error("record %d: %s; set aside as failed", rid, reason, exc_info=e)
                 return
             delay = self.backoff(attempts)
@@ -245,6 +250,7 @@ class RecordFlow:
     def _duplicate(self, entry: LedgerEntry, record: DocumentRecord, existing: str) -> None:
         self.ledger.update(entry.id, "duplicate", duplicate_of=existing, acked=False)
         self.stats.count("duplicate")
+        self.tally.duplicate(entry.source)
         log.info(
             "duplicate of %s: %s",
             existing,
@@ -268,6 +274,7 @@ class RecordFlow:
             entry.id, "delivered", result=json.dumps(asdict(result)), next_attempt_at=0.0
         )
         self.stats.count("delivered")
+        self.tally.delivered(entry.source, entry.created_at)
         log.info(
             "delivered %s -> %s %s",
             record.source_ref,
@@ -336,6 +343,7 @@ class RecordFlow:
     def _fail(self, entry: LedgerEntry, record: DocumentRecord, reason: str) -> None:
         self.ledger.update(entry.id, "failed", reason=reason, acked=False)
         self.stats.count("failed")
+        self.tally.failed(entry.source, reason)
         log.warning(
             "failed %s: %s",
             record.source_ref,
@@ -351,6 +359,7 @@ class RecordFlow:
         attempts = entry.attempts + 1
         delay = retry_after if retry_after is not None else self.backoff(attempts)
         self.ledger.postpone(entry.id, time.time() + delay, reason=reason)
+        self.tally.retried(entry.source)
         log.info(
             "will retry %s in %.1f s (attempt %d): %s",
             record.source_ref,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 
 from ..errors import PipelineError
 from ..ledger import Ledger
+from ..observability.source_health import SourceHealth
 from ..settings import PipelineSettings
 from ..sources import Source
 from .outcomes import Progress, RunStats, RunSummary
@@ -55,8 +56,10 @@ class Scheduler:
         stats: RunStats,
         stopping: threading.Event,
         settings: PipelineSettings,
+        health: SourceHealth,
     ) -> None:
         self._sources = sources
+        self._health = health
         self._pool = pool
         self._ledger = ledger
         self._stats = stats
@@ -142,16 +145,21 @@ class Scheduler:
             log.info("stopped in %.1f s", time.monotonic() - t0)
 
     def _scan(self, src: Source) -> None:
+        mark = self._health.mark(src.name)
         try:
             src.scan()
         except PipelineError as e:  # the source's own account of why it could not scan
             log.error("source %s: scan failed: %s", src.name, e.reason)
             self._scan_errors[src.name] = e.reason
+            self._health.trouble(src.name, e.reason)
         except Exception as e:
             log.exception("source %s: scan raised", src.name)
             self._scan_errors[src.name] = f"scan raised {type(e).__name__}: {e}"
+            self._health.trouble(src.name, self._scan_errors[src.name])
         else:
             self._scan_errors.pop(src.name, None)
+            if not self._stopping.is_set():  # a scan cut short by a stop proves nothing
+                self._health.scan_returned(src.name, mark)
 
     def _watch(self, src: Source) -> None:
         delay = 1.0

@@ -14,6 +14,8 @@ from ..errors import TransientError
 from ..hooks import HookFacade
 from ..ledger import Ledger
 from ..logs import register_secret
+from ..observability.source_health import SourceHealth
+from ..observability.tally import Tally
 from ..records import Blob, DocumentRecord, FileInput, RecordDraft
 from ..secrets import read_secret
 from ..settings import SourceSettings
@@ -37,6 +39,8 @@ class SourceServices:
     stopping: threading.Event
     max_file_size: int
     trouble: StorageTrouble
+    tally: Tally
+    health: SourceHealth
 
 
 class EngineSourceContext:
@@ -69,6 +73,8 @@ class EngineSourceContext:
     * ``secret(key, env)``: the variable ``env`` when set, else keyring service
       ``itglue-ingest`` user ``source:<name>:<key>``, else ``PermanentError`` saying how
       to set it. Values are registered for log redaction.
+    * ``report_scan(error)``: the source's state for ``status``, ``/readyz`` and the
+      metrics (connected, last successful scan, current error).
     """
 
     def __init__(self, services: SourceServices, settings: SourceSettings) -> None:
@@ -78,6 +84,7 @@ class EngineSourceContext:
         self.stopping = services.stopping
         self.log = logging.getLogger(f"itglue_ingest.source.{settings.name}")
         self.max_file_size = services.max_file_size
+        services.health.add(settings.name)
 
     # -- records
 
@@ -149,6 +156,7 @@ class EngineSourceContext:
             return EmitResult("known", record_id, state)
         eng.notify_work()
         eng.stats.count("received")
+        eng.tally.received(self.source_name)
         self.log.debug(
             "received %s",
             draft.source_ref,
@@ -196,6 +204,8 @@ class EngineSourceContext:
         )
         record.id = record_id
         eng.stats.count("failed")
+        eng.tally.received(self.source_name)
+        eng.tally.failed(self.source_name, reason)
         eng.hook.record_failed(record, reason, True)
         eng.notify_work()  # the source is nacked by a worker, like any failed record
         return EmitResult("failed", record_id, "failed", reason)
@@ -211,6 +221,12 @@ class EngineSourceContext:
                 raise
             self._services.trouble.report(e, f"source {self.source_name}")
             raise TransientError(f"{storage_error(e)}; {draft.source_ref} is taken later") from e
+
+    def report_scan(self, error: str | None = None) -> None:
+        if error is None:
+            self._services.health.ok(self.source_name)
+        else:
+            self._services.health.trouble(self.source_name, error)
 
     # -- checkpoints and secrets
 

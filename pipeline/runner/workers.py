@@ -58,6 +58,7 @@ class WorkerPool:
         self._queue: queue.Queue[int | None] = queue.Queue(maxsize=workers * 4)
         self._workers: list[threading.Thread] = []
         self._dispatcher: threading.Thread | None = None
+        self.last_tick: float | None = None  # monotonic: the dispatcher's latest round
 
     @property
     def size(self) -> int:
@@ -119,6 +120,7 @@ class WorkerPool:
     def _dispatch(self) -> None:
         batch = max(8, self._size * 4)
         while not self.winding_down.is_set():
+            self.last_tick = time.monotonic()  # /healthz: the loop is not stuck
             if not self._trouble.wait_until_clear(self.winding_down):
                 break
             self._wake.clear()

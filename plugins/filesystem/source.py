@@ -67,6 +67,7 @@ class FilesystemSource(Source):
     def scan(self) -> None:
         """Emit the backlog (streamed), then wait for files still being written."""
         if not self.folder.available():
+            self.context.report_scan(f"drop folder {self.root} is not available")
             self.log.warning(
                 "drop folder %s is not available; nothing scanned",
                 self.root,

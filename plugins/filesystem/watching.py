@@ -86,6 +86,10 @@ class WatchLoop(Part):
                         stopping.wait(min(TICK * 4, next_missing_check - now))
                         continue
                     if not self.folder.available():
+                        self.context.report_scan(
+                            f"drop folder {self.folder.root} is not available"
+                            " (unmounted or removed?)"
+                        )
                         if missing_since is None:
                             missing_since = now
                             self.log.warning(
@@ -100,6 +104,7 @@ class WatchLoop(Part):
                     try:
                         self._start()
                     except OSError as e:
+                        self.context.report_scan(f"cannot watch {self.folder.root}: {e}")
                         self.log.warning(
                             "cannot watch %s: %s; trying again in %.0f s",
                             self.folder.root,
@@ -118,6 +123,7 @@ class WatchLoop(Part):
                         )
                         missing_since = None
                     next_rescan = now  # a fresh observer: walk once for what it missed
+                    self.context.report_scan()  # watching the folder: connected
                 self.backlog.take_due()
                 if now >= next_check and self._watcher is not None:
                     self._folders.extend(self._watcher.check())
@@ -134,6 +140,8 @@ class WatchLoop(Part):
                 if walker is not None:
                     if self.backlog.step(walker, WALK_SLICE):
                         walker = None
+                        if self.healthy():  # a walk of the watched folder: a scan
+                            self.context.report_scan()
                     continue
                 self._wake.clear()
                 wait = self.tracker.next_due_in()

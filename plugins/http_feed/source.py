@@ -103,6 +103,8 @@ class HttpFeedSource(Source):
             report.failed,
             report.deferred,
         )
+        if report.error != "stopped":
+            self.context.report_scan(report.error)
         return report.error if report.error != "stopped" else None
 
     def watch(self) -> None:

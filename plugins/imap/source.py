@@ -112,6 +112,7 @@ class ImapSource(Source):
                         f" ({type(e).__name__}: {e})"
                     ) from None
                 delay = backoff_delay(attempt, base=1.0, cap=self.options.reconnect_max)
+                self.context.report_scan(f"IMAP connection lost ({type(e).__name__}: {e})")
                 self.context.log.warning(
                     "IMAP connection lost (%s: %s); reconnecting in %.1f s",
                     type(e).__name__,
@@ -135,6 +136,8 @@ class ImapSource(Source):
                     box = self._sync_mailbox()
                     self._sync_all(box)
                     failures = 0
+                    if not stopping.is_set():
+                        self.context.report_scan()
                     use_idle = self.options.idle and box.has_idle
                     if use_idle:
                         self._idle(box)
@@ -144,6 +147,7 @@ class ImapSource(Source):
                 self._drop("sync")
                 failures += 1
                 delay = backoff_delay(failures, base=1.0, cap=self.options.reconnect_max)
+                self.context.report_scan(f"IMAP connection lost ({type(e).__name__}: {e})")
                 self.context.log.warning(
                     "IMAP connection lost (%s: %s); reconnecting in %.1f s",
                     type(e).__name__,
@@ -153,6 +157,7 @@ class ImapSource(Source):
                 stopping.wait(delay)
             except PermanentError as e:
                 self._drop("sync")
+                self.context.report_scan(e.reason)
                 self.context.log.error(
                     "%s; trying again in %.0f s", e.reason, self.options.reconnect_max
                 )

@@ -1,0 +1,89 @@
+"""Everything the daemon (``itglue-ingest run``) runs beside the engine so that it can
+be watched: the heartbeat in the state database and, with ``[observability] listen``,
+the HTTP endpoint and the IT Glue prober that keeps ``/readyz`` fresh."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..settings import ConfigError, ObservabilitySettings
+from .collector import EngineParts
+from .heartbeat import HeartbeatWriter
+
+
+class DaemonWatch:
+    """Started when the daemon starts (a context manager), stopped when it stops.
+
+    :raises ConfigError: the ``listen`` address cannot be bound (in use, not ours).
+    """
+
+    def __init__(
+        self,
+        settings: ObservabilitySettings,
+        database: Path,
+        parts: EngineParts,
+        last_tick: Callable[[], float | None],
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._parts = parts
+        self._last_tick = last_tick
+        self._heartbeat: HeartbeatWriter | None = None
+        self._server: Any = None
+        self._prober: Any = None
+
+    @property
+    def url(self) -> str | None:
+        """The endpoint's base URL (``http://host:port``) while it serves, else None."""
+        return self._server.url if self._server is not None else None
+
+    def __enter__(self) -> DaemonWatch:
+        s = self._settings
+        tally = self._parts.tally
+        self._heartbeat = HeartbeatWriter(
+            self._database,
+            s.heartbeat_interval,
+            self._parts.sources.snapshot,
+            lambda: tally.snapshot().last_delivery_at,
+        )
+        try:
+            if s.listen is not None:
+                self._serve(s.listen)
+            self._heartbeat.start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _serve(self, listen: str) -> None:
+        # the endpoint's modules import prometheus_client: only when it is asked for
+        from .address import parse_listen
+        from .health import Health, Prober
+        from .server import ObservabilityServer
+
+        host, port = parse_listen(listen)
+        health = Health(
+            self._parts, last_tick=self._last_tick, stuck_after=self._settings.stuck_after
+        )
+        try:
+            self._server = ObservabilityServer(host, port, self._parts, health)
+        except OSError as e:
+            raise ConfigError(
+                f"observability.listen: cannot listen on {listen}: {e.strerror or e}"
+            ) from None
+        self._server.start()
+        self._prober = Prober(self._parts.client, self._settings.probe_interval)
+        self._prober.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._prober is not None:
+            self._prober.stop()
+            self._prober = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None

@@ -1,0 +1,194 @@
+"""The daemon's heartbeat in the state database: who runs (pid, host, since when), when
+it last beat, its last delivery and each source's state. ``status`` reads it from
+another process: a heartbeat older than three intervals without a clean stop means the
+daemon died or hangs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core_client.sqlite import connect, migrate, transaction
+
+from ..logs import redact
+from .source_health import SourceState
+
+log = logging.getLogger("itglue_ingest.engine")
+
+MIGRATIONS = [
+    """
+    CREATE TABLE daemon_heartbeat (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        beat_at REAL NOT NULL,
+        interval REAL NOT NULL,
+        stopped_at REAL,
+        last_delivery_at REAL
+    );
+    CREATE TABLE daemon_sources (
+        source TEXT PRIMARY KEY,
+        connected INTEGER,
+        last_scan_at REAL,
+        error TEXT
+    )
+    """
+]
+STALE_AFTER_BEATS = 3  # a heartbeat this many intervals old (and no clean stop) is stale
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The last heartbeat a daemon wrote."""
+
+    pid: int
+    host: str
+    started_at: float
+    beat_at: float
+    interval: float
+    stopped_at: float | None
+    last_delivery_at: float | None
+    sources: dict[str, SourceState] = field(default_factory=dict)
+
+    def daemon_state(self, now: float | None = None) -> str:
+        """``running``, ``stopped`` (it said so when it stopped) or ``stale`` (it beat
+        last more than three intervals ago without stopping: crashed or hung)."""
+        if self.stopped_at is not None:
+            return "stopped"
+        now = time.time() if now is None else now
+        return "stale" if now - self.beat_at > STALE_AFTER_BEATS * self.interval else "running"
+
+
+class HeartbeatStore:
+    """The heartbeat tables of the instance database (their own connection)."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = connect(path)
+        self._lock = threading.Lock()
+        migrate(self._conn, "daemon", MIGRATIONS)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def beat(self, hb: Heartbeat) -> None:
+        with self._lock, transaction(self._conn):
+            c = self._conn
+            c.execute(
+                "INSERT INTO daemon_heartbeat (id, pid, host, started_at, beat_at, interval,"
+                " stopped_at, last_delivery_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET pid=excluded.pid, host=excluded.host,"
+                " started_at=excluded.started_at, beat_at=excluded.beat_at,"
+                " interval=excluded.interval, stopped_at=excluded.stopped_at,"
+                " last_delivery_at=excluded.last_delivery_at",
+                (
+                    hb.pid,
+                    hb.host,
+                    hb.started_at,
+                    hb.beat_at,
+                    hb.interval,
+                    hb.stopped_at,
+                    hb.last_delivery_at,
+                ),
+            )
+            c.execute("DELETE FROM daemon_sources")
+            c.executemany(
+                "INSERT INTO daemon_sources (source, connected, last_scan_at, error)"
+                " VALUES (?, ?, ?, ?)",
+                [
+                    (
+                        name,
+                        None if s.connected is None else int(s.connected),
+                        s.last_scan_at,
+                        redact(s.error) if s.error else None,
+                    )
+                    for name, s in sorted(hb.sources.items())
+                ],
+            )
+
+    def read(self) -> Heartbeat | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT pid, host, started_at, beat_at, interval, stopped_at, last_delivery_at"
+                " FROM daemon_heartbeat WHERE id=1"
+            ).fetchone()
+            if row is None:
+                return None
+            rows = self._conn.execute(
+                "SELECT source, connected, last_scan_at, error FROM daemon_sources"
+            ).fetchall()
+        sources = {
+            str(name): SourceState(None if up is None else bool(up), last, error)
+            for name, up, last, error in rows
+        }
+        pid, host, started_at, beat_at, interval, stopped_at, last_delivery_at = row
+        return Heartbeat(
+            pid, host, started_at, beat_at, interval, stopped_at, last_delivery_at, sources
+        )
+
+
+class HeartbeatWriter:
+    """Writes the heartbeat every ``interval`` seconds on its own thread, and a last one
+    saying "stopped" when :meth:`stop` is called. A write that fails (storage trouble)
+    is retried at the next beat: the engine reports that trouble itself."""
+
+    def __init__(
+        self,
+        database: Path,
+        interval: float,
+        sources: Callable[[], dict[str, SourceState]],
+        last_delivery: Callable[[], float | None],
+    ) -> None:
+        self._store = HeartbeatStore(database)
+        previous = self._store.read()  # the last delivery is remembered across restarts
+        self._delivered_before = previous.last_delivery_at if previous else None
+        self._interval = interval
+        self._sources = sources
+        self._last_delivery = last_delivery
+        self._started_at = time.time()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.beat_at: float | None = None  # monotonic time of the last written beat
+
+    def start(self) -> None:
+        self._write(stopped=False)
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._write(stopped=False)
+
+    def _write(self, *, stopped: bool) -> None:
+        now = time.time()
+        try:
+            self._store.beat(
+                Heartbeat(
+                    pid=os.getpid(),
+                    host=socket.gethostname(),
+                    started_at=self._started_at,
+                    beat_at=now,
+                    interval=self._interval,
+                    stopped_at=now if stopped else None,
+                    last_delivery_at=self._last_delivery() or self._delivered_before,
+                    sources=self._sources(),
+                )
+            )
+            self.beat_at = time.monotonic()
+        except sqlite3.Error as e:
+            log.debug("cannot write the heartbeat: %s", e)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._write(stopped=True)
+        self._store.close()
