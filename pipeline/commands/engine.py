@@ -26,14 +26,17 @@ import click
 
 from itglue_common import escape_controls as esc
 from pipeline.ledger import ALL_STATES, Ledger, LedgerEntry
+from pipeline.observability.heartbeat import Heartbeat
 from pipeline.runner import Engine, Progress, RunSummary
 from pipeline.settings import ConfigError, Settings
 
 from .common import CONFIG_ENVVAR, ConfigFileError, client_errors, config_option, load_config
+from .daemon_status import daemon_dict, daemon_lines, read_heartbeat, sources_in_trouble
 
 EXIT_FAILED = 3
 EXIT_PENDING = 4  # records kept failing transiently (once_timeout), or interrupted
 EXIT_MAX_DURATION = 6  # once_max_duration ended the run with records left (5: key refused)
+EXIT_STALE = 7  # status: the daemon's heartbeat is stale (crashed, killed or hung)
 
 
 def _build_engine(settings: Settings) -> Engine:
@@ -78,9 +81,16 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 @click.command()
 @config_option
 def run(settings: Settings) -> None:
-    """Run as a daemon: watch every source and deliver until SIGINT/SIGTERM."""
+    """Run as a daemon: watch every source and deliver until SIGINT/SIGTERM.
+
+    With [observability] listen it serves /metrics, /healthz and /readyz; it writes a
+    heartbeat to the state database that `status` reads.
+    """
     with _build_engine(settings) as engine, _stop_on_signals() as stop:
-        engine.run(stop)
+        try:
+            engine.run(stop)
+        except ConfigError as e:  # the listen address cannot be bound
+            raise ConfigFileError(str(e)) from None
 
 
 @click.command()
@@ -198,7 +208,18 @@ def _when(ts: float) -> str:
     help="Also list the N records changed last: state, organization and why it went there.",
 )
 def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
-    """Counts per state and source; the failed records with their reasons."""
+    """The daemon (running, not running, stale heartbeat) and each source's state,
+    counts per state and source, the failed records with their reasons.
+
+    \b
+    Exit status:
+      0  nothing failed; the daemon runs, stopped cleanly, or never ran here
+      3  failed records are in the ledger (retry requeues them), or the running
+         daemon reports a source it cannot reach
+      7  stale heartbeat: the daemon stopped beating without stopping cleanly
+         (crashed, killed or hung); 7 wins over 3
+      2  usage or configuration error
+    """
     if not settings.database_path.exists():
         if as_json:
             click.echo(json.dumps({"database": str(settings.database_path), "sources": {}}))
@@ -210,11 +231,14 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
         failed = ledger.failed(limit=limit)
         waiting = ledger.waiting(limit=limit)
         records = ledger.recent(limit=recent) if recent > 0 else []
+    heartbeat = read_heartbeat(settings.database_path)
+    code = _status_code(counts, heartbeat)
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "database": str(settings.database_path),
+                    "daemon": daemon_dict(heartbeat),
                     "sources": counts,
                     "failed": [e.to_dict() for e in failed],
                     "waiting": [
@@ -226,11 +250,13 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
                 default=str,
             )
         )
-        return
+        sys.exit(code)
     click.echo(f"state: {settings.database_path}")
+    for line in daemon_lines(heartbeat):
+        click.echo(line)
     if not counts:
         click.echo("no records yet")
-        return
+        sys.exit(code)
     states = [s for s in ALL_STATES if any(s in c for c in counts.values())]
     width = max(len(s) for s in counts) + 2
     click.echo("source".ljust(width) + "".join(s.rjust(12) for s in states))
@@ -263,6 +289,7 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
             click.echo(
                 f"  #{e.id} {e.source}:{esc(e.source_ref)} {e.state} -> {esc(str(where))}{why}"
             )
+    sys.exit(code)
 
 
 def _routed(e: LedgerEntry) -> dict[str, Any]:
@@ -272,6 +299,16 @@ def _routed(e: LedgerEntry) -> dict[str, Any]:
         "organization": routed["organization"],
         "routing_reason": routed["reason"],
     }
+
+
+def _status_code(counts: dict[str, dict[str, int]], heartbeat: Heartbeat | None) -> int:
+    if heartbeat is not None and heartbeat.daemon_state() == "stale":
+        return EXIT_STALE
+    if any(states.get("failed", 0) for states in counts.values()):
+        return EXIT_FAILED
+    if sources_in_trouble(heartbeat):
+        return EXIT_FAILED
+    return 0
 
 
 @click.command()

@@ -42,12 +42,13 @@ class Health:
         self._p = parts
         self._last_tick = last_tick  # monotonic time the dispatcher last went round
         self._stuck_after = stuck_after
+        self._created = time.monotonic()  # before the first round: starting counts as alive
 
     def alive(self) -> Verdict:
-        tick = self._last_tick()
+        tick = self._last_tick() or self._created
         trouble = self._p.storage_trouble()
-        since = None if tick is None else round(time.monotonic() - tick, 3)
-        ok = trouble or (since is not None and since <= self._stuck_after)
+        since = round(time.monotonic() - tick, 3)
+        ok = trouble or since <= self._stuck_after
         return Verdict(
             ok,
             {

@@ -75,13 +75,16 @@ def test_once_status_retry(tmp_path: Path) -> None:
     assert "permanent.txt: the store refuses this one (422)" in result.output
 
     result = runner.invoke(status, ["-c", str(cfg)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # a failed record is in the ledger
+    assert "daemon: not running (it never ran on this state folder)" in result.output
     lines = result.output.splitlines()
     assert any(line.split() == ["inbox", "2", "1"] for line in lines), result.output
     assert "failed" in result.output and "the store refuses this one (422)" in result.output
 
     result = runner.invoke(status, ["-c", str(cfg), "--json"])
+    assert result.exit_code == 3
     data = json.loads(result.output)
+    assert data["daemon"] == {"state": "never_ran"}
     assert data["sources"] == {"inbox": {"done": 2, "failed": 1}}
     assert data["failed"][0]["reason"] == "the store refuses this one (422)"
     assert data["failed"][0]["source_ref"] == "permanent.txt"
@@ -90,6 +93,7 @@ def test_once_status_retry(tmp_path: Path) -> None:
     result = runner.invoke(retry, ["-c", str(cfg), "--all-failed"])
     assert result.exit_code == 0 and "requeued 1 record(s)" in result.output
     result = runner.invoke(status, ["-c", str(cfg), "--json"])
+    assert result.exit_code == 0  # nothing failed (any more)
     assert json.loads(result.output)["sources"] == {"inbox": {"done": 2, "received": 1}}
 
     result = runner.invoke(once, ["-c", str(cfg), "--json"])
