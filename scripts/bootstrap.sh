@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything itglue-ingest needs on a fresh Debian machine with Python 3.11:
-# system packages (libmagic1, Tesseract with English and German; dovecot-imapd with
-# --test), a virtualenv in .venv and the project installed into it in editable mode.
-# Safe to run again: it only does what is missing.  Usage: scripts/bootstrap.sh [--test]
+# system packages (libmagic1, Tesseract with English and German; with --test also
+# dovecot-imapd, systemd-analyze and prometheus's promtool), a virtualenv in .venv and
+# the project installed into it in editable mode. Safe to run again: it only does what
+# is missing.  Usage: scripts/bootstrap.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0

@@ -244,11 +244,9 @@ class Engine:
             finally:
                 self.watch = None
 
-    def daemon_watch(self) -> DaemonWatch:
-        """The heartbeat and the ``[observability]`` endpoint of this engine's daemon."""
-        pool = self._pool
-        assert pool is not None, "engine is closed"
-        parts = EngineParts(
+    def observed_parts(self) -> EngineParts:
+        """What the metrics and health endpoints read of this engine."""
+        return EngineParts(
             tally=self.tally,
             sources=self.source_health,
             ledger=self.ledger,
@@ -257,10 +255,15 @@ class Engine:
             storage_trouble=lambda: self.trouble.active,
             started_at=self.started_at,
         )
+
+    def daemon_watch(self) -> DaemonWatch:
+        """The heartbeat and the ``[observability]`` endpoint of this engine's daemon."""
+        pool = self._pool
+        assert pool is not None, "engine is closed"
         return DaemonWatch(
             self.settings.observability,
             self.settings.database_path,
-            parts,
+            self.observed_parts(),
             last_tick=lambda: pool.last_tick,
         )
 

@@ -13,6 +13,7 @@ from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine
 from pipeline.settings import (
     ItglueSettings,
+    ObservabilitySettings,
     PipelineSettings,
     SourceSettings,
     StateSettings,
@@ -55,7 +56,9 @@ def test_demo_config_is_accepted_by_the_engine(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "model", [ItglueSettings, StateSettings, PipelineSettings], ids=lambda m: m.__name__
+    "model",
+    [ItglueSettings, StateSettings, PipelineSettings, ObservabilitySettings],
+    ids=lambda m: m.__name__,
 )
 def test_every_core_key_is_documented(model: type[BaseModel]) -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
