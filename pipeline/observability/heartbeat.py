@@ -187,8 +187,9 @@ class HeartbeatWriter:
             log.debug("cannot write the heartbeat: %s", e)
 
     def stop(self) -> None:
+        """The last beat says "stopped" (only when a first one said "running")."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
-        self._write(stopped=True)
+            self._write(stopped=True)
         self._store.close()

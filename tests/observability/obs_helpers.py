@@ -26,6 +26,7 @@ def daemon_settings(
     drop: Path,
     *,
     ca_file: str | None = None,
+    more_sources: tuple[dict[str, Any], ...] = (),
     **observability: Any,
 ) -> Settings:
     itglue: dict[str, Any] = {"instance": "obs", "base_url": base_url, "api_key_env": KEY_ENV}
@@ -53,7 +54,8 @@ def daemon_settings(
                     "stability_delay": 0,
                     "after": "move",
                     "missing_retry_interval": 0.2,
-                }
+                },
+                *more_sources,
             ],
         }
     )

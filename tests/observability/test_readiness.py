@@ -87,3 +87,49 @@ def test_readyz_follows_the_key_the_api_and_the_drop_folder(
             health = requests.get(f"{url}/healthz", timeout=5)
             assert health.status_code == 200, health.json()
     print("\n/readyz flipped after: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+
+
+def test_readyz_follows_a_feed_that_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The http_feed source reports each poll: a feed answering 503 is a source that
+    cannot scan; the next good poll makes it connected again."""
+    from itglue_emulator import run_emulator
+    from tests.http_feed.http_feed_server import run_feed_server
+
+    monkeypatch.setenv(KEY_ENV, "obs-key")
+    (tmp_path / "drop").mkdir()
+    with (
+        run_emulator(api_key="obs-key", tls=False, seed="demo") as emu,
+        run_feed_server(tmp_path) as feed,
+    ):
+        source = {
+            "name": "feed",
+            "type": "http_feed",
+            "url": feed.url("/feed/next_link"),
+            "ca_bundle": str(feed.ca_file),
+            "items_path": "data",
+            "pagination": {"style": "next_link", "next_path": "links.next"},
+            "fields": {"id": "id", "name": "attributes.title", "file_url": "links.file"},
+            "poll_interval": 0.2,
+            "backoff_base": 0.01,
+            "backoff_max": 0.05,
+            "max_retries": 1,
+        }
+        settings = daemon_settings(
+            emu.base_url, tmp_path / "state", tmp_path / "drop", more_sources=(source,)
+        )
+        with running_daemon(settings) as (_engine, url):
+            wait_for(lambda: readyz(url)[0] == 200, message="the daemon to be ready")
+            seconds, body = flips(
+                url, 503, lambda: feed.state.fail_next("/feed", 503, times=10_000)
+            )
+            assert body["sources"]["feed"]["connected"] is False
+            assert "503" in body["sources"]["feed"]["error"]
+            assert body["sources"]["drop"]["connected"] is True
+
+            def heal() -> None:
+                with feed.state.lock:
+                    feed.state.faults.clear()
+
+            back, body = flips(url, 200, heal)
+            assert body["sources"]["feed"]["error"] is None
+    print(f"\n/readyz: feed failing after {seconds:.2f} s, back after {back:.2f} s")
