@@ -136,7 +136,12 @@ def test_daemon_survives_a_wrong_password_until_it_is_fixed(
     engine = make_engine(reconnect_max=0.3, idle=True, poll_interval=600)
     with running(engine):
         wait_for(lambda: any("was refused" in r.getMessage() for r in caplog.records))
+        # status, /readyz and the metrics see the source's state (report_scan)
+        wait_for(lambda: engine.source_health.snapshot()["mail"].connected is False)
+        assert "was refused" in (engine.source_health.snapshot()["mail"].error or "")
         monkeypatch.setenv("IMAP_TEST_PASSWORD", mailbox.password)
         wait_for(lambda: delivered(), timeout=10)
+        wait_for(lambda: engine.source_health.snapshot()["mail"].connected)
+        assert engine.source_health.snapshot()["mail"].error is None
     assert [d["name"] for d in delivered()] == ["Waiting for the right password"]
     assert not any("wrong" in r.getMessage() for r in caplog.records)
