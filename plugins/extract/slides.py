@@ -74,36 +74,50 @@ def _title(slide: Slide) -> str:
 
 def _slide(slide: Slide, number: int, title: str) -> list[Block]:
     title_shape = _title_shape(slide)
-    blocks: list[Block] = [Heading(f"Slide {number}: {title}" if title else f"Slide {number}", 2)]
-    pending: list[str] = []
-    pictures: list[Picture] = []
+    out = _SlideBlocks(number)
+    out.blocks.append(Heading(f"Slide {number}: {title}" if title else f"Slide {number}", 2))
     for shape in _reading_order(slide.shapes):
         if title_shape is not None and shape.shape_id == title_shape.shape_id:
             continue
-        _shape(shape, pending, pictures, number)
-    if pending:
-        blocks.append(Html("".join(pending)))
-    blocks += pictures
+        out.add(shape)
     notes = _notes(slide)
     if notes:
-        blocks.append(Html(f"<p><em>Notes:</em></p>{_paragraphs(notes)}"))
-    return blocks
+        out.pending.append(f"<p><em>Notes:</em></p>{_paragraphs(notes)}")
+    out.flush()
+    return out.blocks
 
 
-def _shape(shape: Any, pending: list[str], pictures: list[Picture], slide: int) -> None:
-    if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
-        for inner in _reading_order(shape.shapes):
-            _shape(inner, pending, pictures, slide)
-    elif getattr(shape, "has_table", False) and shape.has_table:
-        pending.append(_table(shape.table))
-    elif shape.shape_type == MSO_SHAPE_TYPE.PICTURE:
-        picture = _picture(shape, slide, len(pictures) + 1)
-        if picture is not None:
-            pictures.append(picture)
-    elif shape.has_text_frame:
-        text = _text_of(shape)
-        if text:
-            pending.append(_paragraphs(text))
+class _SlideBlocks:
+    """A slide's shapes in reading order: text and tables as HTML, each picture where it
+    stands between them."""
+
+    def __init__(self, slide: int) -> None:
+        self.slide = slide
+        self.blocks: list[Block] = []
+        self.pending: list[str] = []
+        self.pictures = 0
+
+    def flush(self) -> None:
+        if self.pending:
+            self.blocks.append(Html("".join(self.pending)))
+            self.pending.clear()
+
+    def add(self, shape: Any) -> None:
+        if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
+            for inner in _reading_order(shape.shapes):
+                self.add(inner)
+        elif getattr(shape, "has_table", False) and shape.has_table:
+            self.pending.append(_table(shape.table))
+        elif shape.shape_type == MSO_SHAPE_TYPE.PICTURE:
+            picture = _picture(shape, self.slide, self.pictures + 1)
+            if picture is not None:
+                self.flush()
+                self.blocks.append(picture)
+                self.pictures += 1
+        elif shape.has_text_frame:
+            text = _text_of(shape)
+            if text:
+                self.pending.append(_paragraphs(text))
 
 
 def _is_title(shape: Any) -> bool:

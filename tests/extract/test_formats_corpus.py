@@ -5,11 +5,14 @@ drop folder to emulator path is ``test_formats_e2e.py``."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pptx
 import pytest
+from pptx.util import Inches
 
 from pipeline import Extracted, ExtractionError, ExtractLimits, Heading, Html, Picture
 from plugins.extract.eml import extract_eml
@@ -214,3 +217,20 @@ def test_the_file_name_does_not_matter(
     blob = tmp_path / "3f1c0a9e"
     shutil.copy(CORPUS / source, blob)
     assert phrase in extractor(blob, LIMITS).text
+
+
+def test_pptx_picture_between_two_texts_stays_between_them(tmp_path: Path) -> None:
+    """(A deck made here: the corpus has no slide with text above and below a picture.)"""
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[6])  # blank
+    slide.shapes.add_textbox(Inches(1), Inches(5), Inches(4), Inches(1)).text = "below"
+    png = pictures(extract_pptx(CORPUS / "python-pptx/shp-picture.pptx", LIMITS))[0].data
+    slide.shapes.add_picture(io.BytesIO(png), Inches(1), Inches(2))
+    slide.shapes.add_textbox(Inches(1), Inches(0.5), Inches(4), Inches(1)).text = "above"
+    slide.notes_slide.notes_text_frame.text = "say this"
+    path = tmp_path / "deck.pptx"
+    deck.save(str(path))
+    got = extract_pptx(path, LIMITS)
+    assert [type(b).__name__ for b in got.blocks] == ["Heading", "Html", "Picture", "Html"]
+    assert got.blocks[1] == Html("<p>above</p>")
+    assert got.blocks[3] == Html("<p>below</p><p><em>Notes:</em></p><p>say this</p>")
