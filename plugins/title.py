@@ -48,7 +48,7 @@ class TitleOptions(TransformOptions):
 _GENERIC = (
     "scan scans scanned scanner img image images dsc dscn dscf dcim pxl mvimg vid photo"
     " photos pic picture screenshot screen shot capture whatsapp document documents doc"
-    " docs file files untitled new page copy of at and the att attachment pdf microsoft"
+    " docs file files untitled new copy of at and the att attachment pdf microsoft"
     " word excel powerpoint unbenannt dokument bild kopie sans titre"
 )
 _GENERIC_WORDS = frozenset(_GENERIC.split())
