@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import Field
 
 from pipeline import DocumentRecord, EngineContext, Transform, TransformOptions, hookimpl
+from plugins.extract.titles import meaningful_title
 
 # Extensions worth stripping from a title: short, alphanumeric, after a dot that is not
 # the first character ("report.final.pdf" -> "report.final"; ".bashrc" stays).
@@ -55,7 +56,6 @@ _GENERIC_WORDS = frozenset(_GENERIC.split())
 _DIGITS = re.compile(r"[\d.:,+-]+")  # numbers, dates, times: 0001, 2024-03-01, 10.22.33
 _HASH = re.compile(r"(?=.*\d)[0-9a-f]{8,}", re.IGNORECASE)  # hashes, uuid parts
 _NUMBERED = re.compile(r"([a-z]+)[\d-]+")
-_OFFICE_PREFIX = re.compile(r"^microsoft (?:word|excel|powerpoint) - ", re.IGNORECASE)
 
 
 def says_nothing(title: str) -> bool:
@@ -144,9 +144,7 @@ class TitleTransform(Transform):
         """The title the extract transform found in the file, when it says something."""
         extract = record.metadata.get("extract")
         raw = extract.get("title") if isinstance(extract, dict) else None
-        if not isinstance(raw, str):
-            return None
-        title = self.title(_OFFICE_PREFIX.sub("", raw.strip()))
+        title = self.title(meaningful_title(raw) or "")  # tool defaults dropped
         return title if title and not says_nothing(title) else None
 
 

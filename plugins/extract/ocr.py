@@ -36,7 +36,10 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from pipeline import (
@@ -49,6 +52,9 @@ from pipeline import (
     RegisterExtractor,
     hookimpl,
 )
+
+from .pdf import extract_pdf_text
+from .titles import meaningful_title
 
 log = logging.getLogger("itglue_ingest.extract.ocr")
 
@@ -236,8 +242,7 @@ def _image_title(image: Image.Image) -> str | None:
             title = title or exif.get(0x010E)  # ImageDescription
     if isinstance(title, bytes):
         title = title.decode("utf-8", "replace")
-    title = str(title or "").strip()
-    return title or None
+    return meaningful_title(title)
 
 
 def extract_image(path: Path, limits: ExtractLimits) -> Extracted:
@@ -291,31 +296,36 @@ def _cut_note(pages: int, max_pages: int) -> str | None:
 # --------------------------------------------------------------------------- PDFs
 
 
-def _text_pages(path: Path, max_pages: int) -> tuple[int, list[bool]] | None:
-    """(page count, whether each of the first ``max_pages`` pages has a text layer), or
-    None when PDFium cannot open the file (the text-layer extractor says why)."""
-    import pypdfium2 as pdfium
+PageKind = Literal["text", "scan", "blank"]
 
+
+def _page_kinds(path: Path, max_pages: int) -> tuple[int, list[PageKind]] | None:
+    """(page count, what each of the first ``max_pages`` pages holds: a text layer, an
+    image to OCR, or neither), or None when PDFium cannot open the file (the text-layer
+    extractor then says why). A page with neither is not OCR'd: nothing on it is a scan."""
     try:
         pdf = pdfium.PdfDocument(path)
     except pdfium.PdfiumError:
         return None
     try:
-        has_text = []
+        kinds: list[PageKind] = []
         for index in range(min(len(pdf), max_pages)):
             page = pdf[index]
             textpage = page.get_textpage()
-            has_text.append(bool(textpage.get_text_range().strip()))
+            if textpage.get_text_range().strip():
+                kinds.append("text")
+            elif next(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]), None):
+                kinds.append("scan")
+            else:
+                kinds.append("blank")
             textpage.close()
             page.close()
-        return len(pdf), has_text
+        return len(pdf), kinds
     finally:
         pdf.close()
 
 
 def _render_and_ocr(path: Path, indexes: list[int], languages: tuple[str, ...]) -> list[str]:
-    import pypdfium2 as pdfium
-
     pdf = pdfium.PdfDocument(path)
     try:
         texts = []
@@ -335,42 +345,36 @@ def _render_and_ocr(path: Path, indexes: list[int], languages: tuple[str, ...]) 
 
 
 def _text_layer(path: Path, limits: ExtractLimits) -> Extracted:
-    from plugins.extract.pdf import extract_pdf_text  # the formats' text-layer extractor
-
-    extracted: Extracted = extract_pdf_text(path, limits)
-    return extracted
+    return extract_pdf_text(path, limits)
 
 
 def _pdf_title(path: Path) -> str | None:
-    import pypdfium2 as pdfium
-
     with contextlib.suppress(pdfium.PdfiumError):
         pdf = pdfium.PdfDocument(path)
         try:
-            title = str(pdf.get_metadata_dict().get("Title") or "").strip()
-            return title or None
+            return meaningful_title(pdf.get_metadata_dict().get("Title"))
         finally:
             pdf.close()
     return None
 
 
 def extract_pdf(path: Path, limits: ExtractLimits) -> Extracted:
-    """A PDF's text: its text layer where it has one, OCR for the pages without."""
-    found = _text_pages(path, limits.max_pages)
+    """A PDF's text: its text layer where it has one, OCR for the scanned pages."""
+    found = _page_kinds(path, limits.max_pages)
     if found is None:
         return _text_layer(path, limits)  # encrypted, malformed: it raises with the reason
-    pages, has_text = found
-    if all(has_text):
+    pages, kinds = found
+    scanned = [i for i, kind in enumerate(kinds) if kind == "scan"]
+    if not scanned:
         return _text_layer(path, limits)
     skipped = _why_no_ocr(limits)
-    if any(has_text):  # a mixed file: text-layer pages as they are, scanned pages OCR'd
+    if "text" in kinds:  # a mixed file: text-layer pages as they are, scanned pages OCR'd
         base = _text_layer(path, limits)
         if skipped is not None:
             return replace(base, note=base.note or skipped or None)
-        missing = [i for i, text in enumerate(has_text) if not text]
-        texts = _render_and_ocr(path, missing, limits.ocr_languages)
+        texts = _render_and_ocr(path, scanned, limits.ocr_languages)
         extra: list[Block] = []
-        for index, text in zip(missing, texts, strict=True):
+        for index, text in zip(scanned, texts, strict=True):
             extra += page_blocks([text], first_page=index + 1, label="Scanned page")
         more = plain_text(texts)
         return replace(
@@ -385,7 +389,8 @@ def extract_pdf(path: Path, limits: ExtractLimits) -> Extracted:
     if limits.searchable_pdf:
         texts, searchable = searchable_pdf(path, limits)
     else:
-        texts = _render_and_ocr(path, list(range(len(has_text))), limits.ocr_languages)
+        read = dict(zip(scanned, _render_and_ocr(path, scanned, limits.ocr_languages), strict=True))
+        texts = [read.get(i, "") for i in range(len(kinds))]  # blank pages stay empty
     return Extracted(
         blocks=tuple(page_blocks(texts)),
         text=plain_text(texts),

@@ -17,6 +17,8 @@ from pipeline import ExtractLimits, Heading, Html
 from pipeline.extraction import ExtractorRegistry, RegisterExtractor
 from plugins.extract import ocr
 from plugins.extract.ocr import extract_image, extract_pdf, paragraphs
+from tests.extract.pdf_samples import text_pdf
+from tests.extract.test_formats_hostile import encrypted
 from tests.plugins.ocr_samples import (
     ENGLISH,
     GERMAN,
@@ -138,6 +140,58 @@ def test_an_unreadable_image_is_an_extraction_error(tmp_path: Path) -> None:
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(64))
     with pytest.raises(ocr.ExtractionError, match="image"):
         extract_image(bad, ExtractLimits())
+
+
+def no_tesseract(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tesseract-here"))
+
+
+def test_a_pdf_with_a_text_layer_is_read_not_ocrd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(text_pdf([[(18, "Backup policy")], [(11, "Nightly to the NAS.")]]))
+    no_tesseract(monkeypatch, tmp_path)  # OCR would leave a note: none is needed
+
+    got = extract_pdf(pdf, ExtractLimits())
+
+    assert "Nightly to the NAS." in got.text and got.note is None and got.pages == 2
+
+
+def test_a_mixed_pdf_gets_its_scanned_pages_ocrd_after_its_text(tmp_path: Path) -> None:
+    typed = pdfium.PdfDocument(text_pdf([[(11, "Typed cover letter for the audit.")]]))
+    scan = pdfium.PdfDocument(save_pages([render_page(GERMAN[:60])], tmp_path / "scan.pdf"))
+    typed.import_pages(scan)
+    mixed = tmp_path / "mixed.pdf"
+    typed.save(mixed)
+
+    got = extract_pdf(mixed, ExtractLimits(ocr_languages=("deu",)))
+
+    assert got.text.startswith("Typed cover letter for the audit.")
+    assert word_score(GERMAN[:60], got.text) >= 0.9
+    assert [b.text for b in got.blocks if isinstance(b, Heading)][-1] == "Scanned page 2"
+
+
+def test_blank_pages_are_not_ocrd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blank = pdfium.PdfDocument.new()
+    for _ in range(3):
+        blank.new_page(612, 792)
+    path = tmp_path / "blank.pdf"
+    blank.save(path)
+    no_tesseract(monkeypatch, tmp_path)
+    got = extract_pdf(path, ExtractLimits())
+    assert (got.text, got.note, got.pages) == ("", None, 3)
+
+
+def test_an_encrypted_or_broken_pdf_gets_the_text_layer_reason(tmp_path: Path) -> None:
+    locked = tmp_path / "locked.pdf"
+    locked.write_bytes(encrypted(save_pages([render_page("x")], tmp_path / "s.pdf"), "pw", "o"))
+    with pytest.raises(ocr.ExtractionError, match=r"^encrypted PDF$"):
+        extract_pdf(locked, ExtractLimits())
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\ngarbage")
+    with pytest.raises(ocr.ExtractionError, match=r"^malformed PDF"):
+        extract_pdf(broken, ExtractLimits())
 
 
 def test_paragraphs_join_lines_and_broken_words() -> None:
