@@ -105,6 +105,16 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
             [rf"workers 1: {NUMBER} pages/min \(1\.00x one worker\), word score {NUMBER}%"],
         )
     ],
+    "bench_metrics_scrape": [
+        (
+            ["--records", "1000", "--scrapes", "5"],
+            [
+                r"ledger of 1,000 records filled in",
+                rf"collector alone: p50 {NUMBER} ms, p95 {NUMBER} ms",
+                rf"HTTP scrape of /metrics \({NUMBER} bytes\): p50 {NUMBER} ms, p95 {NUMBER} ms",
+            ],
+        )
+    ],
     "bench_pdf_text": [
         (
             ["--pages", "5", "--huge", "100", "--max-pages", "10"],

@@ -54,5 +54,6 @@ __all__ = [
     "Ledger",
     "LedgerEntry",
     "LedgerJournal",
+    "LedgerQueries",
     "needs_work",
 ]

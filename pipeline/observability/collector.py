@@ -19,7 +19,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from ..ledger import ALL_STATES, Ledger
+from ..ledger import ALL_STATES, LedgerQueries
 from .source_health import SourceHealth
 from .tally import DELIVERY_BUCKETS, Tally
 
@@ -36,7 +36,7 @@ class EngineParts:
 
     tally: Tally
     sources: SourceHealth
-    ledger: Ledger
+    ledger: LedgerQueries
     state_dir: Path
     client: Callable[[], ITGlueClient | None]  # None: not built (yet), or no IT Glue sink
     storage_trouble: Callable[[], bool]
