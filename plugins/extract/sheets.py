@@ -147,6 +147,9 @@ def extract_xlsx(path: Path, limits: ExtractLimits) -> Extracted:
             try:
                 tables = []
                 for sheet in book.worksheets:
+                    # the sheet's declared size can be A1:XFD1048576 with three cells in it:
+                    # read only the rows and cells that are there
+                    sheet.reset_dimensions()
                     table = _Table(limits)
                     table.add_rows(sheet.iter_rows(values_only=True))
                     tables.append((sheet.title, table))

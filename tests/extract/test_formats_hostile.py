@@ -4,10 +4,12 @@ ExtractionError or a capped result, and only does bounded work."""
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import zipfile
 from pathlib import Path
 
+import openpyxl
 import pypdf
 import pytest
 
@@ -168,4 +170,28 @@ def test_csv_with_nul_bytes_and_binary_noise(tmp_path: Path) -> None:
     got = extract_csv(path, ExtractLimits())
     assert "<th>a</th><th>b</th><th>c</th>" in "".join(
         b.html for b in got.blocks if isinstance(b, Html)
+    )
+
+
+def test_xlsx_declaring_the_largest_sheet_is_read_by_its_cells(tmp_path: Path) -> None:
+    """A sheet may declare A1:XFD1048576 (17 billion cells) and hold three: openpyxl
+    would pad every row to 16,384 cells and every gap with such rows."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet["A1"], sheet["B1"], sheet["A200000"] = "host", "status", "srv-last"
+    plain = io.BytesIO()
+    book.save(plain)
+    path = tmp_path / "declared.xlsx"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD1048576"', data)
+            dst.writestr(info, data)
+    got = extract_xlsx(path, ExtractLimits())
+    markup = "".join(b.html for b in got.blocks if isinstance(b, Html))
+    assert markup == (
+        "<table><thead><tr><th>host</th><th>status</th></tr></thead>"
+        "<tbody><tr><td>srv-last</td><td></td></tr></tbody></table>"
     )
