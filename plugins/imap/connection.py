@@ -204,6 +204,16 @@ class Mailbox:
         if unchanged:
             for uid, got in self.fetch(unchanged, ["FLAGS"]).items():
                 found[uid] = set(got.get(b"FLAGS", ()))
+        # A mail that arrived after this session's last command was unknown to the STORE
+        # (the server applies it to the UIDs the session knew, and announces the new
+        # mail in its answer): the FETCH above, after that announcement, finds it without
+        # the flags. Store them again, now that the session knows the mail.
+        wanted = {f.encode() if isinstance(f, str) else f for f in flags}
+        late = [u for u in unchanged if u in found and not _has_all(found[u], wanted)]
+        if late:
+            self.round_trips += 1
+            again = self.client.add_flags(late, list(flags), silent=False)
+            found.update({int(k): set(v) for k, v in again.items()})
         return found
 
     def remove_flags(self, uids: Sequence[int], flags: Sequence[str | bytes]) -> None:
@@ -337,3 +347,8 @@ def _close_quietly(client: IMAPClient | None, logout: bool = True) -> None:
     except (OSError, AttributeError, imaplib.IMAP4.error):
         with contextlib.suppress(Exception):
             client._imap.sock.close()
+
+
+def _has_all(have: set[bytes], wanted: set[bytes]) -> bool:
+    """Whether ``have`` holds every flag of ``wanted`` (keywords are case-insensitive)."""
+    return {w.lower() for w in wanted} <= {h.lower() for h in have}
