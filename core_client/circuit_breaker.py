@@ -1,14 +1,14 @@
 """Circuit breaker: stop calling IT Glue while it is down, probe it again later.
 
 States: ``closed`` (calls go through; ``failure_threshold`` consecutive failed
-operations open it), ``open`` (calls fail fast with :class:`CircuitOpenError` and
+calls open it), ``open`` (calls fail fast with :class:`CircuitOpenError` and
 nothing is sent, for ``cooldown`` seconds), ``half_open`` (exactly ONE trial call is
 let through; its success closes the breaker, its failure re-opens it for another
 cool-down; other calls fail fast meanwhile). ``reset()`` closes it by hand.
 
-What counts as a failure is decided by the caller (the transport): an operation that
-still failed after its retries (5xx, transport error, ambiguous outcome) counts once;
-business errors (4xx) and 429 (the transport waits them out) never count.
+What counts as a failure is decided by the caller. The transport calls it once per
+HTTP attempt: each 5xx or transport error counts; business errors (4xx) and 429 (the
+transport waits them out) never count.
 
 Hand-written rather than pybreaker because pybreaker 1.x holds one
 ``RLock`` for the whole duration of ``call()``: every worker thread would wait for the

@@ -90,7 +90,7 @@ class ITGlueClient(ResourceShortcuts):
       ``httpx.Client(transport=...)``; default: a pool of 10, no urllib3 retries);
     * ``limiter``: :class:`RateLimiter` (default: IT Glue's 3000 requests / 5 min,
       in this process only; give it a ``state_path`` to share it between processes);
-    * ``breaker``: :class:`CircuitBreaker` (default: open after 5 failed operations,
+    * ``breaker``: :class:`CircuitBreaker` (default: open after 5 consecutive failed attempts,
       probe after 60 s);
     * ``retry``: :class:`RetryPolicy` (default: 5 retries, 0.5 s .. 30 s backoff);
     * ``timeouts``: :class:`Timeouts` (default: connect 10 s, read 60 s);

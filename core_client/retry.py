@@ -3,8 +3,8 @@
 Modelled on urllib3's ``Retry`` (a value object holding the knobs and the rules), but
 not urllib3's ``Retry`` itself: the transport must wait on the shared rate limiter
 between attempts, retry 429s without limit (and interruptibly), turn a lost POST
-answer into :class:`~core_client.exceptions.AmbiguousOutcomeError` and count one
-circuit-breaker failure per operation, which ``Retry`` cannot express.
+answer into :class:`~core_client.exceptions.AmbiguousOutcomeError` and stop retrying
+as soon as the circuit breaker opens, which ``Retry`` cannot express.
 
 The rules (why each one):
 

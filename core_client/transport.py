@@ -1,9 +1,11 @@
 """HTTP for the IT Glue client: the loop that sends an operation and acts on retries.
 
-Every operation goes: circuit breaker (fail fast when open) -> for each attempt: rate
-limiter (wait for budget) -> HTTPS request with connect/read timeouts -> on failure,
-:class:`~core_client.retry.RetryPolicy` decides and the loop acts. The whole operation
-counts once for the breaker; 4xx answers never count against it.
+Every attempt goes: circuit breaker (fail fast when open) -> rate limiter (wait for
+budget) -> HTTPS request with connect/read timeouts -> on failure,
+:class:`~core_client.retry.RetryPolicy` decides and the loop acts. Each failed attempt
+(5xx, transport error) counts for the breaker, as a breaker inside the retry loop does
+(resilience4j, Polly): counting whole operations let one record retry through an outage
+without ever opening it. 4xx and 429 answers never count against it.
 
 The session's security policy (HTTPS only, no redirects, the key set by an auth hook,
 no urllib3 retries) is in :mod:`core_client.session`; a loopback request never goes
@@ -20,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 from urllib.parse import urlsplit
 
 import requests
@@ -37,7 +39,6 @@ from .exceptions import (
     ConfigurationError,
     InsecureURLError,
     ITGlueError,
-    ServerError,
     TransportError,
     error_for_status,
 )
@@ -81,12 +82,15 @@ class Timeouts:
             raise ConfigurationError("timeouts must be positive")
 
 
-def _breaker_outcome(exc: BaseException) -> Outcome:
-    if isinstance(exc, ServerError | TransportError | AmbiguousOutcomeError):
-        return "failure"
-    if isinstance(exc, APIError):
-        return "neutral"  # 4xx: the server is up and answering
-    return "ignore"  # closed, cancelled, programming errors
+def _breaker_outcome(outcome: _Answer | _Failed | None) -> Outcome | Literal["success"]:
+    """What one attempt says about IT Glue's health."""
+    if outcome is None:
+        return "ignore"  # nothing was sent, or it was cancelled: nothing learned
+    if isinstance(outcome, _Failed) or outcome.status >= 500:
+        return "failure"  # no answer, or a server error
+    if outcome.status >= 300:
+        return "neutral"  # 4xx (429 included): the server is up and answering
+    return "success"
 
 
 @dataclass
@@ -190,9 +194,7 @@ class Transport:
         )
         self.metrics.incr("operation_count")
         try:
-            return self.breaker.call(  # type: ignore[no-any-return]
-                lambda: self._attempts(call, params, json_body, body_factory), _breaker_outcome
-            )
+            return self._attempts(call, params, json_body, body_factory)
         except CircuitOpenError:
             self.metrics.incr("circuit_rejections")
             self.metrics.incr("failed_operations")
@@ -214,16 +216,12 @@ class Transport:
         while True:
             if self._closed.is_set():
                 raise ClientClosedError("the client is closed")
-            self.limiter.acquire()
-            data: Any = body_factory() if body_factory is not None else None
-            if data is None and json_body is not None:
-                data = _dumps(json_body)
             extra: dict[str, Any] = {
                 "request_id": call.rid,
                 "method": call.method,
                 "path": call.log_path,
             }
-            outcome = self._send(call, params, data, extra)
+            outcome = self._attempt(call, params, json_body, body_factory, extra)
             status: int | None = None
             retry_after: float | None = None
             if isinstance(outcome, _Failed):
@@ -247,6 +245,8 @@ class Transport:
             if decision.action is Action.RETRY:
                 retries += 1
                 answer_lost = answer_lost or failure is Failure.ANSWER_LOST
+                if self.breaker.state == "open":
+                    continue  # this failure opened it: the next attempt fails fast, no wait
                 delay = decision.delay or 0.0
                 log.warning(
                     "%s %s%s; retry %d/%d in %.2f s",
@@ -266,6 +266,36 @@ class Transport:
                 self.metrics.incr("ambiguous")
                 raise self._ambiguous(call, outcome, extra)
             raise self._give_up(call, outcome, retries, extra)
+
+    def _attempt(
+        self,
+        call: _Call,
+        params: Mapping[str, str] | None,
+        json_body: Any,
+        body_factory: BodyFactory | None,
+        extra: dict[str, Any],
+    ) -> _Answer | _Failed:
+        """One attempt under the breaker (raises :class:`CircuitOpenError` when it is open)
+        and the rate limiter; the breaker learns what the answer says about IT Glue."""
+        probe = self.breaker.before_call()
+        outcome: _Answer | _Failed | None = None
+        try:
+            self.limiter.acquire()
+            data: Any = body_factory() if body_factory is not None else None
+            if data is None and json_body is not None:
+                data = _dumps(json_body)
+            outcome = self._send(call, params, data, extra)
+        finally:
+            verdict = _breaker_outcome(outcome)
+            if verdict == "failure":
+                self.breaker.record_failure(probe)
+            elif verdict == "neutral":
+                self.breaker.record_neutral(probe)
+            elif verdict == "success":
+                self.breaker.record_success(probe)
+            elif probe:
+                self.breaker.release_probe()
+        return outcome
 
     def _send(
         self, call: _Call, params: Mapping[str, str] | None, data: Any, extra: dict[str, Any]

@@ -175,12 +175,13 @@ def test_breaker_opens_fails_fast_and_recovers(
 ) -> None:
     client = make_client(itglue_emulator, max_retries=2, breaker_cooldown=0.5)
     itglue_emulator.set_faults(errors=[{"rate": 1.0, "status": 500}])
-    for i in range(5):
-        assert client.circuit_breaker.state == "closed", i
-        with pytest.raises(ServerError):
-            client.get_organization(1)
-    # 5 operations of 3 attempts each: retries count once per operation
-    assert requests_seen(itglue_emulator) == 15
+    with pytest.raises(ServerError):  # 3 failed attempts
+        client.get_organization(1)
+    assert client.circuit_breaker.state == "closed"
+    # each failed attempt counts: the 5th opens the breaker, the operation stops retrying
+    with pytest.raises(CircuitOpenError):
+        client.get_organization(1)
+    assert requests_seen(itglue_emulator) == 5
     assert client.circuit_breaker.state == "open"
     seen = requests_seen(itglue_emulator)
     with pytest.raises(CircuitOpenError) as info:
@@ -190,7 +191,7 @@ def test_breaker_opens_fails_fast_and_recovers(
         list(client.list_organizations())
     assert requests_seen(itglue_emulator) == seen  # nothing reached the emulator
     m = client.get_metrics()
-    assert m.circuit_breaker_state == "open" and m.circuit_rejections == 2
+    assert m.circuit_breaker_state == "open" and m.circuit_rejections == 3
     assert client.health_check().status == "unhealthy"
     itglue_emulator.set_faults()  # the API recovers
     wait_for(lambda: client.circuit_breaker.state == "half_open", message="the cool-down")
@@ -198,6 +199,33 @@ def test_breaker_opens_fails_fast_and_recovers(
     assert list(client.list_organizations()) == []
     assert client.circuit_breaker.state == "closed"
     assert client.health_check().status == "healthy"
+
+
+def test_one_operation_retrying_through_an_outage_opens_the_breaker(
+    itglue_emulator: Any, make_client: ClientFactory
+) -> None:
+    """The default 5 retries of one operation are 6 failed attempts: counting operations
+    let a lone record retry through a whole outage with the breaker closed."""
+    client = make_client(itglue_emulator)
+    itglue_emulator.set_faults(errors=[{"rate": 1.0, "status": 503}])
+    with pytest.raises(CircuitOpenError) as info:
+        client.get_organization(1)
+    assert info.value.transient and info.value.retry_after
+    assert client.circuit_breaker.state == "open"
+    assert requests_seen(itglue_emulator) == 5  # the threshold: no 6th attempt
+
+
+def test_breaker_probe_is_one_attempt(itglue_emulator: Any, make_client: ClientFactory) -> None:
+    client = make_client(itglue_emulator, breaker_threshold=1, breaker_cooldown=0.2)
+    itglue_emulator.set_faults(errors=[{"rate": 1.0, "status": 503}])
+    with pytest.raises(CircuitOpenError):
+        client.get_organization(1)
+    wait_for(lambda: client.circuit_breaker.state == "half_open", message="the cool-down")
+    seen = requests_seen(itglue_emulator)
+    with pytest.raises(CircuitOpenError):  # the probe failed: open again, no retries
+        client.get_organization(1)
+    assert requests_seen(itglue_emulator) == seen + 1
+    assert client.circuit_breaker.state == "open"
 
 
 def test_breaker_failed_probe_reopens_and_manual_reset(
@@ -237,11 +265,13 @@ def test_transport_errors_open_the_breaker(make_client: ClientFactory, tmp_path:
         connect_timeout=2,
     )
     try:
-        for _ in range(5):
+        for _ in range(2):
             with pytest.raises(TransportError) as info:
                 client.create_organization("x")  # connect failures are safe to retry, even POST
             assert info.value.transient
-        assert client.get_metrics().transport_errors == 10
+        with pytest.raises(CircuitOpenError):  # the 5th failed attempt opened it
+            client.create_organization("x")
+        assert client.get_metrics().transport_errors == 5
         with pytest.raises(CircuitOpenError):
             client.create_organization("x")
         health = client.health_check()
