@@ -93,12 +93,18 @@ class CircuitBreaker:
         self._state = new
         self._transitions.append(_Transition(self._clock(), old, new))
         del self._transitions[:-20]
-        level = logging.WARNING if new == "open" else logging.INFO
+        # an outage's probes (open -> half_open -> open every cool-down) at DEBUG: the
+        # transport's outage lines tell how it goes
+        if new == "open" and old == "closed":
+            level, text = logging.WARNING, f"; calls fail fast for {self.cooldown:.0f} s"
+        else:
+            level, text = (logging.INFO if new == "closed" else logging.DEBUG), ""
         log.log(
             level,
-            "circuit breaker %s -> %s",
+            "circuit breaker %s -> %s%s",
             old,
             new,
+            text,
             extra={
                 "breaker": self.name,
                 "old_state": old,

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import platformdirs
 
 from itglue_common import APP_NAME
+from itglue_common.episode import REPORT_EVERY
 
 from .attachments import Attachments
 from .auth import get_api_key, validate_key
@@ -121,6 +122,7 @@ class ITGlueClient(ResourceShortcuts):
         cache: MetadataCache | Callable[[], MetadataCache] | None = None,
         metrics: Metrics | None = None,
         page_size: int = PAGE_SIZE,
+        report_every: float = REPORT_EVERY,
     ) -> None:
         # from here on the key only exists as a Secret: no local holds the raw string,
         # so not even a traceback rendered with local variables can show it
@@ -147,6 +149,7 @@ class ITGlueClient(ResourceShortcuts):
             ca_bundle=str(ca_bundle) if ca_bundle is not None else None,
             allow_insecure_loopback=allow_insecure_loopback,
             adapter=transport,
+            report_every=report_every,
         )
         self.base_url = self._transport.base_url
         self._attachments = Attachments(self, self._transport)
@@ -185,6 +188,7 @@ class ITGlueClient(ResourceShortcuts):
         breaker_cooldown: float = 60.0,
         rate_penalty_seconds: float | None = None,
         page_size: int = PAGE_SIZE,
+        report_every: float = REPORT_EVERY,
     ) -> ITGlueClient:
         """The client of instance ``name``, as the pipeline builds it.
 
@@ -199,7 +203,8 @@ class ITGlueClient(ResourceShortcuts):
         ``rate_penalty_seconds``: its longest own pause after a 429 without Retry-After) and
         ``<name>.db`` (the metadata cache, opened on first use of :attr:`cache`).
         The other knobs build the :class:`Timeouts`, :class:`RetryPolicy` and
-        :class:`CircuitBreaker`. Nothing is created before the configuration and the
+        :class:`CircuitBreaker`; ``report_every``: seconds between the "still failing"
+        lines of an outage. Nothing is created before the configuration and the
         key are known to be valid.
         """
         supplied = api_key if isinstance(api_key, Secret) or api_key is None else Secret(api_key)
@@ -251,6 +256,7 @@ class ITGlueClient(ResourceShortcuts):
                 timeouts=timeouts,
                 cache=open_cache,
                 page_size=page_size,
+                report_every=report_every,
             )
         except BaseException:
             limiter.close()

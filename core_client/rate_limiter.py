@@ -285,7 +285,7 @@ class RateLimiter:
             return state.estimate
 
         estimate = self._store.transact(update)
-        log.warning(
+        log.debug(  # the transport tells a storm of them in a few lines
             "rate limited (429): pausing %.2f s; budget estimate %d of %d per %.0f s",
             pause,
             estimate,

@@ -10,7 +10,10 @@ without ever opening it. 4xx and 429 answers never count against it.
 The session's security policy (HTTPS only, no redirects, the key set by an auth hook,
 no urllib3 retries) is in :mod:`core_client.session`; a loopback request never goes
 through an environment proxy (:func:`proxies_for`). Logs carry method, path (without
-query), status, duration, request id; never headers or bodies.
+query), status, duration, request id; never headers or bodies. Failed attempts and 429s
+are logged one by one at DEBUG only; at INFO an outage or a 429 storm is an
+:class:`~itglue_common.episode.Episode`: a line when it starts, at most one a minute
+while it lasts, one when it ends.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import requests
 import requests.adapters
 
 from itglue_common import parse_retry_after, proxies_for
+from itglue_common.episode import REPORT_EVERY, Episode, Note
 
 from .circuit_breaker import CircuitBreaker, Outcome
 from .exceptions import (
@@ -128,6 +132,7 @@ class Transport:
         ca_bundle: str | None = None,
         allow_insecure_loopback: bool = False,
         adapter: requests.adapters.BaseAdapter | None = None,
+        report_every: float = REPORT_EVERY,
     ) -> None:
         self.base_url = check_url(base_url, allow_insecure_loopback=allow_insecure_loopback)
         origin = urlsplit(self.base_url)
@@ -141,6 +146,9 @@ class Transport:
         self._verify: str | bool = str(ca_bundle) if ca_bundle else True
         self._closed = threading.Event()
         self.session = new_session(api_key, adapter)
+        # "seconds between 'still failing' lines" of both episodes (tests shorten it)
+        self.outage = Episode(every=report_every)
+        self.rate_storm = Episode(every=report_every)
 
     def __repr__(self) -> str:
         return f"<Transport {getattr(self, 'base_url', '(unconfigured)')}>"
@@ -229,7 +237,7 @@ class Transport:
             elif outcome.status == 429:
                 failure = Failure.RATE_LIMITED
                 retry_after = parse_retry_after(outcome.retry_after)
-                log.info("%s %s -> 429", call.method, call.log_path, extra=extra)
+                log.debug("%s %s -> 429", call.method, call.log_path, extra=extra)
             else:
                 self.limiter.on_success()
                 if outcome.status < 500:
@@ -240,7 +248,9 @@ class Transport:
                 call.method, failure, retries=retries, status=status, retry_after=retry_after
             )
             if decision.action is Action.WAIT_FOR_BUDGET:
-                self.limiter.on_429(decision.delay)  # the limiter's pause is the backoff
+                pause = self.limiter.on_429(decision.delay)  # the limiter's pause is the backoff
+                what = f"{call.method} {call.log_path}, paused {pause:.0f} s"
+                self._tell(self.rate_storm.failure(what), "IT Glue rate limit (429)", "429s")
                 continue
             if decision.action is Action.RETRY:
                 retries += 1
@@ -248,7 +258,7 @@ class Transport:
                 if self.breaker.state == "open":
                     continue  # this failure opened it: the next attempt fails fast, no wait
                 delay = decision.delay or 0.0
-                log.warning(
+                log.debug(
                     "%s %s%s; retry %d/%d in %.2f s",
                     call.method,
                     call.log_path,
@@ -295,7 +305,29 @@ class Transport:
                 self.breaker.record_success(probe)
             elif probe:
                 self.breaker.release_probe()
+        if verdict == "failure" and not _fatal(outcome):
+            self._tell(self.outage.failure(_short(call, outcome)), "IT Glue unavailable")
+        elif verdict in ("success", "neutral"):
+            self._tell(self.outage.success(), "IT Glue unavailable")
+            if isinstance(outcome, _Answer) and outcome.status != 429:
+                self._tell(self.rate_storm.success(), "IT Glue rate limit (429)", "429s")
         return outcome
+
+    def _tell(self, note: Note | None, subject: str, unit: str = "failed attempts") -> None:
+        """Log an outage's (or 429 storm's) note: start and still as warnings, end as info."""
+        if note is None:
+            return
+        level = logging.INFO if note.kind == "end" else logging.WARNING
+        if note.kind == "start" and subject == "IT Glue unavailable":
+            text = f"{subject}: {note.last}; retrying (every attempt at DEBUG)"
+        else:
+            text = note.text(subject, unit)
+        log.log(
+            level,
+            "%s",
+            text,
+            extra={"episode": note.kind, "failures": note.failures, "seconds": round(note.seconds)},
+        )
 
     def _send(
         self, call: _Call, params: Mapping[str, str] | None, data: Any, extra: dict[str, Any]
@@ -401,7 +433,7 @@ class Transport:
         method, path, rid = call.method, call.log_path, call.rid
         attempts = retries + 1  # the failed attempts of this operation (429s not counted)
         if isinstance(outcome, _Answer):
-            log.error(
+            log.debug(
                 "%s %s -> %d (giving up after %d attempts)",
                 method,
                 path,
@@ -418,7 +450,7 @@ class Transport:
                 request_id=rid,
                 transient=False,
             )
-        log.error(
+        log.debug(
             "%s %s failed after %d attempts: %s",
             method,
             path,
@@ -470,3 +502,18 @@ __all__ = [
     "default_adapter",
     "new_request_id",
 ]
+
+
+def _fatal(outcome: _Answer | _Failed | None) -> bool:
+    """A failure retrying cannot help (a refused certificate): logged as an error, not an
+    outage."""
+    return isinstance(outcome, _Failed) and outcome.failure is Failure.FATAL
+
+
+def _short(call: _Call, outcome: _Answer | _Failed | None) -> str:
+    """A failed attempt in a few words (the full detail is in the DEBUG line)."""
+    if isinstance(outcome, _Answer):
+        return f"{call.method} {call.log_path} -> {outcome.status}"
+    if isinstance(outcome, _Failed):
+        return f"{call.method} {call.log_path}: {outcome.detail.split(':', 1)[0]}"
+    return f"{call.method} {call.log_path}"

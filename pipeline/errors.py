@@ -35,8 +35,16 @@ class Rejected(PermanentError):
 
 
 class TransientError(PipelineError):
-    """A temporary failure (429, 5xx, timeout, breaker open): retry the record later."""
+    """A temporary failure (429, 5xx, timeout, breaker open): retry the record later.
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    ``reported``: the cause is logged already, as an episode (the IT Glue client's outage
+    and 429-storm lines, the sink's refused-key line): the engine then logs the retry at
+    DEBUG, so an outage is a few lines, not a few per record.
+    """
+
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, reported: bool = False
+    ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.reported = reported

@@ -7,6 +7,10 @@ message as a last line of defence (the code never logs them in the first place).
 Messages carry file names, subjects and feed fields as they came: the text format
 escapes control characters in everything a record brings (one record, one line; a
 traceback's lines are indented), the JSON format escapes what ``json.dumps`` leaves raw.
+
+Text lines are for people: below DEBUG they show only the record's id and source of the
+extra fields and are cut at :data:`TEXT_WIDTH` characters (at DEBUG, and in JSON, all
+of it).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from datetime import UTC, datetime
 from itglue_common import escape_controls, json_safe
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+TEXT_WIDTH = 160  # characters of a text line below DEBUG (then cut with "…")
+_TEXT_EXTRAS = ("record_id", "source")  # the extra fields a short text line keeps
 # Replaced (never mutated) under the lock, so a thread that logs while another registers
 # a secret iterates a consistent snapshot; longest first, so that a secret containing
 # another one is masked whole.
@@ -79,8 +85,11 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
+    """``width``: cut the first line of a record there (None: never; for DEBUG runs)."""
+
+    def __init__(self, width: int | None = TEXT_WIDTH) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        self.width = width
 
     def format(self, record: logging.LogRecord) -> str:
         # not super().format(): it appends the traceback to the message, and the message
@@ -90,9 +99,14 @@ class TextFormatter(logging.Formatter):
         record.asctime = self.formatTime(record, self.datefmt)
         line = self.formatMessage(record)
         extras = _extras(record)
+        if self.width is not None:
+            extras = {k: extras[k] for k in _TEXT_EXTRAS if k in extras}
         if extras:
             line += " " + " ".join(f"{k}={v}" for k, v in sorted(extras.items()))
-        lines = [escape_controls(redact(line))]
+        line = escape_controls(redact(line))
+        if self.width is not None and len(line) > self.width:
+            line = line[: self.width - 1] + "…"
+        lines = [line]
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         for block in (record.exc_text, record.stack_info and self.formatStack(record.stack_info)):
@@ -108,7 +122,8 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
         if getattr(h, "_itglue_ingest", False):
             root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    width = None if logging.getLevelName(level) <= logging.DEBUG else TEXT_WIDTH
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(width))
     handler.addFilter(RedactingFilter())
     handler._itglue_ingest = True  # type: ignore[attr-defined]
     root.addHandler(handler)

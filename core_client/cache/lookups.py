@@ -175,7 +175,7 @@ class LookupsMixin(CacheBase):
                 return None
             if row is not None and is_unavailable(e):
                 self._count("stale_served")
-                log.warning(
+                log.debug(  # one per lookup: the client's outage lines tell the outage
                     "IT Glue unavailable (%s); serving cached %s %s from %s",
                     type(e).__name__,
                     k.name,

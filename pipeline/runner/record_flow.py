@@ -51,6 +51,7 @@ class Verdict:
     retry_after: float | None = None
     unexpected: bool = False  # most likely a bug in the plugin: log its traceback
     storage: bool = False  # the engine's own storage failed: never the record's fault
+    reported: bool = False  # the cause is logged already (an outage): retry at DEBUG
 
 
 def classify(e: Exception, plugin: str) -> Verdict:
@@ -68,7 +69,7 @@ def classify(e: Exception, plugin: str) -> Verdict:
     if why is not None:
         return Verdict(True, f"{plugin}: {why}", storage=True)
     if isinstance(e, TransientError):
-        return Verdict(True, e.reason, e.retry_after)
+        return Verdict(True, e.reason, e.retry_after, reported=e.reported)
     if isinstance(e, PermanentError):
         return Verdict(False, e.reason)
     if getattr(e, "transient", None) is True:
@@ -294,7 +295,7 @@ class RecordFlow:
         if verdict.unexpected:
             log.error("%s: %s failed", plugin, what, exc_info=e)
         if verdict.transient:
-            self._transient(entry, record, verdict.reason, verdict.retry_after)
+            self._transient(entry, record, verdict.reason, verdict.retry_after, verdict.reported)
         else:
             self._fail(entry, record, verdict.reason)
 
@@ -354,13 +355,22 @@ class RecordFlow:
         self._nack(entry, record, reason)
 
     def _transient(
-        self, entry: LedgerEntry, record: DocumentRecord, reason: str, retry_after: float | None
+        self,
+        entry: LedgerEntry,
+        record: DocumentRecord,
+        reason: str,
+        retry_after: float | None,
+        reported: bool = False,
     ) -> None:
         attempts = entry.attempts + 1
         delay = retry_after if retry_after is not None else self.backoff(attempts)
         self.ledger.postpone(entry.id, time.time() + delay, reason=reason)
         self.tally.retried(entry.source)
-        log.info(
+        # the record starts waiting: one line; its later retries, and retries whose cause
+        # is logged as an episode (an outage), only at DEBUG (the reason is in `status`)
+        quiet = reported or attempts > 1
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
             "will retry %s in %.1f s (attempt %d): %s",
             record.source_ref,
             delay,

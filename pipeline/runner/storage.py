@@ -3,8 +3,9 @@ database locked or read-only. Never a record's fault, so never a record's failur
 
 While it lasts the engine pauses (sources wait as for a full spool, workers start
 nothing, the dispatcher probes with a capped exponential backoff), says so once when it
-starts, at most once a minute while it lasts and once when it ends, and goes on by
-itself as soon as a probe write to the ledger and the spool succeeds.
+starts, at most once a minute while it lasts and once when it ends (an
+:class:`~itglue_common.episode.Episode`), and goes on by itself as soon as a probe write
+to the ledger and the spool succeeds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+
+from itglue_common.episode import Episode, Note
 
 from ..spool import SpoolWriteError
 
@@ -88,18 +91,12 @@ class StorageTrouble:
         self._probe = probe
         self._first_delay = first_delay
         self._max_delay = max_delay
-        self._report_every = report_every
+        self._episode = Episode(every=report_every, calm_after=CALM_AFTER)
         self._cond = threading.Condition()
         self._active = False
         self._probing = False
         self._delay = first_delay
         self._next_probe = 0.0
-        self._since = 0.0  # when the episode began
-        self._recovered_at = -CALM_AFTER  # monotonic time of the last recovery
-        self._reported_at = 0.0
-        self._errors = 0
-        self._last = ""
-        self._announced = False  # a line said trouble: one must say it ended
 
     @property
     def active(self) -> bool:
@@ -110,20 +107,18 @@ class StorageTrouble:
         why = storage_error(e) or f"{type(e).__name__}: {e}"
         now = time.monotonic()
         with self._cond:
-            self._errors += 1
-            self._last = f"{what}: {why}"
+            note = self._episode.failure(f"{what}: {why}")
             if self._active:
+                if note is not None:
+                    self._tell_still(note)
                 return
             self._active = True
-            if now - self._recovered_at >= CALM_AFTER:  # a new episode
-                self._since = self._reported_at = now
+            if note is not None and note.kind == "start":  # a new episode
                 self._delay = self._first_delay
-                self._errors = 1
-                self._announced = True
                 log.error(
                     "storage trouble (%s); pausing sources and deliveries, trying again in"
                     " %.0f s (backing off up to %.0f s); nothing is set aside",
-                    self._last,
+                    note.last,
                     self._delay,
                     self._max_delay,
                 )
@@ -153,30 +148,29 @@ class StorageTrouble:
         try:
             self._probe()
         except Exception as e:
-            now = time.monotonic()
             with self._cond:
-                self._errors += 1
-                self._last = f"probe: {storage_error(e) or f'{type(e).__name__}: {e}'}"
+                why = storage_error(e) or f"{type(e).__name__}: {e}"
+                note = self._episode.failure(f"probe: {why}")
                 self._delay = min(self._delay * 2, self._max_delay)
-                self._next_probe = now + self._delay
-                if now - self._reported_at >= self._report_every:
-                    self._reported_at = now
-                    self._announced = True
-                    log.warning(
-                        "storage trouble for %.0f s (%d error(s), last: %s); next try in %.0f s",
-                        now - self._since,
-                        self._errors,
-                        self._last,
-                        self._delay,
-                    )
+                self._next_probe = time.monotonic() + self._delay
+                if note is not None:
+                    self._tell_still(note)
             return
-        now = time.monotonic()
         with self._cond:
             self._active = False
-            self._recovered_at = now
-            announced, self._announced = self._announced, False
-            (log.warning if announced else log.debug)(
+            episode = self._episode
+            note = episode.success()
+            (log.warning if note is not None else log.debug)(
                 "storage usable again after %.0f s (%d error(s)); resuming",
-                now - self._since,
-                self._errors,
+                episode.seconds(),
+                episode.failures,
             )
+
+    def _tell_still(self, note: Note) -> None:
+        log.warning(
+            "storage trouble for %.0f s (%d error(s), last: %s); next try in %.0f s",
+            note.seconds,
+            note.failures,
+            note.last,
+            self._delay,
+        )

@@ -150,6 +150,7 @@ class ItglueSink(Sink):
                 " (itglue-ingest auth ...) and the region/base_url -- records wait and are"
                 " retried, none is failed for this",
                 retry_after=300.0,
+                reported=True,
             )
         if isinstance(e, itg.ConfigurationError):
             return PermanentError(f"the IT Glue client is not usable: {e}")
@@ -174,6 +175,7 @@ class ItglueSink(Sink):
             return TransientError(
                 f"{what}: {type(e).__name__}: {e}",
                 retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
+                reported=not isinstance(e, itg.AmbiguousOutcomeError),  # the client told it
             )
         return PermanentError(f"IT Glue error while {what}: {e}")
 

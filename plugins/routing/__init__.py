@@ -104,9 +104,11 @@ def _api_error(e: itg.ITGlueError, what: str) -> PermanentError | TransientError
             " (itglue-ingest auth ...) and the region -- records wait until it works",
             retry_after=300.0,
         )
-    if e.transient:
+    if e.transient:  # the client logs the outage (or 429 storm) itself
         return TransientError(
-            f"could not list {what} from IT Glue: {e}", retry_after=getattr(e, "retry_after", None)
+            f"could not list {what} from IT Glue: {e}",
+            retry_after=getattr(e, "retry_after", None),
+            reported=True,
         )
     if isinstance(e, itg.ConfigurationError):  # no key, an insecure URL
         return PermanentError(f"IT Glue client not usable: {e}")
@@ -116,7 +118,7 @@ def _api_error(e: itg.ITGlueError, what: str) -> PermanentError | TransientError
 def _copy(e: PermanentError | TransientError) -> PermanentError | TransientError:
     """A fresh exception like ``e`` (one object must not be raised in several threads)."""
     if isinstance(e, TransientError):
-        return TransientError(e.reason, retry_after=e.retry_after)
+        return TransientError(e.reason, retry_after=e.retry_after, reported=e.reported)
     return type(e)(e.reason)
 
 
