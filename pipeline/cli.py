@@ -1,19 +1,24 @@
 """The ``itglue-ingest`` command line.
 
 The built-in commands live in ``pipeline.commands.*`` (one module per group); plugins
-add theirs through the ``ingest_register_commands`` hook.
+add theirs through the ``ingest_register_commands`` hook. What goes to stderr goes
+through logging (errors included), so that ``--log-format json`` makes every line JSON.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
 
 from itglue_common import APP_NAME
 
-from .logs import setup_logging
+from .logs import log_format, setup_logging
+
+log = logging.getLogger("itglue_ingest.cli")
+_deferred: list[str] = []  # warnings from before logging is set up
 
 # Each module defines click commands/groups listed in its COMMANDS tuple.
 _COMMAND_MODULES = (
@@ -45,6 +50,9 @@ _COMMAND_MODULES = (
 def cli(log_level: str, log_format: str) -> None:
     """Land scanned files, emails and exported documents in IT Glue, exactly once."""
     setup_logging(level=log_level.upper(), fmt=log_format)
+    for message in _deferred:
+        log.warning("%s", message)
+    _deferred.clear()
 
 
 def build_cli() -> click.Group:
@@ -58,9 +66,26 @@ def build_cli() -> click.Group:
 
         HookFacade(get_plugin_manager()).register_commands(cli)
     except Exception as e:  # a broken plugin must not take the whole CLI down
-        click.echo(f"warning: plugin commands not loaded: {e}", err=True)
+        _deferred.append(f"plugin commands not loaded: {e}")
     return cli
 
 
 def main() -> None:
-    sys.exit(build_cli().main(standalone_mode=True))
+    """Click's standalone mode, except that errors are log lines under ``--log-format json``."""
+    try:
+        build_cli().main(standalone_mode=False)
+    except click.ClickException as e:
+        if log_format() == "json":
+            log.error("%s", e.format_message(), extra={"exit_code": e.exit_code})
+        else:
+            e.show()
+        sys.exit(e.exit_code)
+    except (click.Abort, KeyboardInterrupt, EOFError):
+        if log_format() == "json":
+            log.error("aborted", extra={"exit_code": 1})
+        else:
+            click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as e:  # --help, --version
+        sys.exit(e.exit_code)
+    sys.exit(0)

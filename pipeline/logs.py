@@ -19,9 +19,15 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from itglue_common import escape_controls, json_safe
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 TEXT_WIDTH = 160  # characters of a text line below DEBUG (then cut with "…")
@@ -87,8 +93,12 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """``width``: cut the first line of a record there (None: never; for DEBUG runs)."""
 
-    def __init__(self, width: int | None = TEXT_WIDTH) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    def __init__(
+        self,
+        width: int | None = TEXT_WIDTH,
+        fmt: str = "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    ) -> None:
+        super().__init__(fmt)
         self.width = width
 
     def format(self, record: logging.LogRecord) -> str:
@@ -115,8 +125,18 @@ class TextFormatter(logging.Formatter):
         return redact("\n".join(lines))
 
 
+_format = "text"
+
+
+def log_format() -> str:
+    """The format :func:`setup_logging` set last: ``text`` or ``json``."""
+    return _format
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     """Configure the root logger once (stderr); calling again replaces the handler."""
+    global _format
+    _format = fmt
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_itglue_ingest", False):
@@ -130,3 +150,55 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level)
     # urllib3 logs full URLs at DEBUG; keep it at INFO so query strings stay out of logs
     logging.getLogger("urllib3").setLevel(max(logging.INFO, root.level))
+
+
+class _ConsoleHandler(logging.Handler):
+    """Formatted lines printed through a rich console, as they are (JSON lines)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            self.console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+        except Exception:
+            self.handleError(record)
+
+
+@contextmanager
+def logs_through(console: Console) -> Iterator[None]:
+    """While a rich live display (a progress bar) runs on ``console``, log lines print
+    above it through the same console (a RichHandler) instead of tearing it apart."""
+    from rich.logging import RichHandler
+
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if getattr(h, "_itglue_ingest", False)]
+    if not ours:
+        yield
+        return
+    handler: logging.Handler
+    if _format == "json":
+        handler = _ConsoleHandler(console)
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler = RichHandler(
+            console=console,
+            show_path=False,
+            markup=False,
+            rich_tracebacks=False,
+            log_time_format="%H:%M:%S",
+        )
+        width = getattr(ours[0].formatter, "width", TEXT_WIDTH)
+        handler.setFormatter(TextFormatter(width, "%(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    for h in ours:
+        root.removeHandler(h)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        for h in ours:
+            root.addHandler(h)

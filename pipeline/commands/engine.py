@@ -30,8 +30,17 @@ from pipeline.observability.heartbeat import Heartbeat
 from pipeline.runner import Engine, Progress, RunSummary
 from pipeline.settings import ConfigError, Settings
 
-from .common import CONFIG_ENVVAR, ConfigFileError, client_errors, config_option, load_config
+from .common import (
+    CONFIG_ENVVAR,
+    ConfigFileError,
+    client_errors,
+    config_option,
+    is_tty,
+    load_config,
+)
 from .daemon_status import daemon_dict, daemon_lines, read_heartbeat, sources_in_trouble
+
+log = logging.getLogger("itglue_ingest.engine")
 
 EXIT_FAILED = 3
 EXIT_PENDING = 4  # records kept failing transiently (once_timeout), or interrupted
@@ -59,21 +68,35 @@ def _build_engine(settings: Settings) -> Engine:
 def _stop_on_signals() -> Iterator[threading.Event]:
     """An event set by SIGINT/SIGTERM (the engine then shuts down gracefully)."""
     stop = threading.Event()
+    received: list[str] = []
+    done = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        click.echo(
-            f"{signal.Signals(signum).name}: stopping (finishing the deliveries in flight;"
-            " signal again to stop at once -- the journal makes that safe) ...",
-            err=True,
-        )
+        # no logging here: a handler interrupts the main thread, maybe inside a log call
+        received.append(signal.Signals(signum).name)
         stop.set()
         for s in (signal.SIGINT, signal.SIGTERM):  # a second signal ends the process
             signal.signal(s, signal.SIG_DFL)
 
+    def announce() -> None:  # a log line (JSON under --log-format json), not a print
+        while not received and not done.wait(0.1):
+            pass
+        if received:
+            log.warning(
+                "%s: stopping (finishing the deliveries in flight; signal again to stop"
+                " at once -- the journal makes that safe)",
+                received[0],
+                extra={"signal": received[0]},
+            )
+
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    announcer = threading.Thread(target=announce, name="signal-announcer", daemon=True)
+    announcer.start()
     try:
         yield stop
     finally:
+        done.set()
+        announcer.join()
         for s, h in previous.items():
             signal.signal(s, h)
 
@@ -105,7 +128,7 @@ def once(settings: Settings, as_json: bool) -> None:
     records left; 2 usage or configuration error.
     """
     with _build_engine(settings) as engine, _stop_on_signals() as stop:
-        if sys.stdout.isatty() and not as_json:
+        if sys.stdout.isatty() and is_tty() and not as_json:
             summary = once_with_progress(engine, stop)
         else:
             summary = engine.run_once(stop)
@@ -135,15 +158,42 @@ def once_with_progress(engine: Engine, stop: threading.Event) -> RunSummary:
 
 
 def _run_with_bar(engine: Engine, stop: threading.Event) -> RunSummary:
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.progress import Progress as Bar
+    from rich.progress import Task as BarTask
+    from rich.text import Text
 
-    with Bar(
-        TextColumn("[bold]ingesting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-    ) as bar:
+    from pipeline.logs import logs_through
+
+    class Rate(ProgressColumn):
+        def render(self, task: BarTask) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:.1f}/s" if speed else "-/s")
+
+    # one console for the bar and the log lines: they print above the bar
+    console = Console(stderr=True)
+    with (
+        Bar(
+            TextColumn("[bold]ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            Rate(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=console,
+        ) as bar,
+        logs_through(console),
+    ):
         task = bar.add_task("ingest", total=None, detail="")
 
         def update(p: Progress) -> None:
