@@ -42,6 +42,7 @@ def serve(
     max_body_bytes: int | None,
     faults: Mapping[str, Any] | None = None,
     random_seed: int | None = None,
+    ca_dir: Path | None = None,
 ) -> int:
     stop = threading.Event()
 
@@ -61,6 +62,7 @@ def serve(
             state_file=state_file,
             faults=faults,
             random_seed=random_seed,
+            ca_dir=ca_dir,
         ) as emu:
             sys.stdout.write(json.dumps({"base_url": emu.base_url, "ca_file": emu.ca_file}) + "\n")
             sys.stdout.flush()

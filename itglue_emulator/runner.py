@@ -120,11 +120,13 @@ def run_emulator(
     state_file: str | Path | None = None,
     faults: Mapping[str, Any] | None = None,
     random_seed: int | None = None,
+    ca_dir: str | Path | None = None,
 ) -> Iterator[Emulator]:
     """Serve the emulated IT Glue API on 127.0.0.1 until the ``with`` block ends.
 
     ``seed="demo"`` loads a few realistic organizations; ``state_file`` is loaded at start
-    (when it exists) and written at exit; ``random_seed`` makes fault rates reproducible.
+    (when it exists) and written at exit; ``random_seed`` makes fault rates reproducible;
+    ``ca_dir`` keeps the test CA there (reused when present) instead of throwing it away.
     """
     if seed not in (None, "demo"):
         raise ValueError(f"unknown seed {seed!r} (only 'demo')")
@@ -134,7 +136,7 @@ def run_emulator(
         app.store.load(state_path)
     elif seed == "demo":
         seed_demo(app.store)
-    ca = TestCertificateAuthority() if tls else None
+    ca = TestCertificateAuthority(Path(ca_dir) if ca_dir is not None else None) if tls else None
     try:
         server = EmulatorHTTPServer(("127.0.0.1", port), app, ca.server_context() if ca else None)
     except BaseException:

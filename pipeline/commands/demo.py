@@ -11,6 +11,12 @@ wheel alike: the configuration and the samples are package data of ``pipeline``
 (``pipeline/samples/``, read through ``importlib.resources``). ``config/demo.toml`` in the
 repository is a symbolic link to ``pipeline/samples/demo.toml`` -- one file, visible next
 to ``config/example.toml`` for readers, shipped inside the package for the command.
+
+The folder stays runnable: the demo writes ``config.toml`` there first (the sample with
+the emulator's URL, its kept CA and key file; paths relative to the folder) and runs
+exactly that file; ``itglue-ingest emulator --state-dir DIR`` serves the same emulator
+again (:class:`~pipeline.commands.emulator.EmulatorHome`), and ``once -c DIR/config.toml``
+delivers what is dropped into ``DIR/drop``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -32,15 +37,15 @@ from typing import Any
 import click
 
 from itglue_common import escape_markup, human_size
-from pipeline.settings import ConfigError, Settings, parse_settings
+from pipeline.settings import ConfigError, Settings
 
-from .common import ConfigFileError, is_tty
+from .common import ConfigFileError, is_tty, load_config
+from .emulator import DEFAULT_KEY, EmulatorHome
 
 SAMPLES_PACKAGE = "pipeline"
 SAMPLES_DIR = "samples"
 CONFIG_NAME = "demo.toml"
-KEY_ENV = "ITGLUE_INGEST_DEMO_API_KEY"
-EMULATOR_KEY = "test-key"  # the emulator's documented default; it guards nothing real
+EMULATOR_KEY = DEFAULT_KEY
 MARKER = ".itglue-ingest-demo"
 
 # sample file -> where the demo drops it (the first sub-folder names the organization;
@@ -100,37 +105,37 @@ def place_samples(drop: Path) -> list[tuple[Path, bytes]]:
     return placed
 
 
-def demo_settings(config: dict[str, Any], emu: Any, state_dir: Path, drop: Path) -> Settings:
-    """The demo configuration with the emulator, the state folder and the drop folder."""
-    data = dict(config)
-    data["itglue"] = {
-        **config.get("itglue", {}),
-        "base_url": emu.base_url,
-        "ca_bundle": str(emu.ca_file),
-        "api_key_env": KEY_ENV,
-    }
-    data["state"] = {"dir": str(state_dir / "state")}
-    data["sources"] = [
-        {**s, "path": str(drop)} if s.get("type") == "filesystem" else s
-        for s in config.get("sources", [])
+def config_text(base_url: str, home: EmulatorHome) -> str:
+    """The demo's configuration as the file it leaves: the sample with the emulator's
+    URL, CA and key file filled in; paths relative to the demo folder (where it lives)."""
+    lines = samples_root().joinpath(CONFIG_NAME).read_text(encoding="utf-8").splitlines()
+    body = lines[next(i for i, line in enumerate(lines) if not line.startswith("#")) :]
+    at = body.index('instance = "demo"') + 1
+    body[at:at] = [
+        "# the emulator (`itglue-ingest emulator --state-dir` keeps its port, CA and key)",
+        f"base_url = {json.dumps(base_url)}",
+        f"ca_bundle = {json.dumps(home.ca_file.relative_to(home.folder).as_posix())}",
+        f"api_key_file = {json.dumps(home.key_file.name)}",
+        "",
+        "[state]",
+        'dir = "state"',
     ]
-    try:
-        return parse_settings(data, "demo.toml")
-    except ConfigError as e:
-        raise ConfigFileError(str(e)) from None
+    header = [
+        "# Written by `itglue-ingest demo`: the demo's pipeline against the IT Glue emulator,",
+        "# runnable again as it is (relative paths are taken from this file's folder):",
+        "#   itglue-ingest emulator --state-dir <this folder>     # in one terminal",
+        "#   itglue-ingest once -c <this folder>/config.toml      # or run, in another",
+        "# Drop files into drop/<organization>/ first. For a real IT Glue, start from",
+        "# config/example.toml instead (region, api key, your folders).",
+    ]
+    return "\n".join([*header, *body]) + "\n"
 
 
-@contextmanager
-def _environment(name: str, value: str) -> Iterator[None]:
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
+def write_config(text: str, folder: Path) -> Settings:
+    """Write the configuration into ``folder`` and load it back (the demo runs the file)."""
+    path = folder / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path)
 
 
 @contextmanager
@@ -181,32 +186,6 @@ def landed(emu: Any, originals: dict[str, bytes]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["organization"], r["document"]))
 
 
-def write_config(settings: Settings, folder: Path) -> Path:
-    """The demo's configuration with its state and drop folders, for ``status -c``."""
-    path = folder / "config.toml"
-    drop = next((s.options.get("path") for s in settings.sources if s.type == "filesystem"), "")
-    lines = [
-        "# Written by itglue-ingest demo: `itglue-ingest status -c` this file to see the",
-        "# ledger. The emulator is gone; to run again, start one (itglue-ingest emulator",
-        "# --state emulator.json) and set [itglue] base_url/ca_bundle/api_key_env.",
-        "",
-        "[itglue]",
-        f'instance = "{settings.itglue.instance}"',
-        "",
-        "[state]",
-        f"dir = {json.dumps(str(settings.state.dir))}",
-        "",
-        "[[sources]]",
-        f'name = "{settings.sources[0].name}"',
-        'type = "filesystem"',
-        f"path = {json.dumps(str(drop))}",
-        'organization_from = "subfolder"',
-        "",
-    ]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
-
-
 def print_report(
     rows: list[dict[str, Any]], summary: Any, folder: Path, settings: Settings, drop: Path
 ) -> None:
@@ -254,6 +233,11 @@ def print_report(
     console.print(
         f"  see the ledger           itglue-ingest status -c '{escape_markup(str(config))}'"
     )
+    console.print("Run it again (drop files into the drop folder first):")
+    console.print(
+        f"  itglue-ingest emulator --state-dir '{escape_markup(str(folder))}'   # keep it running"
+    )
+    console.print(f"  itglue-ingest once -c '{escape_markup(str(config))}'")
 
 
 @click.command()
@@ -275,17 +259,17 @@ def demo(state_dir: Path | None, verbose: bool) -> None:
     from itglue_emulator import run_emulator
     from pipeline.runner import Engine
 
-    config = load_demo_config()
     folder = prepare_state_dir(state_dir)
+    home = EmulatorHome(folder)
     drop = folder / "drop"
     placed = place_samples(drop)
     originals = {p.name: data for p, data in placed}
     click.echo(f"Demo folder {folder}: {len(placed)} sample files in {drop}")
-    with (
-        run_emulator(api_key=EMULATOR_KEY, seed="demo", state_file=folder / "emulator.json") as emu,
-        _environment(KEY_ENV, emu.api_key),
-    ):
-        settings = demo_settings(config, emu, folder, drop)
+    with run_emulator(
+        api_key=EMULATOR_KEY, seed="demo", state_file=home.store, ca_dir=home.ca_dir
+    ) as emu:
+        home.remember(emu.port, emu.api_key)
+        settings = write_config(config_text(emu.base_url, home), folder)
         click.echo(f"IT Glue emulator at {emu.base_url} (demo organizations)")
         with _quiet(verbose):
             try:
@@ -300,7 +284,6 @@ def demo(state_dir: Path | None, verbose: bool) -> None:
                 else:
                     summary = engine.run_once()
         rows = landed(emu, originals)
-    write_config(settings, folder)
     print_report(rows, summary, folder, settings, drop)
     if not summary.ok or not all(f["identical"] for r in rows for f in r["files"]):
         raise SystemExit(3)
