@@ -74,6 +74,9 @@ def test_metrics_after_50_records_with_faults(
         scrape_seconds = time.perf_counter() - t0
         health = requests.get(f"{url}/healthz", timeout=5)
         ready = requests.get(f"{url}/readyz", timeout=5)
+        raw = requests.get(f"{url}/metrics", timeout=5).text + health.text + ready.text
+        assert emu.api_key not in raw  # the endpoint never shows the key
+        assert "Acme" not in raw and ".txt" not in raw  # nor organizations or file names
 
         # the API attempts the client counted are the requests the emulator answered
         def same_total() -> tuple[float, int] | None:
