@@ -9,6 +9,7 @@ rate limiter and the cache; it exits non-zero when unhealthy, so monitors can ca
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +30,7 @@ from .common import (
     resolve_settings,
     settings_options,
 )
+from .daemon_status import daemon_dict, daemon_lines, read_heartbeat
 
 if TYPE_CHECKING:
     from core_client.cache import MetadataCache
@@ -465,7 +467,11 @@ def _print_health(report: dict[str, Any]) -> None:
 @settings_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for monitors).")
 def health(settings: Settings, as_json: bool) -> None:
-    """Check IT Glue reachability and the key; exit 1 when unhealthy, 2 when misconfigured."""
+    """Check IT Glue reachability and the key; exit 1 when unhealthy, 2 when misconfigured.
+
+    It also says whether the daemon of this state folder runs (its heartbeat; `status`
+    has the rest), which does not change the exit status.
+    """
     try:
         with client_errors():
             client = build_client(settings)
@@ -482,10 +488,22 @@ def health(settings: Settings, as_json: bool) -> None:
             report["cache"] = {"error": f"{type(e).__name__}: {e}"}
     finally:
         client.close()
+    # this command made its own client: say whether the daemon runs, and how it is
+    daemon: list[str] = []
+    try:
+        heartbeat = (
+            read_heartbeat(settings.database_path) if settings.database_path.exists() else None
+        )
+        report["daemon"] = daemon_dict(heartbeat)
+        daemon = daemon_lines(heartbeat)
+    except (sqlite3.Error, OSError) as e:  # not this user's database: the rest still counts
+        report["daemon"] = {"state": "unknown", "error": f"{type(e).__name__}: {e}"}
     if as_json:
         _echo_json(report)
     else:
         _print_health(report)
+        for line in daemon:
+            click.echo(line)
     if report.get("status") != "healthy":
         sys.exit(1)
 

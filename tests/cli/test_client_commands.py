@@ -307,9 +307,11 @@ def test_health_json_reports_api_breaker_limiter_and_cache(
     assert report["circuit_breaker"]["state"] == "closed"
     assert "rate_limiter" in report and report["cache"]["organization_count"] == 0
     assert itglue_emulator.api_key not in result.output
+    assert report["daemon"] == {"state": "never_ran"}  # the running daemon, if any
 
     result = runner.invoke(health, ["-c", str(emu_config)])
     assert result.exit_code == 0 and "status:          healthy" in result.stdout
+    assert "daemon: not running (it never ran on this state folder)" in result.stdout
 
 
 def test_health_is_unhealthy_with_a_bad_key_or_a_down_api(
