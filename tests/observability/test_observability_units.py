@@ -111,3 +111,43 @@ def test_a_taken_port_is_a_configuration_error(tmp_path: Path) -> None:
                 engine.run(stop)
     finally:
         taken.close()
+
+
+def test_healthz_says_stuck_when_the_dispatcher_stops_going_round(tmp_path: Path) -> None:
+    import time
+
+    from pipeline.ledger import Ledger
+    from pipeline.observability.collector import EngineParts
+    from pipeline.observability.health import Health
+    from pipeline.observability.source_health import SourceHealth
+    from pipeline.observability.tally import Tally
+
+    trouble = {"on": False}
+    ledger = Ledger(tmp_path / "x.db")
+    parts = EngineParts(
+        tally=Tally(),
+        sources=SourceHealth(["drop"]),
+        ledger=ledger,
+        state_dir=tmp_path,
+        client=lambda: None,
+        storage_trouble=lambda: trouble["on"],
+        started_at=time.time(),
+    )
+    tick = {"at": time.monotonic()}
+    health = Health(parts, last_tick=lambda: tick["at"], stuck_after=120)
+    try:
+        assert health.alive().ok
+        tick["at"] -= 121  # the loop has not gone round for longer than stuck_after
+        verdict = health.alive()
+        assert not verdict.ok and verdict.body["status"] == "stuck"
+        trouble["on"] = True  # waiting out storage trouble on purpose is not stuck
+        assert health.alive().ok
+        # readiness: a source that has not reported yet is not a problem; one in trouble is
+        assert health.ready().ok
+        parts.sources.trouble("drop", "drop folder /x is not available")
+        ready = health.ready()
+        assert not ready.ok and ready.body["problems"] == [
+            "source drop: drop folder /x is not available"
+        ]
+    finally:
+        ledger.close()
