@@ -367,35 +367,53 @@ def extract_pdf(path: Path, limits: ExtractLimits) -> Extracted:
     scanned = [i for i, kind in enumerate(kinds) if kind == "scan"]
     if not scanned:
         return _text_layer(path, limits)
+    if "text" in kinds:
+        return _mixed(path, scanned, limits)
+    return _scan(path, pages, kinds, limits)
+
+
+def _mixed(path: Path, scanned: list[int], limits: ExtractLimits) -> Extracted:
+    """Text-layer pages as the text-layer extractor reads them, then the scanned pages."""
+    base = _text_layer(path, limits)
     skipped = _why_no_ocr(limits)
-    if "text" in kinds:  # a mixed file: text-layer pages as they are, scanned pages OCR'd
-        base = _text_layer(path, limits)
-        if skipped is not None:
-            return replace(base, note=base.note or skipped or None)
-        texts = _render_and_ocr(path, scanned, limits.ocr_languages)
-        extra: list[Block] = []
-        for index, text in zip(scanned, texts, strict=True):
-            extra += page_blocks([text], first_page=index + 1, label="Scanned page")
-        more = plain_text(texts)
-        return replace(
-            base,
-            blocks=(*base.blocks, *extra),
-            text=f"{base.text}\n\n{more}" if more else base.text,
-        )
+    if skipped is not None:
+        return replace(base, note=base.note or skipped or None)
+    texts = _render_and_ocr(path, scanned, limits.ocr_languages)
+    extra: list[Block] = []
+    for index, text in zip(scanned, texts, strict=True):
+        extra += page_blocks([text], first_page=index + 1, label="Scanned page")
+    more = plain_text(texts)
+    return replace(
+        base,
+        blocks=(*base.blocks, *extra),
+        text=f"{base.text}\n\n{more}" if more else base.text,
+    )
+
+
+def _scan(path: Path, pages: int, kinds: list[PageKind], limits: ExtractLimits) -> Extracted:
+    """A PDF without any text layer: every scanned page OCR'd (blank ones are skipped),
+    with ``searchable_pdf`` through ocrmypdf, which also returns the searchable copy."""
     title = _pdf_title(path)
+    skipped = _why_no_ocr(limits)
     if skipped is not None:
         return Extracted(blocks=(), text="", title=title, note=skipped or None, pages=pages)
+    note = _cut_note(pages, limits.max_pages)
     searchable: bytes | None = None
+    texts: list[str] | None = None
     if limits.searchable_pdf:
-        texts, searchable = searchable_pdf(path, limits)
-    else:
+        try:
+            texts, searchable = searchable_pdf(path, limits)
+        except ExtractionError as e:  # the text is still worth having; the scan stays
+            note = f"the searchable copy could not be made ({e}); the scan is attached as it was"
+    if texts is None:
+        scanned = [i for i, kind in enumerate(kinds) if kind == "scan"]
         read = dict(zip(scanned, _render_and_ocr(path, scanned, limits.ocr_languages), strict=True))
         texts = [read.get(i, "") for i in range(len(kinds))]  # blank pages stay empty
     return Extracted(
         blocks=tuple(page_blocks(texts)),
         text=plain_text(texts),
         title=title,
-        note=_cut_note(pages, limits.max_pages),
+        note=note,
         pages=pages,
         replacement=searchable,
     )
