@@ -249,8 +249,8 @@ class Transport:
             )
             if decision.action is Action.WAIT_FOR_BUDGET:
                 pause = self.limiter.on_429(decision.delay)  # the limiter's pause is the backoff
-                what = f"{call.method} {call.log_path}, paused {pause:.0f} s"
-                self._tell(self.rate_storm.failure(what), "IT Glue rate limit (429)", "429s")
+                what = f"{call.method} {call.log_path}, paused {pause:.1f} s"
+                self._tell(self.rate_storm.failure(what), "IT Glue rate limit (429)", "429 answers")
                 continue
             if decision.action is Action.RETRY:
                 retries += 1
@@ -310,7 +310,7 @@ class Transport:
         elif verdict in ("success", "neutral"):
             self._tell(self.outage.success(), "IT Glue unavailable")
             if isinstance(outcome, _Answer) and outcome.status != 429:
-                self._tell(self.rate_storm.success(), "IT Glue rate limit (429)", "429s")
+                self._tell(self.rate_storm.success(), "IT Glue rate limit (429)", "429 answers")
         return outcome
 
     def _tell(self, note: Note | None, subject: str, unit: str = "failed attempts") -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -364,3 +365,32 @@ def test_closed_client_refuses_and_interrupts(
             client.get_organization(1)
         assert client.circuit_breaker.state == "closed"  # cancellation is not a failure
         client.close()  # idempotent
+
+
+def test_an_outage_and_a_429_storm_are_a_few_lines(
+    itglue_emulator: Any, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each failed attempt and each 429 is a DEBUG line; at INFO an outage and a storm
+    are a line when they start and one when they end."""
+    client = make_client(itglue_emulator, rate_penalty_seconds=0.05)
+    org = client.create_organization("Acme")
+    caplog.set_level(logging.INFO, logger="itglue_ingest")
+    itglue_emulator.set_faults(errors=[{"next": 3, "status": 503, "methods": ["GET"]}])
+    assert client.get_organization(org.id).name == "Acme"  # 3 failed attempts, then ok
+    itglue_emulator.set_faults(storm={"next": 6})
+    assert client.get_organization(org.id).name == "Acme"  # 6 429s waited out
+    told = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("itglue_ingest.client") and r.levelno >= logging.INFO
+    ]
+    assert len(told) == 4, told
+    assert told[0] == (
+        f"IT Glue unavailable: GET /organizations/{org.id} -> 503; retrying (every attempt"
+        " at DEBUG)"
+    )
+    assert re.fullmatch(r"IT Glue unavailable: recovered after \d+ s, 3 failed attempts", told[1])
+    assert told[2].startswith(f"IT Glue rate limit (429): GET /organizations/{org.id}, paused")
+    assert re.fullmatch(
+        r"IT Glue rate limit \(429\): recovered after \d+ s, 6 429 answers", told[3]
+    )
