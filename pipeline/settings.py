@@ -79,6 +79,9 @@ class StateSettings(_Strict):
     # sources stop spooling while less is free on the state folder's file system; unset:
     # 5% of that file system, at most 1 GiB (pipeline.runner.backpressure.default_min_free)
     min_free_bytes: int | None = Field(default=None, ge=0)
+    # ledger changes are committed at once but fsync'd together, before anything outside
+    # is told (pipeline.ledger.store); false: one fsync per change, as before
+    group_commit: bool = True
 
 
 class PipelineSettings(_Strict):

@@ -10,11 +10,12 @@ A record moves through::
                      \\-> duplicate (acked once the source was told)
     any of the first three -> failed (acked once the source was nacked)
 
-Every state change is one ``BEGIN IMMEDIATE`` transaction, committed (and fsync'd) before
-the engine does the next thing, so a crash leaves each record in a state it can resume
-from. ``work`` is 1 while a record still needs the engine (active, delivered but not
-acked, duplicate/failed not yet acked), which makes "what is due" one indexed query
-however many finished records the ledger holds.
+Every state change is one ``BEGIN IMMEDIATE`` transaction, committed before the engine
+does the next thing, so a crash leaves each record in a state it can resume from; with
+group commit the fsync comes later, shared, and always before anything outside is told
+(:mod:`~pipeline.ledger.store`). ``work`` is 1 while a record still needs the engine
+(active, delivered but not acked, duplicate/failed not yet acked), which makes "what is
+due" one indexed query however many finished records the ledger holds.
 
 ``ledger_blobs`` lists the spool files a record still needs; its rows go when the record
 is done (or its duplicate acked), so "is this spool file still needed" is one lookup.

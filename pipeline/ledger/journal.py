@@ -57,6 +57,7 @@ class StepsAndCheckpoints(LedgerStore):
         self.set_checkpoint("", "storage-probe", str(time.time()))
 
     def set_checkpoint(self, source: str, key: str, value: str) -> None:
+        """Durable on return: a source acts on its checkpoint (skips what it covers)."""
         with self.transaction() as c:
             c.execute(
                 "INSERT INTO ledger_checkpoints (source, key, value, updated_at) VALUES (?,?,?,?)"
@@ -64,6 +65,7 @@ class StepsAndCheckpoints(LedgerStore):
                 " updated_at=excluded.updated_at",
                 (source, key, value, time.time()),
             )
+        self.sync()
 
 
 class LedgerJournal:
@@ -77,7 +79,9 @@ class LedgerJournal:
         return self._ledger.get_step(self.record_id, step)
 
     def record(self, step: str, value: str) -> None:
+        """Durable on return: a sink journals a step before the API write it guards."""
         self._ledger.set_step(self.record_id, step, value)
+        self._ledger.sync()
 
     def steps(self) -> dict[str, str]:
         return self._ledger.steps(self.record_id)

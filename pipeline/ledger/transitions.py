@@ -1,4 +1,5 @@
-"""Records entering the ledger and moving between states (each change one transaction)."""
+"""Records entering the ledger and moving between states (each change one transaction;
+durable once :meth:`~pipeline.ledger.store.LedgerStore.sync` returns)."""
 
 # SQL here is assembled only from this package's constant fragments and "?" placeholders;
 # every value is a bound parameter.
@@ -259,4 +260,5 @@ class RecordTransitions(LedgerStore):
                 f" WHERE state IN ('received','ready','delivering') AND {cond}",
                 (now, *params),
             )
+        self.sync()  # the operator is told how many were requeued
         return int(gone) + int(requeued)

@@ -122,7 +122,9 @@ class Engine:
                 f"state.dir: cannot use {self.state_dir}: {e.strerror or e}"
             ) from None
         try:
-            self._ledger = ledger = Ledger(settings.database_path)
+            self._ledger = ledger = Ledger(
+                settings.database_path, group_commit=settings.state.group_commit
+            )
             self.spool = Spool(self.state_dir / "spool")
             self.transforms = assembly.transforms(self.context)
             self._sink = assembly.sink(self.context)

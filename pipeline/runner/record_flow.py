@@ -4,7 +4,10 @@ before the next step::
     received --transforms--> ready --dedupe--> delivering --sink.deliver--> delivered
              --source.ack--> done (spool freed)
 
-(``ready`` and the dedupe decision are committed in one transaction.) What an exception
+(``ready`` and the dedupe decision are committed in one transaction.) A change is made
+durable (``ledger.sync``, one fsync shared by every thread waiting for it) before
+anything outside relies on it: the sink's API writes, a hook, the source's post-action.
+What an exception
 from a plugin means is decided in one place, :func:`classify`: retry later (the record
 keeps its state, due again after a jittered exponential backoff), fail it (``failed``
 + reason, then ``source.nack``), or -- trouble with the engine's own storage, wherever
@@ -134,6 +137,7 @@ class RecordFlow:
             return
         record = entry.record()
         state = entry.state
+        read_back = state in ("delivered", "duplicate", "failed") and not entry.acked
         extra = {"record_id": record_id, "source": entry.source}
         unsaved = False  # transformed, "ready" not committed yet (claim commits it)
         if state == "received":
@@ -158,6 +162,10 @@ class RecordFlow:
                 return
             state = "delivered"
             entry = self.ledger.get(record_id) or entry
+        if read_back:
+            # a post-action on a state read back: a killed process (or a thread whose
+            # sync failed) may have committed it without its fsync
+            self.ledger.sync()
         if state == "delivered":
             self._ack(entry, record, "delivered")
         elif state == "duplicate" and not entry.acked:
@@ -250,6 +258,7 @@ class RecordFlow:
 
     def _duplicate(self, entry: LedgerEntry, record: DocumentRecord, existing: str) -> None:
         self.ledger.update(entry.id, "duplicate", duplicate_of=existing, acked=False)
+        self.ledger.sync()  # before the hook and the post-action
         self.stats.count("duplicate")
         self.tally.duplicate(entry.source)
         log.info(
@@ -262,6 +271,7 @@ class RecordFlow:
         self._ack(entry, record, "duplicate")
 
     def _deliver(self, entry: LedgerEntry, record: DocumentRecord) -> bool:
+        self.ledger.sync()  # "delivering" (the claim on this content) before any API write
         journal = self.ledger.journal(entry.id)
         try:
             result = self.sink.deliver(record, journal)
@@ -274,6 +284,7 @@ class RecordFlow:
         self.ledger.update(
             entry.id, "delivered", result=json.dumps(asdict(result)), next_attempt_at=0.0
         )
+        self.ledger.sync()  # before the hook and the post-action
         self.stats.count("delivered")
         self.tally.delivered(entry.source, entry.created_at)
         log.info(
@@ -343,6 +354,7 @@ class RecordFlow:
 
     def _fail(self, entry: LedgerEntry, record: DocumentRecord, reason: str) -> None:
         self.ledger.update(entry.id, "failed", reason=reason, acked=False)
+        self.ledger.sync()  # before the hook and the nack
         self.stats.count("failed")
         self.tally.failed(entry.source, reason)
         log.warning(
@@ -366,6 +378,7 @@ class RecordFlow:
         delay = retry_after if retry_after is not None else self.backoff(attempts)
         self.ledger.postpone(entry.id, time.time() + delay, reason=reason)
         self.tally.retried(entry.source)
+        self.ledger.sync()  # before the hook
         # the record starts waiting: one line; its later retries, and retries whose cause
         # is logged as an episode (an outage), only at DEBUG (the reason is in `status`)
         quiet = reported or attempts > 1

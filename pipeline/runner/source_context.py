@@ -203,6 +203,7 @@ class EngineSourceContext:
             extra={"record_id": record_id, "source": self.source_name},
         )
         record.id = record_id
+        eng.ledger.sync()  # before the hook
         eng.stats.count("failed")
         eng.tally.received(self.source_name)
         eng.tally.failed(self.source_name, reason)

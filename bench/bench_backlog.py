@@ -1,0 +1,208 @@
+"""A large drop-folder backlog into an unthrottled emulator: files/s, peak RSS.
+
+Two questions, answered in one run (each pass in its own child process, so its peak
+RSS is its own; each backlog against a fresh emulator whose budget never throttles):
+
+1. The limiter's cost does not grow with its window (issue 16). The same backlog with
+   the client's window at 300 s and at 1 s, the configured rate the same per second
+   in both (3000 per 300 s and 10 per 1 s, each times ``--scale``): the limiter
+   records every request in its shared ring and checks the window, but with the
+   default scale the window never holds 80 % of its budget, so it never makes a
+   request wait. Printed: files/s of each and their ratio.
+2. Group commit (issue 15): the backlog and then the same files dropped again (every
+   one a duplicate of a delivered document), with ``[state] group_commit`` on and off.
+
+Run: ``.venv/bin/python bench/bench_backlog.py [--files 100000] [--only window|commit]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ORGS = ("Acme Corp", "Globex", "Initech", "Umbrella Corporation")
+
+
+def content(tag: str, i: int) -> bytes:
+    """File ``i`` of the backlog ``tag``: the same bytes when the backlog is dropped again."""
+    noise = random.Random(f"{tag}-{i}").randbytes(512)
+    return f"%PDF-1.4\n% {tag} document {i}\n".encode() + noise + b"\n%%EOF\n"
+
+
+def drop_backlog(drop: Path, tag: str, n: int) -> None:
+    """``n`` files in the organization sub-folders, last written an hour ago (settled)."""
+    for org in ORGS:
+        (drop / org).mkdir(parents=True, exist_ok=True)
+    old = time.time() - 3600
+    for i in range(n):
+        path = drop / ORGS[i % len(ORGS)] / f"{tag}-{i:06d}.pdf"
+        path.write_bytes(content(tag, i))
+        os.utime(path, (old, old))
+
+
+def settings_table(emu: dict[str, str], pas: dict[str, Any]) -> dict[str, Any]:
+    window = float(pas["window"])
+    return {
+        "itglue": {
+            "instance": "bench",
+            "base_url": emu["base_url"],
+            "api_key_env": "ITGLUE_BENCH_KEY",
+            "ca_bundle": emu["ca_file"],
+            # the same rate per second whatever the window: 10/s, times the scale
+            "rate_limit": round(10 * window * pas["scale"]),
+            "rate_window": window,
+        },
+        "state": {"dir": pas["state"], "group_commit": pas["group_commit"]},
+        "pipeline": {"workers": pas["workers"], "once_timeout": 3600},
+        "sources": [
+            {
+                "name": "drop",
+                "type": "filesystem",
+                "path": pas["drop"],
+                "organization_from": "subfolder",
+            }
+        ],
+    }
+
+
+def child_pass(spec: str) -> None:
+    """One ``run_once`` over the drop folder; prints its figures as JSON."""
+    import logging
+
+    from pipeline.plugins import get_plugin_manager
+    from pipeline.runner import Engine
+    from pipeline.settings import parse_settings
+
+    logging.basicConfig(level=logging.WARNING)
+    emu, pas = json.loads(spec)
+    os.environ["ITGLUE_BENCH_KEY"] = emu["api_key"]
+    pm = get_plugin_manager(load_entrypoints=False)
+    engine = Engine(parse_settings(settings_table(emu, pas)), pm)
+    try:
+        t0 = time.perf_counter()
+        summary = engine.run_once()
+        elapsed = time.perf_counter() - t0
+    finally:
+        engine.close()
+    figures = {
+        "seconds": elapsed,
+        "delivered": summary.delivered,
+        "duplicate": summary.duplicate,
+        "failed": summary.failed,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    print(json.dumps(figures))
+
+
+def run_pass(emu: Any, root: Path, name: str, **pas: Any) -> dict[str, Any]:
+    spec = {"state": str(root / f"state-{name}"), **pas}
+    emu_spec = {"base_url": emu.base_url, "ca_file": str(emu.ca_file), "api_key": emu.api_key}
+    run = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps([emu_spec, spec])],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode != 0:
+        raise SystemExit(f"pass {name} failed:\n{run.stdout}\n{run.stderr}")
+    figures: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def backlog_and_rerun(
+    root: Path, tag: str, n: int, *, rerun: bool, **pas: Any
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The backlog ``tag`` (a fresh emulator and state), then, with ``rerun``, the same
+    files dropped again into the same state (all duplicates)."""
+    from itglue_emulator import run_emulator
+
+    drop = root / f"drop-{tag}"
+    with run_emulator(api_key="bench-key", seed="demo", rate_limit=(10**9, 300.0)) as emu:
+        drop_backlog(drop, tag, n)
+        first = run_pass(emu, root, tag, drop=str(drop), **pas)
+        check(first, n, "delivered", tag)
+        if not rerun:
+            return first, None
+        drop_backlog(drop, tag, n)
+        again = run_pass(emu, root, tag, drop=str(drop), **pas)
+        check(again, n, "duplicate", f"{tag} again")
+        return first, again
+
+
+def check(figures: dict[str, Any], n: int, outcome: str, name: str) -> None:
+    if figures[outcome] != n or figures["failed"]:
+        raise SystemExit(f"{name}: expected {n} {outcome}, got {figures}")
+
+
+def rate(figures: dict[str, Any], n: int) -> float:
+    return n / float(figures["seconds"])
+
+
+def line(label: str, figures: dict[str, Any], n: int) -> str:
+    return (
+        f"  {label:34s} {rate(figures, n):8.1f} files/s  {figures['seconds']:8.1f} s"
+        f"  peak RSS {figures['peak_rss_mib']:6.1f} MiB"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, default=100_000)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--scale", type=float, default=1000.0, help="times 10 requests/s")
+    ap.add_argument("--only", choices=("window", "commit"))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child_pass(args.child)
+        return
+    n = args.files
+    common = {"workers": args.workers, "scale": args.scale}
+    with tempfile.TemporaryDirectory(prefix="bench-backlog-") as tmp:
+        root = Path(tmp)
+        print(
+            f"bench_backlog: {n:,} files of ~0.5 KiB in {len(ORGS)} organization folders,"
+            f" {args.workers} workers, emulator unthrottled"
+        )
+        grouped = None
+        if args.only != "commit":
+            w300, _ = backlog_and_rerun(
+                root, "w300", n, rerun=False, window=300, group_commit=True, **common
+            )
+            w1, _ = backlog_and_rerun(
+                root, "w1", n, rerun=False, window=1, group_commit=True, **common
+            )
+            rpm = 10 * args.scale
+            print(f"limiter window (the same {rpm:,.0f} requests/s configured in both):")
+            print(line("backlog, 300 s window", w300, n))
+            print(line("backlog, 1 s window", w1, n))
+            print(f"  ratio 300 s / 1 s window: {rate(w300, n) / rate(w1, n):.3f}")
+        if args.only != "window":
+            grouped = backlog_and_rerun(
+                root, "grouped", n, rerun=True, window=300, group_commit=True, **common
+            )
+            single = backlog_and_rerun(
+                root, "single", n, rerun=True, window=300, group_commit=False, **common
+            )
+            print("group commit (300 s window):")
+            for label, (backlog, dup) in (("off", single), ("on", grouped)):
+                assert dup is not None
+                print(line(f"backlog, group commit {label}", backlog, n))
+                print(line(f"all-duplicate re-run, group commit {label}", dup, n))
+            assert grouped[1] is not None and single[1] is not None
+            print(
+                f"  speed-up: backlog {rate(grouped[0], n) / rate(single[0], n):.2f}x,"
+                f" all-duplicate re-run {rate(grouped[1], n) / rate(single[1], n):.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
