@@ -93,12 +93,14 @@ def child_pass(spec: str) -> None:
         elapsed = time.perf_counter() - t0
     finally:
         engine.close()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     figures = {
         "seconds": elapsed,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "delivered": summary.delivered,
         "duplicate": summary.duplicate,
         "failed": summary.failed,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": usage.ru_maxrss / 1024,
     }
     print(json.dumps(figures))
 
@@ -148,8 +150,9 @@ def rate(figures: dict[str, Any], n: int) -> float:
 
 def line(label: str, figures: dict[str, Any], n: int) -> str:
     return (
-        f"  {label:34s} {rate(figures, n):8.1f} files/s  {figures['seconds']:8.1f} s"
+        f"  {label:41s} {rate(figures, n):8.1f} files/s  {figures['seconds']:8.1f} s"
         f"  peak RSS {figures['peak_rss_mib']:6.1f} MiB"
+        f"  CPU (engine process) {1000 * figures['cpu_seconds'] / n:5.2f} ms/file"
     )
 
 
@@ -170,7 +173,8 @@ def main() -> None:
         root = Path(tmp)
         print(
             f"bench_backlog: {n:,} files of ~0.5 KiB in {len(ORGS)} organization folders,"
-            f" {args.workers} workers, emulator unthrottled"
+            f" {args.workers} workers, emulator unthrottled;"
+            f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         grouped = None
         if args.only != "commit":
@@ -202,6 +206,8 @@ def main() -> None:
                 f"  speed-up: backlog {rate(grouped[0], n) / rate(single[0], n):.2f}x,"
                 f" all-duplicate re-run {rate(grouped[1], n) / rate(single[1], n):.2f}x"
             )
+
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
