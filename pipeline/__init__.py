@@ -8,7 +8,14 @@ Plugins (built-in and third-party) import only from here::
 """
 
 from .context import EngineContext, Limits
-from .errors import PermanentError, PipelineError, Rejected, TransientError
+from .errors import (
+    AccessRefused,
+    PermanentError,
+    PipelineError,
+    Rejected,
+    ScanIncomplete,
+    TransientError,
+)
 from .extraction import (
     Block,
     Extracted,
@@ -30,6 +37,7 @@ from .sources import EmitResult, RecordState, Source, SourceContext, SourceOptio
 from .transforms import Transform, TransformOptions
 
 __all__ = [
+    "AccessRefused",
     "Blob",
     "Block",
     "DeliveryResult",
@@ -56,6 +64,7 @@ __all__ = [
     "RegisterExtractor",
     "Rejected",
     "Route",
+    "ScanIncomplete",
     "Section",
     "Sink",
     "SinkOptions",

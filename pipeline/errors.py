@@ -8,8 +8,12 @@
     │   │                   nacked, the original stays recoverable
     │   └── Rejected        a transform refused the record (type not allowed,
     │                       unroutable, too large)
-    └── TransientError      try again later: the record stays, retried with backoff
-                            (``retry_after`` seconds when the cause knows better)
+    ├── TransientError      try again later: the record stays, retried with backoff
+    │   │                   (``retry_after`` seconds when the cause knows better)
+    │   └── AccessRefused   the destination refused our credentials (a wrong or revoked
+    │                       key): every record waits; ``once`` stops at once (exit 5)
+    └── ScanIncomplete      raised by ``Source.scan``: it ended with items left for the
+                            next scan (deferred, a page limit); ``once`` exits 4
 
 Any other exception raised by a plugin fails the record permanently with the plugin's
 name in the reason; the run goes on.
@@ -48,3 +52,13 @@ class TransientError(PipelineError):
         super().__init__(reason)
         self.retry_after = retry_after
         self.reported = reported
+
+
+class AccessRefused(TransientError):
+    """The destination refused the credentials (HTTP 401/403): no record can land until a
+    person fixes the key, so the daemon keeps the records waiting and ``once`` stops."""
+
+
+class ScanIncomplete(PipelineError):
+    """``Source.scan`` took what it could but left items for the next scan (``reason``
+    says how many and why): not a failure, but work is left (``once`` exits 4)."""

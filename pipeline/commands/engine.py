@@ -1,11 +1,8 @@
 """``itglue-ingest run|once|status|retry|plugins``: the engine from the command line.
 
-``once`` exits 0 when every record of the run was delivered or found to be a duplicate,
-3 when some failed (``status`` shows why; ``retry`` requeues them), 4 when some are still
-pending because they kept failing transiently for ``[pipeline] once_timeout`` (or the run
-was interrupted), 6 when ``[pipeline] once_max_duration`` cut the run with records left
-(both resume on the next run), 2 on usage or configuration errors -- always a message,
-never a traceback. On a terminal it shows a progress bar (rich); otherwise plain log lines.
+``once`` exits with a status of :class:`pipeline.exit_codes.ExitCode` (the table is in
+its ``--help``) -- always with a message, never a traceback. On a terminal it shows a
+progress bar (rich); otherwise plain log lines.
 """
 
 from __future__ import annotations
@@ -25,6 +22,7 @@ from typing import Any
 import click
 
 from itglue_common import escape_controls as esc
+from pipeline.exit_codes import ExitCode, exit_code_table, once_exit_code
 from pipeline.ledger import ALL_STATES, Ledger, LedgerEntry
 from pipeline.observability.heartbeat import Heartbeat
 from pipeline.runner import Engine, Progress, RunSummary
@@ -41,11 +39,6 @@ from .common import (
 from .daemon_status import daemon_dict, daemon_lines, read_heartbeat, sources_in_trouble
 
 log = logging.getLogger("itglue_ingest.engine")
-
-EXIT_FAILED = 3
-EXIT_PENDING = 4  # records kept failing transiently (once_timeout), or interrupted
-EXIT_MAX_DURATION = 6  # once_max_duration ended the run with records left (5: key refused)
-EXIT_STALE = 7  # status: the daemon's heartbeat is stale (crashed, killed or hung)
 
 
 def _build_engine(settings: Settings) -> Engine:
@@ -116,17 +109,18 @@ def run(settings: Settings) -> None:
             raise ConfigFileError(str(e)) from None
 
 
-@click.command()
+_ONCE_HELP = f"""Process every source's current backlog, wait for it to finish, exit.
+
+\b
+Exit status:
+{exit_code_table()}
+"""
+
+
+@click.command(help=_ONCE_HELP)
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def once(settings: Settings, as_json: bool) -> None:
-    """Process every source's current backlog, wait for it to finish, exit.
-
-    Exit status: 0 all delivered or duplicate; 3 some failed, or a source could not
-    scan (unreachable feed or mailbox); 4 some still pending (they kept failing
-    transiently for once_timeout, or interrupted); 6 once_max_duration reached with
-    records left; 2 usage or configuration error.
-    """
     with _build_engine(settings) as engine, _stop_on_signals() as stop:
         if sys.stdout.isatty() and is_tty() and not as_json:
             summary = once_with_progress(engine, stop)
@@ -136,12 +130,9 @@ def once(settings: Settings, as_json: bool) -> None:
         click.echo(json.dumps(summary.to_dict(), indent=2, default=str))
     else:
         _print_summary(summary)
-    if summary.failed or summary.source_errors:
-        sys.exit(EXIT_FAILED)
-    if summary.max_duration_reached:
-        sys.exit(EXIT_MAX_DURATION)
-    if summary.pending:
-        sys.exit(EXIT_PENDING)
+    code = once_exit_code(summary)
+    if code is not ExitCode.OK:
+        sys.exit(code)
 
 
 def once_with_progress(engine: Engine, stop: threading.Event) -> RunSummary:
@@ -224,6 +215,13 @@ def _print_summary(s: RunSummary) -> None:
         click.echo(f"  {source}: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
     for source, reason in sorted(s.source_errors.items()):
         click.echo(f"  source {source} could not scan: {esc(reason)}")
+    for source, reason in sorted(s.deferred.items()):
+        click.echo(f"  source {source} left work for the next run: {esc(reason)}")
+    if s.key_refused:
+        click.echo(
+            f"  stopped: {esc(s.key_refused)}\n  nothing was failed: once"
+            " `itglue-ingest health` accepts the key, run again"
+        )
     for f in s.failures[:50]:
         ref, reason = esc(str(f["source_ref"])), esc(str(f["reason"]))
         click.echo(f"  failed #{f['id']} {f['source']}:{ref}: {reason}")
@@ -353,12 +351,18 @@ def _routed(e: LedgerEntry) -> dict[str, Any]:
 
 def _status_code(counts: dict[str, dict[str, int]], heartbeat: Heartbeat | None) -> int:
     if heartbeat is not None and heartbeat.daemon_state() == "stale":
-        return EXIT_STALE
+        return ExitCode.STALE_HEARTBEAT
     if any(states.get("failed", 0) for states in counts.values()):
-        return EXIT_FAILED
+        return ExitCode.FAILED
     if sources_in_trouble(heartbeat):
-        return EXIT_FAILED
-    return 0
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
+class UnknownRecordError(click.ClickException):
+    """``retry --id N`` with an N the ledger does not know."""
+
+    exit_code = ExitCode.USAGE
 
 
 @click.command()
@@ -374,7 +378,17 @@ def retry(settings: Settings, source: str | None, all_failed: bool, ids: tuple[i
     if not (source or all_failed or ids):
         raise click.UsageError("say which records: --all-failed, --source S or --id N")
     with _ledger(settings) as ledger:
+        entries = {i: ledger.get(i) for i in ids}
+        unknown = [i for i, e in entries.items() if e is None]
+        if unknown:
+            raise UnknownRecordError(
+                f"no record {', '.join(f'#{i}' for i in unknown)} in {settings.database_path}"
+                " (itglue-ingest status lists the failed ones); nothing was requeued"
+            )
         n = ledger.requeue(source=source, ids=ids, all_failed=all_failed)
+    for i, e in entries.items():
+        if e is not None and e.state not in ("failed", "received", "ready", "delivering"):
+            click.echo(f"record #{i} is {e.state}: nothing to requeue")
     click.echo(f"requeued {n} record(s)")
 
 

@@ -31,6 +31,7 @@ from .assembly import Assembly, engine_context, plugin_manager_for
 from .backpressure import BackPressure, default_min_free
 from .outcomes import Progress, RunStats, RunSummary
 from .record_flow import RecordFlow
+from .refusal import KeyRefusal
 from .scheduler import Scheduler
 from .source_context import EngineSourceContext, SourceServices
 from .storage import StorageTrouble
@@ -101,6 +102,7 @@ class Engine:
         self._stats = RunStats()
         self.source_health = SourceHealth()
         self.started_at = time.time()
+        self.key_refusal = KeyRefusal()  # the destination refused the key (once: exit 5)
         self.transforms: list[Transform] = []
         self.sources: dict[str, Source] = {}
         self.source_settings: dict[str, SourceSettings] = {}
@@ -160,6 +162,7 @@ class Engine:
             settings=p,
             winding_down=winding_down,
             trouble=trouble,
+            refusal=self.key_refusal,
         )
         self._pool = pool = WorkerPool(
             ledger,
@@ -197,6 +200,7 @@ class Engine:
             stopping=self.stopping,
             settings=p,
             health=self.source_health,
+            refusal=self.key_refusal,
         )
 
     def _probe_storage(self) -> None:

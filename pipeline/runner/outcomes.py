@@ -19,6 +19,9 @@ class RunSummary:
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     source_errors: dict[str, str] = field(default_factory=dict)  # sources whose scan failed
+    # sources whose scan left items for the next one (deferred downloads, a page limit)
+    deferred: dict[str, str] = field(default_factory=dict)
+    key_refused: str | None = None  # why the destination refused the key (the run stopped)
     elapsed: float = 0.0
     timed_out: bool = False  # once_timeout: nothing finished for that long (records retrying)
     max_duration_reached: bool = False  # once_max_duration: the run was cut with work left
@@ -28,7 +31,9 @@ class RunSummary:
     def ok(self) -> bool:
         """Everything landed (delivered or duplicate): nothing failed, nothing left, and
         every source could scan."""
-        return self.failed == 0 and self.pending == 0 and not self.source_errors
+        from ..exit_codes import ExitCode, once_exit_code
+
+        return once_exit_code(self) is ExitCode.OK
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

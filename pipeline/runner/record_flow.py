@@ -28,7 +28,7 @@ from typing import Literal
 
 from itglue_common import backoff_delay
 
-from ..errors import PermanentError, TransientError
+from ..errors import AccessRefused, PermanentError, TransientError
 from ..hooks import HookFacade
 from ..ledger import Ledger, LedgerEntry
 from ..observability.tally import Tally
@@ -39,6 +39,7 @@ from ..sources import Source
 from ..transforms import Transform
 from .backpressure import BackPressure
 from .outcomes import RunStats
+from .refusal import KeyRefusal
 from .storage import StorageError, StorageTrouble, storage_error
 
 ENGINE_ERROR_LIMIT = 5  # unexpected engine errors on one record before it is set aside
@@ -55,6 +56,7 @@ class Verdict:
     unexpected: bool = False  # most likely a bug in the plugin: log its traceback
     storage: bool = False  # the engine's own storage failed: never the record's fault
     reported: bool = False  # the cause is logged already (an outage): retry at DEBUG
+    refused: bool = False  # the destination refused the key: no record can land now
 
 
 def classify(e: Exception, plugin: str) -> Verdict:
@@ -72,7 +74,13 @@ def classify(e: Exception, plugin: str) -> Verdict:
     if why is not None:
         return Verdict(True, f"{plugin}: {why}", storage=True)
     if isinstance(e, TransientError):
-        return Verdict(True, e.reason, e.retry_after, reported=e.reported)
+        return Verdict(
+            True,
+            e.reason,
+            e.retry_after,
+            reported=e.reported,
+            refused=isinstance(e, AccessRefused),
+        )
     if isinstance(e, PermanentError):
         return Verdict(False, e.reason)
     if getattr(e, "transient", None) is True:
@@ -113,6 +121,7 @@ class RecordFlow:
         settings: PipelineSettings,
         winding_down: threading.Event,
         trouble: StorageTrouble,
+        refusal: KeyRefusal,
     ) -> None:
         self.ledger = ledger
         self.transforms = transforms
@@ -125,6 +134,7 @@ class RecordFlow:
         self.settings = settings
         self._winding_down = winding_down  # set: start no new delivery
         self._trouble = trouble
+        self._refusal = refusal
 
     def backoff(self, attempts: int) -> float:
         """Exponential from ``retry_base`` to ``retry_max`` seconds, jittered."""
@@ -287,6 +297,7 @@ class RecordFlow:
         self.ledger.sync()  # before the hook and the post-action
         self.stats.count("delivered")
         self.tally.delivered(entry.source, entry.created_at)
+        self._refusal.clear()
         log.info(
             "delivered %s -> %s %s",
             record.source_ref,
@@ -305,6 +316,8 @@ class RecordFlow:
             raise StorageError(verdict.reason) from e
         if verdict.unexpected:
             log.error("%s: %s failed", plugin, what, exc_info=e)
+        if verdict.refused:
+            self._refusal.report(entry.id, verdict.reason)
         if verdict.transient:
             self._transient(entry, record, verdict.reason, verdict.retry_after, verdict.reported)
         else:

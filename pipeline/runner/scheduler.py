@@ -13,12 +13,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from ..errors import PipelineError
+from ..errors import PipelineError, ScanIncomplete
 from ..ledger import Ledger
 from ..observability.source_health import SourceHealth
 from ..settings import PipelineSettings
 from ..sources import Source
 from .outcomes import Progress, RunStats, RunSummary
+from .refusal import KeyRefusal
 from .workers import WorkerPool, start_thread
 
 log = logging.getLogger("itglue_ingest.engine")
@@ -57,6 +58,7 @@ class Scheduler:
         stopping: threading.Event,
         settings: PipelineSettings,
         health: SourceHealth,
+        refusal: KeyRefusal,
     ) -> None:
         self._sources = sources
         self._health = health
@@ -66,6 +68,8 @@ class Scheduler:
         self._stopping = stopping  # the sources and the back-pressure see it
         self._settings = settings
         self._scan_errors: dict[str, str] = {}  # source name -> why its last scan failed
+        self._scan_left: dict[str, str] = {}  # source name -> what its last scan left over
+        self._refusal = refusal
 
     def run_once(
         self,
@@ -80,6 +84,7 @@ class Scheduler:
         stall = StallClock(self._settings.once_timeout)
         self._stopping.clear()
         self._stats.clear()
+        self._refusal.clear()  # found again within a tick if the key is still refused
         backlog = self._ledger.count_active()  # unfinished records from earlier runs
         self._pool.start()
         scanners = [
@@ -90,6 +95,8 @@ class Scheduler:
             while True:
                 if stop is not None and stop.is_set():
                     interrupted = True
+                    break
+                if self._refusal.event.is_set():  # nothing can land: stop, say so
                     break
                 progress = self._stats.progress(backlog)
                 now = time.monotonic()
@@ -106,6 +113,9 @@ class Scheduler:
                     break
                 (stop or threading.Event()).wait(0.1)
         finally:
+            unfinished = [
+                name for name, t in zip(self._sources, scanners, strict=True) if t.is_alive()
+            ]
             # one shutdown budget for everything: sources and workers are told at once
             budget_end = time.monotonic() + self._settings.shutdown_timeout
             self._stopping.set()
@@ -116,9 +126,16 @@ class Scheduler:
             self._stopping.clear()
         if on_progress is not None:
             on_progress(self._stats.progress(backlog))
+        key_refused = self._refusal.reason
+        if key_refused is not None:
+            for rid in self._refusal.held_records():  # due as soon as the key is fixed
+                self._ledger.postpone(rid, 0.0, count_attempt=False)
         summary = self._summary(started)
         summary.timed_out, summary.interrupted = timed_out, interrupted
-        summary.max_duration_reached = cut and summary.pending > 0
+        summary.max_duration_reached = cut and (summary.pending > 0 or bool(unfinished))
+        summary.key_refused = key_refused
+        for name in unfinished:
+            summary.deferred.setdefault(name, "its scan did not finish; the next run goes on")
         return summary
 
     def run(self, stop: threading.Event) -> None:
@@ -146,8 +163,15 @@ class Scheduler:
 
     def _scan(self, src: Source) -> None:
         mark = self._health.mark(src.name)
+        self._scan_left.pop(src.name, None)
         try:
             src.scan()
+        except ScanIncomplete as e:  # not an error: the next scan takes the rest
+            log.warning("source %s: %s", src.name, e.reason)
+            self._scan_left[src.name] = e.reason
+            self._scan_errors.pop(src.name, None)
+            if not self._stopping.is_set():  # it answered: reachable
+                self._health.scan_returned(src.name, mark)
         except PipelineError as e:  # the source's own account of why it could not scan
             log.error("source %s: scan failed: %s", src.name, e.reason)
             self._scan_errors[src.name] = e.reason
@@ -196,6 +220,7 @@ class Scheduler:
             s.failed += per["failed"]
         s.pending = self._ledger.count_active()
         s.source_errors = dict(self._scan_errors)
+        s.deferred = dict(self._scan_left)
         s.failures = [
             {"id": e.id, "source": e.source, "source_ref": e.source_ref, "reason": e.reason}
             for e in self._ledger.failed(since=started)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Literal
 
-from pipeline import DocumentRecord, Source, SourceContext
+from pipeline import DocumentRecord, PipelineError, Source, SourceContext
 
 from .aftercare import Aftercare
 from .backlog import Backlog
@@ -65,15 +65,12 @@ class FilesystemSource(Source):
         self.watching = WatchLoop(shared, self.backlog, self._wake)
 
     def scan(self) -> None:
-        """Emit the backlog (streamed), then wait for files still being written."""
-        if not self.folder.available():
-            self.context.report_scan(f"drop folder {self.root} is not available")
-            self.log.warning(
-                "drop folder %s is not available; nothing scanned",
-                self.root,
-                extra={"source": self.name},
+        """Emit the backlog (streamed), then wait for files still being written; a
+        missing folder raises (``once`` reports it, the daemon's watch waits for it)."""
+        if not self.folder.available():  # an unmounted share: `once` must not say "ok"
+            raise PipelineError(
+                f"drop folder {self.root} is not available (unmounted or removed?); nothing scanned"
             )
-            return
         self.intake.upgrade_mark()
         with self.intake.readers():
             self.backlog.scan()

@@ -28,6 +28,7 @@ from typing import Any
 from pipeline import (
     PermanentError,
     PipelineError,
+    ScanIncomplete,
     Source,
     SourceContext,
     TransientError,
@@ -64,10 +65,20 @@ class HttpFeedSource(Source):
     # ----- lifecycle ---------------------------------------------------------
 
     def scan(self) -> None:
-        """One poll of the feed; a failed poll is logged and raised (``once`` reports it)."""
+        """One poll of the feed; a failed poll is logged and raised (``once`` reports it),
+        and so are items left for the next poll (``once`` exits 4: work left)."""
         error = self._poll_logged()
         if error:
             raise TransientError(f"poll failed: {error}")
+        report = self.last_poll
+        if report is not None and report.deferred:
+            raise ScanIncomplete(
+                f"{report.deferred} item(s) could not be taken now; the next poll tries again"
+            )
+        if report is not None and not report.complete and not self.context.stopping.is_set():
+            raise ScanIncomplete(
+                f"stopped after max_pages={self.opts.max_pages}; the next poll goes on"
+            )
 
     def _poll_logged(self) -> str | None:
         """One poll; failures are logged with their reason and returned, never raised."""

@@ -13,6 +13,7 @@ from pydantic import Field
 from core_client import exceptions as itg
 from itglue_common import human_size
 from pipeline import (
+    AccessRefused,
     DeliveryResult,
     DocumentRecord,
     EngineContext,
@@ -145,7 +146,7 @@ class ItglueSink(Sink):
         """The pipeline error for a client error met while doing ``what``."""
         if isinstance(e, itg.AuthenticationError):
             self._log_auth(e)
-            return TransientError(
+            return AccessRefused(
                 f"IT Glue refused the API key (HTTP {e.status}) while {what}; check the key"
                 " (itglue-ingest auth ...) and the region/base_url -- records wait and are"
                 " retried, none is failed for this",

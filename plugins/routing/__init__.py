@@ -41,6 +41,7 @@ from typing import Any
 
 from core_client import exceptions as itg
 from pipeline import (
+    AccessRefused,
     DocumentRecord,
     EngineContext,
     PermanentError,
@@ -99,7 +100,7 @@ def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
 def _api_error(e: itg.ITGlueError, what: str) -> PermanentError | TransientError:
     """A client error met while listing ``what``, as the pipeline's error."""
     if isinstance(e, itg.AuthenticationError):
-        return TransientError(
+        return AccessRefused(
             f"IT Glue refused the API key while listing {what} ({e}); check the key"
             " (itglue-ingest auth ...) and the region -- records wait until it works",
             retry_after=300.0,
@@ -117,8 +118,8 @@ def _api_error(e: itg.ITGlueError, what: str) -> PermanentError | TransientError
 
 def _copy(e: PermanentError | TransientError) -> PermanentError | TransientError:
     """A fresh exception like ``e`` (one object must not be raised in several threads)."""
-    if isinstance(e, TransientError):
-        return TransientError(e.reason, retry_after=e.retry_after, reported=e.reported)
+    if isinstance(e, TransientError):  # AccessRefused stays AccessRefused
+        return type(e)(e.reason, retry_after=e.retry_after, reported=e.reported)
     return type(e)(e.reason)
 
 
