@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "pipeline.commands.engine",
     "pipeline.commands.client",
     "pipeline.commands.emulator",
+    "pipeline.commands.validate",
 )
 
 

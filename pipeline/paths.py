@@ -1,9 +1,10 @@
 """Option fields that name a file or a folder.
 
-A plugin's options model marks such a field ``FolderField`` (a folder, made when
-missing), ``FileField`` (a file) or ``PathField`` (either), optionally ``| None``; a
-relative value is then taken from the configuration file's folder, like every path of
-the core settings, instead of from wherever the engine happens to be started. A folder
+A plugin's options model marks such a field ``FolderField`` (a folder the program
+writes in), ``FileField`` (a file it reads) or ``PathField`` (either), optionally
+``| None``; ``~`` is expanded and a relative value is taken from the configuration
+file's folder, like every path of the core settings, instead of from wherever the
+engine happens to be started (``itglue-ingest validate`` checks each such path). A folder
 that is a file (or lies below one), or a file that is a folder, is refused when the
 configuration is validated: one line naming the key, not a traceback when it is used.
 """
@@ -20,7 +21,9 @@ CONFIG_DIR = "config_dir"
 
 
 def resolve_from_config_dir(value: Path, info: ValidationInfo) -> Path:
-    """``value``, taken from the configuration file's folder when relative."""
+    """``value`` with ``~`` expanded, taken from the configuration file's folder when
+    relative."""
+    value = value.expanduser()  # a shell would have; TOML does not
     context: Any = info.context
     base = context.get(CONFIG_DIR) if isinstance(context, dict) else None
     if base is None or value.is_absolute():

@@ -59,6 +59,14 @@ def get_plugin_manager(
     return pm
 
 
+def installed_plugin_names() -> list[str]:
+    """The names ``[plugins] block`` may use: the built-ins' modules and the entry points'."""
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group=hookspecs.PROJECT_NAME)}
+    return sorted(names.union(DEFAULT_PLUGINS))
+
+
 def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, object]]:
     """Every registered plugin with its hooks and distribution (for ``itglue-ingest plugins``)."""
     dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}

@@ -104,6 +104,16 @@ class SourceOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def secrets(self) -> list[tuple[str, str | None]]:
+        """The ``(key, env)`` of each secret a source with these options reads through
+        :meth:`SourceContext.secret` (``itglue-ingest validate`` checks that each is set)."""
+        return []
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        """The ``(host, port)`` of each server the source connects to (``itglue-ingest
+        validate --online`` checks that each accepts a connection)."""
+        return []
+
 
 class Source(ABC):
     """Base class of source plugins.

@@ -39,28 +39,49 @@ def plugin_manager_for(settings: Settings) -> pluggy.PluginManager:
     except ``[plugins] block``, plus ``[plugins] modules`` (importable module names of
     local plugins that are not packaged with an entry point).
 
-    :raises ConfigError: an unknown ``[plugins]`` key, a module that cannot be imported,
-        a plugin whose hook implementations do not fit the hooks.
+    :raises ConfigError: every problem of :func:`load_plugins`, one per line.
     """
-    from ..plugins import get_plugin_manager
+    pm, problems = load_plugins(settings)
+    if problems or pm is None:
+        raise ConfigError("\n".join(problems))
+    return pm
 
-    for key in settings.plugins:
-        if key not in ("block", "modules"):
-            raise ConfigError(f"plugins.{key}: unknown key (use block or modules)")
+
+def load_plugins(settings: Settings) -> tuple[pluggy.PluginManager | None, list[str]]:
+    """The plugin manager of ``settings`` built from what is valid, and every problem of
+    the ``[plugins]`` table: an unknown key, a blocked name no plugin has (a typo would
+    leave the plugin running), a module that cannot be imported, a plugin whose hook
+    implementations do not fit the hooks (then there is no manager)."""
+    from ..plugins import get_plugin_manager, installed_plugin_names
+
+    problems = [
+        f"plugins.{key}: unknown key (use block or modules)"
+        for key in settings.plugins
+        if key not in ("block", "modules")
+    ]
     extra: list[object] = []
-    for i, name in enumerate(settings.plugins.get("modules", [])):
+    modules = settings.plugins.get("modules", [])
+    for i, name in enumerate(modules):
         try:
             extra.append(importlib.import_module(name))
         except Exception as e:
-            raise ConfigError(
+            problems.append(
                 f"plugins.modules[{i}]: cannot import {name!r}: {type(e).__name__}: {e}"
-            ) from None
+            )
+    known = set(installed_plugin_names()).union(modules)
+    block = settings.plugins.get("block", [])
+    for i, name in enumerate(block):
+        if name not in known:
+            problems.append(
+                f"plugins.block[{i}]: no plugin is called {name!r}"
+                f" (plugins: {', '.join(sorted(known))})"
+            )
     try:
-        return get_plugin_manager(block=settings.plugins.get("block", ()), extra=extra)
+        return get_plugin_manager(block=block, extra=extra), problems
     except ImportError as e:
-        raise ConfigError(f"plugins: a plugin cannot be loaded: {e}") from None
+        return None, [*problems, f"plugins: a plugin cannot be loaded: {e}"]
     except pluggy.PluginValidationError as e:
-        raise ConfigError(f"plugins: {e}") from None
+        return None, [*problems, f"plugins: {e}"]
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -116,30 +137,38 @@ class Assembly:
         except ValueError as e:  # a name registered twice: say which plugins clash
             raise PluginConflictError(f"plugins: {e}") from None
         if check:  # not when a test builds one plugin of a configuration
-            self._check_names()
-            self._check_tables()
+            problems = self.problems()
+            if problems:
+                raise ConfigError("\n".join(problems))
 
-    def _check_names(self) -> None:
+    def problems(self) -> list[str]:
+        """Every unknown source type, transform or sink name, and every top-level table
+        no plugin reads, one line each naming the key."""
         s = self.settings
-        for i, src in enumerate(s.sources):
-            _known(self.source_types, src.type, f"sources[{i}].type", "source type")
-        for i, name in enumerate(s.pipeline.transforms):
-            _known(self.transform_types, name, f"pipeline.transforms[{i}]", "transform")
-        _known(self.sink_types, s.pipeline.sink, "pipeline.sink", "sink")
+        found = [
+            _unknown(self.source_types, src.type, f"sources[{i}].type", "source type")
+            for i, src in enumerate(s.sources)
+        ]
+        found += [
+            _unknown(self.transform_types, name, f"pipeline.transforms[{i}]", "transform")
+            for i, name in enumerate(s.pipeline.transforms)
+        ]
+        found.append(_unknown(self.sink_types, s.pipeline.sink, "pipeline.sink", "sink"))
+        return [p for p in found if p is not None] + self._unread_tables()
 
-    def _check_tables(self) -> None:
+    def _unread_tables(self) -> list[str]:
         """A top-level table is a plugin's (its options model's ``config_table``) or a typo."""
         plugins: list[type[Transform] | type[Sink]] = [
             *self.transform_types.values(),
             *self.sink_types.values(),
         ]
         read = {t for t in (_config_table(c.options_model) for c in plugins) if t}
-        for table in self.settings.plugin_tables:
-            if table not in read:
-                raise ConfigError(
-                    f"{table}: unknown table (no installed plugin reads [{table}];"
-                    f" plugin tables: {', '.join(sorted(read)) or 'none'})"
-                )
+        return [
+            f"{table}: unknown table (no installed plugin reads [{table}];"
+            f" plugin tables: {', '.join(sorted(read)) or 'none'})"
+            for table in self.settings.plugin_tables
+            if table not in read
+        ]
 
     def options(self, model: type[BaseModel], data: dict[str, Any], prefix: str) -> BaseModel:
         """``data`` validated by a plugin's options model; errors name ``prefix.key``."""
@@ -157,16 +186,20 @@ class Assembly:
 
     def transform(self, name: str, context: EngineContext, key: str) -> Transform:
         cls = self.transform_types[name]
-        data, prefix = self._table(_config_table(cls.options_model), "transforms", name)
-        return _construct(cls, name, self.options(cls.options_model, data, prefix), key, context)
+        options, _ = self.plugin_options(cls.options_model, "transforms", name)
+        return _construct(cls, name, options, key, context)
 
     def sink(self, context: EngineContext, name: str | None = None) -> Sink:
         """The sink ``name`` (default: ``[pipeline] sink``)."""
         name = name or self.settings.pipeline.sink
         cls = self.sink_types[name]
-        data, prefix = self._table(_config_table(cls.options_model), "sinks", name)
-        options = self.options(cls.options_model, data, prefix)
+        options, _ = self.plugin_options(cls.options_model, "sinks", name)
         return _construct(cls, name, options, "pipeline.sink", context)
+
+    def plugin_options(self, model: type[BaseModel], kind: str, name: str) -> tuple[BaseModel, str]:
+        """A transform's or sink's validated options, and the key its errors name."""
+        data, prefix = self._table(_config_table(model), kind, name)
+        return self.options(model, data, prefix), prefix
 
     def source(
         self, index: int, s: SourceSettings, context: Callable[[SourceSettings], SourceContext]
@@ -191,11 +224,10 @@ def _config_table(model: type[BaseModel]) -> str | None:
     return table if isinstance(table, str) else None
 
 
-def _known(registry: Registry[Any], name: str, key: str, kind: str) -> None:
-    if name not in registry:
-        raise ConfigError(
-            f"{key}: unknown {kind} {name!r} (known: {', '.join(sorted(registry)) or 'none'})"
-        )
+def _unknown(registry: Registry[Any], name: str, key: str, kind: str) -> str | None:
+    if name in registry:
+        return None
+    return f"{key}: unknown {kind} {name!r} (known: {', '.join(sorted(registry)) or 'none'})"
 
 
 def _construct(cls: Callable[..., P], name: str, options: Any, key: str, ctx: Any) -> P:

@@ -39,12 +39,12 @@ class FilesystemOptions(SourceOptions):
     def _resolve_dirs(self) -> FilesystemOptions:
         if self.processed_dir is None:
             self.processed_dir = self.path / "processed"
-        elif not self.processed_dir.is_absolute():
-            self.processed_dir = self.path / self.processed_dir
+        else:  # relative: to the drop folder (not the configuration's, as PathField)
+            self.processed_dir = self.path / self.processed_dir.expanduser()
         if self.failed_dir is None:
             self.failed_dir = self.path / "failed"
-        elif not self.failed_dir.is_absolute():
-            self.failed_dir = self.path / self.failed_dir
+        else:
+            self.failed_dir = self.path / self.failed_dir.expanduser()
         for key, value in (("processed_dir", self.processed_dir), ("failed_dir", self.failed_dir)):
             if value.resolve() == self.path.resolve():
                 raise ValueError(f"{key} must not be the drop folder itself")

@@ -8,6 +8,7 @@ every key.
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -148,6 +149,14 @@ class HttpFeedOptions(SourceOptions):
     retry_after_max: float = Field(default=120.0, ge=0)
     allow_insecure_loopback: bool = False
     ca_bundle: FileField | None = None
+
+    def secrets(self) -> list[tuple[str, str | None]]:
+        return [] if self.auth.type == "none" else [(self.auth.secret, self.auth.env)]
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        url = urlsplit(self.url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        return [(url.hostname, port)] if url.hostname else []
 
     @field_validator("download_hosts")
     @classmethod

@@ -107,6 +107,13 @@ class ImapOptions(SourceOptions):
     failure_keyword: str = "$IngestFailed"
     failure_folder: str | None = None
 
+    def secrets(self) -> list[tuple[str, str | None]]:
+        # an OAuth2 token comes from a hook or token_command when the source connects
+        return [("password", self.password_env)] if self.auth == "password" else []
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        return [(self.host, self.effective_port)]
+
     @field_validator("token_command")
     @classmethod
     def _command(cls, value: list[str] | None) -> list[str] | None:
