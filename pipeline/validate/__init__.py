@@ -31,7 +31,8 @@ def validate_config(path: Path, *, online: bool = False) -> tuple[Settings | Non
         return None, problems
     problems += path_problems(settings.itglue, "itglue")
     problems += path_problems(settings.state, "state", made_when_missing=True)
-    if uses_itglue(settings):
+    # the [itglue] table as a whole was refused: its key settings are not known
+    if uses_itglue(settings) and not any(p.startswith("itglue: ") for p in problems):
         key_problem = api_key_problem(settings)
         if key_problem is None and online:
             key_problem = itglue_problem(settings)

@@ -18,13 +18,14 @@ def value(v: Any) -> str:
 
 
 def dumps(config: dict[str, Any]) -> str:
-    """Tables of scalars and inline tables, plus ``sources`` as ``[[sources]]``."""
+    """Tables of scalars and inline tables, plus ``sources`` as ``[[sources]]``; a key
+    whose value is None is left out."""
     lines: list[str] = []
     for table, body in config.items():
         if table == "sources":
             continue
         lines.append(f"[{table}]")
-        lines += [f"{json.dumps(k)} = {value(v)}" for k, v in body.items()]
+        lines += [f"{json.dumps(k)} = {value(v)}" for k, v in body.items() if v is not None]
         lines.append("")
     for source in config.get("sources", []):
         lines.append("[[sources]]")
