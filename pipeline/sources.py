@@ -52,6 +52,9 @@ class SourceContext(Protocol):
     stopping: threading.Event  # set on shutdown: return from scan/watch promptly
     log: logging.Logger
     max_file_size: int  # bytes; larger files fail with a clear reason
+    # `once --dry-run`: take nothing away while scanning (no claim, no move, no flag);
+    # ack and nack are not called at all
+    dry_run: bool
 
     def emit(self, draft: RecordDraft) -> EmitResult:
         """Spool the draft's files and record it as ``received``.

@@ -7,12 +7,14 @@ progress bar (rich); otherwise plain log lines.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,13 +39,14 @@ from .common import (
     load_config,
 )
 from .daemon_status import daemon_dict, daemon_lines, read_heartbeat, sources_in_trouble
+from .plan_table import print_plan
 
 log = logging.getLogger("itglue_ingest.engine")
 
 
-def _build_engine(settings: Settings) -> Engine:
+def _build_engine(settings: Settings, *, dry_run: bool = False) -> Engine:
     try:
-        engine = Engine(settings)
+        engine = Engine(settings, dry_run=dry_run)
     except ConfigError as e:
         raise ConfigFileError(str(e)) from None
     if settings.pipeline.sink == "itglue":
@@ -120,7 +123,16 @@ Exit status:
 @click.command(help=_ONCE_HELP)
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def once(settings: Settings, as_json: bool) -> None:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Scan, route, extract and dedupe (against the ledger and the cache), then print"
+    " what would be created where; nothing is uploaded, moved, flagged or recorded.",
+)
+def once(settings: Settings, as_json: bool, dry_run: bool) -> None:
+    if dry_run:
+        _dry_run(settings, as_json)
+        return
     with _build_engine(settings) as engine, _stop_on_signals() as stop:
         if sys.stdout.isatty() and is_tty() and not as_json:
             summary = once_with_progress(engine, stop)
@@ -130,6 +142,35 @@ def once(settings: Settings, as_json: bool) -> None:
         click.echo(json.dumps(summary.to_dict(), indent=2, default=str))
     else:
         _print_summary(summary)
+    code = once_exit_code(summary)
+    if code is not ExitCode.OK:
+        sys.exit(code)
+
+
+def _dry_run(settings: Settings, as_json: bool) -> None:
+    """``once --dry-run``: the run on a private copy of the state (see
+    :mod:`pipeline.runner.dry_run`), then its decisions as a table."""
+    from pipeline.runner.dry_run import dry_run_settings, planned
+
+    with (
+        dry_run_settings(settings) as private,
+        _build_engine(private, dry_run=True) as engine,
+        _stop_on_signals() as stop,
+    ):
+        started = time.time()
+        summary = engine.run_once(stop)
+        plan = planned(engine.ledger, started)
+    if as_json:
+        rows = [dataclasses.asdict(p) for p in plan]
+        out = {"dry_run": True, "records": rows, "summary": summary.to_dict()}
+        click.echo(json.dumps(out, indent=2, default=str))
+    else:
+        print_plan(plan)
+        for source, reason in sorted(summary.source_errors.items()):
+            click.echo(f"source {source} could not scan: {esc(reason)}")
+        if summary.key_refused:
+            click.echo(f"stopped: {esc(summary.key_refused)}")
+        click.echo("dry run: nothing was uploaded, moved, flagged or recorded")
     code = once_exit_code(summary)
     if code is not ExitCode.OK:
         sys.exit(code)

@@ -117,6 +117,13 @@ class LedgerQueries(LedgerStore):
             out.setdefault(source, {})[state] = int(n)
         return out
 
+    def changed_since(self, since: float) -> list[LedgerEntry]:
+        """Every record changed at or after ``since``, oldest first."""
+        rows = self._query(
+            f"SELECT {COLUMNS} FROM ledger_records WHERE updated_at>=? ORDER BY id", (since,)
+        )
+        return [LedgerEntry.from_row(r) for r in rows]
+
     def failed(
         self, source: str | None = None, *, since: float | None = None, limit: int = 1000
     ) -> list[LedgerEntry]:

@@ -29,6 +29,7 @@ from ..spool import Spool
 from ..transforms import Transform
 from .assembly import Assembly, engine_context, plugin_manager_for
 from .backpressure import BackPressure, default_min_free
+from .dry_run import DryRunSink
 from .outcomes import Progress, RunStats, RunSummary
 from .record_flow import RecordFlow
 from .refusal import KeyRefusal
@@ -72,6 +73,8 @@ class Engine:
     :param pm: a plugin manager (default: :func:`plugin_manager_for` ``(settings)``).
     :param client_factory: builds the IT Glue client on first use (default:
         :func:`pipeline.clients.build_client` of ``settings``).
+    :param dry_run: deliver nothing and never ack or nack a source (see
+        :mod:`pipeline.runner.dry_run`; give it a copy of the state).
     :raises ConfigError: unknown source/transform/sink names or invalid options, naming
         the key (``sources[1].path: ...``).
     """
@@ -82,7 +85,9 @@ class Engine:
         pm: pluggy.PluginManager | None = None,
         *,
         client_factory: Callable[[], Any] | None = None,
+        dry_run: bool = False,
     ) -> None:
+        self.dry_run = dry_run
         if pm is None:
             pm = plugin_manager_for(settings)
         self.settings = settings
@@ -129,7 +134,8 @@ class Engine:
             )
             self.spool = Spool(self.state_dir / "spool")
             self.transforms = assembly.transforms(self.context)
-            self._sink = assembly.sink(self.context)
+            sink = assembly.sink(self.context)
+            self._sink = DryRunSink(sink) if dry_run else sink
             self._assemble(assembly, ledger)
         except BaseException:
             self.close()
@@ -163,6 +169,7 @@ class Engine:
             winding_down=winding_down,
             trouble=trouble,
             refusal=self.key_refusal,
+            post_actions=not self.dry_run,
         )
         self._pool = pool = WorkerPool(
             ledger,
@@ -185,6 +192,7 @@ class Engine:
             trouble=trouble,
             tally=self.tally,
             health=self.source_health,
+            dry_run=self.dry_run,
         )
         for i, s in enumerate(self.settings.sources):
             if s.enabled:

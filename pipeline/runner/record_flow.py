@@ -122,6 +122,7 @@ class RecordFlow:
         winding_down: threading.Event,
         trouble: StorageTrouble,
         refusal: KeyRefusal,
+        post_actions: bool = True,
     ) -> None:
         self.ledger = ledger
         self.transforms = transforms
@@ -135,6 +136,7 @@ class RecordFlow:
         self._winding_down = winding_down  # set: start no new delivery
         self._trouble = trouble
         self._refusal = refusal
+        self._post_actions = post_actions  # False: a dry run (no file moved, no mail flagged)
 
     def backoff(self, attempts: int) -> float:
         """Exponential from ``retry_base`` to ``retry_max`` seconds, jittered."""
@@ -346,6 +348,8 @@ class RecordFlow:
 
     def _call_source(self, entry: LedgerEntry, what: str, call: Callable[[Source], None]) -> bool:
         """Run a post-action of the record's source; False (and postponed) when it can't."""
+        if not self._post_actions:
+            return True
         src = self.sources.get(entry.source)
         if src is None:
             # the source is not configured (or disabled) now: post-act when it is back

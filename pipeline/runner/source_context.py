@@ -41,6 +41,7 @@ class SourceServices:
     trouble: StorageTrouble
     tally: Tally
     health: SourceHealth
+    dry_run: bool = False
 
 
 class EngineSourceContext:
@@ -85,6 +86,7 @@ class EngineSourceContext:
         self.log = logging.getLogger(f"itglue_ingest.source.{settings.name}")
         self.max_file_size = services.max_file_size
         services.health.add(settings.name)
+        self.dry_run = services.dry_run
 
     # -- records
 

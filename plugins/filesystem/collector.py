@@ -44,7 +44,9 @@ class Collector:
         self.aftercare = aftercare
         self.tracker = tracker
         self.notes = notes
-        self.claiming = options.after != "keep" and options.on_failure == "move"
+        # a dry run takes files in place: nothing in the drop folder may change
+        claims = options.after != "keep" and options.on_failure == "move"
+        self.claiming = claims and not context.dry_run
         self._claims: Claims | None = None
         self._lock = threading.Lock()
 
