@@ -95,12 +95,12 @@ def _plan(e: LedgerEntry) -> Planned:
         record = None
     if record is None:
         return Planned(e.source, e.source_ref, e.state, "", "", "", e.reason or "")
-    org = record.organization or ""
-    if record.organization_id:
-        org = f"{org} (#{record.organization_id})" if org else f"#{record.organization_id}"
+    routed = e.routed()
+    org, org_id = routed["organization"] or "", routed["organization_id"]
+    if org_id:
+        org = f"{org} (#{org_id})" if org else f"#{org_id}"
     files = ", ".join(b.file_name for b in record.files)
-    routing = record.metadata.get("routing")
-    why = str(routing.get("reason", "")) if isinstance(routing, dict) else ""
+    why = routed["reason"] or ""
     if e.state in ("done", "delivered"):
         action = _where(record)
     elif e.state == "duplicate":

@@ -112,7 +112,7 @@ def test_dry_run_decides_everything_and_changes_nothing(tmp_path: Path, emulator
     assert "skip: duplicate" in rows["drop:again.pdf"] and "of ledger:1" in rows["drop:again.pdf"]
     invoice = rows["drop:invoice"]
     assert "create document" in invoice and "Globex" in invoice
-    assert "[[routing.rules]] #1 'invoices'" in invoice
+    assert "rule 1 (invoices): name~'invoice'" in invoice
     notes = rows["drop:notes.pdf"]
     assert "create document" in notes and "Acme Corp" in notes
     assert "the source's organization" in notes
