@@ -203,7 +203,7 @@ def test_feed_secrets_never_appear(
     cfg = tmp_path / "status.toml"
     cfg.write_text(f'[state]\ndir = "{state}"\n')
     result = CliRunner().invoke(status, ["--json", "--config", str(cfg)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # failed records: status says so
     report = json.loads(result.output)
     assert report["failed"] and any("doc-3" in json.dumps(f) for f in report["failed"])
     texts.append(result.output)
