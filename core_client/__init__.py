@@ -7,6 +7,7 @@ limiter and a circuit breaker; the exception tree is in :mod:`core_client.except
 
 from .circuit_breaker import CircuitBreaker
 from .client import REGIONS, ITGlueClient
+from .download import Downloaded
 from .exceptions import (
     AmbiguousNameError,
     AmbiguousOutcomeError,
@@ -15,6 +16,7 @@ from .exceptions import (
     CircuitOpenError,
     ClientClosedError,
     ConfigurationError,
+    DownloadError,
     InsecureURLError,
     ITGlueError,
     MissingAPIKeyError,
@@ -44,6 +46,8 @@ __all__ = [
     "ClientClosedError",
     "ClientMetrics",
     "ConfigurationError",
+    "DownloadError",
+    "Downloaded",
     "HealthReport",
     "ITGlueClient",
     "ITGlueError",

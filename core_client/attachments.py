@@ -1,7 +1,8 @@
 """The attachment routes of a record: streamed upload, download, list, rename, delete.
 
-Uploads stream a base64 JSON body (:mod:`core_client.upload_body`) so memory does not
-grow with the file; downloads never send the API key to another origin.
+Uploads stream a base64 JSON body (:mod:`core_client.upload_body`) and downloads stream
+into a file (:mod:`core_client.download`), so memory does not grow with the file;
+downloads never send the API key to another origin.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from .download import Downloaded, DownloadTarget, _seekable, download_into
 from .exceptions import APIError
 from .jsonapi import collection_name, one, one_or_none, to_id
 from .models import Attachment
 from .resources import ResourceClient
-from .transport import Transport
+from .transport import SinkFactory, Transport
 from .upload_body import Base64JSONBody
 
 # resource types that take attachments (docs/itglue-api.md section 5)
@@ -114,7 +116,22 @@ class Attachments:
         return one(self._client.request("GET", path), Attachment)
 
     def download(self, resource_type: str, resource_id: Any, attachment: Attachment | Any) -> bytes:
-        """The attachment's bytes, from its ``download-url`` (same origin only)."""
+        """The attachment's bytes in memory (small files; see :meth:`download_to`)."""
+        buffer = io.BytesIO()
+        self.download_to(resource_type, resource_id, attachment, buffer)
+        return buffer.getvalue()
+
+    def download_to(
+        self,
+        resource_type: str,
+        resource_id: Any,
+        attachment: Attachment | Any,
+        target: DownloadTarget,
+    ) -> Downloaded:
+        """Stream the attachment from its ``download-url`` (same origin only gets the key)
+        into ``target``: a path (written to a temporary file beside it, renamed into place
+        once complete) or a binary file object. The size is checked against the
+        attachment's ``attachment-file-size``; the sha256 comes back."""
         att = (
             attachment
             if isinstance(attachment, Attachment)
@@ -127,10 +144,13 @@ class Attachments:
             url = self._transport.base_url + "/" + url.lstrip("/")
         # the download path carries an access token: keep it out of logs and errors
         masked = f"<download of attachment {att.id}>"
-        if self._transport.same_origin(url):
-            return self._transport.request("GET", url, log_path=masked).content
         # a pre-signed storage URL on another host: never send it the API key
-        return self._transport.request("GET", url, send_key=False, log_path=masked).content
+        send_key = self._transport.same_origin(url)
+
+        def fetch(sink: SinkFactory) -> None:
+            self._transport.request("GET", url, send_key=send_key, log_path=masked, sink=sink)
+
+        return download_into(target, fetch, expected_size=att.attachment_file_size, what=masked)
 
     def rename(
         self, resource_type: str, resource_id: Any, attachment_id: Any, name: str
@@ -148,13 +168,6 @@ class Attachments:
             self._client.request(
                 "DELETE", self.path(resource_type, resource_id), json={"data": data}
             )
-
-
-def _seekable(stream: IO[bytes]) -> bool:
-    try:
-        return bool(stream.seekable())
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 __all__ = ["ATTACHABLE", "Attachments"]

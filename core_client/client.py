@@ -37,6 +37,7 @@ from itglue_common.episode import REPORT_EVERY
 from .attachments import Attachments
 from .auth import get_api_key, validate_key
 from .circuit_breaker import CircuitBreaker
+from .download import Downloaded, DownloadTarget
 from .exceptions import ConfigurationError
 from .jsonapi import filter_params, joined
 from .metrics import Metrics
@@ -424,8 +425,19 @@ class ITGlueClient(ResourceShortcuts):
     def download_attachment(
         self, resource_type: str, resource_id: Any, attachment: Attachment | Any
     ) -> bytes:
-        """The attachment's bytes, from its ``download-url``: :meth:`Attachments.download`."""
+        """The attachment's bytes in memory (small files): :meth:`Attachments.download`."""
         return self._attachments.download(resource_type, resource_id, attachment)
+
+    def download_attachment_to(
+        self,
+        resource_type: str,
+        resource_id: Any,
+        attachment: Attachment | Any,
+        target: DownloadTarget,
+    ) -> Downloaded:
+        """Stream it into a path (atomically) or a binary file object, bounded memory,
+        size checked: :meth:`Attachments.download_to`."""
+        return self._attachments.download_to(resource_type, resource_id, attachment, target)
 
     def rename_attachment(
         self, resource_type: str, resource_id: Any, attachment_id: Any, name: str

@@ -51,6 +51,7 @@ __all__ = [
     "CircuitOpenError",
     "ClientClosedError",
     "ConfigurationError",
+    "DownloadError",
     "ITGlueError",
     "InsecureURLError",
     "MissingAPIKeyError",
@@ -161,6 +162,14 @@ class TransportError(ITGlueError):
         super().__init__(message)
         self.request_id = request_id
         self.transient = transient
+
+
+class DownloadError(ITGlueError):
+    """A download came out wrong: fewer or more bytes than the attachment's size, or it
+    was cut short into a file object that cannot start over. Nothing was kept under
+    the target's name; trying again may succeed."""
+
+    transient = True
 
 
 class CircuitOpenError(ITGlueError):

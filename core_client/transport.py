@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Literal
+from typing import IO, Any, BinaryIO, Literal
 from urllib.parse import urlsplit
 
 import requests
@@ -72,6 +72,10 @@ class Response:
 
 
 BodyFactory = Callable[[], BinaryIO | bytes]
+# where a streamed answer goes: called before each attempt's body is read, so that a
+# retried download starts over in a file object it gets back empty
+SinkFactory = Callable[[], IO[bytes]]
+STREAM_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -182,12 +186,16 @@ class Transport:
         request_id: str | None = None,
         send_key: bool = True,
         log_path: str | None = None,
+        sink: SinkFactory | None = None,
     ) -> Response:
         """One operation (with retries) under the breaker; raises the exception tree.
 
         ``send_key=False`` is for download URLs on another origin (pre-signed storage
         links): the key is not sent, and the URL must still be https. ``log_path``
         replaces the path in logs and errors (download paths carry access tokens).
+        ``sink``: a 2xx answer's body is streamed (1 MiB at a time) into the file object
+        it returns instead of being held in memory (``Response.content`` is then empty);
+        a body cut short is a failed attempt, retried like any other.
         """
         method = method.upper()
         rid = request_id or new_request_id()
@@ -198,7 +206,7 @@ class Transport:
             if urlsplit(url).scheme != "https" and not self.same_origin(url):
                 raise InsecureURLError("refusing a download over plain http from another host")
         call = _Call(
-            method, url, log_path or urlsplit(url).path, rid, None if send_key else NO_AUTH
+            method, url, log_path or urlsplit(url).path, rid, None if send_key else NO_AUTH, sink
         )
         self.metrics.incr("operation_count")
         try:
@@ -349,8 +357,16 @@ class Transport:
                 allow_redirects=False,
                 auth=call.auth,
                 proxies=proxies_for(call.url),
+                stream=call.sink is not None,
             )
-            content = resp.content
+            try:
+                if call.sink is not None and 200 <= resp.status_code < 300:
+                    _stream_into(resp, call.sink())
+                    content = b""
+                else:
+                    content = resp.content
+            finally:
+                resp.close()
         except requests.exceptions.RequestException as exc:
             duration = (time.monotonic() - started) * 1000
             self.metrics.record_attempt(None, duration, call.log_path)
@@ -367,7 +383,6 @@ class Transport:
             resp.headers.get("Content-Type", ""),
             resp.headers.get("Retry-After"),
         )
-        resp.close()
         return answer
 
     def _answer(
@@ -478,6 +493,13 @@ class _Call:
     log_path: str
     rid: str
     auth: Any  # None: the session's key auth; NO_AUTH: no key (another origin)
+    sink: SinkFactory | None = None
+
+
+def _stream_into(resp: requests.Response, out: IO[bytes]) -> None:
+    """The body into ``out``; urllib3 raises when fewer bytes than Content-Length come."""
+    for chunk in resp.iter_content(STREAM_CHUNK):
+        out.write(chunk)
 
 
 def _dumps(value: Any) -> bytes:
@@ -496,6 +518,7 @@ def _parse_json(content: bytes) -> Any:
 __all__ = [
     "IDEMPOTENT",
     "Response",
+    "SinkFactory",
     "Timeouts",
     "Transport",
     "check_url",

@@ -24,7 +24,7 @@ from .jsonapi import Ctx, Reply
 from .ratelimit import SlidingWindowLimiter, retry_after_header
 from .routes import build_router
 from .seed import generate
-from .store import Store
+from .store import Store, now_iso
 
 
 class HeaderLookup(Protocol):
@@ -190,6 +190,13 @@ class EmulatorApp:
                 if data is None:
                     return Reply(404, {"error": "no such attachment"}, content_type=JSON)
                 return Reply(200, data, content_type="application/octet-stream")
+            if (
+                method == "PUT"
+                and len(parts) == 3
+                and parts[0] == "attachments"
+                and parts[2] == "content"
+            ):
+                return self._replace_attachment(parts[1], body)
             if method == "GET" and parts == ["faults"]:
                 return Reply(200, {"faults": self.faults.describe()}, content_type=JSON)
             if method == "POST" and parts == ["faults"]:
@@ -209,6 +216,23 @@ class EmulatorApp:
         except (FaultConfigError, ValueError, TypeError) as e:
             return Reply(400, {"error": str(e)}, content_type=JSON)
         return Reply(404, {"error": f"no inspection route {method} {path}"}, content_type=JSON)
+
+    def _replace_attachment(self, attachment_id: str, data: bytes) -> Reply:
+        """New bytes for an attachment (someone changed the file in IT Glue): its size,
+        digest and ``updated-at`` follow."""
+        with self.store.lock:
+            record = (
+                self.store.get("attachments", int(attachment_id))
+                if attachment_id.isdigit()
+                else None
+            )
+            if record is None:
+                return Reply(404, {"error": "no such attachment"}, content_type=JSON)
+            self.store.blobs[record["id"]] = data
+            record["attachment-file-size"] = len(data)
+            record["sha256"] = hashlib.sha256(data).hexdigest()
+            record["updated-at"] = now_iso()
+        return Reply(200, {"size": len(data)}, content_type=JSON)
 
     def _put_records(self, doc: Any) -> dict[str, list[str]]:
         """``{collection: [record, ...]}`` stored as given (kebab-case keys, ids kept)."""

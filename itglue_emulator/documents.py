@@ -178,6 +178,7 @@ def section_update(ctx: Ctx) -> Reply:
         attrs = _section_attrs(ctx, raw, record)
         record.update(attrs)
         record["updated-at"] = now_iso()
+        _touch_document(ctx, record)
         return Reply(200, document(ctx, spec, [record], single=True))
 
 
@@ -185,4 +186,13 @@ def section_delete(ctx: Ctx) -> Reply:
     with ctx.app.store.lock:
         record = _section(ctx)
         ctx.app.store.delete("document_sections", record["id"])
+        _touch_document(ctx, record)
     return Reply(204)
+
+
+def _touch_document(ctx: Ctx, section: dict[str, Any]) -> None:
+    """A section edit changes its document's ``updated-at`` (as creating one does), so a
+    client comparing documents by ``updated-at`` sees it."""
+    doc = ctx.app.store.get("documents", section.get("document-id"))
+    if doc is not None:
+        doc["updated-at"] = now_iso()

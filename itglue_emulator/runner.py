@@ -51,8 +51,12 @@ class Emulator:
         else:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            payload = None if body is None else json.dumps(body).encode()
-            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            if isinstance(body, bytes):
+                payload: bytes | None = body
+                headers = {"Content-Type": "application/octet-stream"}
+            else:
+                payload = None if body is None else json.dumps(body).encode()
+                headers = {"Content-Type": "application/json"} if payload is not None else {}
             conn.request(method, path, body=payload, headers=headers)
             resp = conn.getresponse()
             return resp.status, resp.read()
@@ -77,6 +81,12 @@ class Emulator:
         if status != 200:
             raise EmulatorError(f"attachment {attachment_id}: HTTP {status}")
         return data
+
+    def replace_attachment_content(self, attachment_id: int | str, data: bytes) -> None:
+        """Change an attachment's bytes in place (size, sha256 and updated-at follow)."""
+        status, body = self._call("PUT", f"/_emulator/attachments/{attachment_id}/content", data)
+        if status != 200:
+            raise EmulatorError(f"attachment {attachment_id}: HTTP {status}: {body[:200]!r}")
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """Replace the fault configuration (no arguments: clear all faults)."""

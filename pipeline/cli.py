@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "pipeline.commands.client",
     "pipeline.commands.emulator",
     "pipeline.commands.validate",
+    "pipeline.commands.export",
 )
 
 

@@ -56,6 +56,16 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
             [rf"limiter cost, 2,000 acquires / 4 threads: 300 s window {NUMBER}/s, 1 s window"],
         ),
     ],
+    "bench_client_download_memory": [
+        (
+            ["--mb", "2"],
+            [
+                rf"download into memory \(baseline\): +{NUMBER} MB",
+                rf"streamed download to a file: +{NUMBER} MB +\({NUMBER}% of the baseline",
+                r"downloaded content identical \(sha256, size\): True",
+            ],
+        )
+    ],
     "bench_client_upload_memory": [
         (
             ["--mb", "2"],
