@@ -14,6 +14,7 @@ file, so a killed export leaves no half file under a final name and resumes wher
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import logging
@@ -187,8 +188,6 @@ class OrganizationExport:
         except (ITGlueError, OSError) as e:
             self._failed(f"document {doc.id} ({title})", e)
             return
-        import hashlib
-
         self._written(
             source,
             rel,

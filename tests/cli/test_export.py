@@ -69,7 +69,8 @@ def _attach(client: ITGlueClient, tmp: Path, kind: str, rid: str, name: str, dat
 @pytest.fixture
 def acme(itglue_emulator: Any, tmp_path: Path) -> dict[str, Any]:
     """Acme: three documents (two with attachments, one named like a path), a
-    configuration and a password with attachments; Other: a document not to export."""
+    configuration, a password and a flexible asset with attachments; Other: a document
+    and an attached flexible asset not to export."""
     with _client(itglue_emulator, tmp_path) as c:
         org = c.create_organization("Acme")
         other = c.create_organization("Other")
@@ -94,6 +95,15 @@ def acme(itglue_emulator: Any, tmp_path: Path) -> dict[str, Any]:
         pw = c.passwords.create(organization_id=org.id, name="root", password="s3cret-value")
         data = b"recovery codes"
         atts[_attach(c, tmp_path, "passwords", pw.id, "codes.txt", data)] = data
+        kind = c.flexible_asset_types.create(
+            name="Network",
+            flexible_asset_fields=[{"order": 1, "name": "Name", "kind": "Text", "required": True}],
+        )
+        lan = c.create_flexible_asset(org.id, kind.id, {"name": "Corp LAN"})
+        data = b"<svg>network diagram</svg>"
+        atts[_attach(c, tmp_path, "flexible_assets", lan.id, "lan.svg", data)] = data
+        elsewhere = c.create_flexible_asset(other.id, kind.id, {"name": "Other LAN"})
+        _attach(c, tmp_path, "flexible_assets", elsewhere.id, "other.svg", b"not Acme's")
     return {"org": org, "docs": docs, "attachments": atts}
 
 
@@ -132,13 +142,15 @@ def test_export_writes_documents_and_attachments_and_a_rerun_fetches_nothing(
     assert "Not Acme" not in json.dumps(manifest)
     att = manifest["files"][f"attachments/{next(iter(acme['attachments']))}"]
     assert att["source_id"] and att["updated_at"] and att["resource_type"] == "documents"
-    assert seen(itglue_emulator, DOWNLOAD) == len(acme["attachments"]) == 6
+    assert seen(itglue_emulator, DOWNLOAD) == len(acme["attachments"]) == 7
+    assert (out / "manifest.json").stat().st_mode & 0o077 == 0
+    assert (out / att["path"]).stat().st_mode & 0o077 == 0
     assert seen(itglue_emulator, SECTIONS) == 3
 
     result = runner.invoke(export, ["-c", str(config), "--organization", "Acme", str(out)])
     assert result.exit_code == 0, result.output
-    assert "0 files fetched" in result.output and "9 unchanged" in result.output
-    assert seen(itglue_emulator, DOWNLOAD) == 6  # nothing downloaded again
+    assert "0 files fetched" in result.output and "10 unchanged" in result.output
+    assert seen(itglue_emulator, DOWNLOAD) == 7  # nothing downloaded again
     assert seen(itglue_emulator, SECTIONS) == 3  # no document read again
     assert json.loads((out / "manifest.json").read_text()) == manifest
 
