@@ -303,6 +303,54 @@ class ITGlueClient(ResourceShortcuts):
                 self._cache = self._cache_factory()
             return self._cache
 
+    def _cache_if_any(self) -> MetadataCache | None:
+        """The cache, or None for a client without one (or closed, or failing to open)."""
+        if self._closed:
+            return None
+        try:
+            return self.cache
+        except ConfigurationError:
+            return None
+        except Exception as e:  # a cache that cannot open must not fail an API call
+            log.warning("metadata cache unavailable: %s", e)
+            return None
+
+    def write_through(
+        self, kind: str, records: Sequence[Resource], organization_id: Any = None
+    ) -> None:
+        """Write what the API answered into the metadata cache (the kinds it keeps).
+
+        The seed's data flow: every response updates the cache, so lookups see what
+        this client last read. A cache problem is logged, never raised: the call
+        itself succeeded.
+        """
+        from .cache.records import KINDS
+
+        if kind not in KINDS or not records:
+            return
+        cache = self._cache_if_any()
+        if cache is None:
+            return
+        try:
+            cache.put_many(kind, records, organization_id=organization_id, written=True)
+        except Exception as e:
+            log.warning("metadata cache not updated with %d %s: %s", len(records), kind, e)
+
+    def forget(self, kind: str, record_ids: Iterable[Any]) -> None:
+        """Drop records this client deleted in IT Glue from the metadata cache."""
+        from .cache.records import KINDS
+
+        if kind not in KINDS:
+            return
+        cache = self._cache_if_any()
+        if cache is None:
+            return
+        try:
+            for record_id in record_ids:
+                cache.invalidate(kind, record_id.id if isinstance(record_id, Resource) else record_id)
+        except Exception as e:
+            log.warning("metadata cache not updated after deleting %s: %s", kind, e)
+
     @property
     def names(self) -> NameResolver:
         """Turns names into ids (``configuration_type="Server"``): :mod:`core_client.names`."""

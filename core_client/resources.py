@@ -54,6 +54,12 @@ class ResourceClient(Protocol):
     @property
     def names(self) -> NameResolver: ...
 
+    def write_through(
+        self, kind: str, records: Sequence[Resource], organization_id: Any = None
+    ) -> None: ...
+
+    def forget(self, kind: str, record_ids: Iterable[Any]) -> None: ...
+
 
 @dataclass(frozen=True)
 class Parent:
@@ -72,6 +78,7 @@ COUNTRY = Parent("countries", "country_id")
 
 # what the API can do with a resource (docs/itglue-api.md, 5); "delete" is the single
 # DELETE /<r>/:id; where only the bulk DELETE exists, .delete(id) sends that
+WRITE_BATCH = 1000  # records of a listing written to the cache per transaction (one page)
 ALL = frozenset({"list", "get", "create", "update", "delete", "bulk_update", "bulk_delete"})
 READ = frozenset({"list", "get"})
 WRITE = READ | {"create", "update"}
@@ -194,7 +201,7 @@ class Resources(Generic[M]):
         Filters on names take names too: ``filter={"configuration_type": "Server"}``.
         """
         self._check("list")
-        return self._client.iter_resources(
+        records = self._client.iter_resources(
             self._collection("list"),
             self.spec.model,
             filters=self._named(filter) if filter else filter,
@@ -202,9 +209,34 @@ class Resources(Generic[M]):
             include=include,
             params=params,
         )
+        return self._written(records)
 
     def get(self, record_id: Any, *, include: str | Sequence[str] | None = None) -> M:
         return self._get(record_id, include, {})
+
+    # -- the metadata cache: what the API answered is written through -----------------
+    def _owner(self) -> Any:
+        parent = self.spec.parent
+        return self.parent_id if parent is not None and parent.key == "organization_id" else None
+
+    def _keep(self, record: M) -> M:
+        self._client.write_through(self.spec.path, [record], self._owner())
+        return record
+
+    def _written(self, records: Iterator[M]) -> Iterator[M]:
+        """``records`` as they come, written to the cache a page at a time (also the
+        part read when the caller stops early)."""
+        batch: builtins.list[M] = []
+        try:
+            for record in records:
+                batch.append(record)
+                if len(batch) >= WRITE_BATCH:
+                    self._client.write_through(self.spec.path, batch, self._owner())
+                    batch = []
+                yield record
+        finally:
+            if batch:
+                self._client.write_through(self.spec.path, batch, self._owner())
 
     def _get(
         self, record_id: Any, include: str | Sequence[str] | None, params: dict[str, Any]
@@ -213,7 +245,8 @@ class Resources(Generic[M]):
         if include:
             params["include"] = joined(include)
         path = f"{self._members('get')}/{record_id}"
-        return one(self._client.request("GET", path, params=params or None), self.spec.model)
+        resp = self._client.request("GET", path, params=params or None)
+        return self._keep(one(resp, self.spec.model))
 
     def create(self, **attrs: Any) -> M:
         """POST the snake_case ``attrs`` (sent as kebab-case attributes).
@@ -231,13 +264,13 @@ class Resources(Generic[M]):
         if parent is not None and self.spec.parent_required and parent.key in attrs:
             scoped = type(self)(self._client, self.spec, attrs.pop(parent.key))
         resp = self._client.request("POST", scoped._collection("create"), json=self._body(attrs))
-        return one(resp, self.spec.model)
+        return scoped._keep(one(resp, self.spec.model))
 
     def update(self, record_id: Any, **attrs: Any) -> M:
         self._check("update")
         path = f"{self._members('update')}/{record_id}"
         body = self._body(self._named(attrs))
-        return one(self._client.request("PATCH", path, json=body), self.spec.model)
+        return self._keep(one(self._client.request("PATCH", path, json=body), self.spec.model))
 
     def delete(self, record_id: Any) -> None:
         """Delete one record (the bulk route with one id where the API has only that)."""
@@ -246,6 +279,7 @@ class Resources(Generic[M]):
             return
         self._check("delete")
         self._client.request("DELETE", f"{self._members('delete')}/{record_id}")
+        self._client.forget(self.spec.path, [record_id])
 
     def bulk_update(self, updates: Iterable[Mapping[str, Any]]) -> builtins.list[M]:
         """One PATCH for many records; each update names its record by ``id``."""
@@ -260,14 +294,18 @@ class Resources(Generic[M]):
         if not data:
             return []
         resp = self._client.request("PATCH", self._members("update"), json={"data": data})
-        return many(resp, self.spec.model)
+        updated = many(resp, self.spec.model)
+        self._client.write_through(self.spec.path, updated, self._owner())
+        return updated
 
     def bulk_delete(self, ids: Iterable[Any]) -> None:
         """One DELETE for many records (nothing is sent for no ids)."""
         self._check("bulk_delete")
+        ids = builtins.list(ids)
         data = [{"type": self.spec.json_type, "attributes": {"id": to_id(i)}} for i in ids]
         if data:
             self._client.request("DELETE", self._members("delete"), json={"data": data})
+            self._client.forget(self.spec.path, ids)
 
 
 class Passwords(Resources[m.Password]):

@@ -68,6 +68,16 @@ class ResourceShortcuts(ResourceTable, ABC):
     def names(self) -> NameResolver:
         """Turns names into ids."""
 
+    @abstractmethod
+    def write_through(
+        self, kind: str, records: Sequence[Resource], organization_id: Any = None
+    ) -> None:
+        """Keep what the API answered in the metadata cache."""
+
+    @abstractmethod
+    def forget(self, kind: str, record_ids: Iterable[Any]) -> None:
+        """Drop deleted records from the metadata cache."""
+
     def list_organizations(
         self, filters: Mapping[str, Any] | None = None, sort: Any = None, include: Any = None
     ) -> Iterator[Organization]:

@@ -101,6 +101,22 @@ def ensure_schema_table(conn: sqlite3.Connection) -> None:
     )
 
 
+def statements(script: str) -> list[str]:
+    """The SQL statements of ``script``: split at each ``;`` that ends a complete
+    statement, so a trigger's ``BEGIN ... END`` body stays one statement."""
+    out: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\n;"):
+                out.append(pending.strip())
+            pending = ""
+    if pending.strip(" \t\n;"):
+        out.append(pending.strip().removesuffix(";"))
+    return out
+
+
 def migrate(conn: sqlite3.Connection, component: str, migrations: list[str]) -> None:
     """Apply the missing ``migrations`` of ``component`` (each a SQL script).
 
@@ -115,7 +131,7 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: list[str]) -> 
             ).fetchone()
             if row is None or row[0] < version:
                 # executescript would COMMIT first; run the statements inside our transaction
-                for statement in filter(str.strip, script.split(";")):
+                for statement in statements(script):
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_version(component, version) VALUES(?, ?)"

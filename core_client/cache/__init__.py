@@ -6,6 +6,7 @@ hash/name document lookups return.
 
 from .base import DEFAULT_MAX_AGE
 from .records import CachedDocument, name_key
+from .search import SearchHit
 from .store import MetadataCache
 
-__all__ = ["DEFAULT_MAX_AGE", "CachedDocument", "MetadataCache", "name_key"]
+__all__ = ["DEFAULT_MAX_AGE", "CachedDocument", "MetadataCache", "SearchHit", "name_key"]

@@ -37,7 +37,9 @@ FLUSH_INTERVAL = 30.0  # seconds between persisting hit/miss counters
 BATCH = 500  # rows per staging insert during a refresh
 # Document attributes that carry content, not metadata: never cached.
 CONTENT_KEYS = frozenset({"sections", "document-sections", "content", "body", "included"})
-COUNTERS = ("hits", "misses", "stale_served")
+# lookups answered / not answered, stale answers while IT Glue was down, rows the
+# client's responses wrote through
+COUNTERS = ("hits", "misses", "stale_served", "written")
 HEX = frozenset("0123456789abcdef")
 
 
@@ -131,9 +133,9 @@ class CacheBase:
 
     # -- statistics counters ---------------------------------------------------------
 
-    def _count(self, counter: str) -> None:
+    def _count(self, counter: str, n: int = 1) -> None:
         with self._lock:
-            self._pending[counter] += 1
+            self._pending[counter] += n
             due = time.monotonic() - self._last_flush > FLUSH_INTERVAL
         if due:
             try:
@@ -214,16 +216,32 @@ class CacheBase:
         """Insert or update one record (a model, JSON:API resource or flat dict)."""
         self.put_many(kind_name, [item])
 
-    def put_many(self, kind_name: str, items: Iterable[Any]) -> int:
-        """Insert or update records without removing others; returns how many."""
+    def put_many(
+        self,
+        kind_name: str,
+        items: Iterable[Any],
+        *,
+        organization_id: str | int | None = None,
+        written: bool = False,
+    ) -> int:
+        """Insert or update records without removing others; returns how many.
+
+        ``organization_id``: the owner of records listed under it (a document listing
+        does not name it). ``written``: counted as rows the client wrote through.
+        """
         k = kind(kind_name)
-        rows = [self._row(k, item) for item in items]
+        org = None if organization_id is None else str(organization_id)
+        rows = [self._row(k, item, org) for item in items]
         if rows:
+            now = time.time()
             with self._write() as conn:
                 conn.executemany(
                     self._upsert_sql(k, "VALUES(" + ", ".join("?" * (len(k.columns) + 3)) + ")"),
-                    [(*row, time.time()) for row in rows],
+                    [(*row, now) for row in rows],
                 )
+            if written:
+                self._count("written", len(rows))
+                log.debug("cache: %d %s written through", len(rows), k.name)
         return len(rows)
 
     @staticmethod
@@ -240,4 +258,6 @@ class CacheBase:
         k = kind(kind_name)
         with self._write() as conn:
             cur = conn.execute(f"DELETE FROM {k.table} WHERE id=?", (str(record_id),))
+        if cur.rowcount:
+            log.debug("cache: %s %s invalidated", k.name, record_id)
         return cur.rowcount > 0

@@ -95,22 +95,87 @@ class RefreshMixin(CacheBase):
                 # Records cached by others since the listing began (a document the sink
                 # just recorded, an organization fetched by id) may be missing from it.
                 scope, params = ("organization_id=? AND ", (org,)) if org else ("", ())
-                conn.execute(
+                removed = conn.execute(
                     f"DELETE FROM main.{k.table} WHERE {scope}cached_at < ?"
                     f" AND id NOT IN (SELECT id FROM temp.{stage})",
                     (*params, started_at),
-                )
-                meta = {"at": now, "count": count, "seconds": time.monotonic() - started}
-                conn.execute(
-                    "INSERT INTO cache_metadata(key, value, updated_at) VALUES(?, ?, ?)"
-                    " ON CONFLICT(key) DO UPDATE SET value=excluded.value,"
-                    " updated_at=excluded.updated_at",
-                    (self._refresh_key(k, org), json.dumps(meta), now),
-                )
+                ).rowcount
+                # the newest change the listing showed: where an incremental refresh resumes
+                (watermark,) = conn.execute(
+                    f"SELECT max(json_extract(data, '$.\"updated-at\"')) FROM temp.{stage}"
+                ).fetchone()
+                meta = {
+                    "at": now,
+                    "count": count,
+                    "seconds": time.monotonic() - started,
+                    "watermark": watermark,
+                    "mode": "full",
+                }
+                self._save_refresh(conn, self._refresh_key(k, org), meta)
         finally:
             conn.execute(f"DROP TABLE IF EXISTS temp.{stage}")
+        if removed:
+            log.debug("cache: %d %s no longer listed, invalidated", removed, k.name)
         log.info("refreshed %d cached %s", count, k.name, extra={"cache_kind": k.name})
         return count
+
+    @staticmethod
+    def _save_refresh(conn: sqlite3.Connection, key: str, meta: dict[str, Any]) -> None:
+        conn.execute(
+            "INSERT INTO cache_metadata(key, value, updated_at) VALUES(?, ?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value=excluded.value,"
+            " updated_at=excluded.updated_at",
+            (key, json.dumps(meta), meta["at"]),
+        )
+
+    def refresh_info(
+        self, kind_name: str, organization_id: str | int | None = None
+    ) -> dict[str, Any] | None:
+        """What the last refresh of the kind recorded: ``at`` (epoch seconds), ``count``,
+        ``seconds``, ``watermark`` (the newest ``updated-at`` it saw), ``mode``."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT value FROM cache_metadata WHERE key=?",
+                (self._refresh_key(kind(kind_name), opt_id(organization_id)),),
+            )
+            .fetchone()
+        )
+        return None if row is None else dict(json.loads(row[0]))
+
+    def apply_changes(
+        self, kind_name: str, items: Iterable[Any], *, watermark: str | None, requests: int
+    ) -> int:
+        """Upsert the records an incremental listing returned (changed since the last
+        refresh) and record the refresh with its new ``watermark``; returns how many."""
+        k = kind(kind_name)
+        items = list(items)
+        count = self.put_many(k.name, items)
+        now = time.time()
+        with self._write() as conn:
+            meta = {
+                "at": now,
+                "count": count,
+                "seconds": 0.0,
+                "watermark": watermark,
+                "mode": "incremental",
+                "requests": requests,
+            }
+            self._save_refresh(conn, self._refresh_key(k, None), meta)
+        log.info(
+            "refreshed %s: %d changed since the last refresh (%d requests)",
+            k.name,
+            count,
+            requests,
+            extra={"cache_kind": k.name},
+        )
+        return count
+
+    def count(self, kind_name: str) -> int:
+        """How many records of the kind are cached."""
+        k = kind(kind_name)
+        (n,) = self._conn().execute(f"SELECT count(*) FROM {k.table}").fetchone()
+        return int(n)
 
     @staticmethod
     def _stage(conn: sqlite3.Connection, insert: str, batch: list[tuple[Any, ...]]) -> None:
@@ -144,16 +209,9 @@ class RefreshMixin(CacheBase):
     def last_refresh(
         self, kind_name: str, organization_id: str | int | None = None
     ) -> float | None:
-        """When the kind (or one organization's records of it) was last fully refreshed."""
-        row = (
-            self._conn()
-            .execute(
-                "SELECT value FROM cache_metadata WHERE key=?",
-                (self._refresh_key(kind(kind_name), opt_id(organization_id)),),
-            )
-            .fetchone()
-        )
-        return None if row is None else float(json.loads(row[0])["at"])
+        """When the kind (or one organization's records of it) was last refreshed."""
+        info = self.refresh_info(kind_name, organization_id)
+        return None if info is None else float(info["at"])
 
     def is_stale(
         self,

@@ -7,7 +7,7 @@ Every cached record keeps the attributes the API returned as JSON (``data``: keb
 keys, unknown ones included) plus the few columns lookups need, indexed. Names are
 matched through ``name_key`` (Unicode case folding, see ``records.name_key``) rather
 than ``COLLATE NOCASE``, which only folds ASCII: "ÄRZTE GmbH" must find "Ärzte GmbH".
-Statements are separated by ``;`` (``migrate`` splits on it), so none may contain one.
+``migrate`` splits a script into complete statements (a trigger body stays whole).
 """
 
 from __future__ import annotations
@@ -112,4 +112,91 @@ _V2 = ";\n".join(
     )
 )
 
-MIGRATIONS: list[str] = [_V1, _V2]
+
+def _joined(*keys: str) -> str:
+    """Attributes of the row's JSON as one space-separated text (absent ones left out)."""
+    parts = " || ".join(
+        f"coalesce(' ' || json_extract(new.data, '$.\"{key}\"'), '')" for key in keys
+    )
+    return f"ltrim({parts})"
+
+
+# what full-text search reads of each kind: (code, org column, identifying fields, notes);
+# the code makes the index row id: source rowid * 8 + code (upserts keep the rowid)
+SEARCHED: dict[str, tuple[int, str, str, str]] = {
+    "organizations": (1, "new.id", _joined("short-name"), _joined("description", "quick-notes")),
+    "configurations": (
+        2,
+        "new.organization_id",
+        _joined(
+            "hostname",
+            "serial-number",
+            "primary-ip",
+            "mac-address",
+            "asset-tag",
+            "configuration-type-name",
+            "operating-system-name",
+            "manufacturer-name",
+            "model-name",
+            "location-name",
+        ),
+        _joined("notes", "operating-system-notes"),
+    ),
+    "contacts": (
+        3,
+        "new.organization_id",
+        "ltrim(coalesce(new.email, '') || ' ' || "
+        + _joined("title", "contact-type-name", "location-name")
+        + ")",
+        _joined("notes"),
+    ),
+    "documents": (4, "new.organization_id", "''", "''"),
+    "locations": (
+        5,
+        "new.organization_id",
+        _joined("address-1", "address-2", "city", "postal-code", "region-name", "country-name"),
+        _joined("notes"),
+    ),
+}
+
+
+def _search_triggers(table: str) -> str:
+    code, org, fields, notes = SEARCHED[table]
+    body = (
+        "(SELECT text FROM document_text WHERE document_id = new.id)"
+        if table == "documents"
+        else "''"
+    )
+    insert = (
+        "INSERT INTO search_index(rowid, kind, record_id, organization_id, name, fields,"
+        f" notes, body) VALUES (new.rowid * 8 + {code}, '{table}', new.id, {org}, new.name,"
+        f" {fields}, {notes}, coalesce({body}, ''))"
+    )
+    delete = f"DELETE FROM search_index WHERE rowid = old.rowid * 8 + {code}"
+    cleanup = (
+        " DELETE FROM document_text WHERE document_id = old.id;" if table == "documents" else ""
+    )
+    return (
+        f"CREATE TRIGGER {table}_search_insert AFTER INSERT ON {table} BEGIN {insert}; END;\n"
+        f"CREATE TRIGGER {table}_search_update AFTER UPDATE ON {table} BEGIN {delete};"
+        f" {insert}; END;\n"
+        f"CREATE TRIGGER {table}_search_delete AFTER DELETE ON {table} BEGIN {delete};{cleanup}"
+        " END"
+    )
+
+
+# v3: full-text search (FTS5) over the searched kinds, kept current by triggers, and the
+# extracted text of delivered documents; existing rows are indexed by the migration
+_V3 = ";\n".join(
+    (
+        "CREATE TABLE document_text (document_id TEXT PRIMARY KEY, text TEXT NOT NULL,"
+        " indexed_at REAL NOT NULL)",
+        "CREATE VIRTUAL TABLE search_index USING fts5(kind UNINDEXED, record_id UNINDEXED,"
+        " organization_id UNINDEXED, name, fields, notes, body,"
+        " tokenize = 'unicode61 remove_diacritics 2')",
+        *(_search_triggers(t) for t in SEARCHED),
+        *(f"UPDATE {t} SET name = name" for t in SEARCHED),
+    )
+)
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3]

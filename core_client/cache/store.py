@@ -9,7 +9,8 @@ indexed SQLite lookups (well under a millisecond with 100,000 rows, see
 
 Layout: ``base`` (connections, one per thread; counters; row mapping), ``lookups``
 (by id/name/e-mail, ``smart_get_*``), ``documents`` (recorded uploads, by hash),
-``refresh`` (streamed full refreshes, staleness); this module assembles them and adds
+``refresh`` (streamed full refreshes, staleness), ``search`` (full text, FTS5); this
+module assembles them and adds
 relationships, statistics and maintenance.
 
 Only metadata is stored: documents lose their sections/content before caching, and
@@ -32,11 +33,12 @@ from .documents import DocumentsMixin
 from .lookups import LookupsMixin
 from .records import KINDS
 from .refresh import RefreshMixin
+from .search import SearchMixin
 
 log = logging.getLogger("itglue_ingest.cache")
 
 
-class MetadataCache(LookupsMixin, DocumentsMixin, RefreshMixin):
+class MetadataCache(LookupsMixin, DocumentsMixin, RefreshMixin, SearchMixin):
     """Cache of organizations, configurations, contacts, documents and relationships.
 
     ``path`` is the instance database (``Settings.database_path``), shared with the

@@ -69,6 +69,7 @@ def _type_id(client: ITGlueClient, emu: Any) -> str:
 def test_smart_get_is_cache_first_with_api_fallback(client: ITGlueClient) -> None:
     org = client.create_organization("Blue River")
     cache = client.cache
+    assert cache.invalidate("organizations", org.id)  # the create wrote it through
     before = _requests(client)
     got = cache.smart_get_organization(org.id, api_client=client)  # miss: one GET
     assert got is not None and got.name == "Blue River"

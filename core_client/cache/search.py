@@ -1,0 +1,116 @@
+"""Full-text search of the cache: what a technician reaches for when IT Glue is slow or down.
+
+An FTS5 index (schema v3) over organizations, configurations, contacts, locations and
+documents: names, the identifying fields (hostname, serial number, IPs, MAC, e-mail,
+type names), notes, and the text of documents the pipeline delivered. Triggers keep it
+current on every write, so a refresh or a write-through needs no extra step. Results
+are ranked with bm25, a name match weighing most.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .base import CacheBase
+from .records import kind
+from .schema import SEARCHED
+
+DEFAULT_LIMIT = 20
+MAX_TEXT_CHARS = 1_000_000  # the indexed text of one document (extraction caps lower)
+# bm25 weights per column: kind, record_id, organization_id (not indexed), then
+# name, fields, notes, body
+WEIGHTS = "0.0, 0.0, 0.0, 10.0, 5.0, 1.0, 1.0"
+_TERM = re.compile(r'"([^"]*)"|(\S+)')
+_WORD = re.compile(r"\w")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One record found: where it lives and why it matched (``snippet``, matches in [ ])."""
+
+    kind: str
+    id: str
+    name: str
+    organization_id: str | None
+    organization: str | None
+    snippet: str
+    score: float  # bm25: lower is better
+
+
+def fts_query(text: str) -> str | None:
+    """The user's words as an FTS5 query: every word must match (as a prefix);
+    ``"quoted words"`` match as a phrase. None when nothing searchable is left."""
+    parts: list[str] = []
+    for phrase, word in _TERM.findall(text):
+        term = phrase if phrase else word
+        if not _WORD.search(term):
+            continue  # punctuation alone matches nothing
+        quoted = '"' + term.replace('"', '""') + '"'
+        parts.append(quoted if phrase else quoted + "*")
+    return " AND ".join(parts) if parts else None
+
+
+class SearchMixin(CacheBase):
+    """search, index_document_text."""
+
+    def search(
+        self,
+        query: str,
+        *,
+        kinds: Iterable[str] | None = None,
+        organization_id: str | int | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[SearchHit]:
+        """The cached records matching every word of ``query``, best first.
+
+        ``kinds``: only these (organizations, configurations, contacts, locations,
+        documents); ``organization_id``: only that organization's records.
+        """
+        match = fts_query(query)
+        if match is None or limit < 1:
+            return []
+        sql = (
+            "SELECT s.kind, s.record_id, s.name, s.organization_id, o.name,"
+            " snippet(search_index, -1, '[', ']', '…', 12),"
+            f" bm25(search_index, {WEIGHTS}) AS score"
+            " FROM search_index AS s LEFT JOIN organizations AS o ON o.id = s.organization_id"
+            " WHERE search_index MATCH ?"
+        )
+        params: list[object] = [match]
+        if kinds is not None:
+            names = [kind(k).name for k in kinds]
+            unknown = [n for n in names if n not in SEARCHED]
+            if unknown:
+                raise ValueError(
+                    f"{', '.join(unknown)} are not searched (one of: {', '.join(SEARCHED)})"
+                )
+            sql += f" AND s.kind IN ({', '.join('?' * len(names))})"
+            params += names
+        if organization_id is not None:
+            sql += " AND s.organization_id = ?"
+            params.append(str(organization_id))
+        sql += " ORDER BY score LIMIT ?"
+        params.append(int(limit))
+        rows = self._conn().execute(sql, params).fetchall()
+        return [SearchHit(k, i, n or "", o, on, snip, score) for k, i, n, o, on, snip, score in rows]
+
+    def index_document_text(self, document_id: str | int, text: str) -> bool:
+        """Make a delivered document findable by its content (the extracted text).
+
+        Kept with the document and indexed now if it is cached (else when it is);
+        True when it was. Text beyond 1,000,000 characters is not indexed.
+        """
+        doc_id = str(document_id)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO document_text(document_id, text, indexed_at) VALUES(?, ?, ?)"
+                " ON CONFLICT(document_id) DO UPDATE SET text=excluded.text,"
+                " indexed_at=excluded.indexed_at",
+                (doc_id, text[:MAX_TEXT_CHARS], time.time()),
+            )
+            # the documents' update trigger re-indexes the row with its text
+            cur = conn.execute("UPDATE documents SET name = name WHERE id=?", (doc_id,))
+        return cur.rowcount > 0
