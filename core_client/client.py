@@ -347,7 +347,9 @@ class ITGlueClient(ResourceShortcuts):
             return
         try:
             for record_id in record_ids:
-                cache.invalidate(kind, record_id.id if isinstance(record_id, Resource) else record_id)
+                cache.invalidate(
+                    kind, record_id.id if isinstance(record_id, Resource) else record_id
+                )
         except Exception as e:
             log.warning("metadata cache not updated after deleting %s: %s", kind, e)
 

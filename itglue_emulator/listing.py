@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -46,6 +46,28 @@ def parse_filters(query: list[tuple[str, str]]) -> tuple[dict[str, str], dict[st
     return include, exclude
 
 
+def _moment(value: Any) -> datetime | None:
+    """A stored timestamp (``2024-01-02T03:04:05.000Z``) or a filter bound, UTC."""
+    try:
+        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _bound(raw: str, *, end: bool) -> datetime | None:
+    """A range bound: ``*`` is open; a bare date covers its whole day (both ends
+    inclusive); a time (``YYYY-MM-DDTHH:MM:SSZ``, docs/itglue-api.md 1) is exact."""
+    if raw in ("*", ""):
+        return None
+    moment = _moment(raw)
+    if moment is None:
+        raise errors.bad_request(f"{raw!r} is not a date")
+    if end and "T" not in raw:
+        return moment + timedelta(days=1) - timedelta(microseconds=1)
+    return moment
+
+
 def _matches(kind: str, attr: str, record: dict[str, Any], raw: str) -> bool:
     values = split_values(raw)
     if kind == "id":
@@ -59,14 +81,13 @@ def _matches(kind: str, attr: str, record: dict[str, Any], raw: str) -> bool:
             current is not None and str(current).lower() in want
         )
     if kind == "date":
-        if current is None:
+        moment = _moment(current)
+        if moment is None:
             return False
         lo = values[0].strip() if values else "*"
         hi = values[1].strip() if len(values) > 1 else lo
-        text = str(current)
-        return (lo in ("*", "") or text[: len(lo)] >= lo) and (
-            hi in ("*", "") or text[: len(hi)] <= hi
-        )
+        low, high = _bound(lo, end=False), _bound(hi, end=True)
+        return (low is None or moment >= low) and (high is None or moment <= high)
     if kind == "email":
         emails = record.get("contact-emails") or []
         addresses = {str(e.get("value", "")).lower() for e in emails if isinstance(e, dict)}

@@ -84,6 +84,12 @@ class StateSettings(_Strict):
     group_commit: bool = True
 
 
+class CacheSettings(_Strict):
+    # the daemon refreshes each cached kind this often (seconds; 0: never); a refresh
+    # costs requests in proportion to what changed
+    refresh_interval: float = Field(default=86400.0, ge=0)
+
+
 class PipelineSettings(_Strict):
     transforms: list[str] = Field(default_factory=lambda: ["mime", "route", "title"])
     sink: str = "itglue"
@@ -142,6 +148,7 @@ class Settings(BaseModel):
     state: StateSettings = Field(default_factory=StateSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     transforms: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     plugins: dict[str, list[str]] = Field(default_factory=dict)  # {"block": [...]}

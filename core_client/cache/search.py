@@ -7,6 +7,8 @@ current on every write, so a refresh or a write-through needs no extra step. Res
 are ranked with bm25, a name match weighing most.
 """
 
+# ruff: noqa: S608  -- only placeholders are added to the SQL; values are bound
+
 from __future__ import annotations
 
 import re
@@ -95,7 +97,9 @@ class SearchMixin(CacheBase):
         sql += " ORDER BY score LIMIT ?"
         params.append(int(limit))
         rows = self._conn().execute(sql, params).fetchall()
-        return [SearchHit(k, i, n or "", o, on, snip, score) for k, i, n, o, on, snip, score in rows]
+        return [
+            SearchHit(k, i, n or "", o, on, snip, score) for k, i, n, o, on, snip, score in rows
+        ]
 
     def index_document_text(self, document_id: str | int, text: str) -> bool:
         """Make a delivered document findable by its content (the extracted text).

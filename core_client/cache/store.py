@@ -111,8 +111,10 @@ class MetadataCache(LookupsMixin, DocumentsMixin, RefreshMixin, SearchMixin):
 
         Keys: ``organization_count``, ``configuration_count``, ``contact_count``,
         ``document_count``, ``documents_with_hash``, ``relationship_count``, ``hits``,
-        ``misses``, ``cache_hit_rate`` (0.0-1.0), ``stale_served``, ``size_bytes``,
-        ``database_path``, ``last_refresh`` ({kind: ISO time or None}).
+        ``misses``, ``cache_hit_rate`` (0.0-1.0), ``stale_served``, ``written`` (rows the
+        client wrote through), ``size_bytes``, ``database_path``, ``last_refresh``
+        ({kind: ISO time or None}), ``kinds`` ({kind: rows and ages, see
+        :meth:`_kind_ages`}), ``search_entries``, ``document_texts``.
         """
         self._flush_counters()
         conn = self._conn()
@@ -137,7 +139,31 @@ class MetadataCache(LookupsMixin, DocumentsMixin, RefreshMixin, SearchMixin):
         stats["cache_hit_rate"] = counters["hits"] / lookups if lookups else 0.0
         stats["size_bytes"] = self.size_bytes()
         stats["last_refresh"] = {k: iso(self.last_refresh(k)) for k in KINDS}
+        stats["kinds"] = self._kind_ages(time.time())
+        (stats["search_entries"],) = conn.execute("SELECT count(*) FROM search_index").fetchone()
+        (stats["document_texts"],) = conn.execute("SELECT count(*) FROM document_text").fetchone()
         return stats
+
+    def _kind_ages(self, now: float) -> dict[str, dict[str, Any]]:
+        """Per kind: rows, the last refresh (time, age, full or incremental) and the
+        age of the oldest and newest row (seconds)."""
+        conn = self._conn()
+        out: dict[str, dict[str, Any]] = {}
+        for k in KINDS.values():
+            count, oldest, newest = conn.execute(
+                f"SELECT count(*), min(cached_at), max(cached_at) FROM {k.table}"
+            ).fetchone()
+            info = self.refresh_info(k.name)
+            at = None if info is None else float(info["at"])
+            out[k.name] = {
+                "count": count,
+                "last_refresh": iso(at),
+                "refresh_age_seconds": None if at is None else max(0.0, now - at),
+                "refresh_mode": None if info is None else info.get("mode", "full"),
+                "oldest_row_seconds": None if oldest is None else max(0.0, now - oldest),
+                "newest_row_seconds": None if newest is None else max(0.0, now - newest),
+            }
+        return out
 
     def vacuum(self) -> dict[str, int]:
         """Compact the database (cache and ledger) and truncate the WAL.

@@ -68,8 +68,8 @@ CORE_ASSET_SPECS: tuple[Spec, ...] = (
             "psa-integration-type": "str",
             "rmm-id": "str",
             "rmm-integration-type": "str",
-            "created-at": "date",
-            "updated-at": "date",
+            # no created_at/updated_at: not documented for configurations (the real API
+            # ignores an unknown filter and answers with everything)
         },
         sorts=COMMON_SORT | {"name"},
         includes=frozenset({"attachments", "related_items"}),

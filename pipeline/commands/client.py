@@ -203,17 +203,42 @@ def _open_cache(settings: Settings) -> Iterator[MetadataCache]:
         c.close()
 
 
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def _print_stats(stats: dict[str, Any]) -> None:
     click.echo(f"database:        {stats['database_path']} ({human_size(stats['size_bytes'])})")
-    for k in KINDS:
-        refreshed = stats["last_refresh"].get(k) or "never"
-        count = stats[f"{k[:-1]}_count"]
-        click.echo(f"{k + ':':<16} {count:>8}  refreshed {refreshed}")
-    click.echo(f"{'relationships:':<16} {stats['relationship_count']:>8}")
+    for k, info in stats["kinds"].items():
+        if k not in KINDS and not info["count"] and info["last_refresh"] is None:
+            continue  # an empty lookup table: not worth a line
+        if info["last_refresh"] is None:
+            refreshed = "never refreshed"
+        else:
+            refreshed = (
+                f"refreshed {info['last_refresh']} ({_age(info['refresh_age_seconds'])} ago,"
+                f" {info['refresh_mode']})"
+            )
+        rows = (
+            f"; rows {_age(info['newest_row_seconds'])} to {_age(info['oldest_row_seconds'])} old"
+            if info["count"]
+            else ""
+        )
+        click.echo(f"{k + ':':<24} {info['count']:>8}  {refreshed}{rows}")
+    click.echo(f"{'relationships:':<24} {stats['relationship_count']:>8}")
     click.echo(f"documents with content hash: {stats['documents_with_hash']}")
     click.echo(
-        f"lookups: {stats['hits']} hits, {stats['misses']} misses, hit rate "
-        f"{stats['cache_hit_rate']:.1%}; stale answers served: {stats['stale_served']}"
+        f"search index: {stats['search_entries']} records, {stats['document_texts']} document texts"
+    )
+    click.echo(f"written through: {stats['written']} rows (what the client read or wrote)")
+    click.echo(
+        f"lookups: hit ratio {stats['cache_hit_rate']:.1%} ({stats['hits']} hits,"
+        f" {stats['misses']} misses); stale answers served: {stats['stale_served']}"
     )
 
 

@@ -29,6 +29,7 @@ from ..spool import Spool
 from ..transforms import Transform
 from .assembly import Assembly, engine_context, plugin_manager_for
 from .backpressure import BackPressure, default_min_free
+from .cache_refresh import CacheRefreshLoop
 from .dry_run import DryRunSink
 from .outcomes import Progress, RunStats, RunSummary
 from .record_flow import RecordFlow
@@ -248,15 +249,20 @@ class Engine:
         """The daemon: every enabled source scans its backlog, then watches; workers
         deliver and retry, until ``stop`` is set. Then sources are told to stop, no new
         record is started, deliveries in flight finish their current record or are cut
-        (their journal makes that safe), within ``[pipeline] shutdown_timeout`` seconds."""
+        (their journal makes that safe), within ``[pipeline] shutdown_timeout`` seconds.
+        Meanwhile the metadata cache is refreshed every ``[cache] refresh_interval``."""
         assert self._scheduler is not None, "engine is closed"
         self.recover()
+        refresh = CacheRefreshLoop(self.context, self.settings.cache.refresh_interval, stop)
         with self.daemon_watch() as watch:
             self.watch = watch
+            refresh.start()
             try:
                 self._scheduler.run(stop)
             finally:
                 self.watch = None
+                stop.set()  # also when the scheduler failed: the refresh thread ends
+                refresh.join(1.0)
 
     def observed_parts(self) -> EngineParts:
         """What the metrics and health endpoints read of this engine."""

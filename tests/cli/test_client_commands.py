@@ -167,7 +167,7 @@ def test_cache_stats_and_vacuum_on_a_filled_cache(runner: CliRunner, tmp_path: P
 
     result = runner.invoke(cache, ["stats", "-c", str(config)])
     assert result.exit_code == 0, result.output
-    assert "organizations:" in result.output and "hit rate 100.0%" in result.output
+    assert "organizations:" in result.output and "hit ratio 100.0%" in result.output
 
     result = runner.invoke(cache, ["vacuum", "-c", str(config)])
     assert result.exit_code == 0, result.output
