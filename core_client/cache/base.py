@@ -233,16 +233,20 @@ class CacheBase:
         org = None if organization_id is None else str(organization_id)
         rows = [self._row(k, item, org) for item in items]
         if rows:
-            now = time.time()
             with self._write() as conn:
-                conn.executemany(
-                    self._upsert_sql(k, "VALUES(" + ", ".join("?" * (len(k.columns) + 3)) + ")"),
-                    [(*row, now) for row in rows],
-                )
+                self._upsert(conn, k, rows)
             if written:
                 self._count("written", len(rows))
                 log.debug("cache: %d %s written through", len(rows), k.name)
         return len(rows)
+
+    def _upsert(self, conn: sqlite3.Connection, k: Kind, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert ``_row`` tuples (inside the caller's transaction)."""
+        now = time.time()
+        conn.executemany(
+            self._upsert_sql(k, "VALUES(" + ", ".join("?" * (len(k.columns) + 3)) + ")"),
+            [(*row, now) for row in rows],
+        )
 
     @staticmethod
     def _upsert_sql(k: Kind, source: str) -> str:

@@ -149,10 +149,11 @@ class RefreshMixin(CacheBase):
         """Upsert the records an incremental listing returned (changed since the last
         refresh) and record the refresh with its new ``watermark``; returns how many."""
         k = kind(kind_name)
-        items = list(items)
-        count = self.put_many(k.name, items)
+        rows = [self._row(k, item) for item in items]
+        count = len(rows)
         now = time.time()
-        with self._write() as conn:
+        with self._write() as conn:  # the changes and their watermark together
+            self._upsert(conn, k, rows)
             meta = {
                 "at": now,
                 "count": count,

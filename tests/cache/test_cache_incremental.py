@@ -4,6 +4,7 @@ refresh asks IT Glue only for what changed (request counts from the emulator).""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from click.testing import CliRunner
 from core_client.cache.incremental import CacheRefresher, filter_time, parse_time
 from core_client.client import ITGlueClient
 from pipeline.commands.client import cache as cache_command
+from pipeline.plugins import get_plugin_manager
+from pipeline.runner import Engine
+from pipeline.testing import with_sections
+from tests.waiting import wait_for
 
 OLD = "2026-01-01T00:00:00.000Z"
 
@@ -182,3 +187,55 @@ def test_client_reads_write_through_and_cache_stats_show_them(
     assert "written through: 10 rows" in out.output
     assert "hit ratio 50.0% (2 hits, 2 misses)" in out.output
     assert "never refreshed" in lines["configurations"]
+
+
+def test_the_daemon_refreshes_every_kind_on_its_interval(
+    itglue_emulator: Any, ingest_settings: Any, other: ITGlueClient
+) -> None:
+    _seed_configurations(itglue_emulator, 3)
+    settings = with_sections(ingest_settings, cache={"refresh_interval": 3})
+    engine = Engine(settings, get_plugin_manager(load_entrypoints=False))
+    engine.context.itglue()  # as `run` does for the itglue sink
+    stop = threading.Event()
+    thread = threading.Thread(target=engine.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        cache = engine.context.metadata_cache()
+        wait_for(lambda: cache.last_refresh("configurations"), message="the first refresh")
+        assert cache.count("configurations") == 3
+        assert cache.refresh_info("configurations")["mode"] == "full"
+        other.configurations.bulk_update([{"id": 100_001, "name": "renamed"}])
+        wait_for(
+            lambda: cache.get("configurations", "100001").name == "renamed",
+            message="the scheduled refresh to pick the change up",
+        )
+        info = cache.refresh_info("configurations")
+        assert info["mode"] == "incremental" and info["requests"] == 1
+        assert cache.last_refresh("configuration_types") is not None
+    finally:
+        stop.set()
+        thread.join(30)
+        engine.close()
+    assert not thread.is_alive()
+
+
+def test_no_refresh_for_a_pipeline_that_never_talks_to_it_glue(
+    itglue_emulator: Any, ingest_settings: Any
+) -> None:
+    settings = with_sections(ingest_settings, cache={"refresh_interval": 1})
+    engine = Engine(settings, get_plugin_manager(load_entrypoints=False))
+    stop = threading.Event()
+    thread = threading.Thread(target=engine.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        loop = wait_for(lambda: _refresh_thread(), message="the refresh thread")
+        assert loop.is_alive()
+    finally:
+        stop.set()
+        thread.join(30)
+        engine.close()
+    assert itglue_emulator.state()["request_total"] == 0
+
+
+def _refresh_thread() -> threading.Thread | None:
+    return next((t for t in threading.enumerate() if t.name == "cache-refresh"), None)
