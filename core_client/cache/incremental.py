@@ -13,7 +13,7 @@ full listing. The first refresh of a kind is always a full one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -87,6 +87,7 @@ class CacheRefresher:
         self.client = client
         self.cache = cache if cache is not None else client.cache
         self.requests = 0
+        self._progress: Callable[[int], None] | None = None
 
     def _page(
         self, path: str, model: type[Resource], params: dict[str, Any]
@@ -112,9 +113,17 @@ class CacheRefresher:
                 return
             number = nxt
 
-    def refresh(self, kind_name: str, *, full: bool = False) -> RefreshResult:
+    def refresh(
+        self,
+        kind_name: str,
+        *,
+        full: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> RefreshResult:
         """Refresh one kind: incrementally when it can, fully when ``full``, on the
-        first refresh, or when the counts show records were deleted."""
+        first refresh, or when the counts show records were deleted. ``progress``:
+        called with the count as a full listing streams in."""
+        self._progress = progress
         k = kind(kind_name)
         how = PLANS[k.name]
         self.requests = 0
@@ -180,7 +189,8 @@ class CacheRefresher:
 
     def _full(self, kind_name: str) -> RefreshResult:
         k = KINDS[kind_name]
-        count = self.cache.refresh(k.name, self._listing(f"/{k.name}", getattr(models, k.model)))
+        listing = self._listing(f"/{k.name}", getattr(models, k.model))
+        count = self.cache.refresh(k.name, listing, progress=self._progress)
         return RefreshResult(k.name, "full", count, self.requests)
 
     def _documents(self) -> RefreshResult:

@@ -1,7 +1,7 @@
 """``itglue-ingest auth|cache|health``: the key, the metadata cache, the API's health.
 
 ``auth`` manages the instance's key in the system keyring (never printed, prompted
-without echo). ``cache`` inspects, refreshes and compacts the metadata cache.
+without echo). ``cache`` inspects, refreshes, searches and compacts the metadata cache.
 ``health`` asks IT Glue (through the resilient client) and reports the breaker, the
 rate limiter and the cache; it exits non-zero when unhealthy, so monitors can call it.
 """
@@ -404,6 +404,7 @@ def cache_refresh(
     Each kind is streamed from the paginated listing (1,000 per request) and swapped in
     atomically; a failure leaves that kind's cached data as it was (exit code 1).
     """
+    from core_client.cache.incremental import CacheRefresher
     from core_client.exceptions import ITGlueError
 
     selected = [k for k in KINDS if k in kinds] if kinds else list(KINDS)
@@ -412,11 +413,6 @@ def cache_refresh(
     failed = False
     try:
         c = client.cache
-        listings: dict[str, Callable[[], Any]] = {
-            "organizations": lambda: client.list_organizations(),
-            "configurations": lambda: client.list_configurations(),
-            "contacts": lambda: client.list_contacts(),
-        }
         with _Progress() as progress:
             for k in selected:
                 whole_kind = k != "documents" or all_organizations
@@ -434,7 +430,10 @@ def cache_refresh(
                             client, c, all_organizations, max_age_hours, progress.track(k)
                         )
                     else:
-                        count = c.refresh(k, listings[k](), progress=progress.track(k))
+                        listed = CacheRefresher(client, c).refresh(
+                            k, full=True, progress=progress.track(k)
+                        )
+                        count = listed.records
                         line = f"{k}: {count} records in {time.monotonic() - started:.1f} s"
                 except ITGlueError as e:
                     failed = True
@@ -448,6 +447,58 @@ def cache_refresh(
         client.close()
     if failed:
         sys.exit(1)
+
+
+SEARCHED = ("organizations", "configurations", "contacts", "locations", "documents")
+
+
+@cache.command("search")
+@settings_options
+@click.argument("query")
+@click.option(
+    "--kind",
+    "kinds",
+    type=click.Choice(SEARCHED),
+    multiple=True,
+    help="Only this kind (repeatable). Default: all.",
+)
+@click.option("--organization", help="Only this organization's records (its name or id).")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cache_search(
+    settings: Settings,
+    query: str,
+    kinds: tuple[str, ...],
+    organization: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Full-text search of the cache: names, serials, hostnames, IPs, notes, document
+    names and the text of delivered documents; best match first. No API call.
+
+    Every word must match (as a prefix: "back" finds "backup"); "quoted words" match
+    as a phrase. Works while IT Glue is slow or down.
+    """
+    with _open_cache(settings) as c:
+        org_id: str | None = None
+        if organization is not None:
+            found = None if organization.isdigit() else c.find_organization_by_name(organization)
+            org_id = organization if found is None else found.id
+            if found is None and not organization.isdigit():
+                raise click.ClickException(
+                    f"no cached organization is called {escape_controls(organization)!r}"
+                )
+        hits = c.search(query, kinds=kinds or None, organization_id=org_id, limit=limit)
+    if as_json:
+        _echo_json([hit.__dict__ for hit in hits])
+        return
+    if not hits:
+        click.echo("nothing found")
+        return
+    for hit in hits:
+        where = f" ({escape_controls(hit.organization)})" if hit.organization else ""
+        click.echo(f"{hit.kind[:-1]} {hit.id}: {escape_controls(hit.name)}{where}")
+        click.echo(f"    {escape_controls(' '.join(hit.snippet.split()))}")
 
 
 @cache.command("vacuum")

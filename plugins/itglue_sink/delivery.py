@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("itglue_ingest.sink")
 
+# the record metadata key the extract transform puts a file's plain text under (issue 13)
+EXTRACTED_TEXT = "extract_text"
+
 
 class Delivery:
     """One attempt at delivering one record (keeps its request count and current step)."""
@@ -311,9 +314,11 @@ class Delivery:
         return found
 
     def remember(self, doc_id: str, org_id: str, attachment_ids: list[str]) -> None:
-        """Record the document in the metadata cache so later copies dedupe against it."""
+        """Record the document in the metadata cache so later copies dedupe against it,
+        and make it findable by its content (``cache search``) when it was extracted."""
         try:
-            self.sink.context.metadata_cache().record_document(
+            cache = self.sink.context.metadata_cache()
+            cache.record_document(
                 doc_id,
                 sha256=self.record.content_hash,
                 size=self.record.total_size,
@@ -321,6 +326,9 @@ class Delivery:
                 name=self.record.name,
                 attachment_ids=attachment_ids,
             )
+            text = self.record.metadata.get(EXTRACTED_TEXT)
+            if isinstance(text, str) and text.strip():
+                cache.index_document_text(doc_id, text)
         except Exception:  # the document landed; a cache hiccup must not redeliver it
             log.warning("could not record document %s in the metadata cache", doc_id, exc_info=True)
 

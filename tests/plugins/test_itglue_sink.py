@@ -116,6 +116,24 @@ def test_one_file_costs_exactly_two_requests(contexts, demo_emulator, files) -> 
     assert sink(ctx).find_existing(copy) == f"documents/{docs[0]['id']}"
 
 
+def test_extracted_text_of_a_delivered_document_is_searchable(
+    contexts, demo_emulator, files
+) -> None:
+    ctx = contexts()
+    (pdf,) = files("runbook.pdf")
+    text = "Restore DC01 from the nightly Veeam backup; check the tape rotation."
+    record = doc_record(ctx, [pdf], name="DR runbook", metadata={"extract_text": text})
+    result = sink(ctx).deliver(record, Journal())
+    (hit,) = ctx.metadata_cache().search("veeam tape")
+    assert (hit.kind, hit.id, hit.name) == ("documents", result.resource_id, "DR runbook")
+    assert hit.organization == "Acme Corp" and "[Veeam]" in hit.snippet
+    # without extracted text only the name is indexed
+    (plain,) = files("other.pdf")
+    sink(ctx).deliver(doc_record(ctx, [plain], name="Invoice 7"), Journal())
+    assert [h.name for h in ctx.metadata_cache().search("invoice")] == ["Invoice 7"]
+    assert ctx.metadata_cache().search("tape invoice") == []
+
+
 def test_sections_are_sanitized_and_publish(contexts, demo_emulator, files) -> None:
     ctx = contexts()
     a, b = files("a.pdf", "b.png")
