@@ -41,6 +41,17 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
             ],
         )
     ],
+    "bench_cache_search": [
+        (
+            ["--records", "2000", "--queries", "100", "--scans", "10"],
+            [
+                rf"search, wall clock +p50 +{NUMBER} ms",
+                rf"LIKE %word%, wall clock +p50 +{NUMBER} ms",
+                rf"ratio \(baseline p50 / search p50\): {NUMBER}x",
+                r'\{"search_p95_ms": ',
+            ],
+        )
+    ],
     "bench_client_rate": [
         (
             # (so short a run makes unaware-shared's share meaningless, even negative: the

@@ -21,6 +21,7 @@ from .records import kind
 from .schema import SEARCHED
 
 DEFAULT_LIMIT = 20
+CANDIDATES = 1000  # matches ranked at most (plus name matches) for an unselective query
 MAX_TEXT_CHARS = 1_000_000  # the indexed text of one document (extraction caps lower)
 # bm25 weights per column: kind, record_id, organization_id (not indexed), then
 # name, fields, notes, body
@@ -74,14 +75,8 @@ class SearchMixin(CacheBase):
         match = fts_query(query)
         if match is None or limit < 1:
             return []
-        sql = (
-            "SELECT s.kind, s.record_id, s.name, s.organization_id, o.name,"
-            " snippet(search_index, -1, '[', ']', '…', 12),"
-            f" bm25(search_index, {WEIGHTS}) AS score"
-            " FROM search_index AS s LEFT JOIN organizations AS o ON o.id = s.organization_id"
-            " WHERE search_index MATCH ?"
-        )
-        params: list[object] = [match]
+        where = "search_index MATCH ?"
+        filters: list[object] = []
         if kinds is not None:
             names = [kind(k).name for k in kinds]
             unknown = [n for n in names if n not in SEARCHED]
@@ -89,17 +84,76 @@ class SearchMixin(CacheBase):
                 raise ValueError(
                     f"{', '.join(unknown)} are not searched (one of: {', '.join(SEARCHED)})"
                 )
-            sql += f" AND s.kind IN ({', '.join('?' * len(names))})"
-            params += names
+            where += f" AND kind IN ({', '.join('?' * len(names))})"
+            filters += names
         if organization_id is not None:
-            sql += " AND s.organization_id = ?"
-            params.append(str(organization_id))
-        sql += " ORDER BY score LIMIT ?"
-        params.append(int(limit))
-        rows = self._conn().execute(sql, params).fetchall()
+            where += " AND organization_id = ?"
+            filters.append(str(organization_id))
+        conn = self._conn()
+        rank = (
+            f"SELECT rowid, bm25(search_index, {WEIGHTS}) AS score FROM search_index"
+            f" WHERE {where}{{extra}} ORDER BY score LIMIT ?"
+        )
+        # bm25 costs a little per match: a query matching most of the index ("server")
+        # ranks the newest CANDIDATES matches (a rowid range, which FTS5 seeks to) plus
+        # every record whose name matches; selective queries rank all their matches
+        bound = conn.execute(
+            f"SELECT rowid FROM search_index WHERE {where} ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            [match, *filters, CANDIDATES - 1],
+        ).fetchone()
+        if bound is None:
+            ranked = conn.execute(rank.format(extra=""), [match, *filters, limit]).fetchall()
+        else:
+            ranked = conn.execute(
+                rank.format(extra=" AND rowid >= ?"), [match, *filters, bound[0], limit]
+            ).fetchall()
+            named = conn.execute(
+                rank.format(extra=""), [f"{{name}} : ({match})", *filters, limit]
+            ).fetchall()
+            ranked = sorted(dict([*named, *ranked]).items(), key=lambda r: r[1])[:limit]
+        # snippets only for the rows kept (in the ranking query SQLite would make one
+        # for every match before sorting)
+        rows = []
+        for rowid, score in ranked:
+            row = conn.execute(
+                "SELECT s.kind, s.record_id, s.name, s.organization_id, o.name,"
+                " snippet(search_index, -1, '[', ']', '…', 12)"
+                " FROM search_index AS s LEFT JOIN organizations AS o"
+                " ON o.id = s.organization_id WHERE search_index MATCH ? AND s.rowid = ?",
+                (match, rowid),
+            ).fetchone()
+            if row is not None:
+                rows.append((*row, score))
         return [
             SearchHit(k, i, n or "", o, on, snip, score) for k, i, n, o, on, snip, score in rows
         ]
+
+    def index_document_texts(self, texts: Iterable[tuple[str | int, str]]) -> int:
+        """:meth:`index_document_text` for many (imports, backfills): one transaction
+        per 500; returns how many documents were indexed now."""
+        indexed = 0
+        batch: list[tuple[str, str]] = []
+        for document_id, text in texts:
+            batch.append((str(document_id), text))
+            if len(batch) >= 500:
+                indexed += self._index_texts(batch)
+                batch = []
+        return indexed + (self._index_texts(batch) if batch else 0)
+
+    def _index_texts(self, batch: list[tuple[str, str]]) -> int:
+        now = time.time()
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO document_text(document_id, text, indexed_at) VALUES(?, ?, ?)"
+                " ON CONFLICT(document_id) DO UPDATE SET text=excluded.text,"
+                " indexed_at=excluded.indexed_at",
+                [(i, t[:MAX_TEXT_CHARS], now) for i, t in batch],
+            )
+            # the documents' update trigger re-indexes each row with its text
+            return sum(
+                conn.execute("UPDATE documents SET name = name WHERE id=?", (i,)).rowcount
+                for i, _ in batch
+            )
 
     def index_document_text(self, document_id: str | int, text: str) -> bool:
         """Make a delivered document findable by its content (the extracted text).
@@ -107,14 +161,4 @@ class SearchMixin(CacheBase):
         Kept with the document and indexed now if it is cached (else when it is);
         True when it was. Text beyond 1,000,000 characters is not indexed.
         """
-        doc_id = str(document_id)
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO document_text(document_id, text, indexed_at) VALUES(?, ?, ?)"
-                " ON CONFLICT(document_id) DO UPDATE SET text=excluded.text,"
-                " indexed_at=excluded.indexed_at",
-                (doc_id, text[:MAX_TEXT_CHARS], time.time()),
-            )
-            # the documents' update trigger re-indexes the row with its text
-            cur = conn.execute("UPDATE documents SET name = name WHERE id=?", (doc_id,))
-        return cur.rowcount > 0
+        return self._index_texts([(str(document_id), text)]) > 0
