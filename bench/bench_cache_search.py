@@ -25,10 +25,32 @@ from typing import Any
 
 from core_client.cache import MetadataCache
 
-WORDS = (
-    "backup firewall switch printer veeam hyper-v exchange sql nas wifi vpn ups camera"
-    " domain controller replica tape rotation license warranty office branch rack"
-).split()
+# the words of the generated notes and document texts (each one common on purpose)
+WORDS = [
+    "backup",
+    "firewall",
+    "switch",
+    "printer",
+    "veeam",
+    "hyper-v",
+    "exchange",
+    "sql",
+    "nas",
+    "wifi",
+    "vpn",
+    "ups",
+    "camera",
+    "domain",
+    "controller",
+    "replica",
+    "tape",
+    "rotation",
+    "license",
+    "warranty",
+    "office",
+    "branch",
+    "rack",
+]
 CITIES = ["Berlin", "Hamburg", "Munich", "Cologne", "Vienna", "Zurich", "Leipzig"]
 
 
@@ -104,7 +126,10 @@ def like_scan(cache: MetadataCache) -> Callable[[str], list[Any]]:
         for table in (*tables, "documents"):
             text = "name || ' ' || data"
             if table == "documents":
-                text += " || ' ' || coalesce((SELECT text FROM document_text WHERE document_id = documents.id), '')"
+                text += (
+                    " || ' ' || coalesce((SELECT text FROM document_text"
+                    " WHERE document_id = documents.id), '')"
+                )
             where = " AND ".join(f"({text}) LIKE ?" for _ in words)
             sql = f"SELECT id, name FROM {table} WHERE {where} LIMIT 20"  # noqa: S608
             rows += conn.execute(sql, [f"%{w}%" for w in words]).fetchall()
