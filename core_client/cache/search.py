@@ -79,6 +79,8 @@ class SearchMixin(CacheBase):
         filters: list[object] = []
         if kinds is not None:
             names = [kind(k).name for k in kinds]
+            if not names:
+                return []
             unknown = [n for n in names if n not in SEARCHED]
             if unknown:
                 raise ValueError(

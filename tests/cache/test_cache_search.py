@@ -106,6 +106,7 @@ def test_results_say_what_and_where(cache: MetadataCache) -> None:
     assert "[Veeam]" in hit.snippet
     assert [h.id for h in cache.search("backup", kinds=["contacts"])] == ["20"]
     assert {h.id for h in cache.search("backup", organization_id="2")} == {"12"}
+    assert cache.search("backup", kinds=[]) == []
     with pytest.raises(ValueError, match="not searched"):
         cache.search("x", kinds=["manufacturers"])
 
