@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -21,13 +22,15 @@ from .records import kind
 from .schema import SEARCHED
 
 DEFAULT_LIMIT = 20
-CANDIDATES = 1000  # matches ranked at most (plus name matches) for an unselective query
+CANDIDATES = 300  # matches ranked at most (plus name matches) for an unselective query
 MAX_TEXT_CHARS = 1_000_000  # the indexed text of one document (extraction caps lower)
 # bm25 weights per column: kind, record_id, organization_id (not indexed), then
 # name, fields, notes, body
 WEIGHTS = "0.0, 0.0, 0.0, 10.0, 5.0, 1.0, 1.0"
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w")
+_WORD_RUN = re.compile(r"\w+")
+SNIPPET_WORDS = 12
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,41 @@ def fts_query(text: str) -> str | None:
         quoted = '"' + term.replace('"', '""') + '"'
         parts.append(quoted if phrase else quoted + "*")
     return " AND ".join(parts) if parts else None
+
+
+def _fold(text: str) -> str:
+    """Case and diacritics folded, as the index's tokenizer compares words."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def query_words(text: str) -> list[str]:
+    """The folded words of a query (what a snippet marks)."""
+    return [_fold(w) for w in _WORD_RUN.findall(text)]
+
+
+def snippet(columns: Iterable[str | None], words: list[str], width: int = SNIPPET_WORDS) -> str:
+    """Up to ``width`` words of the first column where a query word matches (as a
+    prefix), around the first match, matches in [ ]; … where text was left out."""
+    for text in columns:
+        if not text:
+            continue
+        tokens = list(_WORD_RUN.finditer(text))
+        hits = [i for i, t in enumerate(tokens) if any(_fold(t[0]).startswith(w) for w in words)]
+        if not hits:
+            continue
+        first = max(0, min(hits[0] - width // 3, len(tokens) - width))
+        last = min(len(tokens), first + width)
+        out, pos = [], tokens[first].start()
+        for i in range(first, last):
+            t = tokens[i]
+            out.append(text[pos : t.start()])
+            out.append(f"[{t[0]}]" if i in hits else t[0])
+            pos = t.end()
+        if last == len(tokens):
+            out.append(text[pos:])
+        return ("…" if first else "") + "".join(out).strip() + ("…" if last < len(tokens) else "")
+    return ""
 
 
 class SearchMixin(CacheBase):
@@ -113,19 +151,19 @@ class SearchMixin(CacheBase):
                 rank.format(extra=""), [f"{{name}} : ({match})", *filters, limit]
             ).fetchall()
             ranked = sorted(dict([*named, *ranked]).items(), key=lambda r: r[1])[:limit]
-        # snippets only for the rows kept (in the ranking query SQLite would make one
-        # for every match before sorting)
+        # the rows kept, by rowid; snippets are cut here (FTS5's snippet() would read the
+        # whole doclist of a common word again for every row)
+        words = query_words(query)
         rows = []
         for rowid, score in ranked:
             row = conn.execute(
-                "SELECT s.kind, s.record_id, s.name, s.organization_id, o.name,"
-                " snippet(search_index, -1, '[', ']', '…', 12)"
-                " FROM search_index AS s LEFT JOIN organizations AS o"
-                " ON o.id = s.organization_id WHERE search_index MATCH ? AND s.rowid = ?",
-                (match, rowid),
+                "SELECT s.kind, s.record_id, s.name, s.organization_id, o.name, s.name,"
+                " s.fields, s.notes, s.body FROM search_index AS s LEFT JOIN organizations"
+                " AS o ON o.id = s.organization_id WHERE s.rowid = ?",
+                (rowid,),
             ).fetchone()
             if row is not None:
-                rows.append((*row, score))
+                rows.append((*row[:5], snippet(row[5:], words), score))
         return [
             SearchHit(k, i, n or "", o, on, snip, score) for k, i, n, o, on, snip, score in rows
         ]
