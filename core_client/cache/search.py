@@ -61,8 +61,15 @@ def fts_query(text: str) -> str | None:
 
 def _fold(text: str) -> str:
     """Case and diacritics folded, as the index's tokenizer compares words."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _marked(token: str, words: list[str]) -> bool:
+    folded = _fold(token)
+    return any(folded.startswith(w) for w in words)
 
 
 def query_words(text: str) -> list[str]:
@@ -76,12 +83,16 @@ def snippet(columns: Iterable[str | None], words: list[str], width: int = SNIPPE
     for text in columns:
         if not text:
             continue
-        tokens = list(_WORD_RUN.finditer(text))
-        hits = [i for i, t in enumerate(tokens) if any(_fold(t[0]).startswith(w) for w in words)]
-        if not hits:
+        folded = _fold(text)
+        if not any(w in folded for w in words):
             continue
-        first = max(0, min(hits[0] - width // 3, len(tokens) - width))
+        tokens = list(_WORD_RUN.finditer(text))
+        hit = next((i for i, t in enumerate(tokens) if _marked(t[0], words)), None)
+        if hit is None:
+            continue
+        first = max(0, min(hit - width // 3, len(tokens) - width))
         last = min(len(tokens), first + width)
+        hits = {i for i in range(first, last) if _marked(tokens[i][0], words)}
         out, pos = [], tokens[first].start()
         for i in range(first, last):
             t = tokens[i]
