@@ -42,6 +42,7 @@ class Outcome:
     reply: Reply
     template: str
     drop: bool = False
+    cut: bool = False  # send half the body, then close
 
 
 def _error_reply(err: errors.ApiError) -> Reply:
@@ -170,7 +171,8 @@ class EmulatorApp:
             and reply.status < 400
             and (self.faults.drop(method, path))
         )
-        return Outcome(reply, template, drop)
+        cut = 200 <= reply.status < 300 and self.faults.cut(method, path)
+        return Outcome(reply, template, drop, cut)
 
     # -- /_emulator inspection --------------------------------------------------------
 

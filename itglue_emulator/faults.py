@@ -13,12 +13,16 @@ every POST *replaces* the whole configuration, an empty object clears all faults
       "latency": {"ms": 50, "jitter_ms": 20, "methods": [...], "path_prefix": "/"},
       "drop": [                        # store the write, then close without answering
         {"rate": 0.0, "next": 1, "methods": ["POST", "PATCH"], "path_prefix": "/"}
+      ],
+      "cut": [                         # a 2xx answer's body stops halfway (connection closed)
+        {"next": 1, "methods": ["GET"], "path_prefix": "/_downloads"}
       ]
     }
 
 A rule with ``next`` > 0 fires on exactly the next N matching requests and is then spent;
 otherwise it fires with probability ``rate``. ``methods`` (default: all; for drop POST and
-PATCH) and ``path_prefix`` (default "/") scope a rule. Flat shorthands are accepted too:
+PATCH; for cut GET) and ``path_prefix`` (default "/") scope a rule. Flat shorthands are
+accepted too:
 ``error_rate``/``error_next``/``status``, ``storm_next``/``storm_seconds``,
 ``latency_ms``/``jitter_ms``, ``drop_rate``/``drop_next``, with ``methods`` and
 ``path_prefix`` applying to the flat error, latency and drop rules.
@@ -69,6 +73,7 @@ class Rule:
 class _Config:
     errors: list[Rule] = field(default_factory=list)
     drops: list[Rule] = field(default_factory=list)
+    cuts: list[Rule] = field(default_factory=list)
     latency: Rule | None = None
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
@@ -122,6 +127,7 @@ _KNOWN = {
     "storm",
     "latency",
     "drop",
+    "cut",
     "error_rate",
     "error_next",
     "status",
@@ -176,6 +182,7 @@ class Faults:
                     "drop",
                 )
             )
+        cfg.cuts = _rules(doc.get("cut"), frozenset({"GET"}), "cut")
         latency = doc.get("latency")
         if latency is None and ("latency_ms" in doc or "jitter_ms" in doc):
             latency = {
@@ -245,6 +252,11 @@ class Faults:
                     return True
             return False
 
+    def cut(self, method: str, path: str) -> bool:
+        """Whether this answer's body stops halfway (a download cut by the network)."""
+        with self._lock:
+            return any(r.applies(method, path) and r.fire(self._rng) for r in self._cfg.cuts)
+
     def describe(self) -> dict[str, Any]:
         with self._lock:
             cfg = self._cfg
@@ -252,6 +264,7 @@ class Faults:
             return {
                 "errors": [r.describe() for r in cfg.errors],
                 "drop": [r.describe() for r in cfg.drops],
+                "cut": [r.describe() for r in cfg.cuts],
                 "latency": None
                 if cfg.latency is None
                 else {

@@ -75,7 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _write(self, reply: Reply, close: bool = False) -> None:
+    def _write(self, reply: Reply, close: bool = False, cut: bool = False) -> None:
+        """The answer; ``cut``: the full Content-Length is announced but only half the body
+        is sent before the connection closes (a transfer the network broke)."""
         body = reply.body
         if body is None or reply.status == 204:
             payload = b""
@@ -97,6 +99,12 @@ class _Handler(BaseHTTPRequestHandler):
             lines.append("Connection: close")
             self.close_connection = True
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if cut:
+            self.wfile.write(head + payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.server.abort_connection(self.connection)
+            return
         self.wfile.write(head + payload)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -196,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.server.abort_connection(self.connection)
             return
-        self._write(outcome.reply)
+        self._write(outcome.reply, cut=outcome.cut)
 
 
 def _reply(err: errors.ApiError) -> Reply:

@@ -68,3 +68,46 @@ def test_a_failed_attempt_restarts_the_file_from_zero(
     client.download_attachment_to("documents", doc.id, att, dest)
     assert dest.read_bytes() == data
     assert requests_seen(itglue_emulator, "GET", status=503) == 1
+
+
+def test_a_body_cut_halfway_is_downloaded_again_from_zero(
+    attached: Any, itglue_emulator: Any, tmp_path: Path
+) -> None:
+    client, doc, att, data = attached
+    itglue_emulator.set_faults(cut={"next": 1, "path_prefix": "/_downloads"})
+    dest = tmp_path / "cut.bin"
+    got = client.download_attachment_to("documents", doc.id, att, dest)
+    assert dest.read_bytes() == data and got.size == len(data)
+    assert requests_seen(itglue_emulator, "GET", route="/_downloads/:id/:token") == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+    seekable = io.BytesIO()
+    itglue_emulator.set_faults(cut={"next": 1, "path_prefix": "/_downloads"})
+    client.download_attachment_to("documents", doc.id, att, seekable)
+    assert seekable.getvalue() == data  # the half from the first attempt was dropped
+
+
+class _Pipe(io.RawIOBase):
+    """A write-only stream that cannot seek (a pipe, a socket)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self.data += bytes(b)
+        return len(b)
+
+
+def test_a_cut_download_into_a_stream_that_cannot_rewind_is_an_error(
+    attached: Any, itglue_emulator: Any
+) -> None:
+    client, doc, att, data = attached
+    itglue_emulator.set_faults(cut={"next": 1, "path_prefix": "/_downloads"})
+    with pytest.raises(DownloadError, match="cannot start over"):
+        client.download_attachment_to("documents", doc.id, att, _Pipe())  # type: ignore[arg-type]
+    pipe = _Pipe()
+    client.download_attachment_to("documents", doc.id, att, pipe)  # type: ignore[arg-type]
+    assert bytes(pipe.data) == data
