@@ -36,7 +36,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -450,7 +450,56 @@ def searchable_pdf(path: Path, limits: ExtractLimits) -> tuple[list[str], bytes]
         _run(argv, timeout=PAGE_TIMEOUT * 2)
         # the sidecar has one text per page, separated by form feeds
         texts = sidecar.read_text("utf-8", "replace").split("\f")[: limits.max_pages]
-        return texts, out.read_bytes()
+        return texts, _same_bytes_every_time(path, out)
+
+
+def _number_ocr_layers(pdf: Any, page: Any, number: int) -> None:
+    """Rename ocrmypdf's ``/OCR-<random>`` form XObjects of ``page`` to ``/OCR-<page>-<n>``,
+    in its resources and in its content stream."""
+    xobjects = page.Resources.get("/XObject") if "/Resources" in page.obj else None
+    if xobjects is None:
+        return
+    keys = xobjects.keys()  # a pikepdf Dictionary
+    names = sorted(str(k) for k in keys if str(k).startswith("/OCR-"))
+    if not names:
+        return
+    page.contents_coalesce()
+    content = page.obj.Contents.read_bytes()
+    for index, old in enumerate(names):
+        new = f"/OCR-{number}-{index}"
+        xobjects[new] = xobjects[old]
+        del xobjects[old]
+        content = content.replace(old.encode(), new.encode())
+    page.obj.Contents = pdf.make_stream(content)
+
+
+def _same_bytes_every_time(original: Path, ocred: Path) -> bytes:
+    """The OCR'd PDF without the stamps of the run: ocrmypdf writes the time it ran
+    (ModDate, XMP dates), a random name for each page's text layer and a random /ID, but
+    a record retried after a crash must get the same bytes (the file is part of what makes
+    it a duplicate). The dates become the original's creation date (or none), the names
+    are numbered, the /ID is derived from the content."""
+    import pikepdf  # ocrmypdf's own PDF library
+
+    with pikepdf.open(original) as source:
+        created = source.docinfo.get("/CreationDate")
+    with pikepdf.open(ocred) as pdf:
+        for key in ("/CreationDate", "/ModDate"):
+            if created is not None:
+                pdf.docinfo[key] = created
+            elif key in pdf.docinfo:
+                del pdf.docinfo[key]
+        with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as xmp:
+            for key in ("xmp:CreateDate", "xmp:ModifyDate", "xmp:MetadataDate"):
+                if key in xmp:
+                    del xmp[key]
+        for number, page in enumerate(pdf.pages):
+            _number_ocr_layers(pdf, page, number)
+        if "/ID" in pdf.trailer:  # its first half would survive a save
+            del pdf.trailer["/ID"]
+        buffer = io.BytesIO()
+        pdf.save(buffer, deterministic_id=True)
+        return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------- the plugin

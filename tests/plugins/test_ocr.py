@@ -96,6 +96,18 @@ def test_a_real_scan_becomes_text_and_a_searchable_pdf(tmp_path: Path) -> None:
     assert searchable[0].get_size() == pdfium.PdfDocument(original)[0].get_size()
 
 
+def test_the_searchable_copy_is_the_same_bytes_every_time(tmp_path: Path) -> None:
+    """A record retried after a crash must get the same file (it is part of what makes a
+    duplicate): ocrmypdf's run-time stamps, random layer names and /ID are normalised."""
+    scan = save_pages([render_page("Patch panel B")], tmp_path / "scan_0002.pdf")
+    first = extract_pdf(scan, ExtractLimits(searchable_pdf=True))
+    again = extract_pdf(scan, ExtractLimits(searchable_pdf=True))
+    assert first.replacement is not None and first.replacement == again.replacement
+    assert (
+        "Patch panel B" in pdfium.PdfDocument(first.replacement)[0].get_textpage().get_text_range()
+    )
+
+
 def test_without_tesseract_ocr_is_skipped_with_one_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
