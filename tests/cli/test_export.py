@@ -234,3 +234,21 @@ def test_a_killed_export_resumes_to_a_correct_tree(
     _check_tree(out, acme["attachments"])  # the .part leftovers are gone too
     # at most the one renamed in place just before the kill is fetched twice
     assert seen(itglue_emulator, DOWNLOAD) - downloads <= len(acme["attachments"]) - fetched + 1
+
+
+def test_a_file_that_fails_is_reported_and_the_others_are_kept(
+    config: Path, itglue_emulator: Any, acme: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    bad = next(iter(acme["attachments"]))
+    with itglue_emulator.app.store.lock:  # the API announces a size the bytes do not have
+        itglue_emulator.app.store.get("attachments", int(bad))["attachment-file-size"] += 1
+    args = ["-c", str(config), "--organization", "Acme", str(out)]
+    result = CliRunner().invoke(export, args)
+    assert result.exit_code == 1
+    assert f"failed: attachment {bad} (file0.bin)" in result.output
+    assert "bytes, the attachment has" in result.output and "Traceback" not in result.output
+    files = json.loads((out / "manifest.json").read_text())["files"]
+    assert f"attachments/{bad}" not in files
+    del acme["attachments"][bad]
+    _check_tree(out, acme["attachments"])  # the others are whole; no half file is left
