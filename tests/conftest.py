@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,3 +47,19 @@ def _hermetic_environment(
         monkeypatch.setenv(var, str(Path(home) / var.lower()))
     monkeypatch.delenv("ITGLUE_API_KEY", raising=False)
     yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Captured output travels from an xdist worker to the controller as UTF-8: a log line
+    quoting an undecodable file name (a lone surrogate, as the hostile-name tests make)
+    would crash the worker. Our own log formatters escape those; pytest's capture does not.
+    """
+    report = yield
+    report.sections = [
+        (title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
+        for title, text in report.sections
+    ]
+    return report
