@@ -117,6 +117,7 @@ def ledger_counts(state_dir: Path, instance: str) -> dict[str, dict[str, int]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(360)  # many restarts: the 120 s hang guard is too tight
 def test_sigkill_store_sink_exactly_once(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -167,6 +168,7 @@ def test_sigkill_store_sink_exactly_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(360)  # many restarts: the 120 s hang guard is too tight
 @pytest.mark.parametrize("drop", [False, True], ids=["plain", "commit-then-drop"])
 def test_sigkill_itglue_sink_against_the_emulator(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drop: bool

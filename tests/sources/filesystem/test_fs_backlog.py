@@ -256,6 +256,7 @@ def test_unreadable_file_fails_with_a_reason(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(360)  # many restarts: the 120 s hang guard is too tight
 def test_crash_during_a_backlog_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     drop = tmp_path / "drop"
     drop.mkdir()
