@@ -203,6 +203,7 @@ class DocumentSection(Resource):
     content: str | None = None
     level: int | None = None
     sort: int | None = None
+    images: list[dict[str, Any]] | None = None  # a gallery's images (id, file-name, ...)
 
     @classmethod
     def from_jsonapi(cls, obj: dict[str, Any]) -> Self:
@@ -211,6 +212,17 @@ class DocumentSection(Resource):
         if kind is not None:
             attrs["section-type"] = kind
         return super().from_jsonapi({**obj, "attributes": attrs})
+
+
+class DocumentImage(Resource):
+    """An image of a document (``target`` a document) or of a gallery section."""
+
+    resource_type: ClassVar[str] = "document_images"
+    file_name: str | None = None
+    target_type: str | None = None  # "gallery" or "document"
+    target_id: str | None = None
+    document_id: str | None = None
+    image_file_size: int | None = None
 
 
 class Attachment(Resource):
@@ -448,6 +460,7 @@ __all__ = [
     "Configuration",
     "Contact",
     "Document",
+    "DocumentImage",
     "DocumentSection",
     "FlexibleAsset",
     "GenericResource",

@@ -9,6 +9,7 @@ They need only the two primitives :meth:`request` and :meth:`iter_resources`, wh
 
 from __future__ import annotations
 
+import base64
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from .models import (
     Configuration,
     Contact,
     Document,
+    DocumentImage,
     DocumentSection,
     FlexibleAsset,
     GenericResource,
@@ -157,6 +159,34 @@ class ResourceShortcuts(ResourceTable, ABC):
 
     def list_document_sections(self, document_id: Any) -> Iterator[DocumentSection]:
         return self.document_sections.within(document_id).list()
+
+    def get_document_section(self, document_id: Any, section_id: Any) -> DocumentSection:
+        return self.document_sections.within(document_id).get(section_id)
+
+    def create_document_image(
+        self, target_type: str, target_id: Any, *, data: bytes, file_name: str
+    ) -> DocumentImage:
+        """POST ``/document_images``: ``target_type`` ``"gallery"`` (a Document::Gallery
+        section's id) or ``"document"``; the bytes go inline as strict base64."""
+        body = {
+            "data": {
+                "type": "document-images",
+                "attributes": {
+                    "target": {"type": target_type, "id": to_id(target_id)},
+                    "image": {
+                        "content": base64.b64encode(data).decode("ascii"),
+                        "file-name": file_name,
+                    },
+                },
+            }
+        }
+        return one(self.request("POST", "/document_images", json=body), DocumentImage)
+
+    def get_document_image(self, image_id: Any) -> DocumentImage:
+        return one(self.request("GET", f"/document_images/{image_id}"), DocumentImage)
+
+    def delete_document_image(self, image_id: Any) -> None:
+        self.request("DELETE", f"/document_images/{image_id}")
 
     # -- what a table line cannot express ------------------------------------------------
     def publish_document(self, document_id: Any) -> Document | None:

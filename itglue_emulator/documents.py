@@ -185,6 +185,12 @@ def section_update(ctx: Ctx) -> Reply:
 def section_delete(ctx: Ctx) -> Reply:
     with ctx.app.store.lock:
         record = _section(ctx)
+        for image in [
+            i
+            for i in ctx.app.store.tables["document_images"].values()
+            if i["target-type"] == "gallery" and i["target-id"] == record["id"]
+        ]:
+            ctx.app.store.delete("document_images", image["id"])
         ctx.app.store.delete("document_sections", record["id"])
         _touch_document(ctx, record)
     return Reply(204)

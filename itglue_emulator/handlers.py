@@ -264,6 +264,10 @@ def destroy_record(ctx: Ctx, spec: Spec, record: dict[str, Any]) -> None:
             s for s in store.tables["document_sections"].values() if s["document-id"] == rid
         ]:
             store.delete("document_sections", sec["id"])
+        for image in [
+            i for i in store.tables["document_images"].values() if i["document-id"] == rid
+        ]:
+            store.delete("document_images", image["id"])
     for child in SPECS.values():  # an organization's records, a configuration's interfaces
         if child.parent is not None and child.parent[0] == spec.collection:
             attr = child.parent[1]

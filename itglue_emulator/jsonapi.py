@@ -143,7 +143,15 @@ def attributes(ctx: Ctx, spec: Spec, record: dict[str, Any]) -> dict[str, Any]:
         )
     elif coll == "flexible_asset_fields":
         attrs["flexible-asset-type-id"] = record.get("flexible-asset-type-id")
-    if coll not in ("attachments", "document_sections", "related_items", "flexible_asset_fields"):
+    elif coll == "document_images":
+        attrs.pop("sha256", None)
+    if coll not in (
+        "attachments",
+        "document_sections",
+        "document_images",
+        "related_items",
+        "flexible_asset_fields",
+    ):
         attrs["resource-url"] = resource_url(ctx, spec, record)
     return attrs
 

@@ -12,6 +12,7 @@ from . import attachments as att
 from . import documents as docs
 from . import flexible as flex
 from . import handlers as h
+from . import images
 from . import related_items as rel
 from .handlers import Handler
 from .jsonapi import Ctx, Reply
@@ -140,6 +141,9 @@ def build_router() -> Router:
     r.add("GET", f"{sections}/:id", docs.section_show)
     r.add("PATCH", f"{sections}/:id", docs.section_update)
     r.add("DELETE", f"{sections}/:id", docs.section_delete)
+    r.add("POST", "/document_images", images.image_create)
+    r.add("GET", "/document_images/:id", images.image_show)
+    r.add("DELETE", "/document_images/:id", images.image_delete)
 
     # attachments and related items on every allowed parent type
     for parent in ATTACHABLE:

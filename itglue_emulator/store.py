@@ -59,6 +59,7 @@ COLLECTIONS = (
     "user_metrics",
     "logs",
     "exports",
+    "document_images",
 )
 
 _ID_STRIDE = 1_000_000
@@ -122,7 +123,7 @@ class Store:
     def delete(self, collection: str, record_id: int) -> None:
         with self.lock:
             self.tables[collection].pop(record_id, None)
-            if collection == "attachments":
+            if collection in ("attachments", "document_images"):
                 self.blobs.pop(record_id, None)
 
     # -- persistence (--state FILE) ------------------------------------------------------

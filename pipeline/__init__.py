@@ -29,9 +29,19 @@ from .extraction import (
     RegisterExtractor,
 )
 from .hookspecs import hookimpl, hookspec
+from .html import sanitize_html, text_to_html
 from .logs import register_secret
 from .paths import FileField, FolderField, PathField, check_folder
-from .records import Blob, DocumentRecord, FileInput, RecordDraft, Route, Section, Target
+from .records import (
+    Blob,
+    DocumentRecord,
+    FileInput,
+    RecordDraft,
+    Route,
+    Section,
+    SectionImage,
+    Target,
+)
 from .sinks import DeliveryResult, Sink, SinkOptions, StepJournal
 from .sources import EmitResult, RecordState, Source, SourceContext, SourceOptions
 from .transforms import Transform, TransformOptions
@@ -66,6 +76,7 @@ __all__ = [
     "Route",
     "ScanIncomplete",
     "Section",
+    "SectionImage",
     "Sink",
     "SinkOptions",
     "Source",
@@ -80,4 +91,6 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "register_secret",
+    "sanitize_html",
+    "text_to_html",
 ]

@@ -23,6 +23,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.mime",
     "plugins.routing",
     "plugins.title",
+    "plugins.extract",
     "plugins.extract.ocr",
     "plugins.extract.office",
     "plugins.extract.eml",

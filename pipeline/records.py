@@ -20,23 +20,44 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SectionKind = Literal["text", "heading"]
+SectionKind = Literal["text", "heading", "image"]
 TargetKind = Literal["document", "attachment"]
 
 
+class SectionImage(BaseModel):
+    """A picture of an ``image`` section: a file the plugin that made it keeps until the
+    record is delivered (e.g. a picture extracted from a DOCX)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file_name: str
+    path: Path
+    mime_type: str
+    size: int
+    sha256: str
+    alt: str = ""
+
+
 class Section(BaseModel):
-    """A piece of document content, e.g. an email body. ``content`` is HTML."""
+    """A piece of document content, e.g. an email body. ``content`` is HTML; an ``image``
+    section carries its picture in ``image`` (a gallery with that one picture)."""
 
     model_config = ConfigDict(frozen=True)
 
     kind: SectionKind = "text"
-    content: str
+    content: str = ""
     level: int | None = None  # headings only, 1-6
+    image: SectionImage | None = None  # image sections only
 
     @property
     def resource_type(self) -> str:
-        """The IT Glue section type: ``Document::Text`` or ``Document::Heading``."""
-        return {"text": "Document::Text", "heading": "Document::Heading"}[self.kind]
+        """The IT Glue section type: ``Document::Text``, ``Document::Heading`` or
+        ``Document::Gallery``."""
+        return {
+            "text": "Document::Text",
+            "heading": "Document::Heading",
+            "image": "Document::Gallery",
+        }[self.kind]
 
 
 class Blob(BaseModel):
@@ -93,6 +114,8 @@ class DocumentRecord(BaseModel):
             h.update(b"F" + blob.sha256.encode())
         for section in self.sections:
             h.update(b"S" + hashlib.sha256(section.content.encode()).hexdigest().encode())
+            if section.image is not None:
+                h.update(b"I" + section.image.sha256.encode())
         return h.hexdigest()
 
     @property

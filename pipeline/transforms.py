@@ -44,3 +44,6 @@ class Transform(ABC):
     @abstractmethod
     def apply(self, record: DocumentRecord) -> DocumentRecord:
         """Return the record to pass on (a changed copy or the same); raise Rejected to fail it."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release resources (worker processes...) when the engine closes."""

@@ -1,4 +1,4 @@
-"""Documents and their sections."""
+"""Documents, their sections and their images."""
 
 from __future__ import annotations
 
@@ -43,4 +43,5 @@ DOCUMENT_SPECS: tuple[Spec, ...] = (
         writable=frozenset({"resource-type", "content", "level", "sort", "duration"}),
         sorts=COMMON_SORT | {"sort"},
     ),
+    Spec("document_images", "document-images", "DocumentImage", "Document Image"),
 )

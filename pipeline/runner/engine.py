@@ -321,6 +321,11 @@ class Engine:
         if self._pool is not None:
             self._pool.stop(self.settings.pipeline.shutdown_timeout)
         self._close_sources(SOURCE_CLOSE_TIMEOUT)
+        for transform in self.transforms:
+            try:
+                transform.close()
+            except Exception:
+                log.exception("transform %s raised on close", transform.name)
         if self._sink is not None:
             try:
                 self._sink.close()

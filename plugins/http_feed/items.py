@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import RecordDraft, Section
+from pipeline import RecordDraft, Section, text_to_html
 
 from .options import FieldMap
 from .parsing import MAX_DEPTH, contains_too_deep
@@ -18,7 +18,6 @@ from .values import (
     lookup,
     parse_timestamp,
     safe_file_name,
-    text_to_html,
     type_name,
 )
 

@@ -6,7 +6,6 @@ Pure functions, no I/O; ``tests/http_feed/test_feed_logic.py`` tests them in-pro
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import math
 import re
@@ -128,14 +127,6 @@ def _finite(value: float) -> float | None:
     except OverflowError:
         return None
     return number if math.isfinite(number) else None
-
-
-def text_to_html(text: str) -> str:
-    """Plain text as HTML paragraphs (blank lines split paragraphs; newlines are <br>)."""
-    paragraphs = [p for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if p.strip()]
-    return "".join(
-        "<p>" + html.escape(p.strip()).replace("\n", "<br>") + "</p>" for p in paragraphs
-    )
 
 
 def canonical_hash(item: Any) -> str:

@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 
-import nh3
-
 from itglue_common import safe_file_name
+from pipeline import sanitize_html, text_to_html
 
 
 @dataclass
@@ -266,7 +265,9 @@ def parse_message(raw: bytes, body_max_chars: int = 500_000) -> ParsedMail:
     text = "\n\n".join(p for p in plains if p.strip())
     mail.text = text[:body_max_chars]
     if htmls:
-        mail.html = sanitize_html("\n".join(htmls)[:body_max_chars]) or None
+        mail.html = (
+            sanitize_html("\n".join(htmls)[:body_max_chars], allow_images=True).strip() or None
+        )
         if not mail.text and mail.html:
             mail.text = html_to_text(mail.html)
     if mail.html is None and mail.text.strip():
@@ -365,22 +366,6 @@ def _dedupe_names(attachments: list[Attachment]) -> None:
             i += 1
         a.file_name = candidate
         seen[candidate.lower()] = a.sha256
-
-
-def sanitize_html(markup: str) -> str:
-    """nh3 (ammonia) with its default allow-list: no scripts, styles, event handlers,
-    ``javascript:`` links; what IT Glue's rich text shows survives."""
-    return nh3.clean(markup).strip()
-
-
-def text_to_html(text: str) -> str:
-    """Plain text as escaped paragraphs (blank lines) with line breaks kept."""
-    paragraphs = re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n").strip())
-    return "\n".join(
-        "<p>" + "<br>".join(html.escape(line) for line in p.split("\n")) + "</p>"
-        for p in paragraphs
-        if p.strip()
-    )
 
 
 def html_to_text(markup: str) -> str:

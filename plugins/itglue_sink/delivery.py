@@ -16,13 +16,14 @@ from pipeline import (
     DeliveryResult,
     DocumentRecord,
     PermanentError,
+    SectionImage,
     StepJournal,
     Target,
     TransientError,
+    sanitize_html,
 )
 
 from .matching import is_one_of, match_attachment, name_key, parse_time
-from .sanitize import sanitize_html
 
 if TYPE_CHECKING:
     from .sink import ItglueSink
@@ -192,7 +193,8 @@ class Delivery:
     def sections(self, doc_id: str) -> None:
         """Add the record's sections in order; on a resumed delivery, adopt the ones an
         earlier attempt made but could not journal (sections are only ever appended to a
-        document this record owns, so the server's count says how far it got)."""
+        document this record owns, so the server's count says how far it got). An image
+        section is a gallery section, then its picture (step ``image:<i>``)."""
         created = 0  # sections this record has on the server before section i
         existing: list[Any] | None = None
         for i, section in enumerate(self.record.sections):
@@ -200,11 +202,19 @@ class Delivery:
             value = self.done(step)
             if value:
                 created += value != "skipped"
+                if section.image is not None and value != "skipped":
+                    self.image(doc_id, i, value, section.image)
                 continue
-            content = sanitize_html(section.content, allow_images=self.sink.opts.allow_images)
-            if not content.strip():
-                self.journal.record(step, "skipped")
-                continue
+            if section.kind == "image":
+                content = ""
+                if section.image is None:
+                    self.journal.record(step, "skipped")
+                    continue
+            else:
+                content = sanitize_html(section.content, allow_images=self.sink.opts.allow_images)
+                if not content.strip():
+                    self.journal.record(step, "skipped")
+                    continue
             if self.resumed:
                 if existing is None:
                     self.requests += 1
@@ -216,8 +226,10 @@ class Delivery:
                 if len(existing) > created:
                     self.journal.record(step, str(existing[created].id))
                     created += 1
+                    if section.image is not None:
+                        self.image(doc_id, i, str(existing[created - 1].id), section.image)
                     continue
-            attrs: dict[str, Any] = {"content": content}
+            attrs: dict[str, Any] = {"content": content} if content else {}
             if section.kind == "heading":
                 attrs["level"] = section.level or 2
             try:
@@ -236,6 +248,58 @@ class Delivery:
                 ) from None
             self.journal.record(step, str(made.id))
             created += 1
+            if section.image is not None:
+                self.image(doc_id, i, str(made.id), section.image)
+
+    def image(self, doc_id: str, i: int, gallery_id: str, image: SectionImage) -> None:
+        """Put section ``i``'s picture into its gallery, once. When an earlier attempt
+        sent it (its pending mark is journaled) but could not journal the answer, the
+        gallery is read first: a picture of this name and size in it is that upload."""
+        step = f"image:{i}"
+        if self.done(step):
+            return
+        if self.done(f"{step}.pending"):
+            found = self.find_image(doc_id, gallery_id, image)
+            if found:
+                self.journal.record(step, found)
+                return
+        try:
+            data = image.path.read_bytes()
+        except FileNotFoundError:
+            raise PermanentError(
+                f"the extracted picture {image.file_name!r} of section {i} is gone"
+                f" ({image.path}); itglue-ingest retry extracts the file again"
+            ) from None
+        self.journal.record(f"{step}.pending", "1")
+        what = f"adding picture {image.file_name!r} to section {gallery_id} of document {doc_id}"
+        try:
+            made = self.call(
+                what,
+                self.client.create_document_image,
+                "gallery",
+                gallery_id,
+                data=data,
+                file_name=image.file_name,
+            )
+        except itg.AmbiguousOutcomeError:
+            raise TransientError(
+                f"{what}: the answer was lost; the gallery is checked on the next attempt",
+                retry_after=self.settle(),
+            ) from None
+        self.journal.record(step, str(made.id))
+
+    def find_image(self, doc_id: str, gallery_id: str, image: SectionImage) -> str | None:
+        """The id of a picture of ``image``'s name and size in the gallery, or None."""
+        self.doing = f"reading gallery section {gallery_id} of document {doc_id}"
+        self.requests += 1
+        gallery = self.client.get_document_section(doc_id, gallery_id)
+        for item in gallery.images or []:
+            size = item.get("image-file-size", item.get("image_file_size"))
+            if item.get("file-name", item.get("file_name")) == image.file_name and (
+                size is None or int(size) == image.size
+            ):
+                return str(item["id"])
+        return None
 
     def attachments(self, resource_type: str, resource_id: str) -> list[str]:
         """Upload the record's files in order, each journaled at once. On a resumed

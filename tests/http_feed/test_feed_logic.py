@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from pipeline import text_to_html
 from plugins.http_feed.checkpoint import Watermark
 from plugins.http_feed.options import HttpFeedOptions
 from plugins.http_feed.values import (
@@ -14,7 +15,6 @@ from plugins.http_feed.values import (
     lookup,
     parse_timestamp,
     safe_file_name,
-    text_to_html,
     url_problem,
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plugins.itglue_sink import sanitize_html
+from pipeline import sanitize_html
 
 
 def test_script_and_style_are_removed_with_their_content() -> None:
