@@ -26,6 +26,7 @@ from .extraction import (
     Heading,
     Html,
     Picture,
+    Registered,
     RegisterExtractor,
 )
 from .hookspecs import hookimpl, hookspec
@@ -72,6 +73,7 @@ __all__ = [
     "RecordDraft",
     "RecordState",
     "RegisterExtractor",
+    "Registered",
     "Rejected",
     "Route",
     "ScanIncomplete",

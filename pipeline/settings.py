@@ -91,7 +91,7 @@ class CacheSettings(_Strict):
 
 
 class PipelineSettings(_Strict):
-    transforms: list[str] = Field(default_factory=lambda: ["mime", "route", "title"])
+    transforms: list[str] = Field(default_factory=lambda: ["mime", "extract", "route", "title"])
     sink: str = "itglue"
     workers: int = Field(default=4, ge=1, le=32)
     max_file_size: int = Field(default=100 * 1024 * 1024, gt=0)  # bytes

@@ -2,7 +2,7 @@
 
 pluggy cannot chain one implementation's output into the next, so transforms are not
 hooks: a plugin registers a class by name through ``ingest_register_transforms`` and
-``[pipeline] transforms = ["mime", "route", "title"]`` says which run, in what order.
+``[pipeline] transforms = ["mime", "extract", "route", "title"]`` says which run, in what order.
 A transform returns the (possibly changed) record, or raises
 :class:`pipeline.errors.Rejected` to fail it with a reason.
 """

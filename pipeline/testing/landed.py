@@ -135,7 +135,7 @@ class RunOnce:
         :param source_tables: ``[[sources]]`` tables; ``name`` defaults to the ``type``.
         :param organizations: organization names to create in IT Glue first (unless they
             exist), so that records naming them can be routed.
-        :param transforms: ``[pipeline] transforms`` (default: mime, route, title).
+        :param transforms: ``[pipeline] transforms`` (default: mime, extract, route, title).
         :param plugins: plugin objects or modules to register besides the installed ones
             (a plugin under test that is not installed).
         :param sections: other top-level settings, e.g. ``routing={...}``,

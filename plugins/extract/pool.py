@@ -1,9 +1,10 @@
 """Extractors run in worker processes: a hostile file can loop, allocate or crash a
 parser, and none of that may reach the engine.
 
-Each worker is a ``forkserver`` process (forked from a clean server, not from the
-threaded engine, so it inherits no locks and no engine file descriptors) that caps its
-own address space with ``RLIMIT_AS`` and then serves one job at a time over a pipe. The
+Each worker is a fresh interpreter (``python -c``, like multiprocessing's ``spawn`` but
+without re-running the caller's ``__main__``) that caps its own address space with
+``RLIMIT_AS`` and then serves one job at a time over a pair of pipes (pickled with
+``multiprocessing.connection``). It inherits no locks and no engine descriptors. The
 engine side waits at most the per-file budget: a worker that does not answer in time is
 killed and replaced, one that dies (the memory cap, a segfault in a C parser) is
 replaced too. A worker whose engine dies sees its pipe close and exits.
@@ -17,22 +18,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import queue
-import resource
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pipeline import Extracted, ExtractionError, ExtractLimits, Extractor
+from pipeline import Extracted, ExtractLimits, Extractor
 
 log = logging.getLogger("itglue_ingest.extract")
 
 Status = Literal["ok", "failed", "timeout", "crashed"]
+WORKER_CODE = "from plugins.extract.worker import main; main()"
+# A worker says "ready" once its interpreter and the pipeline are imported; that start-up
+# (seconds on a busy host) is not part of any file's budget, but it has its own limit.
+STARTUP_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -44,70 +48,61 @@ class Outcome:
     reason: str = ""
 
 
-def _cap_memory(limit: int) -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-def _serve(conn: Connection, memory_limit: int) -> None:
-    """The worker's loop: one job in, one answer out, until the pipe closes."""
-    _cap_memory(memory_limit)
-    while True:
-        try:
-            extractor, path, limits = conn.recv()
-        except (EOFError, OSError):
-            return  # the engine is gone (or closed the pool)
-        except MemoryError:
-            conn.send(("crashed", "the job did not fit in the worker's memory cap"))
-            return
-        try:
-            answer: tuple[Any, ...] = ("ok", extractor(Path(path), limits))
-        except ExtractionError as e:
-            answer = ("failed", str(e) or type(e).__name__)
-        except MemoryError:
-            # the heap may be in any state: answer (if there is room left) and go
-            with contextlib.suppress(Exception):
-                conn.send(("crashed", "it needed more memory than the cap allows"))
-            return
-        except RecursionError:
-            answer = ("failed", "the file is nested too deeply to parse")
-        except Exception as e:
-            answer = ("failed", f"{type(e).__name__}: {e}")
-        try:
-            conn.send(answer)
-        except MemoryError:
-            return
-        except Exception as e:  # a result that does not pickle: an extractor bug
-            conn.send(("failed", f"the extractor's result cannot be sent: {e}"))
-
-
 class _Worker:
-    """One worker process and the engine's end of its pipe."""
+    """One worker process and the engine's ends of its two pipes."""
 
-    def __init__(self, ctx: Any, memory_limit: int) -> None:
-        ours, theirs = ctx.Pipe(duplex=True)
-        self.conn: Connection = ours
-        self.process: BaseProcess = ctx.Process(
-            target=_serve, args=(theirs, memory_limit), name="itglue-ingest-extract", daemon=True
-        )
-        self.process.start()
-        theirs.close()  # only the worker holds its end: its death is an EOF here
+    def __init__(self, memory_limit: int) -> None:
+        jobs_r, jobs_w = os.pipe()
+        answers_r, answers_w = os.pipe()
+        env = dict(os.environ)
+        # the worker imports extractors by module name: give it this process's path
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", WORKER_CODE, str(jobs_r), str(answers_w), str(memory_limit)],
+                pass_fds=(jobs_r, answers_w),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # a terminal's Ctrl-C is the engine's to handle
+            )
+        finally:
+            os.close(jobs_r)
+            os.close(answers_w)  # only the worker holds it: its death is an EOF here
+        self.jobs = Connection(jobs_w, readable=False)
+        self.answers = Connection(answers_r, writable=False)
+
+        self.ready = False
+
+    def wait_ready(self) -> Outcome | None:
+        """None once the worker is ready; else why it is not (it is then killed)."""
+        if self.ready:
+            return None
+        try:
+            if self.answers.poll(STARTUP_TIMEOUT) and self.answers.recv() == ("ready", None):
+                self.ready = True
+                return None
+        except (EOFError, OSError):
+            pass
+        return Outcome("crashed", reason=f"the extraction worker did not start: {self._death()}")
 
     def run(
         self, extractor: Extractor, path: Path, limits: ExtractLimits, timeout: float
     ) -> Outcome:
+        not_ready = self.wait_ready()
+        if not_ready is not None:
+            return not_ready
         try:
-            self.conn.send((extractor, str(path), limits))
-        except (OSError, EOFError) as e:
+            self.jobs.send((extractor, str(path), limits))
+        except OSError as e:
             return Outcome("crashed", reason=f"the worker could not take the job: {e}")
-        if not self.conn.poll(timeout):
+        if not self.answers.poll(timeout):
             return Outcome("timeout", reason=f"it took longer than {timeout:g} s")
         try:
-            status, value = self.conn.recv()
+            status, value = self.answers.recv()
         except (EOFError, OSError):
-            self.process.join(1.0)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(1.0)
             return Outcome("crashed", reason=self._death())
         if status == "ok":
             if not isinstance(value, Extracted):
@@ -116,21 +111,25 @@ class _Worker:
         return Outcome(status, reason=str(value))
 
     def _death(self) -> str:
-        code = self.process.exitcode
+        code = self.process.poll()
+        if code is None:
+            return "it did not answer"
         if code is not None and code < 0:
-            return f"the extractor's worker was killed by signal {-code}"
-        return f"the extractor's worker died (exit code {code})"
+            return f"the extraction worker was killed by signal {-code}"
+        return f"the extraction worker died (exit code {code})"
 
     @property
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None
 
     def kill(self) -> None:
-        with contextlib.suppress(Exception):
-            self.conn.close()
-        if self.process.is_alive():
+        for conn in (self.jobs, self.answers):
+            with contextlib.suppress(OSError):
+                conn.close()
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join(5.0)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5.0)
 
 
 class ExtractionPool:
@@ -140,7 +139,6 @@ class ExtractionPool:
     def __init__(self, *, workers: int, timeout: float, memory_limit: int) -> None:
         self.timeout = timeout
         self.memory_limit = memory_limit
-        self._ctx = multiprocessing.get_context("forkserver")
         self._slots = threading.BoundedSemaphore(workers)
         self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
         self._lock = threading.Lock()
@@ -167,7 +165,7 @@ class ExtractionPool:
             try:
                 worker = self._idle.get_nowait()
             except queue.Empty:
-                worker = _Worker(self._ctx, self.memory_limit)
+                worker = _Worker(self.memory_limit)
             self._busy.add(worker)
             return worker
 
@@ -199,7 +197,7 @@ class ExtractionPool:
         """The worker processes now alive (for tests)."""
         with self._lock:
             workers = [*self._busy, *list(self._idle.queue)]
-        return [w.process.pid for w in workers if w.process.pid and w.alive]
+        return [w.process.pid for w in workers if w.alive]
 
 
 def default_workers() -> int:

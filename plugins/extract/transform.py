@@ -26,6 +26,7 @@ from pipeline import (
     DeliveryResult,
     DocumentRecord,
     EngineContext,
+    Registered,
     Section,
     Transform,
     hookimpl,
@@ -37,6 +38,16 @@ from .pool import ExtractionPool, Outcome
 
 log = logging.getLogger("itglue_ingest.extract")
 
+# sniffed types too generic to pick an extractor when the claim names a specific one
+GENERIC_TYPES = frozenset(
+    {
+        "text/plain",
+        "application/zip",
+        "application/octet-stream",
+        "application/x-ole-storage",
+        "application/cdfv2",
+    }
+)
 FOLDER = "extract"  # under the engine's state folder: pictures and replacements until delivery
 
 
@@ -104,9 +115,8 @@ class ExtractTransform(Transform):
     def apply(self, record: DocumentRecord) -> DocumentRecord:
         if record.sections or not record.files:
             return record
-        registry = self.context.extractors()
         for blob in record.files:
-            found = registry.lookup(blob.mime_type)
+            found, mime = self.extractor_for(blob)
             if found is not None:
                 break
         else:
@@ -117,7 +127,7 @@ class ExtractTransform(Transform):
             "status": outcome.status,
             "extractor": found.name,
             "file": blob.file_name,
-            "mime": blob.mime_type,
+            "mime": mime,
         }
         if outcome.status != "ok" or outcome.result is None:
             return self._failed(record, blob, info, outcome)
@@ -151,6 +161,20 @@ class ExtractTransform(Transform):
         )
         metadata_text = result.text[: self.opts.max_text_chars]
         return self._with(record, info, sections, files=files, text=metadata_text)
+
+    def extractor_for(self, blob: Blob) -> tuple[Registered | None, str | None]:
+        """The extractor for the file's sniffed type; for a type libmagic cannot tell
+        apart (Markdown and CSV sniff as text/plain, some OOXML as a ZIP), the one for the
+        claimed type (its extension). The extractor checks the content anyway."""
+        registry = self.context.extractors()
+        sniffed = blob.mime_type
+        found = registry.lookup(sniffed)
+        claimed = blob.claimed_mime
+        if claimed and (found is None or sniffed in GENERIC_TYPES):
+            better = registry.lookup(claimed)
+            if better is not None and (found is None or better.name != found.name):
+                return better, claimed
+        return found, sniffed
 
     def _failed(
         self, record: DocumentRecord, blob: Blob, info: dict[str, Any], outcome: Outcome

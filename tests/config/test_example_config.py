@@ -43,7 +43,7 @@ def test_example_is_accepted_by_the_engine(tmp_path: Path) -> None:
     settings.state.dir = tmp_path / "state"
     with Engine(settings, get_plugin_manager(load_entrypoints=False)) as engine:
         assert set(engine.sources) == {"scans", "docs-mailbox", "psa-reports"}
-        assert [t.name for t in engine.transforms] == ["mime", "route", "title"]
+        assert [t.name for t in engine.transforms] == ["mime", "extract", "route", "title"]
 
 
 def test_demo_config_is_accepted_by_the_engine(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_defaults_are_usable() -> None:
     s = parse_settings({})
     assert s.itglue.instance == "default"
-    assert s.pipeline.transforms == ["mime", "route", "title"]
+    assert s.pipeline.transforms == ["mime", "extract", "route", "title"]
     assert s.database_path.name == "default.db"
 
 
