@@ -164,13 +164,17 @@ class ExtractTransform(Transform):
 
     def extractor_for(self, blob: Blob) -> tuple[Registered | None, str | None]:
         """The extractor for the file's sniffed type; for a type libmagic cannot tell
-        apart (Markdown and CSV sniff as text/plain, some OOXML as a ZIP), the one for the
-        claimed type (its extension). The extractor checks the content anyway."""
+        apart (Markdown and CSV sniff as text/plain, some OOXML as a ZIP) or only guesses
+        (one text type for another: Markdown with a <script> in it sniffs as HTML), the
+        one for the claimed type (its extension). The extractor checks the content."""
         registry = self.context.extractors()
         sniffed = blob.mime_type
         found = registry.lookup(sniffed)
         claimed = blob.claimed_mime
-        if claimed and (found is None or sniffed in GENERIC_TYPES):
+        both_text = bool(claimed and sniffed) and all(
+            str(t).startswith("text/") for t in (claimed, sniffed)
+        )
+        if claimed and (found is None or sniffed in GENERIC_TYPES or both_text):
             better = registry.lookup(claimed)
             if better is not None and (found is None or better.name != found.name):
                 return better, claimed
