@@ -317,6 +317,7 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
         return
     with _ledger(settings) as ledger:
         counts = ledger.counts()
+        outcomes = ledger.transform_outcomes()
         failed = ledger.failed(limit=limit)
         waiting = ledger.waiting(limit=limit)
         records = ledger.recent(limit=recent) if recent > 0 else []
@@ -329,6 +330,7 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
                     "database": str(settings.database_path),
                     "daemon": daemon_dict(heartbeat),
                     "sources": counts,
+                    "transform_outcomes": outcomes,
                     "failed": [e.to_dict() for e in failed],
                     "waiting": [
                         {**e.to_dict(), "next_attempt_at": e.next_attempt_at} for e in waiting
@@ -353,6 +355,9 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
         row = source.ljust(width)
         row += "".join(str(counts[source].get(s, 0)).rjust(12) for s in states)
         click.echo(row)
+    for name in sorted(outcomes):
+        told = ", ".join(f"{k} {n}" for k, n in sorted(outcomes[name].items()))
+        click.echo(f"{name}: {told}")
     if waiting:
         click.echo("\nwaiting for a retry:")
         for e in waiting:

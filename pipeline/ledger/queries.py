@@ -106,6 +106,18 @@ class LedgerQueries(LedgerStore):
             out.setdefault(source, {})[state] = int(n)
         return out
 
+    def transform_outcomes(self) -> dict[str, dict[str, int]]:
+        """``{transform: {outcome: n}}``: what transforms reported in a record's
+        ``metadata["transform_outcomes"]`` (e.g. ``extract``: ``ok``, ``timeout``)."""
+        out: dict[str, dict[str, int]] = {}
+        for name, outcome, n in self._query(
+            "SELECT j.key, j.value, COUNT(*) FROM ledger_records,"
+            " json_each(ledger_records.record, '$.metadata.transform_outcomes') AS j"
+            " GROUP BY j.key, j.value"
+        ):
+            out.setdefault(str(name), {})[str(outcome)] = int(n)
+        return out
+
     def counts_since(self, since: float) -> dict[str, dict[str, int]]:
         """``{source: {state: n}}`` of the records changed at or after ``since``."""
         out: dict[str, dict[str, int]] = {}

@@ -10,7 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
+
 from itglue_emulator import Emulator
+from pipeline.commands.engine import status
 from pipeline.settings import Settings
 from pipeline.testing import Landed, LandedDocument, RunOnce, with_sections
 from tests.extract import extract_plugins
@@ -148,3 +151,17 @@ def test_hostile_extractors_cost_only_the_text_and_the_engine_goes_on(
     for doc in docs.values():  # each with its file, byte for byte
         (file_name,) = doc.attachments
         assert doc.attachments[file_name] == files[file_name]
+    # the outcomes are counted: `status` shows them
+    config = tmp_path / "ingest.toml"
+    config.write_text(
+        f'[itglue]\ninstance = "test"\nbase_url = "{itglue_emulator.base_url}"\n'
+        f'[state]\ndir = "{ingest_settings.state.dir}"\n'
+    )
+    shown = CliRunner().invoke(status, ["-c", str(config), "--json"])
+    assert json.loads(shown.output)["transform_outcomes"] == {
+        "extract": {"crashed": 1, "ok": 1, "timeout": 1}
+    }
+    assert (
+        "extract: crashed 1, ok 1, timeout 1"
+        in CliRunner().invoke(status, ["-c", str(config)]).output
+    )
