@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "pipeline.commands.emulator",
     "pipeline.commands.validate",
     "pipeline.commands.export",
+    "pipeline.commands.extract",
 )
 
 
