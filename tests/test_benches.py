@@ -173,6 +173,12 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
             [rf"RSS +[+-]{NUMBER} MB/h", r"every item landed exactly once"],
         )
     ],
+    "bench_extract": [
+        (
+            ["--docs", "2"],
+            [rf"txt +2 +{NUMBER} +{NUMBER} +{NUMBER}", rf"html +2 +{NUMBER} +{NUMBER} +{NUMBER}"],
+        )
+    ],
     "bench_sink": [
         (
             ["10"],

@@ -92,7 +92,7 @@ def test_sigkill_during_section_creation_leaves_one_set_of_sections(
     records = emulator.state()["records"]
     assert len(records["documents"]) == FILES
     names = Counter(a["file-name"] for a in records["attachments"])
-    assert names == Counter(contents), "a file was lost or attached twice"
+    assert names == Counter(list(contents)), "a file was lost or attached twice"
     images = Counter(str(i["target-id"]) for i in records["document_images"])
     assert [g for g, n in images.items() if n > 1] == [], "a picture was uploaded twice"
     for doc in records["documents"]:
