@@ -80,7 +80,8 @@ def test_text_markdown_and_html_land_as_sections_with_the_original_attached(
     }
     landed = run(itglue_emulator, ingest_settings, drop(tmp_path, files))
     docs = by_name(landed)
-    assert sorted(docs) == ["notes", "page", "runbook"]
+    # "page" says nothing: the title comes from the HTML's <title> (titles from content)
+    assert sorted(docs) == ["Switch config", "notes", "runbook"]
     assert kinds(itglue_emulator, docs["notes"]) == [
         ("text", "<p>Firewall rules reviewed.<br>All ports closed.</p><p>Next review: June.</p>")
     ]
@@ -90,7 +91,7 @@ def test_text_markdown_and_html_land_as_sections_with_the_original_attached(
         ("h2", "Restore"),
         ("text", "<ol>\n<li>Stop the service</li>\n<li>Restore</li>\n</ol>"),
     ]
-    assert kinds(itglue_emulator, docs["page"]) == [
+    assert kinds(itglue_emulator, docs["Switch config"]) == [
         ("h1", "Core switch"),
         (
             "text",
