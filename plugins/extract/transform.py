@@ -48,6 +48,15 @@ GENERIC_TYPES = frozenset(
         "application/cdfv2",
     }
 )
+# metric label of each status (``context.tally``: a small fixed set, never free text)
+METRIC_OUTCOMES = {
+    "ok": "extracted",
+    "empty": "empty",
+    "failed": "failed",
+    "timeout": "timeout",
+    "crashed": "crashed",
+    "unsupported": "skipped",
+}
 FOLDER = "extract"  # under the engine's state folder: pictures and replacements until delivery
 
 
@@ -141,7 +150,8 @@ class ExtractTransform(Transform):
         sections = builder.add(result)
         if not any(s.kind != "text" or s.content for s in sections):
             info["status"] = "empty"
-            sections = [note_section(f"No text was found in {blob.file_name}.")]
+            # no file name in it: the same bytes under another name are the same content
+            sections = [note_section("No text was found in the attached file.")]
         info.update(
             pages=result.pages,
             title=result.title,
@@ -228,6 +238,9 @@ class ExtractTransform(Transform):
         files: list[Blob] | None = None,
         text: str | None = None,
     ) -> DocumentRecord:
+        self.context.tally.extraction(
+            record.source, str(info.get("extractor") or "none"), METRIC_OUTCOMES[info["status"]]
+        )
         metadata = dict(record.metadata)
         metadata["extract"] = {k: v for k, v in info.items() if v is not None}
         outcomes = dict(metadata.get("transform_outcomes") or {})

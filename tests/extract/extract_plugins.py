@@ -14,7 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline import Extracted, ExtractLimits, Heading, Html, Picture, hookimpl
+from pipeline import (
+    Extracted,
+    ExtractionError,
+    ExtractLimits,
+    Heading,
+    Html,
+    Picture,
+    hookimpl,
+)
 
 PNG_1X1 = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -32,6 +40,8 @@ def extract_description(path: Path, limits: ExtractLimits) -> Extracted:
     if hostile == "loop":
         while True:  # a parser stuck on a malformed file
             time.sleep(0.01)
+    if hostile == "refuse":
+        raise ExtractionError("the file is encrypted")
     if hostile == "allocate":
         hoard = []
         while True:  # a decompression bomb in a parser

@@ -80,8 +80,7 @@ def test_text_markdown_and_html_land_as_sections_with_the_original_attached(
     }
     landed = run(itglue_emulator, ingest_settings, drop(tmp_path, files))
     docs = by_name(landed)
-    # "page" says nothing: the title comes from the HTML's <title> (titles from content)
-    assert sorted(docs) == ["Switch config", "notes", "runbook"]
+    assert sorted(docs) == ["notes", "page", "runbook"]
     assert kinds(itglue_emulator, docs["notes"]) == [
         ("text", "<p>Firewall rules reviewed.<br>All ports closed.</p><p>Next review: June.</p>")
     ]
@@ -91,7 +90,7 @@ def test_text_markdown_and_html_land_as_sections_with_the_original_attached(
         ("h2", "Restore"),
         ("text", "<ol>\n<li>Stop the service</li>\n<li>Restore</li>\n</ol>"),
     ]
-    assert kinds(itglue_emulator, docs["Switch config"]) == [
+    assert kinds(itglue_emulator, docs["page"]) == [
         ("h1", "Core switch"),
         (
             "text",
