@@ -59,7 +59,15 @@ class _Worker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", WORKER_CODE, str(jobs_r), str(answers_w), str(memory_limit)],
+                [
+                    sys.executable,
+                    "-c",
+                    WORKER_CODE,
+                    str(jobs_r),
+                    str(answers_w),
+                    str(memory_limit),
+                    str(os.getpid()),
+                ],
                 pass_fds=(jobs_r, answers_w),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

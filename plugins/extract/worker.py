@@ -7,6 +7,8 @@ import contextlib
 import os
 import resource
 import sys
+import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -58,8 +60,21 @@ def serve(jobs: Connection, answers: Connection) -> None:
             answers.send(("failed", f"the extractor's result cannot be sent: {e}"))
 
 
+def exit_with_the_engine(engine_pid: int) -> None:
+    """A job may loop in C code and never read the closed pipe: when the engine is gone
+    (killed: this process was handed to another parent), end at once."""
+
+    def watch() -> None:
+        while os.getppid() == engine_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="engine-watch", daemon=True).start()
+
+
 def main() -> None:
     jobs_fd, answers_fd, memory_limit = (int(a) for a in sys.argv[1:4])
+    exit_with_the_engine(int(sys.argv[4]))
     # stdout is not ours to write: an extractor's stray print must not reach anyone
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     cap_memory(memory_limit)
