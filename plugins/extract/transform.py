@@ -162,7 +162,7 @@ class ExtractTransform(Transform):
         files = self._files(record, blob, result.replacement, result.replacement_name, folder)
         if not self.opts.attach_original and info["status"] == "ok":
             files = [f for f in files if f is not blob]
-        log.info(
+        log.debug(  # a success is in the record and the counts; only trouble is worth a line
             "extracted %s with %s: %d section(s)%s",
             blob.file_name,
             found.name,
