@@ -12,6 +12,7 @@ from .escaping import escape_controls, escape_markup, json_safe
 from .filenames import safe_file_name
 from .net import is_loopback_host, proxies_for
 from .retry_after import parse_retry_after
+from .sanitize import sanitize_html
 from .sizes import human_size
 
 # The application's one name: the platformdirs folder, the keyring service, the
@@ -30,4 +31,5 @@ __all__ = [
     "parse_retry_after",
     "proxies_for",
     "safe_file_name",
+    "sanitize_html",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import html as _html
 import re
 
-from itglue_common.sanitize import sanitize_html
+from itglue_common import sanitize_html
 
 __all__ = ["sanitize_html", "text_to_html"]
 

@@ -12,7 +12,7 @@ from pipeline.commands.extract import extract
 
 
 def test_extract_prints_the_sections_and_writes_a_preview(tmp_path: Path) -> None:
-    md = tmp_path / "runbook.md"
+    md = tmp_path / "runbook.markdown"
     md.write_text("# Restore\n\nStop the **service** first.\n")
     preview = tmp_path / "out.html"
     result = CliRunner().invoke(extract, [str(md), "--preview", str(preview)])
@@ -21,10 +21,10 @@ def test_extract_prints_the_sections_and_writes_a_preview(tmp_path: Path) -> Non
         "<h1>Restore</h1>",
         "<p>Stop the <strong>service</strong> first.</p>",
     ]
-    assert "runbook.md: text/markdown, ok by markdown, 2 section(s)" in result.stderr
+    assert "runbook.markdown: text/markdown, ok by markdown, 2 section(s)" in result.stderr
     page = preview.read_text()
     assert page.startswith("<!DOCTYPE html>") and "<h1>Restore</h1>" in page
-    assert "<li>runbook.md</li>" in page  # the attachment it would keep
+    assert "<li>runbook.markdown</li>" in page  # the attachment it would keep
 
 
 def test_extract_json_and_a_file_without_an_extractor(tmp_path: Path) -> None:

@@ -89,8 +89,8 @@ def test_text_files_decode_utf8_a_bom_or_windows_1252(tmp_path: Path) -> None:
 
 
 def test_markdown_and_html_titles_and_sanitizing(tmp_path: Path) -> None:
-    (tmp_path / "a.md").write_text("# Title *one*\n\n<img src=x onerror=alert(1)>text\n")
-    md = extract_markdown(tmp_path / "a.md", ExtractLimits())
+    (tmp_path / "a.markdown").write_text("# Title *one*\n\n<img src=x onerror=alert(1)>text\n")
+    md = extract_markdown(tmp_path / "a.markdown", ExtractLimits())
     assert md.title == "Title one"
     assert "onerror" not in md.blocks[0].html and "text" in md.text  # type: ignore[union-attr]
     (tmp_path / "a.html").write_text("<title> Page &amp; co </title><body><p>x</p>")

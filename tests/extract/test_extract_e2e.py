@@ -72,7 +72,7 @@ def test_text_markdown_and_html_land_as_sections_with_the_original_attached(
 ) -> None:
     files = {
         "notes.txt": b"Firewall rules reviewed.\nAll ports closed.\n\nNext review: June.\n",
-        "runbook.md": b"# Backup runbook\n\nCheck the **NAS** nightly.\n\n## Restore\n\n"
+        "runbook.markdown": b"# Backup runbook\n\nCheck the **NAS** nightly.\n\n## Restore\n\n"
         b"1. Stop the service\n2. Restore\n\n<script>alert(1)</script>\n",
         "page.html": b"<html><head><title>Switch config</title><style>p{}</style></head>"
         b"<body><h1>Core switch</h1><p onclick='x()'>VLAN 10 is <b>voice</b>.</p>"
@@ -80,11 +80,11 @@ def test_text_markdown_and_html_land_as_sections_with_the_original_attached(
     }
     landed = run(itglue_emulator, ingest_settings, drop(tmp_path, files))
     docs = by_name(landed)
-    assert sorted(docs) == ["notes", "page", "runbook"]
+    assert sorted(docs) == ["notes", "page", "runbook.markdown"]
     assert kinds(itglue_emulator, docs["notes"]) == [
         ("text", "<p>Firewall rules reviewed.<br>All ports closed.</p><p>Next review: June.</p>")
     ]
-    assert kinds(itglue_emulator, docs["runbook"]) == [
+    assert kinds(itglue_emulator, docs["runbook.markdown"]) == [
         ("h1", "Backup runbook"),
         ("text", "<p>Check the <strong>NAS</strong> nightly.</p>"),
         ("h2", "Restore"),
