@@ -10,7 +10,7 @@ no file or a complete one.
 The same content spooled twice is stored once. Which records still need a file is the
 ledger's knowledge (its ``ledger_blobs`` table); :meth:`Spool.free` removes a file only
 when the caller (the engine, holding :attr:`Spool.lock`) found no record left that
-references it. Files are 0600, folders 0700.
+references it, and never one committed for a row not inserted yet (pinned). Files are 0600, folders 0700.
 
 Hand-written rather than a library: the few lines of hashing copy, fsync and rename are
 the whole job, and the durability order (file, then folder entry, then ledger row) is
@@ -24,6 +24,7 @@ import hashlib
 import os
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +78,11 @@ class Spool:
         for d in (root, self.tmp):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(d, 0o700)
-        # Held by the engine around "file in place + ledger row inserted" and
-        # "no reference left + unlink", so a free never races a new reference.
+        # Held by the engine around "ledger row inserted" and "no reference left +
+        # unlink", so a free never races a new reference.
         self.lock = threading.RLock()
+        # content committed but not referenced by a ledger row yet: never freed
+        self._pins: Counter[str] = Counter()
 
     def path_for(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
@@ -89,10 +92,13 @@ class Spool:
 
         The caller should hold :attr:`lock` from this call until the referencing ledger
         row is committed (the file may already exist and be about to be freed otherwise);
-        the copy itself happens before the lock is needed, see :meth:`stage`.
+        the engine instead stages, commits (the file stays pinned) and unpins once its
+        row exists, see :meth:`commit`.
         """
         staged = self.stage(stream, limit, expected_size=expected_size)
-        return self.commit(staged)
+        spooled = self.commit(staged)
+        self.unpin(spooled.sha256)
+        return spooled
 
     def stage(self, stream: IO[bytes], limit: int, *, expected_size: int | None = None) -> Staged:
         """Copy into a temporary file (fsync'd); :meth:`commit` or :meth:`discard` it."""
@@ -135,7 +141,12 @@ class Spool:
             raise SpoolWriteError(f"spool {self.root}: cannot write: {e.strerror or e}") from e
 
     def commit(self, staged: Staged) -> Spooled:
-        """Move a staged file to its content address (durably); idempotent per content."""
+        """Move a staged file to its content address (durably); idempotent per content.
+
+        The file is pinned (never freed) until :meth:`unpin`, which the caller calls
+        once its ledger row references the file (or it gave up): the folder's fsync runs
+        outside :attr:`lock`, so the fsyncs of files spooled at once overlap.
+        """
         final = self.path_for(staged.sha256)
         with self.lock:
             if final.exists():
@@ -145,8 +156,21 @@ class Spool:
                     final.parent.mkdir(exist_ok=True, mode=0o700)
                     _fsync_dir(self.root)
                 os.replace(staged.path, final)
-                _fsync_dir(final.parent)
+            self._pins[staged.sha256] += 1
+        try:
+            # also when the file was there: its own rename's fsync may still be running
+            _fsync_dir(final.parent)
+        except BaseException:
+            self.unpin(staged.sha256)
+            raise
         return Spooled(staged.sha256, staged.size, final)
+
+    def unpin(self, sha256: str) -> None:
+        """A committed file is referenced by its ledger row now (or was given up)."""
+        with self.lock:
+            self._pins[sha256] -= 1
+            if self._pins[sha256] <= 0:
+                del self._pins[sha256]
 
     def probe(self, size: int = 64 * 1024) -> None:
         """Write, fsync and remove ``size`` bytes: whether the spool can take a file now.
@@ -171,7 +195,11 @@ class Spool:
             staged.path.unlink()
 
     def free(self, sha256: str) -> bool:
-        """Remove the file of ``sha256`` (the caller checked nothing references it)."""
+        """Remove the file of ``sha256`` (the caller checked nothing references it)
+        unless it is pinned: a ledger row is about to reference it."""
+        with self.lock:
+            if self._pins[sha256] > 0:
+                return False
         path = self.path_for(sha256)
         try:
             path.unlink()

@@ -131,10 +131,10 @@ class EngineSourceContext:
             for _, s in staged:
                 eng.spool.discard(s)
             return self._record_failure(draft, failure)
-        with eng.spool.lock:  # the files must not be freed before the row references them
-            blobs = []
+        blobs = []
+        try:
             for f, s in staged:
-                spooled = eng.spool.commit(s)
+                spooled = eng.spool.commit(s)  # pinned: not freed before the row exists
                 blobs.append(
                     Blob(
                         file_name=f.file_name,
@@ -145,14 +145,15 @@ class EngineSourceContext:
                         metadata=dict(f.metadata),
                     )
                 )
-            try:
-                record = self._record(draft, blobs)
-                record_id, inserted, state = eng.ledger.insert(
-                    record, blobs=[b.sha256 for b in blobs]
-                )
-            except BaseException:  # e.g. metadata that is not JSON: nothing may stay behind
-                eng.pressure.free_unreferenced(b.sha256 for b in blobs)
-                raise
+            record = self._record(draft, blobs)
+            record_id, inserted, state = eng.ledger.insert(record, blobs=[b.sha256 for b in blobs])
+        except BaseException:  # e.g. metadata that is not JSON: nothing may stay behind
+            for _, s in staged[len(blobs) + 1 :]:
+                eng.spool.discard(s)
+            self._unpin(blobs)
+            eng.pressure.free_unreferenced(b.sha256 for b in blobs)
+            raise
+        self._unpin(blobs)
         if not inserted:  # emitted concurrently by another thread of this source
             eng.pressure.free_unreferenced(b.sha256 for b in blobs)
             return EmitResult("known", record_id, state)
@@ -165,6 +166,10 @@ class EngineSourceContext:
             extra={"record_id": record_id, "source": self.source_name},
         )
         return EmitResult("accepted", record_id, "received")
+
+    def _unpin(self, blobs: list[Blob]) -> None:
+        for b in blobs:
+            self._services.spool.unpin(b.sha256)
 
     def _stage(self, f: FileInput) -> Staged:
         limit = self.max_file_size
