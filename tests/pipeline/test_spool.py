@@ -105,6 +105,20 @@ def test_free_and_sweep(tmp_path: Path) -> None:
     assert spool.usage() == (0, 0)
 
 
+def test_a_committed_file_is_not_freed_before_its_row_exists(tmp_path: Path) -> None:
+    """The engine commits a file, then inserts the row that references it, then unpins:
+    meanwhile a record that finished with the same content must not free the file (the
+    spool lock no longer covers the commit's fsync and the insert)."""
+    spool = Spool(tmp_path / "spool")
+    first = spool.commit(spool.stage(io.BytesIO(b"same"), limit=10))
+    second = spool.commit(spool.stage(io.BytesIO(b"same"), limit=10))  # pinned twice
+    assert not spool.free(first.sha256) and first.path.exists()
+    spool.unpin(first.sha256)
+    assert not spool.free(first.sha256), "still pinned by the second commit"
+    spool.unpin(second.sha256)
+    assert spool.sweep(lambda sha: False) == 1 and not first.path.exists()
+
+
 def test_a_failing_stream_leaves_no_partial_file(tmp_path: Path) -> None:
     class Broken(io.RawIOBase):
         def readable(self) -> bool:
