@@ -10,7 +10,8 @@ no file or a complete one.
 The same content spooled twice is stored once. Which records still need a file is the
 ledger's knowledge (its ``ledger_blobs`` table); :meth:`Spool.free` removes a file only
 when the caller (the engine, holding :attr:`Spool.lock`) found no record left that
-references it, and never one committed for a row not inserted yet (pinned). Files are 0600, folders 0700.
+references it, and never one committed for a row not inserted yet (pinned). Files are
+0600, folders 0700.
 
 Hand-written rather than a library: the few lines of hashing copy, fsync and rename are
 the whole job, and the durability order (file, then folder entry, then ledger row) is
