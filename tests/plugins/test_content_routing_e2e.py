@@ -88,6 +88,6 @@ def test_twenty_documents_land_in_the_organization_their_text_names(
     assert "latest records (where each went and why):" in text
     line = next(line for line in text.splitlines() if "note-10.txt" in line)
     assert line.endswith(
-        "delivered -> Stark Industries: auto: 'Stark Industries' named in the text:"
+        "done -> Stark Industries: auto: 'Stark Industries' named in the text:"
         " domain stark.example 1x (score 1.00)"
     )
