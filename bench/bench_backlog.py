@@ -91,6 +91,8 @@ def child_pass(spec: str) -> None:
         t0 = time.perf_counter()
         summary = engine.run_once()
         elapsed = time.perf_counter() - t0
+        client = engine.context.built_client()
+        limiter = client.rate_limiter.get_stats() if client is not None else {}
     finally:
         engine.close()
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -101,6 +103,8 @@ def child_pass(spec: str) -> None:
         "duplicate": summary.duplicate,
         "failed": summary.failed,
         "peak_rss_mib": usage.ru_maxrss / 1024,
+        "limiter_waits": limiter.get("waits", 0),
+        "limiter_wait_seconds": limiter.get("wait_seconds", 0.0),
     }
     print(json.dumps(figures))
 
@@ -189,6 +193,12 @@ def main() -> None:
             print(line("backlog, 300 s window", w300, n))
             print(line("backlog, 1 s window", w1, n))
             print(f"  ratio 300 s / 1 s window: {rate(w300, n) / rate(w1, n):.3f}")
+            waits = [
+                f"{f['limiter_waits']} ({f['limiter_wait_seconds']:.1f} s)" for f in (w300, w1)
+            ]
+            print(
+                f"  requests the limiter made wait: 300 s window {waits[0]}, 1 s window {waits[1]}"
+            )
         if args.only != "window":
             grouped = backlog_and_rerun(
                 root, "grouped", n, rerun=True, window=300, group_commit=True, **common
