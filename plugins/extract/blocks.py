@@ -12,6 +12,15 @@ from collections.abc import Iterable
 
 from pipeline import Block, Heading, Html
 
+# picture types a browser shows, and the file extension each is saved under
+WEB_IMAGES = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/gif": ".gif",
+    "image/bmp": ".bmp",
+    "image/webp": ".webp",
+}
+
 _LINE_END = re.compile(r"</(p|li|h[1-6]|tr|div|pre|blockquote|caption)\s*>|<br\s*/?>", re.I)
 _CELL_END = re.compile(r"</t[dh]\s*>", re.I)
 _TAG = re.compile(r"<[^>]*>")

@@ -23,7 +23,7 @@ from pipeline import (
 )
 from plugins.imap.parse import header_block, html_to_text, parse_message
 
-from .word import WEB_IMAGES
+from .blocks import WEB_IMAGES
 
 EML_TYPES = ("message/rfc822",)
 MAX_EML_BYTES = 100_000_000

@@ -36,11 +36,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
-
-import pypdfium2 as pdfium
-import pypdfium2.raw as pdfium_c
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from typing import TYPE_CHECKING, Any, Literal
 
 from pipeline import (
     Block,
@@ -53,8 +49,13 @@ from pipeline import (
     hookimpl,
 )
 
-from .pdf import extract_pdf_text
 from .titles import meaningful_title
+
+# The parsers (pypdfium2, Pillow, pdfminer through .pdf) are imported by the functions
+# that use them: this module is loaded by every engine and CLI start to register the
+# extractors, but only the extraction workers run them.
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger("itglue_ingest.extract.ocr")
 
@@ -156,6 +157,8 @@ def ocr_image(image: Image.Image, languages: tuple[str, ...], dpi: int | None) -
 def _grey(image: Image.Image) -> Image.Image:
     """``image`` as 8-bit grey, transparency on white (a transparent PNG is otherwise
     black on black), scaled down past :data:`MAX_PIXELS`."""
+    from PIL import Image
+
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -214,6 +217,8 @@ def plain_text(pages: list[str]) -> str:
 
 
 def _frames(image: Image.Image, max_pages: int) -> Iterator[Image.Image]:
+    from PIL import ImageSequence
+
     for number, frame in enumerate(ImageSequence.Iterator(image)):
         if number >= max_pages:
             return
@@ -247,6 +252,8 @@ def _image_title(image: Image.Image) -> str | None:
 
 def extract_image(path: Path, limits: ExtractLimits) -> Extracted:
     """OCR an image file, every page of a multi-page TIFF (up to ``max_pages``)."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         image = Image.open(path)
     except (UnidentifiedImageError, OSError, ValueError) as e:
@@ -303,6 +310,9 @@ def _page_kinds(path: Path, max_pages: int) -> tuple[int, list[PageKind]] | None
     """(page count, what each of the first ``max_pages`` pages holds: a text layer, an
     image to OCR, or neither), or None when PDFium cannot open the file (the text-layer
     extractor then says why). A page with neither is not OCR'd: nothing on it is a scan."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
     try:
         pdf = pdfium.PdfDocument(path)
     except pdfium.PdfiumError:
@@ -326,6 +336,8 @@ def _page_kinds(path: Path, max_pages: int) -> tuple[int, list[PageKind]] | None
 
 
 def _render_and_ocr(path: Path, indexes: list[int], languages: tuple[str, ...]) -> list[str]:
+    import pypdfium2 as pdfium
+
     pdf = pdfium.PdfDocument(path)
     try:
         texts = []
@@ -345,10 +357,14 @@ def _render_and_ocr(path: Path, indexes: list[int], languages: tuple[str, ...]) 
 
 
 def _text_layer(path: Path, limits: ExtractLimits) -> Extracted:
+    from .pdf import extract_pdf_text
+
     return extract_pdf_text(path, limits)
 
 
 def _pdf_title(path: Path) -> str | None:
+    import pypdfium2 as pdfium
+
     with contextlib.suppress(pdfium.PdfiumError):
         pdf = pdfium.PdfDocument(path)
         try:

@@ -31,11 +31,6 @@ from .blocks import blocks_text
 from .titles import meaningful_title
 from .zipguard import check_zip
 
-XLSX_TYPES = (
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.ms-excel.sheet.macroEnabled.12",
-)
-CSV_TYPES = ("text/csv", "application/csv", "text/tab-separated-values")
 _SNIFF_BYTES = 64 * 1024
 _DETECT_BYTES = 1 << 20
 _FEW_BYTES = 16

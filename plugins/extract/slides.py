@@ -20,15 +20,10 @@ from pptx.slide import Slide
 
 from pipeline import Block, Extracted, ExtractionError, ExtractLimits, Heading, Html, Picture
 
-from .blocks import blocks_text
+from .blocks import WEB_IMAGES, blocks_text
 from .titles import meaningful_title
-from .word import WEB_IMAGES
 from .zipguard import check_zip
 
-PPTX_TYPES = (
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "application/vnd.ms-powerpoint.presentation.macroEnabled.12",
-)
 _TITLES = {PP_PLACEHOLDER.TITLE, PP_PLACEHOLDER.CENTER_TITLE, PP_PLACEHOLDER.VERTICAL_TITLE}
 
 

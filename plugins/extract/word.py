@@ -24,19 +24,11 @@ import mammoth.images
 
 from pipeline import Block, Extracted, ExtractionError, ExtractLimits, Heading, Html, Picture
 
-from .blocks import blocks_text, html_text
+from .blocks import WEB_IMAGES, blocks_text, html_text
 from .htmltree import HEADINGS, Element, Node, parse, plain_text, to_html
 from .titles import meaningful_title
 from .zipguard import check_zip, read_member
 
-DOCX_TYPES = ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",)
-WEB_IMAGES = {
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/gif": ".gif",
-    "image/bmp": ".bmp",
-    "image/webp": ".webp",
-}
 _PLACEHOLDER = re.compile(r'<img src="picture:(\d+)"[^>]*>')
 _DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
 
