@@ -75,6 +75,10 @@ class ExtractLimits:
     ocr_languages: tuple[str, ...] = ("eng",)
     ocr: bool = True
     searchable_pdf: bool = False
+    # the time an extractor aims to finish in: past it, a long job (OCR page by page) stops
+    # and returns what it has with a note; the pool kills a worker only later, at the
+    # transform's ``timeout``, so a slow but genuine file keeps the text read so far
+    seconds: float = 45.0
 
 
 class ExtractionError(Exception):

@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -268,14 +269,18 @@ def extract_image(path: Path, limits: ExtractLimits) -> Extracted:
         skipped = _why_no_ocr(limits)
         if skipped is not None:
             return Extracted(blocks=(), text="", title=title, note=skipped or None, pages=frames)
+        deadline = time.monotonic() + limits.seconds
+        texts: list[str] = []
         try:
-            texts = [
-                ocr_image(frame, limits.ocr_languages, _image_dpi(frame))
-                for frame in _frames(image, limits.max_pages)
-            ]
+            for frame in _frames(image, limits.max_pages):
+                if texts and time.monotonic() > deadline:
+                    break
+                texts.append(ocr_image(frame, limits.ocr_languages, _image_dpi(frame)))
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise ExtractionError(f"the image cannot be decoded: {e}") from None
     note = _cut_note(frames, limits.max_pages)
+    if len(texts) < min(frames, limits.max_pages):
+        note = _out_of_time(len(texts), frames)
     return Extracted(
         blocks=tuple(page_blocks(texts)),
         text=plain_text(texts),
@@ -292,6 +297,13 @@ def _why_no_ocr(limits: ExtractLimits) -> str | None:
     if not limits.ocr:
         return ""
     return tesseract_problem(limits.ocr_languages)
+
+
+def _out_of_time(done: int, pages: int) -> str:
+    return (
+        f"OCR stopped after {done:,} of {pages:,} pages: the time budget ran out"
+        " ([transforms.extract] timeout)"
+    )
 
 
 def _cut_note(pages: int, max_pages: int) -> str | None:
@@ -335,13 +347,19 @@ def _page_kinds(path: Path, max_pages: int) -> tuple[int, list[PageKind]] | None
         pdf.close()
 
 
-def _render_and_ocr(path: Path, indexes: list[int], languages: tuple[str, ...]) -> list[str]:
+def _render_and_ocr(path: Path, indexes: list[int], limits: ExtractLimits) -> list[str]:
+    """The OCR text of the pages at ``indexes``, in order; fewer when the time budget
+    ran out (at least one page is always read)."""
     import pypdfium2 as pdfium
 
+    deadline = time.monotonic() + limits.seconds
+    languages = limits.ocr_languages
     pdf = pdfium.PdfDocument(path)
     try:
-        texts = []
+        texts: list[str] = []
         for index in indexes:
+            if texts and time.monotonic() > deadline:
+                break
             page = pdf[index]
             width, height = page.get_size()
             scale = RENDER_DPI / 72
@@ -394,15 +412,17 @@ def _mixed(path: Path, scanned: list[int], limits: ExtractLimits) -> Extracted:
     skipped = _why_no_ocr(limits)
     if skipped is not None:
         return replace(base, note=base.note or skipped or None)
-    texts = _render_and_ocr(path, scanned, limits.ocr_languages)
+    texts = _render_and_ocr(path, scanned, limits)
     extra: list[Block] = []
-    for index, text in zip(scanned, texts, strict=True):
+    for index, text in zip(scanned, texts, strict=False):
         extra += page_blocks([text], first_page=index + 1, label="Scanned page")
     more = plain_text(texts)
+    late = _out_of_time(len(texts), len(scanned)) if len(texts) < len(scanned) else None
     return replace(
         base,
         blocks=(*base.blocks, *extra),
         text=f"{base.text}\n\n{more}" if more else base.text,
+        note=base.note or late,
     )
 
 
@@ -423,7 +443,11 @@ def _scan(path: Path, pages: int, kinds: list[PageKind], limits: ExtractLimits) 
             note = f"the searchable copy could not be made ({e}); the scan is attached as it was"
     if texts is None:
         scanned = [i for i, kind in enumerate(kinds) if kind == "scan"]
-        read = dict(zip(scanned, _render_and_ocr(path, scanned, limits.ocr_languages), strict=True))
+        done = _render_and_ocr(path, scanned, limits)
+        if len(done) < len(scanned):
+            note = _out_of_time(len(done), len(scanned))
+            kinds = kinds[: scanned[len(done) - 1] + 1]  # up to the last page read
+        read = dict(zip(scanned, done, strict=False))
         texts = [read.get(i, "") for i in range(len(kinds))]  # blank pages stay empty
     return Extracted(
         blocks=tuple(page_blocks(texts)),

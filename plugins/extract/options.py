@@ -8,11 +8,16 @@ from pipeline import ExtractLimits, TransformOptions
 
 from .pool import default_workers
 
+# the share of the per-file timeout an extractor may spend before it stops on its own
+BUDGET_SHARE = 0.75
+
 
 class ExtractOptions(TransformOptions):
     """``[transforms.extract]``."""
 
-    timeout: float = Field(default=60.0, gt=0)  # seconds per file, then the worker is killed
+    # seconds per file, then the worker is killed; extractors aim for 3/4 of it
+    # (OCR of a ten-page scan needs about two minutes of one core)
+    timeout: float = Field(default=180.0, gt=0)
     memory_mb: int = Field(default=2048, ge=64)  # address space cap of a worker (RLIMIT_AS)
     workers: int = Field(default_factory=default_workers, ge=1, le=32)
     attach_original: bool = True  # keep the file attached next to its content
@@ -47,4 +52,5 @@ class ExtractOptions(TransformOptions):
             ocr_languages=tuple(self.ocr_languages),
             ocr=self.ocr,
             searchable_pdf=self.searchable_pdf,
+            seconds=self.timeout * BUDGET_SHARE,
         )

@@ -64,6 +64,29 @@ def test_a_scanned_pdf_is_rendered_and_ocrd(tmp_path: Path) -> None:
     assert not any(isinstance(b, Heading) for b in got.blocks)  # one page: no page heading
 
 
+def test_ocr_out_of_time_keeps_the_pages_read_and_says_so(tmp_path: Path) -> None:
+    """A long scan stops at the time budget with the text read so far (not a worker
+    killed at the timeout with no text at all); at least one page is always read."""
+    pages = [render_page("First page of the contract"), render_page("Second page")]
+    tiff = save_pages(pages, tmp_path / "scan.tiff")
+    pdf = save_pages(pages, tmp_path / "scan.pdf")
+    out_of_time = ExtractLimits(seconds=0.0)
+
+    for got in (extract_image(tiff, out_of_time), extract_pdf(pdf, out_of_time)):
+        assert "contract" in got.text and "Second" not in got.text
+        assert got.note == (
+            "OCR stopped after 1 of 2 pages: the time budget ran out ([transforms.extract] timeout)"
+        )
+    assert "Second" in extract_image(tiff, ExtractLimits()).text  # the default budget suffices
+
+
+def test_the_budget_is_three_quarters_of_the_timeout() -> None:
+    from plugins.extract.options import ExtractOptions
+
+    assert ExtractOptions(timeout=100).limits().seconds == 75.0
+    assert ExtractOptions().timeout == 180.0
+
+
 def test_german_needs_and_gets_the_german_language_data(tmp_path: Path) -> None:
     png = tmp_path / "IMG_0007.png"
     render_page(GERMAN).save(png, dpi=(300, 300))
