@@ -320,7 +320,7 @@ PageKind = Literal["text", "scan", "blank"]
 
 def _page_kinds(path: Path, max_pages: int) -> tuple[int, list[PageKind]] | None:
     """(page count, what each of the first ``max_pages`` pages holds: a text layer, an
-    image to OCR, or neither), or None when PDFium cannot open the file (the text-layer
+    image to OCR, or neither), or None when PDFium cannot open the file or a page (the text-layer
     extractor then says why). A page with neither is not OCR'd: nothing on it is a scan."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
@@ -343,6 +343,8 @@ def _page_kinds(path: Path, max_pages: int) -> tuple[int, list[PageKind]] | None
             textpage.close()
             page.close()
         return len(pdf), kinds
+    except pdfium.PdfiumError:  # a page it cannot load (a page tree pointing to itself)
+        return None
     finally:
         pdf.close()
 
