@@ -23,7 +23,9 @@
     ├── ClientClosedError           the client was closed while the call was waiting
     ├── UnknownNameError            no record is called that name (.close_matches)
     ├── AmbiguousNameError          several records are called that name (.ids)
-    └── UnsupportedActionError      the API has no such route for the resource
+    ├── UnsupportedActionError      the API has no such route for the resource
+    └── DownloadError               a download came out the wrong size, or was cut into
+                                    a stream that cannot start over (transient)
 
 Why so many: the ingest sink must tell "fix the record" (validation, too large, not
 found) from "try again later" (429, 5xx, transport, breaker) from "find out what

@@ -74,7 +74,9 @@ def test_a_full_state_disk_pauses_quietly_and_recovers_by_itself(tmp_path: Path)
     log_path = tmp_path / "daemon.log"
     with (
         run_emulator(api_key="full-key", seed="demo") as emu,
-        tmpfs(tmp_path / "state", "8m") as state,
+        # room for the 24 files three times over once the ballast is gone: the spool, and
+        # their extracted text in the ledger and in the cache's search index
+        tmpfs(tmp_path / "state", "24m") as state,
         log_path.open("ab") as log,
     ):
         cfg = tmp_path / "ingest.toml"
