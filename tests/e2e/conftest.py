@@ -11,6 +11,7 @@ import pytest
 from pipeline.runner import Engine
 from pipeline.settings import Settings
 from pipeline.testing import API_KEY_ENV, emulator_settings
+from tests.fast_clients import fast_client_factory
 
 
 @pytest.fixture
@@ -61,28 +62,16 @@ def e2e_settings(
     return make
 
 
-def fast_client_factory(settings: Settings) -> Callable[[], Any]:
-    """The real client with test-sized pauses (backoff, 429 penalty, breaker cooldown), so
-    a fault soak takes seconds; the behaviour is the production one."""
-
-    def build() -> Any:
-        from core_client.client import ITGlueClient
-
-        it = settings.itglue
-        return ITGlueClient.from_instance(
-            it.instance,
-            base_url=it.base_url,
-            api_key_env=it.api_key_env,
-            ca_bundle=it.ca_bundle,
-            state_dir=settings.state.dir,
-            max_retries=3,
-            backoff_base=0.02,
-            backoff_max=0.2,
-            rate_penalty_seconds=0.1,
-            breaker_cooldown=0.3,
-        )
-
-    return build
+def fast_factory(settings: Settings) -> Callable[[], Any]:
+    """The real client with test-sized pauses, so a fault soak takes seconds."""
+    return fast_client_factory(
+        settings,
+        max_retries=3,
+        backoff_base=0.02,
+        backoff_max=0.2,
+        rate_penalty_seconds=0.1,
+        breaker_cooldown=0.3,
+    )
 
 
 @pytest.fixture
@@ -90,7 +79,7 @@ def engine_for() -> Iterator[Callable[..., Engine]]:
     engines: list[Engine] = []
 
     def make(settings: Settings, fast: bool = False) -> Engine:
-        engine = Engine(settings, client_factory=fast_client_factory(settings) if fast else None)
+        engine = Engine(settings, client_factory=fast_factory(settings) if fast else None)
         engines.append(engine)
         return engine
 

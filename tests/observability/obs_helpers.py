@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine
 from pipeline.settings import Settings, parse_settings
+from tests.fast_clients import fast_client_factory
 from tests.waiting import wait_for
 
 KEY_ENV = "ITGLUE_OBS_KEY"
@@ -63,26 +64,14 @@ def daemon_settings(
 
 def fast_client(settings: Settings) -> Callable[[], Any]:
     """The production client with test-sized pauses (retry backoff, 429 penalty)."""
-
-    def build() -> Any:
-        from core_client.client import ITGlueClient
-
-        it = settings.itglue
-        return ITGlueClient.from_instance(
-            it.instance,
-            base_url=it.base_url,
-            api_key_env=it.api_key_env,
-            ca_bundle=it.ca_bundle,
-            allow_insecure_loopback=it.allow_insecure_loopback,
-            state_dir=settings.state.dir,
-            max_retries=2,
-            backoff_base=0.02,
-            backoff_max=0.1,
-            rate_penalty_seconds=0.1,
-            breaker_cooldown=0.3,
-        )
-
-    return build
+    return fast_client_factory(
+        settings,
+        max_retries=2,
+        backoff_base=0.02,
+        backoff_max=0.1,
+        rate_penalty_seconds=0.1,
+        breaker_cooldown=0.3,
+    )
 
 
 @contextmanager

@@ -8,21 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.settings import Settings
+from tests.fast_clients import fast_client as shared_fast_client
 
 DATA = Path(__file__).parent / "data"
 
 
 def fast_client(settings: Settings) -> Any:
     """The client with one retry and a tiny backoff: fault tests stay quick."""
-    from core_client.client import ITGlueClient
-
-    it = settings.itglue
-    return ITGlueClient.from_instance(
-        it.instance,
-        base_url=it.base_url,
-        api_key_env=it.api_key_env,
-        ca_bundle=it.ca_bundle,
-        state_dir=settings.state.dir,
-        max_retries=1,
-        backoff_base=0.01,
-    )
+    return shared_fast_client(settings, max_retries=1, backoff_base=0.01)
