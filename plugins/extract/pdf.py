@@ -14,8 +14,9 @@ higher the level. A page's paragraphs are one Html block.
 Pages are read lazily and at most ``max_pages`` of them: a 5,000-page file costs 500
 pages, and the note says where the text stops. pdfminer is slow on dense pages (a few
 pages a second), so reading also stops after :data:`READ_SECONDS`, well inside the
-per-file budget (``[transforms.extract] timeout``, 180 s by default): a long manual lands with the text of its first pages rather
-than none at all. The page count comes from the page tree's
+per-file budget (``[transforms.extract] timeout``, 180 s by default): a long manual
+lands with the text of its first pages rather than none at all. The page count comes
+from the page tree's
 ``/Count`` (no page is parsed for it). A PDF without any text layer (a scan) comes back
 with empty text and its page count, for the OCR extractor (:mod:`plugins.extract.ocr`
 registers ``application/pdf`` and calls :func:`extract_pdf_text` first).
