@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything itglue-ingest needs on a fresh Debian machine with Python 3.11:
 # system packages (libmagic1, Tesseract with English and German; with --test also
-# dovecot-imapd, systemd-analyze and prometheus's promtool), a virtualenv in .venv and
-# the project installed into it in editable mode. Safe to run again: it only does what
+# dovecot-imapd, systemd-analyze, prometheus's promtool and PostgreSQL), a virtualenv in
+# .venv and the project installed into it in editable mode. Safe to run again: it only does what
 # is missing.  Usage: scripts/bootstrap.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +35,9 @@ if [ "$want_test" = 1 ]; then
   [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_packages+=(fonts-dejavu-core)
   # the tests check contrib/prometheus/alerts.yml with promtool
   command -v promtool >/dev/null 2>&1 || apt_packages+=(prometheus)
+  # the shared-state tests start their own PostgreSQL cluster (pipeline/testing/postgres.py)
+  command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null \
+    || apt_packages+=(postgresql)
 fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "bootstrap: installing system packages: ${apt_packages[*]}" >&2

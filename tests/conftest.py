@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+from core_client.database import Database, SQLiteDatabase
+from core_client.postgres import PostgresDatabase
 from pipeline.testing import MemoryKeyring
+from pipeline.testing.postgres import PostgresServer
+
+DatabaseFactory = Callable[[str], Database]
 
 # Property tests (tests/properties): the "ci" profile is the default, a fixed example
 # budget with derandomize so every run tries the same inputs (reproducible, bounded: about
@@ -63,3 +68,52 @@ def pytest_runtest_makereport(
         for title, text in report.sections
     ]
     return report
+
+
+# ---------------------------------------------------------------------- state backends
+# Suites that must hold on both state backends take ``state_backend`` (parametrized:
+# "sqlite", "postgresql") and open their databases with ``make_database``. The
+# PostgreSQL cluster starts once per test process, only when a test asks for it.
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throw-away PostgreSQL cluster (pipeline/testing/postgres.py) for this process."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_backend(request: pytest.FixtureRequest) -> str:
+    """The state backend a parametrized suite runs against."""
+    return str(request.param)
+
+
+@pytest.fixture
+def state_location(state_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where this test's state lives: a SQLite file path, or the DSN of a fresh database."""
+    if state_backend == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.create_database()
+    return str(tmp_path / "state" / "instance.db")
+
+
+@pytest.fixture
+def make_database(state_backend: str, state_location: str) -> Iterator[DatabaseFactory]:
+    """``make_database(component)``: a :class:`~core_client.database.Database` on this
+    test's state (every call the same data, as two processes or collectors would see it);
+    all are closed after the test."""
+    opened: list[Database] = []
+
+    def make(component: str) -> Database:
+        db: Database
+        if state_backend == "postgresql":
+            db = PostgresDatabase(state_location, component=component)
+        else:
+            db = SQLiteDatabase(Path(state_location))
+        opened.append(db)
+        return db
+
+    yield make
+    for db in opened:
+        db.close()
