@@ -68,14 +68,14 @@ def _how_to_set(instance: str, env: str | None) -> str:
     )
 
 
-def key_file_path(configured: str | os.PathLike[str]) -> Path:
+def key_file_path(configured: str | os.PathLike[str], what: str = "api_key_file") -> Path:
     """``configured`` with each ``${NAME}`` replaced by that environment variable."""
 
     def expand(match: re.Match[str]) -> str:
         value = os.environ.get(match.group(1))
         if not value:
             raise MissingAPIKeyError(
-                f"api_key_file {str(configured)!r}: the environment variable "
+                f"{what} {str(configured)!r}: the environment variable "
                 f"{match.group(1)} is not set"
                 + (
                     " (set by systemd when the unit has LoadCredential=)"
@@ -105,38 +105,44 @@ def _in_credentials_directory(path: Path) -> bool:
         return False
 
 
-def read_key_file(configured: str | os.PathLike[str]) -> Secret:
-    """The key in the file ``configured`` (``${NAME}`` expanded); refuses a file others can read.
+def read_private_file(configured: str | os.PathLike[str], what: str = "api_key_file") -> Secret:
+    """The secret in the file ``configured`` (``${NAME}`` expanded); refuses a file others
+    can read. ``what`` names the setting in error messages.
 
-    Checked on the opened file (no window between check and read). Trailing whitespace
-    (the newline an editor adds) is dropped by :func:`validate_key`.
+    Checked on the opened file (no window between check and read).
     """
-    path = key_file_path(configured)
+    path = key_file_path(configured, what)
     try:
         with open(path, "rb") as f:
             mode = os.fstat(f.fileno()).st_mode
             if not stat.S_ISREG(mode):
-                raise ConfigurationError(f"api_key_file {path} is not a regular file")
+                raise ConfigurationError(f"{what} {path} is not a regular file")
             if mode & 0o077 and not _in_credentials_directory(path):
                 raise ConfigurationError(
-                    f"api_key_file {path} is readable by its group or others (mode "
+                    f"{what} {path} is readable by its group or others (mode "
                     f"{stat.S_IMODE(mode):04o}); make it private: chmod 600 {path}"
                 )
             raw = f.read(4096)
     except FileNotFoundError:
-        raise MissingAPIKeyError(f"api_key_file {path} does not exist") from None
+        raise MissingAPIKeyError(f"{what} {path} does not exist") from None
     except IsADirectoryError:
-        raise ConfigurationError(f"api_key_file {path} is not a regular file") from None
+        raise ConfigurationError(f"{what} {path} is not a regular file") from None
     except PermissionError:
         raise ConfigurationError(
-            f"api_key_file {path} cannot be read by this user (uid {os.getuid()})"
+            f"{what} {path} cannot be read by this user (uid {os.getuid()})"
         ) from None
     # undecodable bytes become U+FFFD, which validate_key refuses without echoing them
     wrapped = Secret(raw.decode("utf-8", errors="replace"))
     del raw
     if not wrapped.reveal().strip():
-        raise MissingAPIKeyError(f"api_key_file {path} is empty")
-    return validate_key(wrapped)
+        raise MissingAPIKeyError(f"{what} {path} is empty")
+    return wrapped
+
+
+def read_key_file(configured: str | os.PathLike[str]) -> Secret:
+    """The API key in the file ``configured`` (see :func:`read_private_file`). Trailing
+    whitespace (the newline an editor adds) is dropped by :func:`validate_key`."""
+    return validate_key(read_private_file(configured, "api_key_file"))
 
 
 def validate_key(value: str | Secret) -> Secret:

@@ -46,6 +46,15 @@ def to_psycopg(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+def dsn_has_password(dsn: str) -> bool:
+    """Whether ``dsn`` carries a password (refused in the configuration: secrets are
+    read from the environment, a file or the keyring)."""
+    try:
+        return bool(conninfo_to_dict(dsn).get("password"))
+    except psycopg.ProgrammingError as e:
+        raise ValueError(f"dsn is not a valid libpq connection string: {e}") from None
+
+
 def safe_dsn(dsn: str) -> str:
     """``dsn`` without its password (for logs, ``status`` and reprs)."""
     try:

@@ -12,6 +12,7 @@ taken from the file's folder: the core's own here, a plugin's (its ``PathField``
 
 from __future__ import annotations
 
+import socket
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -82,6 +83,32 @@ class StateSettings(_Strict):
     # ledger changes are committed at once but fsync'd together, before anything outside
     # is told (pipeline.ledger.store); false: one fsync per change, as before
     group_commit: bool = True
+    # where ledger, journal, cache, rate budget and heartbeats live: "sqlite" (a file in
+    # dir, one machine) or "postgresql" (shared by several collectors; spools stay in dir)
+    backend: Literal["sqlite", "postgresql"] = "sqlite"
+    dsn: str | None = None  # postgresql: a libpq DSN or URI, without the password
+    password_env: str | None = None  # the password from this variable ...
+    # ... or from this file (owner-only); else the keyring ("state-postgresql"), else none
+    password_file: Annotated[str | None, AfterValidator(_key_file)] = None
+    # this collector's name in the shared state (records, leases, status); default: host name
+    collector: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9_.:@-]+$")
+
+    @model_validator(mode="after")
+    def _backend_needs(self) -> StateSettings:
+        if self.backend == "postgresql":
+            from core_client.postgres import dsn_has_password  # psycopg: only when used
+
+            if not self.dsn:
+                raise ValueError(
+                    'backend = "postgresql" needs dsn (e.g. "postgresql://ingest@db/itglue")'
+                )
+            if dsn_has_password(self.dsn):
+                raise ValueError(
+                    "dsn must not hold the password: use password_env, password_file or the keyring"
+                )
+        if self.password_env and self.password_file:
+            raise ValueError("give either password_env or password_file, not both")
+        return self
 
 
 class CacheSettings(_Strict):

@@ -1,0 +1,64 @@
+"""Opening the state database the configuration names: SQLite or PostgreSQL.
+
+Every part of the shared state (ledger, step journal, checkpoints, metadata cache, rate
+budget, heartbeats) opens its :class:`~core_client.database.Database` here, so one
+``[state]`` table decides for all of them.
+"""
+
+from __future__ import annotations
+
+import keyring
+
+from core_client.auth import read_private_file
+from core_client.database import Database, SQLiteDatabase
+from itglue_common import APP_NAME
+
+from .errors import PermanentError
+from .logs import register_secret
+from .settings import Settings
+
+KEYRING_USER = "state-postgresql"
+
+
+def state_password(settings: Settings) -> str | None:
+    """The PostgreSQL password: ``password_env``, ``password_file``, else the keyring
+    entry ``itglue-ingest`` / ``state-postgresql``, else none (libpq may still use
+    ``.pgpass``, peer or certificate authentication). Registered with the log redaction
+    filter before it is handed out.
+
+    :raises PermanentError: ``password_env`` names an unset variable.
+    """
+    state = settings.state
+    value: str | None
+    if state.password_env:
+        import os
+
+        value = os.environ.get(state.password_env)
+        if not value:
+            raise PermanentError(
+                f"[state] password_env: the environment variable {state.password_env} is not set"
+            )
+    elif state.password_file:
+        value = read_private_file(state.password_file, "[state] password_file").reveal().strip()
+    else:
+        try:
+            value = keyring.get_password(APP_NAME, KEYRING_USER)
+        except Exception:  # no usable keyring backend: no password, as libpq allows
+            value = None
+    if value:
+        register_secret(value)
+    return value or None
+
+
+def open_state_database(settings: Settings, component: str) -> Database:
+    """The state database for ``component`` (``"ledger"``, ``"cache"``, ...): the
+    instance's SQLite file, or the configured PostgreSQL database (writers of one
+    component are serialised across collectors; see :mod:`core_client.postgres`)."""
+    if settings.state.backend == "postgresql":
+        from core_client.postgres import PostgresDatabase  # psycopg: only when used
+
+        assert settings.state.dsn is not None  # the settings' validator requires it
+        return PostgresDatabase(
+            settings.state.dsn, component=component, password=state_password(settings)
+        )
+    return SQLiteDatabase(settings.database_path)
