@@ -92,6 +92,10 @@ class StateSettings(_Strict):
     password_file: Annotated[str | None, AfterValidator(_key_file)] = None
     # this collector's name in the shared state (records, leases, status); default: host name
     collector: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9_.:@-]+$")
+    # postgresql: a collector owns a source while it renews the source's lease (every
+    # third of this); one that stops renewing loses the source to a standby configured
+    # with the same source name after this many seconds
+    lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
 
     @model_validator(mode="after")
     def _backend_needs(self) -> StateSettings:
