@@ -31,6 +31,7 @@ from .extraction import (
 )
 from .hookspecs import hookimpl, hookspec
 from .html import sanitize_html, text_to_html
+from .instance_names import InstanceField
 from .logs import register_secret
 from .paths import FileField, FolderField, PathField, check_folder
 from .records import (
@@ -65,6 +66,7 @@ __all__ = [
     "FolderField",
     "Heading",
     "Html",
+    "InstanceField",
     "Limits",
     "PathField",
     "PermanentError",

@@ -1,26 +1,39 @@
-"""The IT Glue client of a configuration: the ``[itglue]`` table mapped onto the client.
+"""The IT Glue clients of a configuration: each instance's table mapped onto the client.
 
 It lives beside the settings (``core_client`` must not import ``pipeline``) so that the
-engine and every CLI command build the client the same way.
+engine and every CLI command build a client the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
-from .settings import Settings
+from .settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from core_client.client import ITGlueClient
 
 
-def build_client(settings: Settings) -> ITGlueClient:
-    """The resilient client for ``settings.itglue``, its state (budget, cache) in the state dir."""
+def build_client(settings: Settings, instance: str | None = None) -> ITGlueClient:
+    """The resilient client of ``instance`` (default: the command's ``--instance``, else
+    the default instance), its state (``<name>.ratelimit`` budget, ``<name>.db`` cache)
+    in the state dir.
+
+    :raises ConfigError: the configuration has no instance of that name.
+    """
     from core_client.client import ITGlueClient  # the engine needs it only when it delivers
 
-    it = settings.itglue
+    name = instance or settings.selected_instance
+    named = settings.itglue.named
+    if name not in named:
+        from .instance_names import unknown_instance
+
+        raise ConfigError(unknown_instance(name, list(named)))
+    it = named[name]
     return ITGlueClient.from_instance(
-        it.instance,
+        name,
         base_url=it.base_url,
         region=it.region,
         api_key_env=it.api_key_env,
@@ -34,3 +47,11 @@ def build_client(settings: Settings) -> ITGlueClient:
         connect_timeout=it.connect_timeout,
         read_timeout=it.read_timeout,
     )
+
+
+def instance_factories(
+    settings: Settings, build: Callable[[Settings, str], ITGlueClient] = build_client
+) -> dict[str, Callable[[], ITGlueClient]]:
+    """A client factory per instance of ``settings`` (the default one first)."""
+    names = sorted(settings.itglue.named, key=lambda n: n != settings.itglue.default_name)
+    return {name: partial(build, settings, name) for name in names}

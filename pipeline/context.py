@@ -2,8 +2,9 @@
 
 The services are the whole contract; a plugin never reaches the configuration or the
 plugin manager. ``itglue()`` and ``metadata_cache()`` are for plugins that talk to IT
-Glue (the sink, routers): the client is built on first use, so a pipeline that never
-talks to IT Glue (a custom sink) needs no API key.
+Glue (the sink, routers), per instance (``[itglue.instances.NAME]``; a record carries
+its instance's name): each client is built on first use, so a pipeline that never talks
+to IT Glue (a custom sink), or to one of its instances, needs no key for it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from .errors import PermanentError
+from .instance_names import unknown_instance
 from .observability.tally import Tally
 from .secrets import read_secret
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from core_client.cache import MetadataCache
     from core_client.client import ITGlueClient
@@ -49,7 +52,7 @@ class EngineContext:
       extracts content counts each file with ``tally.extraction(record.source,
       extractor, outcome)``;
     * :meth:`secret`, :meth:`route`, :meth:`add_plugin`, :meth:`itglue`,
-      :meth:`metadata_cache`, :meth:`extractors`.
+      :meth:`metadata_cache`, :meth:`extractors`, :meth:`instance_of`.
     """
 
     def __init__(
@@ -61,40 +64,84 @@ class EngineContext:
         log: logging.Logger | None = None,
         client_factory: Callable[[], ITGlueClient] | None = None,
         tally: Tally | None = None,
+        instances: Mapping[str, Callable[[], ITGlueClient]] | None = None,
+        default_instance: str | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.tally = tally if tally is not None else Tally()
         self.limits = limits
         self.log = log or logging.getLogger("itglue_ingest.plugins")
         self._hook = hook
-        self._client_factory = client_factory
-        self._client: ITGlueClient | None = None
+        # instance name -> factory; "" is the default instance (the single [itglue] form)
+        self._factories: dict[str, Callable[[], ITGlueClient]] = dict(instances or {})
+        self._named = instances is not None  # records carry their instance's name
+        self.default_instance = default_instance or next(iter(self._factories), "")
+        if client_factory is not None:
+            self._factories[self.default_instance] = client_factory
+        self._clients: dict[str, ITGlueClient] = {}
         self._client_lock = threading.Lock()  # several workers may ask at once
         self._plugins: list[object] = []
         self._extractors: ExtractorRegistry | None = None
         self._extractors_lock = threading.Lock()
 
-    def itglue(self) -> ITGlueClient:
-        """The resilient IT Glue client of the configured instance (built on first use).
+    @property
+    def instances(self) -> list[str]:
+        """The names of the IT Glue instances, the default one first."""
+        return list(self._factories)
 
-        :raises RuntimeError: the engine has no IT Glue client (a test's custom sink).
+    def instance_of(self, name: str | None) -> str | None:
+        """What a routed record carries: the instance ``name`` (None: the default), or
+        None with the single ``[itglue]`` table (its dedupe keys stay as they were).
+
+        :raises PermanentError: no instance has that name.
+        """
+        if not self._named:
+            if name is not None and name != self.default_instance:
+                raise self._unknown(name)
+            return None
+        name = name or self.default_instance
+        if name not in self._factories:
+            raise self._unknown(name)
+        return name
+
+    def _unknown(self, name: str) -> PermanentError:
+        return PermanentError(unknown_instance(name, self.instances or ["(none)"]))
+
+    def itglue(self, instance: str | None = None) -> ITGlueClient:
+        """The resilient IT Glue client of ``instance`` (default: the default instance),
+        built on first use.
+
+        :raises RuntimeError: the engine has no IT Glue client configured (a test's
+            custom sink).
+        :raises PermanentError: no instance has that name.
         :raises core_client.exceptions.ConfigurationError: no API key, insecure URL.
         """
+        name = instance or self.default_instance
         with self._client_lock:
-            if self._client is None:
-                if self._client_factory is None:
+            client = self._clients.get(name)
+            if client is None:
+                if not self._factories:
                     raise RuntimeError("this engine has no IT Glue client configured")
-                self._client = self._client_factory()
-            return self._client
+                factory = self._factories.get(name)
+                if factory is None:
+                    raise self._unknown(name)
+                client = self._clients[name] = factory()
+            return client
 
-    def built_client(self) -> ITGlueClient | None:
-        """The IT Glue client if it was built already (None: not yet, or none): for
-        readers such as the metrics endpoint, which must never build one."""
-        return self._client
+    def built_client(self, instance: str | None = None) -> ITGlueClient | None:
+        """The IT Glue client of ``instance`` (default: the default one) if it was built
+        already (None: not yet, or none): for readers such as the metrics endpoint,
+        which must never build one."""
+        return self._clients.get(instance or self.default_instance)
 
-    def metadata_cache(self) -> MetadataCache:
-        """The IT Glue metadata cache (organizations, documents by hash, ...)."""
-        return self.itglue().cache
+    def built_clients(self) -> dict[str, ITGlueClient]:
+        """Every IT Glue client built so far, by instance name (the default one first)."""
+        with self._client_lock:
+            return {n: self._clients[n] for n in self._factories if n in self._clients}
+
+    def metadata_cache(self, instance: str | None = None) -> MetadataCache:
+        """The IT Glue metadata cache of ``instance`` (organizations, documents by hash, ...)."""
+        return self.itglue(instance).cache
 
     def extractors(self) -> ExtractorRegistry:
         """The content extractors by MIME type (the ``ingest_register_extractors``
@@ -134,6 +181,6 @@ class EngineContext:
             self._hook.unregister(plugin)
         self._plugins.clear()
         with self._client_lock:
-            client, self._client = self._client, None
-        if client is not None:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
             client.close()

@@ -56,7 +56,19 @@ class TransientError(PipelineError):
 
 class AccessRefused(TransientError):
     """The destination refused the credentials (HTTP 401/403): no record can land until a
-    person fixes the key, so the daemon keeps the records waiting and ``once`` stops."""
+    person fixes the key, so the daemon keeps the records waiting and ``once`` stops.
+    ``instance``: the IT Glue instance that refused (None: the only one)."""
+
+    def __init__(
+        self,
+        reason: str,
+        retry_after: float | None = None,
+        *,
+        reported: bool = False,
+        instance: str | None = None,
+    ) -> None:
+        super().__init__(reason, retry_after, reported=reported)
+        self.instance = instance
 
 
 class ScanIncomplete(PipelineError):

@@ -60,6 +60,11 @@ FileField = Annotated[Path, AfterValidator(resolve_from_config_dir), AfterValida
 """A file option (relative to the configuration file's folder); refused when a folder."""
 
 
-def validation_context(config_dir: Path | None) -> dict[str, Any]:
-    """The context to validate options with so that ``PathField`` values resolve."""
-    return {CONFIG_DIR: config_dir}
+def validation_context(
+    config_dir: Path | None, instances: list[str] | None = None
+) -> dict[str, Any]:
+    """The context to validate options with so that ``PathField`` values resolve and
+    ``InstanceField`` values are checked against the configuration's ``instances``."""
+    from .instance_names import INSTANCES
+
+    return {CONFIG_DIR: config_dir, INSTANCES: instances}

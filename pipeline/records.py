@@ -7,7 +7,7 @@ and turns the draft into a :class:`DocumentRecord` whose files are :class:`Blob`
 ``DocumentRecord`` s; they are pydantic models so the ledger can store them as JSON.
 
 ``(source, source_ref, version)`` is a record's identity in the ledger; ``content_hash``
-is its dedupe key.
+is its dedupe key (its content's digest, qualified by the IT Glue instance it goes to).
 """
 
 from __future__ import annotations
@@ -105,10 +105,22 @@ class DocumentRecord(BaseModel):
     organization: str | None = None  # organization name (hint from the source or routing)
     organization_id: str | None = None  # resolved by routing
     target: Target | None = None  # set by routing
+    # the IT Glue instance ([itglue.instances.NAME]) it goes to, set by routing (a
+    # source's `instance` until then); None with the single [itglue] table
+    instance: str | None = None
 
     @property
     def content_hash(self) -> str:
-        """The dedupe key: a sha256 over the files' hashes and the sections' content."""
+        """The dedupe key in the ledger: :attr:`content_digest`, qualified by the instance
+        when the record names one (the same content lands once in each instance)."""
+        if self.instance is None:
+            return self.content_digest
+        return hashlib.sha256(f"{self.instance}\0{self.content_digest}".encode()).hexdigest()
+
+    @property
+    def content_digest(self) -> str:
+        """A sha256 over the files' hashes and the sections' content (what an
+        instance's metadata cache knows a document by)."""
         h = hashlib.sha256()
         for blob in sorted(self.files, key=lambda b: b.sha256):
             h.update(b"F" + blob.sha256.encode())
@@ -167,3 +179,4 @@ class Route(BaseModel):
     organization_name: str | None = None
     target: Target = Field(default_factory=Target)
     reason: str | None = None  # why there: "rule 2 ...", "auto: ...", shown by `status`
+    instance: str | None = None  # the IT Glue instance (None: the record's, else the default)

@@ -32,6 +32,7 @@ from pydantic import (
 
 from itglue_common import APP_NAME, escape_controls
 
+from .instance_names import unknown_instance
 from .paths import FileField, FolderField, resolve_from_config_dir, validation_context
 
 
@@ -51,8 +52,12 @@ def _key_file(value: str | None, info: ValidationInfo) -> str | None:
     return str(resolve_from_config_dir(Path(value), info))
 
 
-class ItglueSettings(_Strict):
-    instance: str = "default"  # names the keyring entry and the state database
+INSTANCE_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"  # names files: <state.dir>/<name>.db
+
+
+class InstanceSettings(_Strict):
+    """One IT Glue account: endpoint, key source, rate budget, TLS trust, timeouts."""
+
     base_url: str | None = None
     region: Literal["us", "eu", "au"] | None = None
     api_key_env: str | None = None  # read the key from this variable instead of the keyring
@@ -67,12 +72,61 @@ class ItglueSettings(_Strict):
     read_timeout: float = 60.0
 
     @model_validator(mode="after")
-    def _one_endpoint(self) -> ItglueSettings:
+    def _one_endpoint(self) -> InstanceSettings:
         if self.base_url and self.region:
             raise ValueError("give either base_url or region, not both")
         if self.api_key_env and self.api_key_file:
             raise ValueError("give either api_key_env or api_key_file, not both")
         return self
+
+
+class ItglueSettings(InstanceSettings):
+    """``[itglue]``: one instance (its keys here), or several ``[itglue.instances.NAME]``
+    tables, each an :class:`InstanceSettings` of its own (then only ``default_instance``
+    may stand beside them: a key here would be ambiguous)."""
+
+    instance: str = "default"  # names the keyring entry and the state database
+    instances: dict[Annotated[str, Field(pattern=INSTANCE_NAME)], InstanceSettings] = Field(
+        default_factory=dict
+    )
+    # where records go that no rule or source sends elsewhere; default: the first instance
+    default_instance: str | None = None
+
+    @model_validator(mode="after")
+    def _instances(self) -> ItglueSettings:
+        if not self.instances:
+            if self.default_instance is not None and self.default_instance != self.instance:
+                raise ValueError(
+                    "default_instance names an [itglue.instances.NAME] table; there is none"
+                )
+            return self
+        # a key set to its default is no conflict (a dumped and re-read configuration)
+        stray = sorted(
+            k
+            for k in self.model_fields_set - {"instances", "default_instance"}
+            if getattr(self, k) != type(self).model_fields[k].get_default(call_default_factory=True)
+        )
+        if stray:
+            raise ValueError(
+                f"{', '.join(stray)}: not beside [itglue.instances.NAME] tables (each"
+                " instance has these keys in its own table; default_instance names the"
+                " default)"
+            )
+        if self.default_instance is not None and self.default_instance not in self.instances:
+            raise ValueError(unknown_instance(self.default_instance, list(self.instances)))
+        return self
+
+    @property
+    def named(self) -> dict[str, InstanceSettings]:
+        """Every instance by name (the single form: ``instance`` -> this table)."""
+        return dict(self.instances) if self.instances else {self.instance: self}
+
+    @property
+    def default_name(self) -> str:
+        """The instance of records no rule or source sends elsewhere."""
+        if not self.instances:
+            return self.instance
+        return self.default_instance or next(iter(self.instances))
 
 
 class StateSettings(_Strict):
@@ -163,6 +217,7 @@ class SourceSettings(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     type: str
     organization: str | None = None
+    instance: str | None = None  # the IT Glue instance of its records (default_instance)
     enabled: bool = True
 
     @property
@@ -203,6 +258,7 @@ class Settings(BaseModel):
         return self
 
     _config_dir: Path | None = PrivateAttr(default=None)
+    _selected: str | None = PrivateAttr(default=None)  # a command's --instance
 
     @property
     def config_dir(self) -> Path | None:
@@ -220,9 +276,29 @@ class Settings(BaseModel):
         return dict(value) if isinstance(value, dict) else {}
 
     @property
+    def selected_instance(self) -> str:
+        """The instance a command works on: its ``--instance``, else the default."""
+        return self._selected or self.itglue.default_name
+
+    @property
+    def instance_selected(self) -> bool:
+        """Whether a command was told which instance (``--instance``)."""
+        return self._selected is not None
+
+    def select_instance(self, name: str) -> None:
+        """Make ``name`` the instance a command works on (not where records go).
+
+        :raises ConfigError: no instance has that name.
+        """
+        if name not in self.itglue.named:
+            raise ConfigError(unknown_instance(name, list(self.itglue.named)))
+        self._selected = name
+
+    @property
     def database_path(self) -> Path:
-        """The instance's SQLite database: ledger and metadata cache."""
-        return self.state.dir / f"{self.itglue.instance}.db"
+        """The SQLite database of the ledger and of the default instance's metadata cache
+        (another instance's cache is in ``<state.dir>/<name>.db``)."""
+        return self.state.dir / f"{self.itglue.default_name}.db"
 
 
 def format_validation_error(err: ValidationError, origin: str) -> str:

@@ -41,6 +41,34 @@ class StepJournal(Protocol):
         ...
 
 
+class _InstanceJournal:
+    """A record's journal with its steps under its instance's name (``prod/document``):
+    ids of two IT Glue instances may be equal, and another instance's document must
+    never count as "taken" by :meth:`StepJournal.taken_by_another`."""
+
+    def __init__(self, journal: StepJournal, instance: str) -> None:
+        self._journal = journal
+        self._prefix = f"{instance}/"  # instance names hold no GLOB characters
+
+    def get(self, step: str) -> str | None:
+        return self._journal.get(self._prefix + step)
+
+    def record(self, step: str, value: str) -> None:
+        self._journal.record(self._prefix + step, value)
+
+    def steps(self) -> dict[str, str]:
+        n = len(self._prefix)
+        return {k[n:]: v for k, v in self._journal.steps().items() if k.startswith(self._prefix)}
+
+    def taken_by_another(self, step: str, value: str) -> bool:
+        return self._journal.taken_by_another(self._prefix + step, value)
+
+
+def instance_journal(journal: StepJournal, instance: str | None) -> StepJournal:
+    """The journal a sink gets for a record going to ``instance`` (None: unchanged)."""
+    return journal if instance is None else _InstanceJournal(journal, instance)
+
+
 @dataclass(frozen=True)
 class DeliveryResult:
     """Where a record landed."""

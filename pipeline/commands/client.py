@@ -59,7 +59,9 @@ _config_opt = click.option(
     help="TOML configuration (its [itglue] instance, api_key_env and api_key_file).",
 )
 _instance_opt = click.option(
-    "--instance", help="Instance name (keyring entry). Default: the config's, else 'default'."
+    "--instance",
+    help="Instance name (keyring entry). Default: the config's (its default_instance with"
+    " [itglue.instances.NAME] tables), else 'default'.",
 )
 
 
@@ -79,7 +81,7 @@ def auth_set(config_path: Path | None, instance: str | None, from_stdin: bool) -
     from core_client.auth import set_api_key
     from core_client.exceptions import ConfigurationError
 
-    name = _auth_settings(config_path, instance).itglue.instance
+    name = _auth_settings(config_path, instance).selected_instance
     if from_stdin:
         value = sys.stdin.readline().strip()
     else:
@@ -104,7 +106,7 @@ def auth_delete(config_path: Path | None, instance: str | None) -> None:
     from core_client.auth import delete_api_key
     from core_client.exceptions import ConfigurationError
 
-    name = _auth_settings(config_path, instance).itglue.instance
+    name = _auth_settings(config_path, instance).selected_instance
     try:
         deleted = delete_api_key(name)
     except ConfigurationError as e:
@@ -130,9 +132,10 @@ def auth_status(
     from core_client.auth import DEFAULT_ENV, api_key_status
 
     settings = _auth_settings(config_path, instance)
-    name = settings.itglue.instance
-    env = api_key_env or settings.itglue.api_key_env
-    key_file = settings.itglue.api_key_file
+    name = settings.selected_instance
+    table = settings.itglue.named[name]
+    env = api_key_env or table.api_key_env
+    key_file = table.api_key_file
     keyring_status = api_key_status(name)
     stored = keyring_status["source"] == "keyring"
     env_status = api_key_status(name, api_key_env=env) if env else None
@@ -548,22 +551,18 @@ def health(settings: Settings, as_json: bool) -> None:
     It also says whether the daemon of this state folder runs (its heartbeat; `status`
     has the rest), which does not change the exit status.
     """
-    try:
-        with client_errors():
-            client = build_client(settings)
-    except ConfigFileError as e:
-        if as_json:
-            _echo_json({"status": "unhealthy", "error": e.message})
-            sys.exit(e.exit_code)
-        raise
-    try:
-        report: dict[str, Any] = client.health_check().as_dict()
-        try:
-            report["cache"] = client.cache.get_statistics()
-        except Exception as e:  # a broken cache makes the report worse, not absent
-            report["cache"] = {"error": f"{type(e).__name__}: {e}"}
-    finally:
-        client.close()
+    # with [itglue.instances.NAME] and no --instance: each instance, healthy when all are
+    several = bool(settings.itglue.instances) and not settings.instance_selected
+    names = list(settings.itglue.named) if several else [settings.selected_instance]
+    reports = {name: _instance_health(settings, name, as_json) for name in names}
+    if several:
+        healthy = all(r.get("status") == "healthy" for r in reports.values())
+        report: dict[str, Any] = {
+            "status": "healthy" if healthy else "unhealthy",
+            "instances": reports,
+        }
+    else:
+        (report,) = reports.values()
     # this command made its own client: say whether the daemon runs, and how it is
     daemon: list[str] = []
     try:
@@ -577,11 +576,38 @@ def health(settings: Settings, as_json: bool) -> None:
     if as_json:
         _echo_json(report)
     else:
-        _print_health(report)
+        for i, (name, one) in enumerate(reports.items()):
+            if several:
+                if i:
+                    click.echo()
+                click.echo(f"instance {name}:")
+            _print_health(one)
         for line in daemon:
             click.echo(line)
     if report.get("status") != "healthy":
         sys.exit(1)
+
+
+def _instance_health(settings: Settings, name: str, as_json: bool) -> dict[str, Any]:
+    """The health report of one instance (exit 2 when its client cannot be built)."""
+    try:
+        with client_errors():
+            client = build_client(settings, name)
+    except ConfigFileError as e:
+        message = f"instance {name!r}: {e.message}" if settings.itglue.instances else e.message
+        if as_json:
+            _echo_json({"status": "unhealthy", "error": message})
+            sys.exit(e.exit_code)
+        raise ConfigFileError(message) from None
+    try:
+        report: dict[str, Any] = client.health_check().as_dict()
+        try:
+            report["cache"] = client.cache.get_statistics()
+        except Exception as e:  # a broken cache makes the report worse, not absent
+            report["cache"] = {"error": f"{type(e).__name__}: {e}"}
+    finally:
+        client.close()
+    return report
 
 
 COMMANDS = (auth, cache, health)

@@ -126,19 +126,29 @@ def resolve_settings(
     base = load_config(config_path) if config_path is not None else Settings()
     if not itglue_overrides and state_dir is None:
         return base
+    overrides = dict(itglue_overrides)
     data = base.model_dump(mode="json", exclude_unset=False)
-    if "base_url" in itglue_overrides:
-        data["itglue"]["region"] = None
-    if "region" in itglue_overrides:
-        data["itglue"]["base_url"] = None
-    if "api_key_env" in itglue_overrides:  # the command line names where the key is
-        data["itglue"]["api_key_file"] = None
-    data["itglue"].update(itglue_overrides)
+    # with [itglue.instances.NAME], --instance selects one and the rest override its table
+    selected = overrides.pop("instance", None) if base.itglue.instances else None
+    table = data["itglue"]
+    if base.itglue.instances:
+        name = selected or base.itglue.default_name
+        table = data["itglue"]["instances"].get(name, {})
+    if "base_url" in overrides:
+        table["region"] = None
+    if "region" in overrides:
+        table["base_url"] = None
+    if "api_key_env" in overrides:  # the command line names where the key is
+        table["api_key_file"] = None
+    table.update(overrides)
     if state_dir is not None:
         data["state"]["dir"] = str(state_dir)
     try:
         origin = str(config_path) if config_path else "<command line>"
-        return parse_settings(data, origin, config_dir=base.config_dir)
+        settings = parse_settings(data, origin, config_dir=base.config_dir)
+        if selected is not None:
+            settings.select_instance(selected)
+        return settings
     except ConfigError as e:
         raise ConfigFileError(str(e)) from None
 

@@ -50,10 +50,12 @@ def _build_engine(settings: Settings, *, dry_run: bool = False) -> Engine:
     except ConfigError as e:
         raise ConfigFileError(str(e)) from None
     if settings.pipeline.sink == "itglue":
-        # fail fast (exit 2) on a missing key or an insecure URL rather than per record
+        # fail fast (exit 2) on a missing key or an insecure URL rather than per record,
+        # of every instance (readiness and the prober then see each one)
         try:
             with client_errors():
-                engine.context.itglue()
+                for name in engine.context.instances:
+                    engine.context.itglue(name)
         except BaseException:
             engine.close()
             raise
@@ -336,6 +338,11 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
                         {**e.to_dict(), "next_attempt_at": e.next_attempt_at} for e in waiting
                     ],
                     **({"records": [_routed(e) for e in records]} if recent > 0 else {}),
+                    **(
+                        {"instances": _instances(settings, waiting)}
+                        if settings.itglue.instances
+                        else {}
+                    ),
                 },
                 indent=2,
                 default=str,
@@ -345,6 +352,12 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
     click.echo(f"state: {settings.database_path}")
     for line in daemon_lines(heartbeat):
         click.echo(line)
+    if settings.itglue.instances:
+        click.echo("instances:")
+        for name, inst in _instances(settings, waiting).items():
+            default = " (default)" if inst["default"] else ""
+            why = f": {esc(str(inst['reason']))}" if inst["reason"] else ""
+            click.echo(f"  {name}{default}: {inst['endpoint']}, {inst['waiting']} waiting{why}")
     if not counts:
         click.echo("no records yet")
         sys.exit(code)
@@ -384,6 +397,31 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
                 f"  #{e.id} {e.source}:{esc(e.source_ref)} {e.state} -> {esc(str(where))}{why}"
             )
     sys.exit(code)
+
+
+def _instances(settings: Settings, waiting: list[LedgerEntry]) -> dict[str, dict[str, Any]]:
+    """Each IT Glue instance: its endpoint, the records waiting for it and the latest
+    reason one waits (a refused key names its instance there)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, it in settings.itglue.named.items():
+        # a record not routed yet counts for its source's instance, if any (routing, which
+        # failed, chooses the rest: its reason names the instance)
+        mine = [e for e in waiting if _instance_of(e) == name]
+        out[name] = {
+            "default": name == settings.itglue.default_name,
+            "endpoint": it.base_url or f"region {it.region or 'us'}",
+            "cache": str(settings.state.dir / f"{name}.db"),
+            "waiting": len(mine),
+            "reason": max(mine, key=lambda e: e.updated_at).reason if mine else None,
+        }
+    return out
+
+
+def _instance_of(e: LedgerEntry) -> str | None:
+    try:
+        return e.record().instance
+    except ValueError:  # a row this version cannot read: counted nowhere
+        return None
 
 
 def _routed(e: LedgerEntry) -> dict[str, Any]:

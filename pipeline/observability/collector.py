@@ -41,6 +41,20 @@ class EngineParts:
     client: Callable[[], ITGlueClient | None]  # None: not built (yet), or no IT Glue sink
     storage_trouble: Callable[[], bool]
     started_at: float  # wall clock
+    # with [itglue.instances.NAME]: every built client by instance name; the API metrics
+    # then carry an ``instance`` label and readiness names the instance of a problem
+    clients: Callable[[], dict[str, ITGlueClient]] | None = None
+
+    @property
+    def named_instances(self) -> bool:
+        return self.clients is not None
+
+    def built_clients(self) -> dict[str, ITGlueClient]:
+        """The IT Glue clients built so far, by instance ("" for the only one)."""
+        if self.clients is not None:
+            return self.clients()
+        client = self.client()
+        return {} if client is None else {"": client}
 
 
 def _counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
@@ -61,9 +75,9 @@ class EngineCollector(Collector):
         yield from self._records()
         yield from self._ledger()
         yield from self._sources()
-        client = self._p.client()
-        if client is not None:
-            yield from self._client(client)
+        clients = self._p.built_clients()
+        if clients:
+            yield from self._clients(clients)
         start = _gauge("daemon_start_time_seconds", "When this engine started (Unix time).")
         start.add_metric([], self._p.started_at)
         yield start
@@ -170,67 +184,83 @@ class EngineCollector(Collector):
         yield connected
         yield last
 
-    def _client(self, client: ITGlueClient) -> Iterator[Metric]:
-        m = client.metrics
+    def _clients(self, clients: dict[str, ITGlueClient]) -> Iterator[Metric]:
+        """The API metrics of each client; labelled by ``instance`` with named instances."""
+        extra = ["instance"] if self._p.named_instances else []
         hist = HistogramMetricFamily(
             P + "api_request_duration_seconds",
             "IT Glue API attempts (each retry is one) by route and status.",
-            labels=["route", "status"],
+            labels=[*extra, "route", "status"],
         )
-        for h in m.latency_histograms():
-            buckets: list[tuple[str, float]] = [(_bound(b), n) for b, n in h.buckets]
-            buckets.append(("+Inf", h.count))
-            hist.add_metric([h.route, h.status], buckets, h.sum_seconds)
-        yield hist
-        limiter: dict[str, Any] = client.rate_limiter.get_stats()
-        breaker: dict[str, Any] = client.circuit_breaker.get_stats()
-        counters = {
-            "api_operations": ("Client calls (one may take several attempts).", m.operation_count),
-            "api_failed_operations": ("Client calls that failed.", m.failed_operations),
-            "api_retries": ("Attempts retried after a 5xx or a transport error.", m.retries),
-            "api_rate_limited": ("429 answers from IT Glue.", m.rate_limited_429),
-            "api_rate_limit_waits": (
-                "Times the rate limiter made a request wait.",
-                limiter["waits"],
-            ),
-            "api_rate_limit_wait_seconds": (
-                "Seconds requests waited for the rate budget.",
-                limiter["wait_seconds"],
-            ),
-            "api_circuit_rejections": (
-                "Calls refused while the breaker was open.",
-                m.circuit_rejections,
-            ),
-            "api_ambiguous_outcomes": ("Writes whose answer was lost.", m.ambiguous),
+        docs = {
+            "api_operations": "Client calls (one may take several attempts).",
+            "api_failed_operations": "Client calls that failed.",
+            "api_retries": "Attempts retried after a 5xx or a transport error.",
+            "api_rate_limited": "429 answers from IT Glue.",
+            "api_rate_limit_waits": "Times the rate limiter made a request wait.",
+            "api_rate_limit_wait_seconds": "Seconds requests waited for the rate budget.",
+            "api_circuit_rejections": "Calls refused while the breaker was open.",
+            "api_ambiguous_outcomes": "Writes whose answer was lost.",
         }
-        for name, (doc, value) in counters.items():
-            c = _counter(name, doc, [])
-            c.add_metric([], value)
-            yield c
-        state = _gauge("api_circuit_breaker_state", "1 for the breaker's current state.", ["state"])
-        for s in BREAKER_STATES:
-            state.add_metric([s], float(breaker["state"] == s))
-        yield state
-        used = limiter.get("requests_in_window")
-        budget = limiter.get("learned_budget") or limiter.get("budget")
-        if isinstance(used, int) and isinstance(budget, int):
-            left = _gauge(
-                "api_rate_budget_remaining", "Requests this client may still send in the window."
-            )
-            left.add_metric([], max(0, budget - used))
-            yield left
+        counters = {name: _counter(name, doc, extra) for name, doc in docs.items()}
+        state = _gauge(
+            "api_circuit_breaker_state", "1 for the breaker's current state.", [*extra, "state"]
+        )
+        left = _gauge(
+            "api_rate_budget_remaining",
+            "Requests this client may still send in the window.",
+            extra,
+        )
         paused = _gauge(
-            "api_rate_limit_pause_seconds", "Seconds left of a pause after 429 answers."
+            "api_rate_limit_pause_seconds", "Seconds left of a pause after 429 answers.", extra
         )
-        paused.add_metric([], float(limiter.get("paused_seconds_left") or 0.0))
-        yield paused
         key = _gauge(
-            "api_key_accepted", "0 when IT Glue refused the API key on its latest answer (401/403)."
+            "api_key_accepted",
+            "0 when IT Glue refused the API key on its latest answer (401/403).",
+            extra,
         )
-        key.add_metric([], 0.0 if m.key_refused else 1.0)
+        reachable = _gauge(
+            "api_reachable", "0 when the latest API attempt got no answer or a 5xx.", extra
+        )
+        budget_known = False
+        for name, client in clients.items():
+            inst = [name] if extra else []
+            m = client.metrics
+            for h in m.latency_histograms():
+                buckets: list[tuple[str, float]] = [(_bound(b), n) for b, n in h.buckets]
+                buckets.append(("+Inf", h.count))
+                hist.add_metric([*inst, h.route, h.status], buckets, h.sum_seconds)
+            limiter: dict[str, Any] = client.rate_limiter.get_stats()
+            breaker: dict[str, Any] = client.circuit_breaker.get_stats()
+            values = {
+                "api_operations": m.operation_count,
+                "api_failed_operations": m.failed_operations,
+                "api_retries": m.retries,
+                "api_rate_limited": m.rate_limited_429,
+                "api_rate_limit_waits": limiter["waits"],
+                "api_rate_limit_wait_seconds": limiter["wait_seconds"],
+                "api_circuit_rejections": m.circuit_rejections,
+                "api_ambiguous_outcomes": m.ambiguous,
+            }
+            for counter_name, v in values.items():
+                counters[counter_name].add_metric(inst, v)
+            for st in BREAKER_STATES:
+                state.add_metric([*inst, st], float(breaker["state"] == st))
+            used = limiter.get("requests_in_window")
+            budget = limiter.get("learned_budget") or limiter.get("budget")
+            if isinstance(used, int) and isinstance(budget, int):
+                budget_known = True
+                left.add_metric(inst, max(0, budget - used))
+            paused.add_metric(inst, float(limiter.get("paused_seconds_left") or 0.0))
+            key.add_metric(inst, 0.0 if m.key_refused else 1.0)
+            reachable.add_metric(inst, 0.0 if api_unreachable(m.last_status) else 1.0)
+        yield hist
+        yield from counters.values()
+        yield state
+        if budget_known:
+            yield left
+        yield paused
         yield key
-        reachable = _gauge("api_reachable", "0 when the latest API attempt got no answer or a 5xx.")
-        reachable.add_metric([], 0.0 if api_unreachable(m.last_status) else 1.0)
         yield reachable
 
 

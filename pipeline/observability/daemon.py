@@ -81,7 +81,7 @@ class DaemonWatch:
                 f"observability.listen: cannot listen on {listen}: {e.strerror or e}"
             ) from None
         self._server.start()
-        self._prober = Prober(self._parts.client, self._settings.probe_interval)
+        self._prober = Prober(self._parts.built_clients, self._settings.probe_interval)
         self._prober.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -62,27 +62,16 @@ class Health:
     def ready(self) -> Verdict:
         problems: list[str] = []
         itglue: dict[str, Any] = {"checked": False}
-        client = self._p.client()
-        if client is not None:
-            m = client.metrics
-            breaker = client.circuit_breaker.state
-            reachable = not api_unreachable(m.last_status) and breaker != "open"
-            itglue = {
-                "checked": m.last_status is not None,
-                "reachable": reachable,
-                "key_accepted": not m.key_refused,
-                "last_status": m.last_status,
-                "circuit_breaker": breaker,
-            }
-            if m.last_status is None:
-                problems.append("IT Glue: not asked yet")
-            elif not reachable:
-                problems.append(
-                    "IT Glue unreachable"
-                    + (" (circuit breaker open)" if breaker == "open" else f" ({m.last_status})")
-                )
-            if m.key_refused:
-                problems.append("IT Glue refused the API key (401/403)")
+        instances: dict[str, Any] = {}
+        for name, client in self._p.built_clients().items():
+            details, found = _client_readiness(client)
+            if self._p.named_instances:
+                instances[name] = details
+                problems += [f"IT Glue instance {name!r}: {p}" for p in found]
+            else:
+                problems += found
+            if "reachable" not in itglue:
+                itglue = details  # the default instance's when built (it comes first)
         sources: dict[str, Any] = {}
         for name, s in sorted(self._p.sources.snapshot().items()):
             sources[name] = {
@@ -95,15 +84,42 @@ class Health:
         ok = not problems
         status = "ready" if ok else "not ready"
         body = {"status": status, "problems": problems, "itglue": itglue, "sources": sources}
+        if self._p.named_instances:
+            body["instances"] = instances
         return Verdict(ok, body)
+
+
+def _client_readiness(client: Any) -> tuple[dict[str, Any], list[str]]:
+    """What readiness says of one IT Glue client, and its problems."""
+    m = client.metrics
+    breaker = client.circuit_breaker.state
+    reachable = not api_unreachable(m.last_status) and breaker != "open"
+    details = {
+        "checked": m.last_status is not None,
+        "reachable": reachable,
+        "key_accepted": not m.key_refused,
+        "last_status": m.last_status,
+        "circuit_breaker": breaker,
+    }
+    problems = []
+    if m.last_status is None:
+        problems.append("IT Glue: not asked yet")
+    elif not reachable:
+        problems.append(
+            "IT Glue unreachable"
+            + (" (circuit breaker open)" if breaker == "open" else f" ({m.last_status})")
+        )
+    if m.key_refused:
+        problems.append("IT Glue refused the API key (401/403)")
+    return details, problems
 
 
 class Prober:
     """Asks IT Glue (one cheap authenticated call) every ``interval`` seconds, so that
     readiness knows about a revoked key or an outage while nothing is delivered."""
 
-    def __init__(self, client: Callable[[], Any], interval: float) -> None:
-        self._client = client
+    def __init__(self, clients: Callable[[], dict[str, Any]], interval: float) -> None:
+        self._clients = clients  # the built ones, by instance
         self._interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,8 +130,7 @@ class Prober:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            client = self._client()
-            if client is not None:
+            for client in self._clients().values():
                 try:
                     client.health_check()  # never raises; its attempts update the metrics
                 except Exception:  # a closed client while stopping

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from ..context import EngineContext, Limits
 from ..errors import PermanentError
 from ..hooks import HookFacade, Registry
+from ..instance_names import unknown_instance
 from ..observability.tally import Tally
 from ..paths import validation_context
 from ..settings import ConfigError, Settings, SourceSettings
@@ -90,7 +91,8 @@ def limits_of(settings: Settings) -> Limits:
         max_file_size=p.max_file_size,
         dedupe_scope=p.dedupe_scope,
         retry_max=p.retry_max,
-        request_timeout=settings.itglue.read_timeout,
+        # the sink waits this long for a lost answer's effect to show: the slowest instance
+        request_timeout=max(it.read_timeout for it in settings.itglue.named.values()),
     )
 
 
@@ -99,8 +101,16 @@ def engine_context(
     hook: HookFacade,
     client_factory: Callable[[], Any] | None,
     tally: Tally | None = None,
+    instances: Mapping[str, Callable[[], Any]] | None = None,
 ) -> EngineContext:
-    """The services the engine of ``settings`` offers its transforms and sink."""
+    """The services the engine of ``settings`` offers its transforms and sink.
+    ``client_factory`` builds the default instance's client, ``instances`` (with
+    ``[itglue.instances.NAME]`` tables) each instance's: default
+    :func:`pipeline.clients.instance_factories`."""
+    if settings.itglue.instances and instances is None:
+        from ..clients import instance_factories
+
+        instances = instance_factories(settings)
     return EngineContext(
         tally=tally,
         state_dir=settings.state.dir,
@@ -108,6 +118,8 @@ def engine_context(
         hook=hook,
         log=logging.getLogger("itglue_ingest.plugins"),
         client_factory=client_factory,
+        instances=instances if settings.itglue.instances else None,
+        default_instance=settings.itglue.default_name,
     )
 
 
@@ -154,6 +166,12 @@ class Assembly:
             for i, name in enumerate(s.pipeline.transforms)
         ]
         found.append(_unknown(self.sink_types, s.pipeline.sink, "pipeline.sink", "sink"))
+        known = list(s.itglue.named)
+        found += [
+            f"sources[{i}].instance: {unknown_instance(src.instance, known)}"
+            for i, src in enumerate(s.sources)
+            if src.instance is not None and src.instance not in known
+        ]
         return [p for p in found if p is not None] + self._unread_tables()
 
     def _unread_tables(self) -> list[str]:
@@ -173,7 +191,8 @@ class Assembly:
     def options(self, model: type[BaseModel], data: dict[str, Any], prefix: str) -> BaseModel:
         """``data`` validated by a plugin's options model; errors name ``prefix.key``."""
         try:
-            return model.model_validate(data, context=validation_context(self.settings.config_dir))
+            context = validation_context(self.settings.config_dir, list(self.settings.itglue.named))
+            return model.model_validate(data, context=context)
         except ValidationError as e:
             raise ConfigError(_options_error(prefix, e)) from None
 

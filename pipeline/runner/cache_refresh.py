@@ -1,6 +1,7 @@
 """The daemon's scheduled cache refresh: each cached kind once per ``[cache] refresh_interval``.
 
-Kinds are refreshed one at a time, at least ``interval / number of kinds`` apart (at
+Each IT Glue instance has a loop of its own (its own cache and budget). Kinds are
+refreshed one at a time, at least ``interval / number of kinds`` apart (at
 most a minute), so a refresh never takes a burst out of the account's budget that
 deliveries would wait for; each refresh costs requests in proportion to what changed
 (:mod:`core_client.cache.incremental`). Only a pipeline that talks to IT Glue (its
@@ -29,10 +30,17 @@ IDLE_CHECK = 30.0  # seconds between looks for a client while the pipeline has n
 class CacheRefreshLoop:
     """A thread refreshing the engine's metadata cache until ``stop`` is set."""
 
-    def __init__(self, context: EngineContext, interval: float, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        context: EngineContext,
+        interval: float,
+        stop: threading.Event,
+        instance: str | None = None,
+    ) -> None:
         from core_client.cache.incremental import PLANS
 
         self._context = context
+        self._instance = instance  # whose cache (None: the default instance's)
         self.interval = interval
         self._stop = stop
         self._kinds = list(PLANS)
@@ -47,7 +55,8 @@ class CacheRefreshLoop:
     def start(self) -> None:
         if self.interval <= 0:
             return
-        self._thread = threading.Thread(target=self._run, name="cache-refresh", daemon=True)
+        name = f"cache-refresh-{self._instance}" if self._instance else "cache-refresh"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def join(self, timeout: float) -> None:
@@ -68,7 +77,7 @@ class CacheRefreshLoop:
         from core_client.cache.incremental import CacheRefresher
 
         while not self._stop.is_set():
-            client = self._context.built_client()
+            client = self._context.built_client(self._instance)
             if client is None:
                 self._stop.wait(IDLE_CHECK)
                 continue

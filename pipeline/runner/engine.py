@@ -8,7 +8,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +73,10 @@ class Engine:
 
     :param settings: the validated configuration.
     :param pm: a plugin manager (default: :func:`plugin_manager_for` ``(settings)``).
-    :param client_factory: builds the IT Glue client on first use (default:
-        :func:`pipeline.clients.build_client` of ``settings``).
+    :param client_factory: builds the IT Glue client of the default instance on first
+        use (default: :func:`pipeline.clients.build_client` of ``settings``).
+    :param instances: with ``[itglue.instances.NAME]`` tables, a client factory per
+        instance name (default: :func:`pipeline.clients.instance_factories`).
     :param dry_run: deliver nothing and never ack or nack a source (see
         :mod:`pipeline.runner.dry_run`; give it a copy of the state).
     :raises ConfigError: unknown source/transform/sink names or invalid options, naming
@@ -86,6 +89,7 @@ class Engine:
         pm: pluggy.PluginManager | None = None,
         *,
         client_factory: Callable[[], Any] | None = None,
+        instances: Mapping[str, Callable[[], Any]] | None = None,
         dry_run: bool = False,
     ) -> None:
         self.dry_run = dry_run
@@ -100,15 +104,18 @@ class Engine:
         self.stopping = threading.Event()  # sources and the spool's back-pressure see it
         self.state_dir = settings.state.dir
         self.tally = Tally()  # what this engine did, for the metrics endpoint
+        if client_factory is None and not settings.itglue.instances:
+            client_factory = partial(build_client, settings)
         self.context: EngineContext = engine_context(
-            settings, self.hook, client_factory or (lambda: build_client(settings)), self.tally
+            settings, self.hook, client_factory, self.tally, instances
         )
         self._recovered = False
         self._closed = False
         self._stats = RunStats()
         self.source_health = SourceHealth()
         self.started_at = time.time()
-        self.key_refusal = KeyRefusal()  # the destination refused the key (once: exit 5)
+        # an instance refused its key (once: exit 5 when every instance did)
+        self.key_refusal = KeyRefusal(len(settings.itglue.named))
         self.transforms: list[Transform] = []
         self.sources: dict[str, Source] = {}
         self.source_settings: dict[str, SourceSettings] = {}
@@ -253,16 +260,22 @@ class Engine:
         Meanwhile the metadata cache is refreshed every ``[cache] refresh_interval``."""
         assert self._scheduler is not None, "engine is closed"
         self.recover()
-        refresh = CacheRefreshLoop(self.context, self.settings.cache.refresh_interval, stop)
+        interval = self.settings.cache.refresh_interval
+        refreshes = [
+            CacheRefreshLoop(self.context, interval, stop, name or None)
+            for name in (self.settings.itglue.instances or [""])
+        ]
         with self.daemon_watch() as watch:
             self.watch = watch
-            refresh.start()
+            for refresh in refreshes:
+                refresh.start()
             try:
                 self._scheduler.run(stop)
             finally:
                 self.watch = None
-                stop.set()  # also when the scheduler failed: the refresh thread ends
-                refresh.join(1.0)
+                stop.set()  # also when the scheduler failed: the refresh threads end
+                for refresh in refreshes:
+                    refresh.join(1.0)
 
     def observed_parts(self) -> EngineParts:
         """What the metrics and health endpoints read of this engine."""
@@ -274,6 +287,7 @@ class Engine:
             client=self.context.built_client,
             storage_trouble=lambda: self.trouble.active,
             started_at=self.started_at,
+            clients=self.context.built_clients if self.settings.itglue.instances else None,
         )
 
     def daemon_watch(self) -> DaemonWatch:

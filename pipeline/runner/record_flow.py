@@ -34,7 +34,7 @@ from ..ledger import Ledger, LedgerEntry
 from ..observability.tally import Tally
 from ..records import DocumentRecord
 from ..settings import PipelineSettings
-from ..sinks import DeliveryResult, Sink
+from ..sinks import DeliveryResult, Sink, instance_journal
 from ..sources import Source
 from ..transforms import Transform
 from .backpressure import BackPressure
@@ -284,7 +284,7 @@ class RecordFlow:
 
     def _deliver(self, entry: LedgerEntry, record: DocumentRecord) -> bool:
         self.ledger.sync()  # "delivering" (the claim on this content) before any API write
-        journal = self.ledger.journal(entry.id)
+        journal = instance_journal(self.ledger.journal(entry.id), record.instance)
         try:
             result = self.sink.deliver(record, journal)
         except Exception as e:
@@ -299,7 +299,7 @@ class RecordFlow:
         self.ledger.sync()  # before the hook and the post-action
         self.stats.count("delivered")
         self.tally.delivered(entry.source, entry.created_at)
-        self._refusal.clear()
+        self._refusal.landed(record.instance)
         log.info(
             "delivered %s -> %s %s",
             record.source_ref,
@@ -319,7 +319,7 @@ class RecordFlow:
         if verdict.unexpected:
             log.error("%s: %s failed", plugin, what, exc_info=e)
         if verdict.refused:
-            self._refusal.report(entry.id, verdict.reason)
+            self._refusal.report(entry.id, verdict.reason, getattr(e, "instance", None))
         if verdict.transient:
             self._transient(entry, record, verdict.reason, verdict.retry_after, verdict.reported)
         else:

@@ -199,9 +199,12 @@ class Scheduler:
             delay = min(delay * 2, 60.0)
 
     def _idle(self) -> bool:
+        # records an instance's refused key holds wait for the next run, as when every
+        # instance refused (the loop stops on the refusal's event then)
+        held = len(self._refusal.held_records())
         return (
             not self._pool.busy()
-            and self._ledger.count_active() == 0
+            and self._ledger.count_active() <= held
             and self._ledger.count_unacked_due(time.time()) == 0
         )
 

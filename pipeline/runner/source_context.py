@@ -195,6 +195,7 @@ class EngineSourceContext:
             sections=list(draft.sections),
             metadata=dict(draft.metadata),
             organization=draft.organization or self._settings.organization,
+            instance=self._settings.instance,
         )
 
     def _record_failure(self, draft: RecordDraft, reason: str) -> EmitResult:

@@ -15,9 +15,9 @@ from ..hooks import HookFacade
 from ..runner.assembly import Assembly, load_plugins
 from ..settings import ConfigError, Settings
 from ..sources import SourceOptions
-from .online import endpoint_problems, itglue_problem
+from .online import endpoint_problems, itglue_problems
 from .paths import path_problems
-from .secrets import api_key_problem, source_secret_problems, uses_itglue
+from .secrets import api_key_problems, instance_key, source_secret_problems, uses_itglue
 from .settings import read_leniently
 
 
@@ -29,14 +29,15 @@ def validate_config(path: Path, *, online: bool = False) -> tuple[Settings | Non
     problems = [p.strip() for p in problems]
     if settings is None:
         return None, problems
-    problems += path_problems(settings.itglue, "itglue")
+    for name, instance in settings.itglue.named.items():
+        problems += path_problems(instance, instance_key(settings, name))
     problems += path_problems(settings.state, "state", made_when_missing=True)
     # the [itglue] table as a whole was refused: its key settings are not known
     if uses_itglue(settings) and not any(p.startswith("itglue: ") for p in problems):
-        key_problem = api_key_problem(settings)
-        if key_problem is None and online:
-            key_problem = itglue_problem(settings)
-        problems += [key_problem] if key_problem else []
+        key_problems = api_key_problems(settings)
+        if not key_problems and online:
+            key_problems = itglue_problems(settings)
+        problems += key_problems
     pm, plugin_problems = load_plugins(settings)
     problems += plugin_problems
     if pm is not None:

@@ -13,22 +13,29 @@ from ..sources import SourceOptions
 CONNECT_TIMEOUT = 5.0  # seconds per source server
 
 
-def itglue_problem(settings: Settings) -> str | None:
-    """The health check of ``itglue-ingest health`` (one cheap authenticated request)."""
+def itglue_problems(settings: Settings) -> list[str]:
+    """The health check of ``itglue-ingest health`` (one cheap authenticated request),
+    of each instance."""
     from core_client.exceptions import ConfigurationError
 
-    try:
-        client = build_client(settings)
-    except ConfigurationError as e:
-        return f"itglue: {e}"
-    try:
-        report = client.health_check().as_dict()
-    finally:
-        client.close()
-    if report.get("status") == "healthy":
-        return None
-    why = escape_controls(str(report.get("error") or report.get("status")))
-    return f"itglue: {settings.itglue.base_url or client.base_url} is not usable: {why}"
+    from .secrets import instance_key
+
+    problems = []
+    for name, it in settings.itglue.named.items():
+        key = instance_key(settings, name)
+        try:
+            client = build_client(settings, name)
+        except ConfigurationError as e:
+            problems.append(f"{key}: {e}")
+            continue
+        try:
+            report = client.health_check().as_dict()
+        finally:
+            client.close()
+        if report.get("status") != "healthy":
+            why = escape_controls(str(report.get("error") or report.get("status")))
+            problems.append(f"{key}: {it.base_url or client.base_url} is not usable: {why}")
+    return problems
 
 
 def endpoint_problems(key: str, options: SourceOptions) -> list[str]:

@@ -14,17 +14,24 @@ def uses_itglue(settings: Settings) -> bool:
     return settings.pipeline.sink == "itglue" or "route" in settings.pipeline.transforms
 
 
-def api_key_problem(settings: Settings) -> str | None:
-    """Why the IT Glue API key cannot be read, or None (the key itself is not shown)."""
+def api_key_problems(settings: Settings) -> list[str]:
+    """Why an IT Glue instance's API key cannot be read, one line per instance (the key
+    itself is not shown)."""
     from core_client.auth import get_api_key
     from core_client.exceptions import ConfigurationError
 
-    it = settings.itglue
-    try:
-        get_api_key(it.instance, api_key_env=it.api_key_env, api_key_file=it.api_key_file)
-    except ConfigurationError as e:
-        return f"itglue: {e}"
-    return None
+    problems = []
+    for name, it in settings.itglue.named.items():
+        try:
+            get_api_key(name, api_key_env=it.api_key_env, api_key_file=it.api_key_file)
+        except ConfigurationError as e:
+            problems.append(f"{instance_key(settings, name)}: {e}")
+    return problems
+
+
+def instance_key(settings: Settings, name: str) -> str:
+    """The table an instance's problems name: ``itglue`` or ``itglue.instances.NAME``."""
+    return f"itglue.instances.{name}" if settings.itglue.instances else "itglue"
 
 
 def source_secret_problems(key: str, name: str, options: SourceOptions) -> list[str]:

@@ -49,7 +49,7 @@ class Delivery:
 
     @property
     def client(self) -> ITGlueClient:
-        return self.sink.context.itglue()
+        return self.sink.context.itglue(self.record.instance)
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self.doing = what
@@ -93,7 +93,7 @@ class Delivery:
             self.call(f"publishing document {doc_id}", self.client.publish_document, doc_id)
             self.journal.record("published", "1")
         self.remember(doc_id, org_id, attachment_ids)
-        self.sink.release(doc_id)
+        self.sink.release(doc_id, self.record.instance)
         return DeliveryResult(
             organization_id=org_id,
             resource_type="documents",
@@ -110,7 +110,7 @@ class Delivery:
             self.sink.claim(doc_id, self.record)
             self.resumed = True
             return doc_id, None
-        with self.sink.create_lock(org_id, self.record.name):
+        with self.sink.create_lock(self.record.instance, org_id, self.record.name):
             return self._reconcile_or_create(org_id)
 
     def _reconcile_or_create(self, org_id: str) -> tuple[str, str | None]:
@@ -164,7 +164,7 @@ class Delivery:
         not_before = parse_time(since)
         if not_before is not None:
             not_before -= timedelta(seconds=self.sink.opts.reconcile_clock_skew)
-        cache = self.sink.context.metadata_cache()
+        cache = self.sink.context.metadata_cache(self.record.instance)
         ours = {(b.file_name, b.size) for b in record.files}
         for doc in sorted(docs, key=lambda d: (len(str(d.id)), str(d.id)), reverse=True):
             created = parse_time(getattr(doc, "created_at", None))
@@ -173,7 +173,7 @@ class Delivery:
             if self.taken_by_another("document", str(doc.id)):
                 continue  # another record created it (and resumes into it)
             cached = cache.get_cached_document(doc.id)
-            if cached is not None and cached.sha256 and cached.sha256 != record.content_hash:
+            if cached is not None and cached.sha256 and cached.sha256 != record.content_digest:
                 continue
             if record.files:
                 self.requests += 1
@@ -381,10 +381,10 @@ class Delivery:
         """Record the document in the metadata cache so later copies dedupe against it,
         and make it findable by its content (``cache search``) when it was extracted."""
         try:
-            cache = self.sink.context.metadata_cache()
+            cache = self.sink.context.metadata_cache(self.record.instance)
             cache.record_document(
                 doc_id,
-                sha256=self.record.content_hash,
+                sha256=self.record.content_digest,
                 size=self.record.total_size,
                 organization_id=org_id,
                 name=self.record.name,

@@ -52,34 +52,35 @@ class ItglueSink(Sink):
             if isinstance(options, ItglueSinkOptions)
             else ItglueSinkOptions.model_validate(options or {})
         )
-        self._auth_logged = 0.0
+        self._auth_logged: dict[str | None, float] = {}  # instance -> last logged
         self._auth_logged_lock = threading.Lock()
-        # document id -> the record (source, source_ref, version) that made it, for this
-        # process: reconciliation must not adopt a same-named document that another
-        # record is still filling (two "Scan" records in one organization at once).
-        self._claims: dict[str, tuple[str, str, str]] = {}
+        # (instance, document id) -> the record (source, source_ref, version) that made
+        # it, for this process: reconciliation must not adopt a same-named document that
+        # another record is still filling (two "Scan" records in one organization at once).
+        self._claims: dict[tuple[str | None, str], tuple[str, str, str]] = {}
         self._claims_lock = threading.Lock()
         # Held from a create's request until its id is claimed, and around a
-        # reconciliation, per (organization, name) stripe: otherwise a lost create's
+        # reconciliation, per (instance, organization, name) stripe: otherwise a lost create's
         # reconciliation can list a same-named document whose create has committed but
         # whose answer (and claim) has not arrived yet, and adopt it.
         self._create_locks = [threading.Lock() for _ in range(64)]
 
     def claim(self, document_id: str, record: DocumentRecord) -> bool:
-        """Mark ``document_id`` as ``record``'s; False if another record claimed it."""
+        """Mark ``document_id`` (of the record's instance) as ``record``'s; False if
+        another record claimed it."""
         me = (record.source, record.source_ref, record.version)
         with self._claims_lock:
-            return self._claims.setdefault(document_id, me) == me
+            return self._claims.setdefault((record.instance, document_id), me) == me
 
-    def create_lock(self, organization_id: str, name: str) -> threading.Lock:
+    def create_lock(self, instance: str | None, organization_id: str, name: str) -> threading.Lock:
         """The lock serialising creates and reconciliations of ``name`` in an organization."""
-        key = hash((organization_id, name_key(name)))
+        key = hash((instance, organization_id, name_key(name)))
         return self._create_locks[key % len(self._create_locks)]
 
-    def release(self, document_id: str) -> None:
+    def release(self, document_id: str, instance: str | None = None) -> None:
         """The document is complete (and in the cache with its hash): no claim needed."""
         with self._claims_lock:
-            self._claims.pop(document_id, None)
+            self._claims.pop((instance, document_id), None)
 
     # -- limits ------------------------------------------------------------------------
 
@@ -112,7 +113,8 @@ class ItglueSink(Sink):
         org = record.organization_id if scope == "organization" else None
         if scope == "organization" and org is None:
             return None
-        found = self.context.metadata_cache().find_documents_by_hash(record.content_hash, org)
+        cache = self.context.metadata_cache(record.instance)  # each instance has its own
+        found = cache.find_documents_by_hash(record.content_digest, org)
         return f"documents/{found[0].id}" if found else None
 
     # -- delivery ----------------------------------------------------------------------
@@ -145,13 +147,15 @@ class ItglueSink(Sink):
     ) -> PermanentError | TransientError:
         """The pipeline error for a client error met while doing ``what``."""
         if isinstance(e, itg.AuthenticationError):
-            self._log_auth(e)
+            self._log_auth(e, record.instance)
+            where = f"IT Glue instance {record.instance!r}" if record.instance else "IT Glue"
             return AccessRefused(
-                f"IT Glue refused the API key (HTTP {e.status}) while {what}; check the key"
+                f"{where} refused the API key (HTTP {e.status}) while {what}; check the key"
                 " (itglue-ingest auth ...) and the region/base_url -- records wait and are"
                 " retried, none is failed for this",
                 retry_after=300.0,
                 reported=True,
+                instance=record.instance,
             )
         if isinstance(e, itg.ConfigurationError):
             return PermanentError(f"the IT Glue client is not usable: {e}")
@@ -180,13 +184,15 @@ class ItglueSink(Sink):
             )
         return PermanentError(f"IT Glue error while {what}: {e}")
 
-    def _log_auth(self, e: itg.AuthenticationError) -> None:
-        with self._auth_logged_lock:
-            if time.monotonic() - self._auth_logged < 60:
+    def _log_auth(self, e: itg.AuthenticationError, instance: str | None) -> None:
+        with self._auth_logged_lock:  # once a minute per instance
+            if time.monotonic() - self._auth_logged.get(instance, float("-inf")) < 60:
                 return
-            self._auth_logged = time.monotonic()
+            self._auth_logged[instance] = time.monotonic()
+        where = f"IT Glue instance {instance!r}" if instance else "IT Glue"
         log.error(
-            "IT Glue refused the API key (HTTP %s): deliveries are paused until the key"
+            "%s refused the API key (HTTP %s): deliveries are paused until the key"
             " works again; check it with `itglue-ingest health`",
+            where,
             e.status,
         )

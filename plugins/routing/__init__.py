@@ -27,6 +27,10 @@ with the closest known names, or goes to ``fallback_organization``.
 Attachment targets (``kind = "attachment"``) name a resource by id or by name; names of
 configurations and contacts are resolved through the cache the same way (one listing of
 the organization's resources per ``refresh_interval``).
+
+With several IT Glue instances (``[itglue.instances.NAME]``) the instance is chosen
+first: the matching rule's ``instance``, else the source's, else ``default_instance``;
+names are then resolved in that instance's cache, and the record carries its name.
 """
 
 from __future__ import annotations
@@ -97,13 +101,16 @@ def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     return [lowered[h] for h in hits] or names[:n]
 
 
-def _api_error(e: itg.ITGlueError, what: str) -> PermanentError | TransientError:
-    """A client error met while listing ``what``, as the pipeline's error."""
+def _api_error(
+    e: itg.ITGlueError, what: str, instance: str | None = None
+) -> PermanentError | TransientError:
+    """A client error met while listing ``what`` (of ``instance``), as the pipeline's error."""
     if isinstance(e, itg.AuthenticationError):
         return AccessRefused(
             f"IT Glue refused the API key while listing {what} ({e}); check the key"
             " (itglue-ingest auth ...) and the region -- records wait until it works",
             retry_after=300.0,
+            instance=instance,
         )
     if e.transient:  # the client logs the outage (or 429 storm) itself
         return TransientError(
@@ -118,7 +125,11 @@ def _api_error(e: itg.ITGlueError, what: str) -> PermanentError | TransientError
 
 def _copy(e: PermanentError | TransientError) -> PermanentError | TransientError:
     """A fresh exception like ``e`` (one object must not be raised in several threads)."""
-    if isinstance(e, TransientError):  # AccessRefused stays AccessRefused
+    if isinstance(e, AccessRefused):
+        return AccessRefused(
+            e.reason, retry_after=e.retry_after, reported=e.reported, instance=e.instance
+        )
+    if isinstance(e, TransientError):
         return type(e)(e.reason, retry_after=e.retry_after, reported=e.reported)
     return type(e)(e.reason)
 
@@ -142,15 +153,17 @@ class Router:
 
     # -- cache refresh -----------------------------------------------------------------
 
-    def _cache(self) -> Any:
-        """The metadata cache; a client that cannot even be built (no key, an insecure
-        URL) fails the record with the reason instead of a bare client exception."""
+    def _cache(self, instance: str | None = None) -> Any:
+        """The instance's metadata cache; a client that cannot even be built (no key, an
+        insecure URL) fails the record with the reason instead of a bare client exception."""
         try:
-            return self.context.metadata_cache()
+            return self.context.metadata_cache(instance)
         except itg.ConfigurationError as e:
-            raise _api_error(e, "organizations") from e
+            raise _api_error(e, _of("organizations", instance), instance) from e
 
-    def _refresh(self, key: str, asked_at: float, fetch: Callable[[], int]) -> bool:
+    def _refresh(
+        self, key: str, asked_at: float, fetch: Callable[[], int], instance: str | None = None
+    ) -> bool:
         """Run ``fetch`` (list + cache) unless ``key`` was refreshed recently.
 
         Returns True when the cache changed since ``asked_at`` (look up again), False when
@@ -176,7 +189,7 @@ class Router:
                 self._last_error[key] = (time.monotonic(), e)
                 raise
             except itg.ITGlueError as e:
-                mapped = _api_error(e, key)
+                mapped = _api_error(e, key, instance)
                 self._last_error[key] = (time.monotonic(), mapped)
                 raise mapped from e
             self._last_refresh[key] = time.monotonic()
@@ -184,20 +197,25 @@ class Router:
             self.refreshes += 1
             return True
 
-    def _fetch_organizations(self) -> int:
-        orgs = list(self.context.itglue().list_organizations())
-        self.context.metadata_cache().refresh_organizations(orgs)
-        self._known["organizations"] = [str(_get(o, "name")) for o in orgs]
-        return len(orgs)
+    def _fetch_organizations(self, instance: str | None = None) -> Callable[[], int]:
+        def fetch() -> int:
+            orgs = list(self.context.itglue(instance).list_organizations())
+            self.context.metadata_cache(instance).refresh_organizations(orgs)
+            self._known[_of("organizations", instance)] = [str(_get(o, "name")) for o in orgs]
+            return len(orgs)
 
-    def organization(self, name: str) -> Any:
-        """The organization called ``name`` (cache first; refreshed when stale or missing)."""
-        cache = self._cache()
+        return fetch
+
+    def organization(self, name: str, instance: str | None = None) -> Any:
+        """The organization called ``name`` in ``instance`` (cache first; refreshed when
+        stale or missing)."""
+        cache = self._cache(instance)
+        key, fetch = _of("organizations", instance), self._fetch_organizations(instance)
         asked_at = time.monotonic()
         stale_error: TransientError | None = None
         if cache.is_stale("organizations", self.options.cache_max_age):
             try:
-                self._refresh("organizations", asked_at, self._fetch_organizations)
+                self._refresh(key, asked_at, fetch, instance)
             except TransientError as e:
                 stale_error = e  # serve the stale cache if it knows the name
         org = cache.find_organization_by_name(name)
@@ -205,26 +223,30 @@ class Router:
             return org
         if stale_error is not None:
             raise stale_error
-        if self._refresh("organizations", asked_at, self._fetch_organizations):
+        if self._refresh(key, asked_at, fetch, instance):
             return cache.find_organization_by_name(name)
         return None
 
-    def _fetch_resources(self, resource_type: str, organization_id: str) -> Callable[[], int]:
+    def _fetch_resources(
+        self, resource_type: str, organization_id: str, instance: str | None
+    ) -> Callable[[], int]:
         def fetch() -> int:
-            client = self.context.itglue()
+            client = self.context.itglue(instance)
             lister = getattr(client, f"list_{resource_type}")
             items = list(lister(organization_id=organization_id))
-            refresh = getattr(self.context.metadata_cache(), f"refresh_{resource_type}")
+            refresh = getattr(self.context.metadata_cache(instance), f"refresh_{resource_type}")
             refresh(items, organization_id=organization_id)
-            self._known[f"{resource_type}@{organization_id}"] = [
+            self._known[_of(f"{resource_type}@{organization_id}", instance)] = [
                 str(_get(i, "name") or "") for i in items
             ]
             return len(items)
 
         return fetch
 
-    def resource(self, resource_type: str, name: str, organization_id: str) -> Any:
-        cache = self._cache()
+    def resource(
+        self, resource_type: str, name: str, organization_id: str, instance: str | None = None
+    ) -> Any:
+        cache = self._cache(instance)
         finder = {
             "configurations": cache.find_configuration_by_name,
             "contacts": cache.find_contact_by_name,
@@ -235,8 +257,9 @@ class Router:
             found = cache.find_contact_by_email(name, organization_id)
         if found is not None:
             return found
-        key = f"{resource_type}@{organization_id}"
-        if self._refresh(key, asked_at, self._fetch_resources(resource_type, organization_id)):
+        key = _of(f"{resource_type}@{organization_id}", instance)
+        fetch = self._fetch_resources(resource_type, organization_id, instance)
+        if self._refresh(key, asked_at, fetch, instance):
             found = finder(name, organization_id)
             if found is None and "@" in name and resource_type == "contacts":
                 found = cache.find_contact_by_email(name, organization_id)
@@ -261,6 +284,9 @@ class Router:
                 rule, groups = candidate, found
                 break
 
+        # the instance first: organization names are resolved in its cache
+        chosen = (rule.instance if rule is not None else None) or record.instance
+        instance = self.context.instance_of(chosen)
         wanted: str | None = None
         reason = ""
         if rule is not None and rule.organization:
@@ -271,11 +297,12 @@ class Router:
         if not wanted and record.organization_id:
             return Route(
                 organization_id=record.organization_id,
-                target=self._target(rule, groups, record.organization_id),
-                reason="the source's organization id",
+                target=self._target(rule, groups, record.organization_id, instance),
+                reason=_in("the source's organization id", instance),
+                instance=instance,
             )
         if not wanted and self.options.auto.enabled:
-            pick = self.auto_pick(record)
+            pick = self.auto_pick(record, instance)
             if pick is not None:
                 wanted, reason = pick.organization, pick.reason
         if not wanted and self.options.fallback_organization:
@@ -289,10 +316,10 @@ class Router:
                 " [routing] rule matched; set organization on the source, add a"
                 " [[routing.rules]] entry, or set [routing] fallback_organization"
             )
-        org = self.organization(wanted)
+        org = self.organization(wanted, instance)
         fallback = self.options.fallback_organization
         if org is None and fallback and fallback.casefold() != wanted.casefold():
-            org = self.organization(fallback)
+            org = self.organization(fallback, instance)
             if org is not None:
                 reason = (
                     f"fallback_organization ({wanted!r} is not in IT Glue; it came from {reason})"
@@ -304,7 +331,7 @@ class Router:
                     extra={"source": record.source, "source_ref": record.source_ref},
                 )
         if org is None:
-            reason = self._unknown(wanted)
+            reason = self._unknown(wanted, instance)
             if fallback and fallback.casefold() != wanted.casefold():
                 reason = (
                     f"unknown organization {wanted!r}, and [routing] fallback_organization"
@@ -315,34 +342,44 @@ class Router:
         return Route(
             organization_id=org_id,
             organization_name=str(_get(org, "name") or wanted),
-            target=self._target(rule, groups, org_id),
-            reason=reason,
+            target=self._target(rule, groups, org_id, instance),
+            reason=_in(reason, instance),
+            instance=instance,
         )
 
-    def auto_pick(self, record: DocumentRecord) -> Pick | None:
-        """The organization the record's extracted text names (``[routing.auto]``)."""
+    def auto_pick(self, record: DocumentRecord, instance: str | None = None) -> Pick | None:
+        """The organization the record's extracted text names (``[routing.auto]``),
+        among ``instance``'s."""
         text = record.metadata.get(TEXT_KEY)
         if not isinstance(text, str) or not text.strip():
             return None
-        cache = self._cache()
+        cache = self._cache(instance)
         if cache.is_stale("organizations", self.options.cache_max_age):
             with contextlib.suppress(TransientError):  # a stale list still names them
-                self._refresh("organizations", time.monotonic(), self._fetch_organizations)
+                key, fetch = _of("organizations", instance), self._fetch_organizations(instance)
+                self._refresh(key, time.monotonic(), fetch, instance)
         orgs = [cache.get("organizations", i) for i in cache.ids("organizations")]
         names = [str(_get(o, "name")) for o in orgs if o is not None and _get(o, "name")]
         primary = [str(_get(o, "name")) for o in orgs if o is not None and _get(o, "primary")]
         return pick_organization(text, names, self.options.auto, primary)
 
-    def _unknown(self, wanted: str) -> str:
-        known = self._known.get("organizations", [])
+    def _unknown(self, wanted: str, instance: str | None = None) -> str:
+        known = self._known.get(_of("organizations", instance), [])
         hint = f"; known: {', '.join(closest(wanted, known))}" if known else ""
         more = f" (of {len(known)})" if len(known) > 3 else ""
+        where = f"IT Glue instance {instance!r}" if instance else "IT Glue"
         return (
-            f"unknown organization {wanted!r} (not in IT Glue{hint}{more}); set [routing]"
+            f"unknown organization {wanted!r} (not in {where}{hint}{more}); set [routing]"
             " fallback_organization or fix the source's organization"
         )
 
-    def _target(self, rule: RoutingRule | None, groups: Mapping[str, str], org_id: str) -> Target:
+    def _target(
+        self,
+        rule: RoutingRule | None,
+        groups: Mapping[str, str],
+        org_id: str,
+        instance: str | None = None,
+    ) -> Target:
         opts = (rule.target if rule and rule.target else None) or self.options.target
         publish = opts.publish
         if self.options.publish is not None and not (rule and rule.target):
@@ -362,9 +399,9 @@ class Router:
             )
         assert opts.resource_name is not None
         name = expand(opts.resource_name, groups)
-        found = self.resource(opts.resource_type, name, org_id)
+        found = self.resource(opts.resource_type, name, org_id, instance)
         if found is None:
-            known = self._known.get(f"{opts.resource_type}@{org_id}", [])
+            known = self._known.get(_of(f"{opts.resource_type}@{org_id}", instance), [])
             hint = f"; known: {', '.join(closest(name, known))}" if known else ""
             raise Rejected(
                 f"no {opts.resource_type[:-1]} named {name!r} in organization {org_id}{hint};"
@@ -377,6 +414,16 @@ class Router:
             resource_name=name,
             publish=False,
         )
+
+
+def _of(key: str, instance: str | None) -> str:
+    """A refresh/known-names key of ``instance`` (each instance has its own names)."""
+    return key if instance is None else f"{key} of instance {instance}"
+
+
+def _in(reason: str, instance: str | None) -> str:
+    """The routing reason, saying which instance (with several)."""
+    return reason if instance is None else f"{reason}; instance {instance}"
 
 
 def _rule_reason(number: int, rule: RoutingRule) -> str:
@@ -424,6 +471,8 @@ class RouteTransform(Transform):
                 "organization_id": route.organization_id,
                 "target": route.target,
                 "metadata": metadata,
+                # a plugin's router may not know instances: the record's, then the default
+                "instance": self.context.instance_of(route.instance or record.instance),
             }
         )
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core_client.attachments import ATTACHABLE
-from pipeline import DocumentRecord, Rejected, TransformOptions
+from pipeline import DocumentRecord, InstanceField, Rejected, TransformOptions
 
 from .auto import AutoOptions
 
@@ -95,6 +95,7 @@ class RoutingRule(_Strict):
     source: str | None = None  # only records of this source (a shell-style pattern)
     match: dict[str, str] = Field(default_factory=dict)
     organization: str | None = None
+    instance: InstanceField | None = None  # the IT Glue instance ([itglue.instances.NAME])
     target: TargetOptions | None = None
     publish: bool | None = None
 
