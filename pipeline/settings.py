@@ -295,6 +295,11 @@ class Settings(BaseModel):
         self._selected = name
 
     @property
+    def cache_path(self) -> Path:
+        """The metadata cache database of the instance a command works on."""
+        return self.state.dir / f"{self.selected_instance}.db"
+
+    @property
     def database_path(self) -> Path:
         """The SQLite database of the ledger and of the default instance's metadata cache
         (another instance's cache is in ``<state.dir>/<name>.db``)."""

@@ -199,7 +199,7 @@ def cache() -> None:
 def _open_cache(settings: Settings) -> Iterator[MetadataCache]:
     from core_client.cache import MetadataCache
 
-    c = MetadataCache(settings.database_path)
+    c = MetadataCache(settings.cache_path)
     try:
         yield c
     finally:
@@ -511,7 +511,7 @@ def cache_vacuum(settings: Settings) -> None:
     with _open_cache(settings) as c:
         result = c.vacuum()
     click.echo(
-        f"vacuumed {settings.database_path}: {human_size(result['size_before'])} -> "
+        f"vacuumed {settings.cache_path}: {human_size(result['size_before'])} -> "
         f"{human_size(result['size_after'])}"
     )
 
