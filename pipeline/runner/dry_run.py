@@ -47,16 +47,19 @@ class DryRunSink(Sink):
 
 @contextmanager
 def dry_run_settings(settings: Settings) -> Iterator[Settings]:
-    """``settings`` with a temporary state folder holding a copy of the state database
-    (empty when there is none yet); the folder is removed afterwards."""
+    """``settings`` with a temporary state folder holding a copy of each instance's state
+    database (none when there is none yet); the folder is removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="itglue-ingest-dry-run-") as tmp:
         state = Path(tmp)
         state.chmod(0o700)
         data = settings.model_dump(mode="json")
         data["state"]["dir"] = str(state)
         copy = parse_settings(data, "<dry run>", config_dir=settings.config_dir)
-        if settings.database_path.exists():
-            _copy_database(settings.database_path, copy.database_path)
+        # every instance's database: the ledger and each metadata cache dedupe consults
+        for name in settings.itglue.named:
+            original = settings.state.dir / f"{name}.db"
+            if original.exists():
+                _copy_database(original, state / f"{name}.db")
         yield copy
 
 

@@ -318,3 +318,27 @@ def test_readyz_metrics_status_and_health_say_which_instance_refuses_its_key(
     assert report["instances"]["sandbox"]["status"] != "healthy"
     out = CliRunner().invoke(health, ["-c", str(config), "--instance", "prod"])
     assert out.exit_code == 0, out.output
+
+
+def test_a_lost_create_is_reconciled_in_its_own_instance_although_ids_collide(
+    two_instances, emu_prod, emu_sandbox, folders, engines
+) -> None:
+    """Document ids of two instances collide; a prod record's journaled document must
+    not make the sandbox's reconciliation refuse the sandbox document with that id."""
+    drop, _ = folders
+    engine = Engine(two_instances())
+    engines.append(engine)
+    put(drop, "Initech", "minutes.txt", b"prod minutes\n")
+    assert engine.run_once().delivered == 1
+    (prod_doc,) = emu_prod.state()["records"]["documents"]
+
+    # the sandbox stores the create, then the connection drops: the answer is lost
+    emu_sandbox.set_faults(drop=[{"next": 1, "methods": ["POST"], "path_prefix": "/organizations"}])
+    put(drop, "Globex", "sandbox-notes.txt", b"sandbox notes\n")
+    summary = engine.run_once()
+
+    assert (summary.delivered, summary.failed, summary.pending) == (1, 0, 0)
+    (sandbox_doc,) = emu_sandbox.state()["records"]["documents"]  # adopted, not made twice
+    assert str(sandbox_doc["id"]) == str(prod_doc["id"])  # the ids do collide
+    assert set(landed(emu_sandbox)) == {"sandbox-notes.txt"}
+    assert set(landed(emu_prod)) == {"minutes.txt"}
