@@ -127,3 +127,30 @@ def test_validate_checks_the_key_of_every_instance(
 def test_a_sound_two_instance_configuration_validates(tmp_path: Path) -> None:
     code, lines = run(write(tmp_path / "c.toml", config(tmp_path)))
     assert code == 0, lines
+
+
+def test_instance_selects_what_auth_and_cache_commands_work_on(tmp_path: Path) -> None:
+    import json
+
+    from pipeline.commands.client import auth_status, cache_stats
+
+    path = write(tmp_path / "c.toml", config(tmp_path))
+    for args, name, env in (
+        ([], "prod", PROD_ENV),
+        (["--instance", "sandbox"], "sandbox", SANDBOX_ENV),
+    ):
+        out = CliRunner().invoke(auth_status, ["-c", str(path), "--json", *args])
+        report = json.loads(out.output)
+        assert (report["instance"], report["api_key_env"], report["configured"]) == (
+            name,
+            env,
+            True,
+        )
+    out = CliRunner().invoke(cache_stats, ["-c", str(path), "--instance", "sandbox", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["database_path"] == str(tmp_path / "state" / "sandbox.db")
+    out = CliRunner().invoke(cache_stats, ["-c", str(path), "--instance", "sandbx"])
+    assert out.exit_code == 2
+    assert (
+        "unknown IT Glue instance 'sandbx' (instances: prod, sandbox); did you mean" in out.output
+    )
