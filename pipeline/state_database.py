@@ -7,6 +7,9 @@ budget, heartbeats) opens its :class:`~core_client.database.Database` here, so o
 
 from __future__ import annotations
 
+import sqlite3
+import sys
+
 import keyring
 
 from core_client.auth import read_private_file
@@ -18,6 +21,13 @@ from .logs import register_secret
 from .settings import Settings
 
 KEYRING_USER = "state-postgresql"
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """What a state database raises when it fails: sqlite3's errors, and psycopg's once
+    psycopg is loaded (none of its errors can exist before)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error,) if psycopg is None else (sqlite3.Error, psycopg.Error)
 
 
 def state_password(settings: Settings) -> str | None:
@@ -62,3 +72,19 @@ def open_state_database(settings: Settings, component: str) -> Database:
             settings.state.dsn, component=component, password=state_password(settings)
         )
     return SQLiteDatabase(settings.database_path)
+
+
+def state_exists(settings: Settings) -> bool:
+    """Whether there is state to read (a PostgreSQL database is taken to exist: opening
+    it says otherwise)."""
+    return settings.state.backend == "postgresql" or settings.database_path.exists()
+
+
+def describe_state(settings: Settings) -> str:
+    """Where the state lives, for humans: the SQLite file, or the DSN without password."""
+    if settings.state.backend == "postgresql":
+        from core_client.postgres import safe_dsn
+
+        assert settings.state.dsn is not None
+        return safe_dsn(settings.state.dsn)
+    return str(settings.database_path)

@@ -99,6 +99,15 @@ def state_location(state_backend: str, request: pytest.FixtureRequest, tmp_path:
 
 
 @pytest.fixture
+def state_table(state_backend: str, state_location: str) -> dict[str, str]:
+    """The ``[state]`` table of a configuration on this test's state backend (the
+    SQLite file in the ``state`` folder next to the configuration, or the database)."""
+    if state_backend == "postgresql":
+        return {"dir": "state", "backend": "postgresql", "dsn": state_location}
+    return {"dir": "state"}
+
+
+@pytest.fixture
 def make_database(state_backend: str, state_location: str) -> Iterator[DatabaseFactory]:
     """``make_database(component)``: a :class:`~core_client.database.Database` on this
     test's state (every call the same data, as two processes or collectors would see it);

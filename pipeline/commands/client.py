@@ -9,7 +9,6 @@ rate limiter and the cache; it exits non-zero when unhealthy, so monitors can ca
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +20,7 @@ import click
 
 from itglue_common import escape_controls, human_size
 from pipeline.settings import Settings
+from pipeline.state_database import state_exists
 
 from .common import (
     ConfigFileError,
@@ -566,12 +566,10 @@ def health(settings: Settings, as_json: bool) -> None:
     # this command made its own client: say whether the daemon runs, and how it is
     daemon: list[str] = []
     try:
-        heartbeat = (
-            read_heartbeat(settings.database_path) if settings.database_path.exists() else None
-        )
+        heartbeat = read_heartbeat(settings) if state_exists(settings) else None
         report["daemon"] = daemon_dict(heartbeat)
         daemon = daemon_lines(heartbeat)
-    except (sqlite3.Error, OSError) as e:  # not this user's database: the rest still counts
+    except Exception as e:  # not this user's database, a server down: the rest still counts
         report["daemon"] = {"state": "unknown", "error": f"{type(e).__name__}: {e}"}
     if as_json:
         _echo_json(report)

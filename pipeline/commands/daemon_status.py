@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from pathlib import Path
 from typing import Any
 
 from itglue_common import escape_controls as esc
 from pipeline.observability.heartbeat import Heartbeat, HeartbeatStore
+from pipeline.settings import Settings
+from pipeline.state_database import open_state_database
 
 
-def read_heartbeat(database: Path) -> Heartbeat | None:
-    store = HeartbeatStore(database)
+def read_heartbeat(settings: Settings) -> Heartbeat | None:
+    store = HeartbeatStore(open_state_database(settings, "daemon"))
     try:
         return store.read()
     finally:

@@ -29,6 +29,7 @@ from pipeline.ledger import ALL_STATES, Ledger, LedgerEntry
 from pipeline.observability.heartbeat import Heartbeat
 from pipeline.runner import Engine, Progress, RunSummary
 from pipeline.settings import ConfigError, Settings
+from pipeline.state_database import describe_state, open_state_database, state_exists
 
 from .common import (
     CONFIG_ENVVAR,
@@ -152,8 +153,12 @@ def once(settings: Settings, as_json: bool, dry_run: bool) -> None:
 def _dry_run(settings: Settings, as_json: bool) -> None:
     """``once --dry-run``: the run on a private copy of the state (see
     :mod:`pipeline.runner.dry_run`), then its decisions as a table."""
-    from pipeline.runner.dry_run import dry_run_settings, planned
+    from pipeline.runner.dry_run import dry_run_settings, planned, refuse_shared_state
 
+    try:
+        refuse_shared_state(settings)
+    except ConfigError as e:
+        raise ConfigFileError(str(e)) from None
     with (
         dry_run_settings(settings) as private,
         _build_engine(private, dry_run=True) as engine,
@@ -274,7 +279,7 @@ def _print_summary(s: RunSummary) -> None:
 
 @contextmanager
 def _ledger(settings: Settings) -> Iterator[Ledger]:
-    ledger = Ledger(settings.database_path)
+    ledger = Ledger(open_state_database(settings, "ledger"))
     try:
         yield ledger
     finally:
@@ -311,11 +316,12 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
          (crashed, killed or hung); 7 wins over 3
       2  usage or configuration error
     """
-    if not settings.database_path.exists():
+    where = describe_state(settings)
+    if not state_exists(settings):
         if as_json:
-            click.echo(json.dumps({"database": str(settings.database_path), "sources": {}}))
+            click.echo(json.dumps({"database": where, "sources": {}}))
         else:
-            click.echo(f"no state yet ({settings.database_path} does not exist)")
+            click.echo(f"no state yet ({where} does not exist)")
         return
     with _ledger(settings) as ledger:
         counts = ledger.counts()
@@ -323,13 +329,13 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
         failed = ledger.failed(limit=limit)
         waiting = ledger.waiting(limit=limit)
         records = ledger.recent(limit=recent) if recent > 0 else []
-    heartbeat = read_heartbeat(settings.database_path)
+    heartbeat = read_heartbeat(settings)
     code = _status_code(counts, heartbeat)
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "database": str(settings.database_path),
+                    "database": where,
                     "daemon": daemon_dict(heartbeat),
                     "sources": counts,
                     "transform_outcomes": outcomes,
@@ -349,7 +355,7 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
             )
         )
         sys.exit(code)
-    click.echo(f"state: {settings.database_path}")
+    click.echo(f"state: {where}")
     for line in daemon_lines(heartbeat):
         click.echo(line)
     if settings.itglue.instances:
@@ -466,7 +472,7 @@ def retry(settings: Settings, source: str | None, all_failed: bool, ids: tuple[i
         unknown = [i for i, e in entries.items() if e is None]
         if unknown:
             raise UnknownRecordError(
-                f"no record {', '.join(f'#{i}' for i in unknown)} in {settings.database_path}"
+                f"no record {', '.join(f'#{i}' for i in unknown)} in {describe_state(settings)}"
                 " (itglue-ingest status lists the failed ones); nothing was requeued"
             )
         n = ledger.requeue(source=source, ids=ids, all_failed=all_failed)

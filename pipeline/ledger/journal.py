@@ -1,11 +1,29 @@
 """Per-record delivery steps (a sink's :class:`~pipeline.sinks.StepJournal`) and source
 checkpoints."""
 
+# SQL here is assembled only from this package's constant fragments and "?" placeholders;
+# every value is a bound parameter.
+# ruff: noqa: S608
 from __future__ import annotations
 
 import time
 
 from .store import LedgerStore
+
+
+def glob_to_like(pattern: str) -> str:
+    """A GLOB pattern (``*``, ``?``) as a LIKE pattern (``%``, ``_``; backslash escapes)."""
+    out = []
+    for ch in pattern:
+        if ch in "\\%_":
+            out.append("\\" + ch)
+        elif ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 class StepsAndCheckpoints(LedgerStore):
@@ -32,9 +50,13 @@ class StepsAndCheckpoints(LedgerStore):
     def step_taken(self, step: str, value: str, *, other_than: int) -> bool:
         """Whether a record other than ``other_than`` journaled ``value`` under a step
         matching ``step`` (a GLOB pattern: ``"attachment:*"``)."""
+        if self.dialect == "postgresql":  # no GLOB there: the same pattern as LIKE
+            match, pattern = "step LIKE ?", glob_to_like(step)
+        else:
+            match, pattern = "step GLOB ?", step
         rows = self._query(
-            "SELECT 1 FROM ledger_steps WHERE step GLOB ? AND value=? AND record_id<>? LIMIT 1",
-            (step, value, other_than),
+            f"SELECT 1 FROM ledger_steps WHERE {match} AND value=? AND record_id<>? LIMIT 1",
+            (pattern, value, other_than),
         )
         return bool(rows)
 

@@ -110,10 +110,16 @@ class LedgerQueries(LedgerStore):
         """``{transform: {outcome: n}}``: what transforms reported in a record's
         ``metadata["transform_outcomes"]`` (e.g. ``extract``: ``ok``, ``timeout``)."""
         out: dict[str, dict[str, int]] = {}
+        if self.dialect == "postgresql":
+            outcomes = "ledger_records.record::jsonb #> '{metadata,transform_outcomes}'"
+            each = (
+                f"jsonb_each_text(CASE WHEN jsonb_typeof({outcomes}) = 'object'"
+                f" THEN {outcomes} END) AS j"
+            )
+        else:
+            each = "json_each(ledger_records.record, '$.metadata.transform_outcomes') AS j"
         for name, outcome, n in self._query(
-            "SELECT j.key, j.value, COUNT(*) FROM ledger_records,"
-            " json_each(ledger_records.record, '$.metadata.transform_outcomes') AS j"
-            " GROUP BY j.key, j.value"
+            f"SELECT j.key, j.value, COUNT(*) FROM ledger_records, {each} GROUP BY j.key, j.value"
         ):
             out.setdefault(str(name), {})[str(outcome)] = int(n)
         return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from core_client.database import Dialect
+
 from ..sources import RecordState
 
 ACTIVE_STATES: tuple[RecordState, ...] = ("received", "ready", "delivering")
@@ -22,7 +24,7 @@ SPOOLED_STATES: tuple[RecordState, ...] = ("received", "ready", "delivering", "d
 
 DedupeScope = Literal["organization", "global"]
 
-MIGRATIONS = [
+SQLITE_MIGRATIONS = [
     """
     CREATE TABLE ledger_records (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -77,6 +79,67 @@ MIGRATIONS = [
     # reconciliation must never adopt what another record made.
     "CREATE INDEX ledger_steps_value ON ledger_steps (step, value)",
 ]
+
+# The same schema on PostgreSQL: 64-bit ids and sizes, DOUBLE PRECISION timestamps
+# (REAL is float4 there: seconds since 1970 would lose their fractions).
+POSTGRESQL_MIGRATIONS = [
+    """
+    CREATE TABLE ledger_records (
+        id BIGSERIAL PRIMARY KEY,
+        source TEXT NOT NULL,
+        source_ref TEXT NOT NULL,
+        version TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL,
+        record TEXT NOT NULL,
+        original TEXT NOT NULL,
+        content_hash TEXT,
+        organization_id TEXT,
+        target_key TEXT NOT NULL DEFAULT '',
+        size BIGINT NOT NULL DEFAULT 0,
+        spooled INTEGER NOT NULL DEFAULT 1,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+        reason TEXT,
+        result TEXT,
+        duplicate_of TEXT,
+        acked INTEGER NOT NULL DEFAULT 0,
+        work INTEGER NOT NULL DEFAULT 1,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        UNIQUE (source, source_ref, version)
+    );
+    CREATE INDEX ledger_records_work ON ledger_records (work, next_attempt_at);
+    CREATE INDEX ledger_records_state ON ledger_records (state, source);
+    CREATE INDEX ledger_records_hash ON ledger_records (content_hash, organization_id);
+    CREATE INDEX ledger_records_updated ON ledger_records (updated_at);
+    CREATE TABLE ledger_steps (
+        record_id BIGINT NOT NULL REFERENCES ledger_records (id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        value TEXT NOT NULL,
+        recorded_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (record_id, step)
+    );
+    CREATE TABLE ledger_blobs (
+        record_id BIGINT NOT NULL REFERENCES ledger_records (id) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (record_id, sha256)
+    );
+    CREATE INDEX ledger_blobs_sha ON ledger_blobs (sha256);
+    CREATE TABLE ledger_checkpoints (
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (source, key)
+    )
+    """,
+    "CREATE INDEX ledger_steps_value ON ledger_steps (step, value)",
+]
+
+MIGRATIONS: dict[Dialect, list[str]] = {
+    "sqlite": SQLITE_MIGRATIONS,
+    "postgresql": POSTGRESQL_MIGRATIONS,
+}
 
 COLUMNS = (
     "id, source, source_ref, version, state, record, original, content_hash, organization_id,"

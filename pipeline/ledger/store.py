@@ -1,12 +1,14 @@
-"""The ledger's connection: one shared under a lock, its write transaction and reads.
+"""The ledger's state database (SQLite or PostgreSQL), its write transaction and reads.
 
-Group commit: with ``group_commit`` every change is still committed before its
-transaction returns (a SIGKILL loses none: the WAL is written), but without an fsync of
-its own (``synchronous=NORMAL``); :meth:`LedgerStore.sync` makes everything committed so
-far durable with one fsync, which the threads waiting for it share. The engine calls it
-before anything outside learns of a change (a post-action, a hook, an API write after a
-journal step): a power cut may then lose only changes nobody was told about, and the
-WAL's order keeps what survives a prefix of what was committed.
+Group commit (SQLite only): with ``group_commit`` every change is still committed before
+its transaction returns (a SIGKILL loses none: the WAL is written), but without an fsync
+of its own (``synchronous=NORMAL``); :meth:`LedgerStore.sync` makes everything committed
+so far durable with one fsync, which the threads waiting for it share. The engine calls
+it before anything outside learns of a change (a post-action, a hook, an API write after
+a journal step): a power cut may then lose only changes nobody was told about, and the
+WAL's order keeps what survives a prefix of what was committed. A PostgreSQL commit is
+durable when it returns (the server groups its own WAL flushes), so there ``sync`` has
+nothing to do.
 """
 
 # SQL here is assembled only from this package's constant fragments and "?" placeholders;
@@ -22,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from core_client.sqlite import connect, fsync_wal, migrate, transaction
+from core_client.database import Connection, Database, SQLiteDatabase
+from core_client.sqlite import fsync_wal, transaction
 
 from ..sources import RecordState
 from .entry import LedgerEntry
@@ -30,23 +33,35 @@ from .schema import COLUMNS, MIGRATIONS
 
 
 class LedgerStore:
-    """The connection the ledger's parts share (under ``_lock``) and its plain reads."""
+    """The database the ledger's parts share and its plain reads.
 
-    def __init__(self, path: Path, *, group_commit: bool = False) -> None:
-        self.path = path
-        self._conn = connect(path)
-        self._lock = threading.RLock()
+    ``database``: the state database (the ledger closes it with itself), or the path of
+    a SQLite file to open.
+    """
+
+    def __init__(self, database: Database | Path, *, group_commit: bool = False) -> None:
+        self.db: Database = SQLiteDatabase(database) if isinstance(database, Path) else database
+        self.dialect = self.db.dialect
+        sqlite_db = self.db if isinstance(self.db, SQLiteDatabase) else None
+        self._sqlite = sqlite_db
+        self.path: Path | None = sqlite_db.path if sqlite_db is not None else None
+        # what a PostgreSQL commit returns from is durable: nothing to group here
+        self.group_commit = group_commit and sqlite_db is not None
+        self._lock = sqlite_db.lock if sqlite_db is not None else threading.RLock()
         self._sync_lock = threading.Lock()  # one fsync at a time; the others wait for it
-        self.group_commit = group_commit
         self._committed = 0  # changes committed by this connection ...
         self._durable = 0  # ... of which fsync'd
-        with self._lock:
-            migrate(self._conn, "ledger", MIGRATIONS)
-            if group_commit:
+        self.db.migrate("ledger", MIGRATIONS)
+        if self.group_commit:
+            with self._lock:
                 # what a killed process committed without fsync is made durable before
                 # this one acts on it
                 self._fsync_all()
-                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._raw().execute("PRAGMA synchronous=NORMAL")
+
+    def _raw(self) -> sqlite3.Connection:
+        assert self._sqlite is not None  # group commit is SQLite's
+        return self._sqlite.conn
 
     def close(self) -> None:
         with self._lock:
@@ -55,18 +70,20 @@ class LedgerStore:
             except sqlite3.Error:  # committed already: the OS writes it out in time
                 pass
             finally:
-                self._conn.close()
+                self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), committed on return;
-        durable too unless ``group_commit`` (then: after the next :meth:`sync`)."""
-        with self._lock:
-            with transaction(self._conn):
-                yield self._conn
+    def transaction(self) -> Iterator[Connection]:
+        """One serialised write transaction, committed on return; durable too unless
+        ``group_commit`` (then: after the next :meth:`sync`)."""
+        if not self.group_commit:
+            with self.db.transaction() as c:
+                yield c
+            return
+        with self._lock:  # the SQLite connection's: commits are counted in their order
+            with self.db.transaction() as c:
+                yield c
             self._committed += 1
-            if not self.group_commit:
-                self._durable = self._committed
 
     def sync(self) -> None:
         """Make every change committed so far durable (no-op when it is already).
@@ -79,6 +96,7 @@ class LedgerStore:
         target = self._committed  # read before waiting: what this caller has seen done
         if self._durable >= target:
             return
+        assert self.path is not None  # only group commit (SQLite) leaves changes undurable
         with self._sync_lock:
             if self._durable >= target:
                 return
@@ -87,19 +105,20 @@ class LedgerStore:
                 fsync_wal(self.path)
             except FileNotFoundError:  # no WAL file (never here while connected): commit
                 with self._lock:
-                    self._conn.execute("PRAGMA synchronous=FULL")
+                    self._raw().execute("PRAGMA synchronous=FULL")
                     try:
                         self._fsync_all()
                     finally:
-                        self._conn.execute("PRAGMA synchronous=NORMAL")
+                        self._raw().execute("PRAGMA synchronous=NORMAL")
             self._durable = max(self._durable, committed)
 
     def _fsync_all(self) -> None:
         """One commit with ``synchronous=FULL``: in WAL mode it fsyncs the WAL file, and
         with it every frame committed before. A commit needs a change: the mark row (a
         source name never is empty, so it is nobody's checkpoint)."""
-        with transaction(self._conn):
-            self._conn.execute(
+        conn = self._raw()
+        with transaction(conn):
+            conn.execute(
                 "INSERT INTO ledger_checkpoints (source, key, value, updated_at)"
                 " VALUES ('', 'durable', ?, ?) ON CONFLICT (source, key) DO UPDATE"
                 " SET value=excluded.value, updated_at=excluded.updated_at",
@@ -107,8 +126,7 @@ class LedgerStore:
             )
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        return self.db.query(sql, params)
 
     def get(self, record_id: int) -> LedgerEntry | None:
         rows = self._query(f"SELECT {COLUMNS} FROM ledger_records WHERE id=?", (record_id,))

@@ -41,7 +41,7 @@ class RecordTransitions(LedgerStore):
                 "INSERT INTO ledger_records (source, source_ref, version, state, record,"
                 " original, content_hash, organization_id, size, spooled, reason, acked, work,"
                 " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,1,?,?)"
-                " ON CONFLICT (source, source_ref, version) DO NOTHING",
+                " ON CONFLICT (source, source_ref, version) DO NOTHING RETURNING id",
                 (
                     record.source,
                     record.source_ref,
@@ -58,16 +58,18 @@ class RecordTransitions(LedgerStore):
                     now,
                 ),
             )
-            if cur.rowcount == 0:
+            inserted = cur.fetchone()
+            if inserted is None:
                 row = c.execute(
                     "SELECT id, state FROM ledger_records"
                     " WHERE source=? AND source_ref=? AND version=?",
                     (record.source, record.source_ref, record.version),
                 ).fetchone()
                 return int(row[0]), False, cast(RecordState, row[1])
-            record_id = int(cast(int, cur.lastrowid))
+            record_id = int(inserted[0])
             c.executemany(
-                "INSERT OR IGNORE INTO ledger_blobs (record_id, sha256) VALUES (?, ?)",
+                "INSERT INTO ledger_blobs (record_id, sha256) VALUES (?, ?)"
+                " ON CONFLICT (record_id, sha256) DO NOTHING",
                 [(record_id, sha) for sha in set(blobs)],
             )
             return record_id, True, state
@@ -183,7 +185,7 @@ class RecordTransitions(LedgerStore):
                 where = "content_hash=? AND id<>?"
                 params: list[Any] = [content_hash, record_id]
                 if scope == "organization":
-                    where += " AND organization_id IS ? AND target_key=?"
+                    where += " AND organization_id IS NOT DISTINCT FROM ? AND target_key=?"
                     params += [organization_id, target_key]
                 row = c.execute(
                     f"SELECT {COLUMNS} FROM ledger_records WHERE {where}"

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from core_client.database import Database
 
 from ..ledger import LedgerQueries
 from ..settings import ConfigError, ObservabilitySettings
@@ -24,12 +25,12 @@ class DaemonWatch:
     def __init__(
         self,
         settings: ObservabilitySettings,
-        database: Path,
+        open_database: Callable[[str], Database],
         parts: EngineParts,
         last_tick: Callable[[], float | None],
     ) -> None:
         self._settings = settings
-        self._database = database
+        self._open_database = open_database  # component -> its state database
         self._parts = parts
         self._last_tick = last_tick
         self._heartbeat: HeartbeatWriter | None = None
@@ -46,7 +47,7 @@ class DaemonWatch:
         s = self._settings
         tally = self._parts.tally
         self._heartbeat = HeartbeatWriter(
-            self._database,
+            self._open_database("daemon"),
             s.heartbeat_interval,
             self._parts.sources.snapshot,
             lambda: tally.snapshot().last_delivery_at,
@@ -69,7 +70,7 @@ class DaemonWatch:
         host, port = parse_listen(listen)
         # a connection of its own: a scrape's counts over a big ledger (0.1 s at 200,000
         # records) must not hold the lock the engine's workers share
-        self._reader = LedgerQueries(self._database)
+        self._reader = LedgerQueries(self._open_database("ledger"))
         self._parts = dataclasses.replace(self._parts, ledger=self._reader)
         health = Health(
             self._parts, last_tick=self._last_tick, stuck_after=self._settings.stuck_after

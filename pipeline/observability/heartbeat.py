@@ -8,21 +8,21 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core_client.sqlite import connect, migrate, transaction
+from core_client.database import Database, Dialect, SQLiteDatabase
 
 from ..logs import redact
+from ..state_database import database_errors
 from .source_health import SourceState
 
 log = logging.getLogger("itglue_ingest.engine")
 
-MIGRATIONS = [
+SQLITE_MIGRATIONS = [
     """
     CREATE TABLE daemon_heartbeat (
         id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -42,6 +42,30 @@ MIGRATIONS = [
     )
     """
 ]
+POSTGRESQL_MIGRATIONS = [
+    """
+    CREATE TABLE daemon_heartbeat (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        beat_at DOUBLE PRECISION NOT NULL,
+        interval DOUBLE PRECISION NOT NULL,
+        stopped_at DOUBLE PRECISION,
+        last_delivery_at DOUBLE PRECISION
+    );
+    CREATE TABLE daemon_sources (
+        source TEXT PRIMARY KEY,
+        connected INTEGER,
+        last_scan_at DOUBLE PRECISION,
+        error TEXT
+    )
+    """
+]
+MIGRATIONS: dict[Dialect, list[str]] = {
+    "sqlite": SQLITE_MIGRATIONS,
+    "postgresql": POSTGRESQL_MIGRATIONS,
+}
 STALE_AFTER_BEATS = 3  # a heartbeat this many intervals old (and no clean stop) is stale
 
 
@@ -68,20 +92,18 @@ class Heartbeat:
 
 
 class HeartbeatStore:
-    """The heartbeat tables of the instance database (their own connection)."""
+    """The heartbeat tables of the state database (closed with this store); a path
+    opens that SQLite file."""
 
-    def __init__(self, path: Path) -> None:
-        self._conn = connect(path)
-        self._lock = threading.Lock()
-        migrate(self._conn, "daemon", MIGRATIONS)
+    def __init__(self, database: Database | Path) -> None:
+        self._db = SQLiteDatabase(database) if isinstance(database, Path) else database
+        self._db.migrate("daemon", MIGRATIONS)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     def beat(self, hb: Heartbeat) -> None:
-        with self._lock, transaction(self._conn):
-            c = self._conn
+        with self._db.transaction() as c:
             c.execute(
                 "INSERT INTO daemon_heartbeat (id, pid, host, started_at, beat_at, interval,"
                 " stopped_at, last_delivery_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)"
@@ -115,14 +137,14 @@ class HeartbeatStore:
             )
 
     def read(self) -> Heartbeat | None:
-        with self._lock:
-            row = self._conn.execute(
+        with self._db.reading() as c:
+            row = c.execute(
                 "SELECT pid, host, started_at, beat_at, interval, stopped_at, last_delivery_at"
                 " FROM daemon_heartbeat WHERE id=1"
             ).fetchone()
             if row is None:
                 return None
-            rows = self._conn.execute(
+            rows = c.execute(
                 "SELECT source, connected, last_scan_at, error FROM daemon_sources"
             ).fetchall()
         sources = {
@@ -142,7 +164,7 @@ class HeartbeatWriter:
 
     def __init__(
         self,
-        database: Path,
+        database: Database | Path,
         interval: float,
         sources: Callable[[], dict[str, SourceState]],
         last_delivery: Callable[[], float | None],
@@ -183,8 +205,10 @@ class HeartbeatWriter:
                 )
             )
             self.beat_at = time.monotonic()
-        except sqlite3.Error as e:
-            log.debug("cannot write the heartbeat: %s", e)
+        except Exception as e:
+            if not isinstance(e, database_errors()):
+                raise
+            log.debug("cannot write the heartbeat: %s", e)  # storage trouble: told elsewhere
 
     def stop(self) -> None:
         """The last beat says "stopped" (only when a first one said "running")."""

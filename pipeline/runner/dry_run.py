@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..ledger import Ledger, LedgerEntry
 from ..records import DocumentRecord
-from ..settings import Settings, parse_settings
+from ..settings import ConfigError, Settings, parse_settings
 from ..sinks import DeliveryResult, Sink, StepJournal
 
 DRY_RUN_ID = "(dry run)"  # the resource id of a delivery that was not made
@@ -45,10 +45,28 @@ class DryRunSink(Sink):
         self._sink.close()
 
 
+def refuse_shared_state(settings: Settings) -> None:
+    """A dry run needs a private copy of the state: with PostgreSQL the ledger is the
+    whole fleet's, and a run on it would change it.
+
+    :raises ConfigError: the state is on PostgreSQL.
+    """
+    if settings.state.backend != "sqlite":
+        raise ConfigError(
+            'once --dry-run needs [state] backend = "sqlite": with PostgreSQL the ledger'
+            " is shared by every collector and a dry run must change nothing there; run it"
+            " with a configuration whose [state] uses a local SQLite file"
+        )
+
+
 @contextmanager
 def dry_run_settings(settings: Settings) -> Iterator[Settings]:
     """``settings`` with a temporary state folder holding a copy of each instance's state
-    database (none when there is none yet); the folder is removed afterwards."""
+    database (none when there is none yet); the folder is removed afterwards.
+
+    :raises ConfigError: see :func:`refuse_shared_state`.
+    """
+    refuse_shared_state(settings)
     with tempfile.TemporaryDirectory(prefix="itglue-ingest-dry-run-") as tmp:
         state = Path(tmp)
         state.chmod(0o700)

@@ -27,6 +27,7 @@ from ..settings import ConfigError, Settings, SourceSettings
 from ..sinks import Sink
 from ..sources import Source
 from ..spool import Spool
+from ..state_database import open_state_database
 from ..transforms import Transform
 from .assembly import Assembly, engine_context, plugin_manager_for
 from .backpressure import BackPressure, default_min_free
@@ -138,7 +139,8 @@ class Engine:
             ) from None
         try:
             self._ledger = ledger = Ledger(
-                settings.database_path, group_commit=settings.state.group_commit
+                open_state_database(settings, "ledger"),
+                group_commit=settings.state.group_commit,
             )
             self.spool = Spool(self.state_dir / "spool")
             self.transforms = assembly.transforms(self.context)
@@ -296,7 +298,7 @@ class Engine:
         assert pool is not None, "engine is closed"
         return DaemonWatch(
             self.settings.observability,
-            self.settings.database_path,
+            lambda component: open_state_database(self.settings, component),
             self.observed_parts(),
             last_tick=lambda: pool.last_tick,
         )

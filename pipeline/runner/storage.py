@@ -1,5 +1,6 @@
 """Trouble with the engine's own storage: the state folder's disk full, an I/O error, the
-database locked or read-only. Never a record's fault, so never a record's failure.
+database locked or read-only, the PostgreSQL server unreachable. Never a record's fault,
+so never a record's failure.
 
 While it lasts the engine pauses (sources wait as for a full spool, workers start
 nothing, the dispatcher probes with a capped exponential backoff), says so once when it
@@ -14,6 +15,7 @@ import errno
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -65,12 +67,27 @@ def storage_error(e: BaseException) -> str | None:
             message = str(cur).lower()
             if type(cur) is sqlite3.DatabaseError or any(m in message for m in _SQLITE_STORAGE):
                 return f"state database: {cur}"
+        why = _postgres_trouble(cur)
+        if why is not None:
+            return f"state database: {why}"
         if isinstance(cur, OSError) and cur.errno in STORAGE_ERRNOS:
             where = f": {cur.filename}" if cur.filename else ""
             return f"{os.strerror(cur.errno or 0)}{where}"
         if isinstance(cur, StorageError):
             return str(cur)
         cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
+    return None
+
+
+def _postgres_trouble(e: BaseException) -> str | None:
+    """The PostgreSQL server unreachable, gone or refusing writes (connection lost, shut
+    down, no connection from the pool in time, disk full, read-only): what the engine
+    waits out like a full disk; None for anything else (a bug in a query is not)."""
+    psycopg = sys.modules.get("psycopg")  # never imported: no PostgreSQL error exists
+    if psycopg is None:
+        return None
+    if isinstance(e, psycopg.OperationalError | psycopg.errors.ReadOnlySqlTransaction):
+        return str(e).strip() or type(e).__name__
     return None
 
 

@@ -138,3 +138,22 @@ def test_dry_run_decides_everything_and_changes_nothing(tmp_path: Path, emulator
         "invoice 7.pdf",
         "notes.pdf",
     ]
+
+
+def test_dry_run_on_a_shared_postgresql_state_is_refused(tmp_path: Path, emulator: Any) -> None:
+    """The PostgreSQL ledger is every collector's: a dry run says it cannot run there
+    (usage error) and touches nothing, rather than writing to it or to a copy of it."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "notes.pdf").write_bytes(b"%PDF-1.4 some notes")
+    cfg = config(tmp_path, emulator, drop)
+    text = cfg.read_text().replace(
+        '[state]\n"dir" = "state"',
+        '[state]\n"dir" = "state"\nbackend = "postgresql"\ndsn = "host=/nonexistent dbname=x"',
+    )
+    assert text != cfg.read_text()
+    cfg.write_text(text)
+    result = CliRunner().invoke(once, ["-c", str(cfg), "--dry-run"])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert 'once --dry-run needs [state] backend = "sqlite"' in result.output
+    assert writes(emulator) == 0 and [p.name for p in drop.iterdir()] == ["notes.pdf"]

@@ -5,6 +5,7 @@ runs in this process too: a child Python takes seconds to start on a busy machin
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -37,8 +38,9 @@ def emu() -> Iterator[Any]:
         yield e
 
 
-def write_config(tmp_path: Path, emu: Any) -> Path:
+def write_config(tmp_path: Path, emu: Any, state: dict[str, str]) -> Path:
     cfg = tmp_path / "config.toml"
+    state_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in state.items())
     cfg.write_text(
         f"""
 [itglue]
@@ -48,7 +50,7 @@ api_key_env = "{KEY_ENV}"
 ca_bundle = "{emu.ca_file}"
 
 [state]
-dir = "state"
+{state_lines}
 
 [observability]
 listen = "127.0.0.1:0"
@@ -95,8 +97,10 @@ def status(cfg: Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_status_reads_the_daemons_heartbeat(emu: Any, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, emu)
+def test_status_reads_the_daemons_heartbeat(
+    emu: Any, tmp_path: Path, state_table: dict[str, str]
+) -> None:
+    cfg = write_config(tmp_path, emu, state_table)
     env = child_env(**{KEY_ENV: emu.api_key})
     drop = tmp_path / "drop"
     daemon = Daemon(cfg, tmp_path / "daemon.log", env)
@@ -141,11 +145,11 @@ def test_status_reads_the_daemons_heartbeat(emu: Any, tmp_path: Path) -> None:
 
 
 def test_status_after_a_clean_stop(
-    emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_table: dict[str, str]
 ) -> None:
     from pipeline.settings import load_settings
 
-    cfg = write_config(tmp_path, emu)
+    cfg = write_config(tmp_path, emu, state_table)
     monkeypatch.setenv(KEY_ENV, emu.api_key)
     with running_daemon(load_settings(cfg)):
         code, out = wait_for(

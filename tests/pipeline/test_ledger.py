@@ -6,6 +6,7 @@ from __future__ import annotations
 import stat
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from core_client.sqlite import connect
 from pipeline.ledger import MIGRATIONS, Ledger
 from pipeline.records import Blob, DocumentRecord
+from tests.conftest import DatabaseFactory
 
 
 def rec(
@@ -30,9 +32,10 @@ def rec(
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    lg = Ledger(tmp_path / "db" / "test.db")
-    yield lg  # type: ignore[misc]
+def ledger(make_database: DatabaseFactory) -> Iterator[Ledger]:
+    """The ledger on each state backend (SQLite file, PostgreSQL database)."""
+    lg = Ledger(make_database("ledger"))
+    yield lg
     lg.close()
 
 
@@ -51,8 +54,13 @@ def test_insert_is_idempotent_per_identity(ledger: Ledger) -> None:
     assert entry.record().id == rid and entry.record().name == "a"
 
 
-def test_database_file_is_private(ledger: Ledger) -> None:
-    assert stat.S_IMODE(ledger.path.stat().st_mode) == 0o600
+def test_database_file_is_private(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "db" / "test.db")
+    try:
+        assert ledger.path is not None
+        assert stat.S_IMODE(ledger.path.stat().st_mode) == 0o600
+    finally:
+        ledger.close()
 
 
 def test_states_work_flag_and_blob_references(ledger: Ledger) -> None:
@@ -146,9 +154,8 @@ def test_claim_delivery_dedupe_scopes(ledger: Ledger) -> None:
     assert claim(third, "2", "global") == "duplicate"
 
 
-def test_step_journal_and_checkpoints_survive_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "test.db"
-    lg = Ledger(path)
+def test_step_journal_and_checkpoints_survive_reopen(make_database: DatabaseFactory) -> None:
+    lg = Ledger(make_database("ledger"))
     rid, _, _ = lg.insert(rec("a"))
     j = lg.journal(rid)
     assert j.get("document") is None
@@ -157,7 +164,7 @@ def test_step_journal_and_checkpoints_survive_reopen(tmp_path: Path) -> None:
     j.record("document", "123")  # idempotent
     lg.set_checkpoint("s", "cursor", "page-7")
     lg.close()
-    lg = Ledger(path)  # a new process would see the same
+    lg = Ledger(make_database("ledger"))  # a new process would see the same
     try:
         j = lg.journal(rid)
         assert j.get("document") == "123"
@@ -177,12 +184,12 @@ def test_shares_the_database_with_other_components(tmp_path: Path) -> None:
     lg = Ledger(path)
     lg.close()
     versions = dict(other.execute("SELECT component, version FROM schema_version").fetchall())
-    assert versions["ledger"] == len(MIGRATIONS) == 2  # every migration applied
+    assert versions["ledger"] == len(MIGRATIONS["sqlite"]) == 2  # every migration applied
     other.close()
 
 
-def test_many_threads_insert_and_update(tmp_path: Path) -> None:
-    lg = Ledger(tmp_path / "t.db")
+def test_many_threads_insert_and_update(make_database: DatabaseFactory) -> None:
+    lg = Ledger(make_database("ledger"))
     errors: list[BaseException] = []
 
     def work(t: int) -> None:

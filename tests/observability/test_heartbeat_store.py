@@ -1,0 +1,64 @@
+"""The daemon's heartbeat in the state database, on each backend: what one process
+writes, another reads (``status``); a failing database never stops the writer."""
+
+from __future__ import annotations
+
+import time
+
+from pipeline.observability.heartbeat import Heartbeat, HeartbeatStore, HeartbeatWriter
+from pipeline.observability.source_health import SourceState
+from tests.conftest import DatabaseFactory
+
+
+def test_a_beat_is_read_by_another_process(make_database: DatabaseFactory) -> None:
+    writer = HeartbeatStore(make_database("daemon"))
+    reader = HeartbeatStore(make_database("daemon"))  # e.g. ``status`` next to the daemon
+    try:
+        assert reader.read() is None  # never ran
+        now = time.time()
+        sources = {
+            "drop": SourceState(True, now - 1.5, None),
+            "mail": SourceState(False, None, "connection refused"),
+            "feed": SourceState(None, None, None),
+        }
+        writer.beat(Heartbeat(42, "host-a", now - 60, now, 0.5, None, now - 2.25, sources))
+        hb = reader.read()
+        assert hb is not None
+        assert (hb.pid, hb.host, hb.interval, hb.stopped_at) == (42, "host-a", 0.5, None)
+        assert hb.beat_at == now and hb.last_delivery_at == now - 2.25  # full precision
+        assert hb.daemon_state(now) == "running"
+        assert {n: (s.connected, s.error) for n, s in hb.sources.items()} == {
+            "drop": (True, None),
+            "mail": (False, "connection refused"),
+            "feed": (None, None),
+        }
+        assert hb.sources["drop"].last_scan_at == now - 1.5
+        # the next beat replaces the last one, sources included
+        writer.beat(Heartbeat(42, "host-a", now - 60, now + 1, 0.5, now + 1, None, {}))
+        again = reader.read()
+        assert again is not None and again.sources == {} and again.daemon_state() == "stopped"
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_the_writer_remembers_the_last_delivery_and_says_stopped(
+    make_database: DatabaseFactory,
+) -> None:
+    first = HeartbeatWriter(make_database("daemon"), 60, dict, lambda: 1234.5)
+    first.start()
+    first.stop()
+    reader = HeartbeatStore(make_database("daemon"))
+    try:
+        hb = reader.read()
+        assert hb is not None and hb.daemon_state() == "stopped"
+        assert hb.last_delivery_at == 1234.5
+        # a restarted daemon that delivered nothing yet keeps the last delivery's time
+        second = HeartbeatWriter(make_database("daemon"), 60, dict, lambda: None)
+        second.start()
+        running = reader.read()
+        assert running is not None and running.daemon_state() == "running"
+        assert running.last_delivery_at == 1234.5
+        second.stop()
+    finally:
+        reader.close()
