@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     import requests.adapters
 
     from .cache import MetadataCache
+    from .database import Database
 
 log = logging.getLogger("itglue_ingest.client")
 
@@ -188,6 +189,7 @@ class ITGlueClient(ResourceShortcuts):
         breaker_threshold: int = 5,
         breaker_cooldown: float = 60.0,
         rate_penalty_seconds: float | None = None,
+        rate_database: Database | None = None,
         page_size: int = PAGE_SIZE,
         report_every: float = REPORT_EVERY,
     ) -> ITGlueClient:
@@ -202,7 +204,9 @@ class ITGlueClient(ResourceShortcuts):
         dir: ``rate_limit`` requests per ``rate_window`` seconds, of which this client
         uses ``rate_share``, an upper bound: the limiter learns what the account leaves it;
         ``rate_penalty_seconds``: its longest own pause after a 429 without Retry-After) and
-        ``<name>.db`` (the metadata cache, opened on first use of :attr:`cache`).
+        ``<name>.db`` (the metadata cache, opened on first use of :attr:`cache`). With
+        ``rate_database`` (a PostgreSQL state database shared by several collectors,
+        which the client then owns) the budget is its row ``name`` instead of the file.
         The other knobs build the :class:`Timeouts`, :class:`RetryPolicy` and
         :class:`CircuitBreaker`; ``report_every``: seconds between the "still failing"
         lines of an outage. Nothing is created before the configuration and the
@@ -230,13 +234,20 @@ class ITGlueClient(ResourceShortcuts):
             state_dir if state_dir is not None else platformdirs.user_state_dir(APP_NAME)
         )
         _private_dir(directory)
-        limiter = RateLimiter(
-            rate_limit,
-            rate_window,
-            rate_share,
-            state_path=directory / f"{name}.ratelimit",
-            penalty_seconds=rate_penalty_seconds,
-        )
+        try:
+            limiter = RateLimiter(
+                rate_limit,
+                rate_window,
+                rate_share,
+                state_path=None if rate_database else directory / f"{name}.ratelimit",
+                state_database=rate_database,
+                state_name=name,
+                penalty_seconds=rate_penalty_seconds,
+            )
+        except BaseException:
+            if rate_database is not None:
+                rate_database.close()
+            raise
         database = directory / f"{name}.db"
 
         def open_cache() -> MetadataCache:

@@ -20,10 +20,12 @@ integrations, so what this client really has is unknown and changing; the config
   raises the estimate (additive at first, faster while they keep succeeding) until the
   next 429 or the configured budget. The estimate also covers a server whose window is
   shorter than configured: probes find the capacity its window frees.
-* **One budget per machine**: processes that share a state directory share one file
-  (``<state_dir>/<instance>.ratelimit``, mode 0600, fixed size) holding the ring and the
-  learned state; every decision reads and updates the few bytes it needs under an
-  exclusive ``fcntl`` lock (:mod:`core_client.rate_state`).
+* **One budget per machine, or per account**: processes that share a state directory
+  share one file (``<state_dir>/<instance>.ratelimit``, mode 0600, fixed size) holding
+  the ring and the learned state; every decision reads and updates the few bytes it
+  needs under an exclusive ``fcntl`` lock (:mod:`core_client.rate_state`). Collectors
+  sharing a PostgreSQL state database share one row per instance instead
+  (:mod:`core_client.rate_state_postgres`), so the whole fleet draws from one budget.
 
 The transport retries 429s without limit: a 429 never fails an operation; only
 :meth:`RateLimiter.close` interrupts a wait. Hand-written: the libraries at hand
@@ -41,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from itglue_common import exponential_delay
 
@@ -51,12 +53,16 @@ from .rate_state import (
     FileStore,
     MemoryStore,
     Store,
+    StoreUnavailable,
     WindowState,
     advance,
     free_at,
     record,
     settle,
 )
+
+if TYPE_CHECKING:
+    from .database import Database
 
 # the ring's names stay importable from here, where the limiter's users look for them
 __all__ = [
@@ -83,6 +89,7 @@ RECOVERY_TRUST = 0.8  # probes start after 80 % of the last recovery time ...
 RECOVERY_SPAN = 1.5  # ... follow each other closely until 150 % of it ...
 PROBE_SPACING = 0.25  # ... then wait a quarter of the time refused so far
 PROBE_STEP_MAX = 0.05  # an accepted probe raises the estimate by at most 5 % of the budget
+UNREACHABLE_RETRY = 1.0  # while the shared window is unreachable: seconds between tries
 
 
 def effective_budget(state: WindowState, budget: int) -> int:
@@ -156,9 +163,16 @@ def backoff_estimate(strikes: int, window: float, budget: int, cap: float) -> fl
 class RateLimiter:
     """Sliding-window limiter over the account budget, learning what the server allows.
 
-    Thread- and process-safe. ``penalty_seconds`` caps the pause the limiter takes on
-    its own after a 429 without ``Retry-After`` (also the gap between failing probes);
-    default: a hundredth of the window, at least 1 s.
+    Thread- and process-safe. The window is shared through ``state_database`` (a
+    PostgreSQL state database, row ``state_name``: every collector of the account), else
+    the file ``state_path`` (every process of the machine), else kept in memory.
+    ``penalty_seconds`` caps the pause the limiter takes on its own after a 429 without
+    ``Retry-After`` (also the gap between failing probes); default: a hundredth of the
+    window, at least 1 s.
+
+    While the shared window is unreachable (its database is down) no request goes:
+    :meth:`acquire` waits and tries again (a warning when it starts, a line when it
+    ends), since a request sent unbudgeted may cost every collector a 429 pause.
     """
 
     def __init__(
@@ -168,6 +182,8 @@ class RateLimiter:
         share: float = 1.0,
         *,
         state_path: Path | None = None,
+        state_database: Database | None = None,
+        state_name: str = "default",
         throttle_at: float = THROTTLE_AT,
         penalty_seconds: float | None = None,
         clock: Callable[[], float] = time.time,
@@ -187,10 +203,20 @@ class RateLimiter:
         )
         self._clock = clock
         slot_width = (window + self.margin) / (SLOTS - 1)
-        self._store: Store = (
-            FileStore(state_path, slot_width) if state_path else MemoryStore(slot_width)
-        )
+        self._store: Store
+        if state_database is not None:
+            from .rate_state_postgres import PostgresStore  # psycopg: only when used
+
+            self._store = PostgresStore(state_database, state_name, slot_width)
+            self.shared_state: str | None = f"{state_database.describe()} ({state_name})"
+        elif state_path:
+            self._store = FileStore(state_path, slot_width)
+            self.shared_state = str(state_path)
+        else:
+            self._store = MemoryStore(slot_width)
+            self.shared_state = None
         self.state_path = state_path
+        self._unreachable_since: float | None = None  # the outage being waited out
         self._closed = threading.Event()
         self._stats_lock = threading.Lock()
         self._sent = threading.local()  # this thread's request: its slot, a probe?
@@ -235,7 +261,13 @@ class RateLimiter:
                 record(state, now)
                 return 0.0, probe, state.head
 
-            wait, probe, slot = self._store.transact(attempt)
+            try:
+                wait, probe, slot = self._store.transact(attempt)
+            except StoreUnavailable as e:
+                self._unreachable(e)
+                wait, probe, slot = UNREACHABLE_RETRY, False, 0
+            else:
+                self._reachable()
             if wait <= 0:
                 self._sent.probe, self._sent.slot = probe, slot
                 with self._stats_lock:
@@ -253,9 +285,39 @@ class RateLimiter:
                 raise ClientClosedError("the client was closed while waiting for the rate limiter")
             waited = time.monotonic() - started
 
+    def _unreachable(self, error: StoreUnavailable) -> None:
+        """The shared window could not be reached: say so once per outage."""
+        with self._stats_lock:
+            if self._unreachable_since is not None:
+                return
+            self._unreachable_since = time.monotonic()
+        log.warning("%s; no request goes until it is back", error)
+
+    def _reachable(self) -> None:
+        if self._unreachable_since is None:  # the common case: no lock taken
+            return
+        with self._stats_lock:
+            since, self._unreachable_since = self._unreachable_since, None
+        if since is not None:
+            log.warning(
+                "rate budget in %s reachable again after %.1f s",
+                self.shared_state,
+                time.monotonic() - since,
+            )
+
+    def _shared(self, fn: Callable[[WindowState], Any]) -> Any:
+        """``fn`` on the shared window, unless it is known to be unreachable: then only
+        :meth:`acquire` tries again (and waits for it), nothing else blocks on it."""
+        if self._unreachable_since is not None:
+            raise StoreUnavailable("the shared rate budget is unreachable")
+        return self._store.transact(fn)
+
     def peek(self) -> float:
         """Seconds the next request would wait now (nothing is recorded)."""
-        return float(self._store.transact(lambda state: self._decide(state, self._clock())))
+        try:
+            return float(self._shared(lambda state: self._decide(state, self._clock())))
+        except StoreUnavailable:
+            return UNREACHABLE_RETRY
 
     def on_429(self, retry_after: float | None) -> float:
         """Record a 429: learn the budget and pause every sharer; returns the pause."""
@@ -284,9 +346,12 @@ class RateLimiter:
             state.calm_until = now + self._window()
             return state.estimate
 
-        estimate = self._store.transact(update)
+        try:
+            estimate = self._shared(update)
+        except StoreUnavailable:  # acquire waits for it to come back anyway
+            estimate = None
         log.debug(  # the transport tells a storm of them in a few lines
-            "rate limited (429): pausing %.2f s; budget estimate %d of %d per %.0f s",
+            "rate limited (429): pausing %.2f s; budget estimate %s of %d per %.0f s",
             pause,
             estimate,
             self.budget,
@@ -337,8 +402,10 @@ class RateLimiter:
                 state.estimate = 0  # back to the configured budget
             state.probe_until = 0.0
 
-        with contextlib.suppress(ClientClosedError):  # closed meanwhile: nothing to keep
-            self._store.transact(grow)
+        # closed meanwhile: nothing to keep; unreachable: the request stays counted from
+        # its send (and a probe's lesson is learned again by the next probe)
+        with contextlib.suppress(ClientClosedError, StoreUnavailable):
+            self._shared(grow)
 
     def get_stats(self) -> dict[str, Any]:
         def read(state: WindowState) -> dict[str, Any]:
@@ -354,8 +421,8 @@ class RateLimiter:
             }
 
         try:
-            shared = self._store.transact(read)
-        except ClientClosedError:
+            shared = self._shared(read)
+        except (ClientClosedError, StoreUnavailable):
             shared = dict.fromkeys(
                 ("requests_in_window", "paused_seconds_left", "learned_budget", "throttling")
             )
@@ -370,6 +437,7 @@ class RateLimiter:
                 "utilization": round(used / self.budget, 4) if used is not None else None,
                 "throttle_threshold": self.throttle_at,
                 "shared_state_file": str(self.state_path) if self.state_path else None,
+                "shared_state": self.shared_state,
                 "acquired": self.acquired,
                 "probes": self.probes,
                 "waits": self.waits,

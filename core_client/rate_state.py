@@ -47,6 +47,10 @@ class _Ring:
     def clear(self) -> None:
         self._counts[:] = [0] * SLOTS
 
+    def cells(self) -> list[int]:
+        """A copy of every cell, in index order."""
+        return [self.get(i) for i in range(SLOTS)]
+
 
 @dataclass
 class WindowState:
@@ -146,8 +150,17 @@ def free_at(state: WindowState, keep: int) -> float:
     return (state.head + 1) * state.slot_width
 
 
+class StoreUnavailable(Exception):
+    """The shared window cannot be reached now (its database is down or restarting):
+    nothing was decided or recorded; try again later."""
+
+
 class Store:
-    """Where the window lives; the lock is held across read-modify-write."""
+    """Where the window lives; the lock is held across read-modify-write.
+
+    :meth:`transact` raises :class:`StoreUnavailable` when the window cannot be reached
+    and :class:`~core_client.exceptions.ClientClosedError` once closed.
+    """
 
     def transact(self, fn: Callable[[WindowState], Any]) -> Any:
         raise NotImplementedError

@@ -11,6 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from .settings import ConfigError, Settings
+from .state_database import open_state_database
 
 if TYPE_CHECKING:
     from core_client.client import ITGlueClient
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 def build_client(settings: Settings, instance: str | None = None) -> ITGlueClient:
     """The resilient client of ``instance`` (default: the command's ``--instance``, else
     the default instance), its state (``<name>.ratelimit`` budget, ``<name>.db`` cache)
-    in the state dir.
+    in the state dir; with ``[state] backend = "postgresql"`` its rate budget is the
+    instance's row in the shared database, one budget for every collector of the account.
 
     :raises ConfigError: the configuration has no instance of that name.
     """
@@ -32,21 +34,32 @@ def build_client(settings: Settings, instance: str | None = None) -> ITGlueClien
 
         raise ConfigError(unknown_instance(name, list(named)))
     it = named[name]
-    return ITGlueClient.from_instance(
-        name,
-        base_url=it.base_url,
-        region=it.region,
-        api_key_env=it.api_key_env,
-        api_key_file=it.api_key_file,
-        ca_bundle=it.ca_bundle,
-        allow_insecure_loopback=it.allow_insecure_loopback,
-        state_dir=settings.state.dir,
-        rate_limit=it.rate_limit,
-        rate_window=it.rate_window,
-        rate_share=it.rate_share,
-        connect_timeout=it.connect_timeout,
-        read_timeout=it.read_timeout,
+    rate_database = (
+        open_state_database(settings, "ratelimit")
+        if settings.state.backend == "postgresql"
+        else None
     )
+    try:
+        return ITGlueClient.from_instance(
+            name,
+            base_url=it.base_url,
+            region=it.region,
+            api_key_env=it.api_key_env,
+            api_key_file=it.api_key_file,
+            ca_bundle=it.ca_bundle,
+            allow_insecure_loopback=it.allow_insecure_loopback,
+            state_dir=settings.state.dir,
+            rate_limit=it.rate_limit,
+            rate_window=it.rate_window,
+            rate_share=it.rate_share,
+            connect_timeout=it.connect_timeout,
+            read_timeout=it.read_timeout,
+            rate_database=rate_database,
+        )
+    except BaseException:
+        if rate_database is not None:
+            rate_database.close()
+        raise
 
 
 def instance_factories(

@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 
 from core_client import ITGlueClient
+from core_client.postgres import PostgresDatabase
+from core_client.rate_limiter import RateLimiter
 
 ClientFactory = Callable[..., ITGlueClient]
+LimiterFactory = Callable[..., RateLimiter]
 
 
 def requests_seen(
@@ -47,3 +50,56 @@ def make_client(tmp_path: Path) -> Iterator[ClientFactory]:
     yield factory
     for c in made:
         c.close()
+
+
+# -- the shared budget on both stores ----------------------------------------------------
+# Backend "sqlite" keeps the budget in the machine's state file, "postgresql" in one row
+# of the shared database: each suite below runs on both (state_backend is parametrized).
+
+
+@pytest.fixture
+def rate_state(state_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where this test's shared budget lives: the state file's path or the database's DSN."""
+    if state_backend == "postgresql":
+        return str(request.getfixturevalue("state_location"))
+    return str(tmp_path / "state" / "test.ratelimit")
+
+
+def limiter_on(backend: str, where: str, *args: Any, **kw: Any) -> RateLimiter:
+    """A limiter drawing from the budget at ``where`` (see :func:`rate_state`)."""
+    if backend == "postgresql":
+        return RateLimiter(
+            *args, state_database=PostgresDatabase(where, component="ratelimit"), **kw
+        )
+    return RateLimiter(*args, state_path=Path(where), **kw)
+
+
+@pytest.fixture
+def make_limiter(state_backend: str, rate_state: str) -> Iterator[LimiterFactory]:
+    """``make_limiter(limit, window, **kw)``: a limiter on this test's shared budget; each
+    call is another process's (or collector's) view of it. All are closed at the end."""
+    made: list[RateLimiter] = []
+
+    def factory(*args: Any, **kw: Any) -> RateLimiter:
+        limiter = limiter_on(state_backend, rate_state, *args, **kw)
+        made.append(limiter)
+        return limiter
+
+    yield factory
+    for limiter in made:
+        limiter.close()
+
+
+@pytest.fixture
+def make_shared_client(
+    make_client: ClientFactory, state_backend: str, rate_state: str
+) -> ClientFactory:
+    """Like ``make_client``, the budget on this test's store (the state dir's file, or
+    the PostgreSQL row of the instance)."""
+
+    def factory(emu: Any, **kw: Any) -> ITGlueClient:
+        if state_backend == "postgresql":
+            kw.setdefault("rate_database", PostgresDatabase(rate_state, component="ratelimit"))
+        return make_client(emu, **kw)
+
+    return factory

@@ -1,4 +1,7 @@
-"""Rate limiting against an emulator with a small budget (real HTTPS, real clock)."""
+"""Rate limiting against an emulator with a small budget (real HTTPS, real clock).
+
+The tests taking ``make_shared_client`` or ``state_backend`` run with the budget in the
+state file of the machine and in the PostgreSQL row of a fleet."""
 
 from __future__ import annotations
 
@@ -20,11 +23,11 @@ from tests.client.conftest import ClientFactory, requests_seen
 @pytest.mark.slow
 @pytest.mark.parametrize("retry_after", [True, False])
 def test_unaware_client_finishes_every_request_through_429s(
-    make_client: ClientFactory, retry_after: bool
+    make_shared_client: ClientFactory, retry_after: bool
 ) -> None:
     """The client believes the budget is 3000/300 s; the server allows 20 per 2 s."""
     with run_emulator(rate_limit=(20, 2.0), retry_after=retry_after) as emu:
-        client = make_client(emu, rate_penalty_seconds=1.5)
+        client = make_shared_client(emu, rate_penalty_seconds=1.5)
         done = 0
         for _ in range(70):
             client.get_json("/organizations", {"page[size]": 1})
@@ -93,10 +96,10 @@ def test_unaware_client_learns_what_another_process_leaves(
         assert other.get_metrics().failed_operations == 0
 
 
-def test_configured_client_gets_no_429(make_client: ClientFactory) -> None:
+def test_configured_client_gets_no_429(make_shared_client: ClientFactory) -> None:
     """Budget known (50 per 2 s): 120 requests in ~5 s, and the server never says 429."""
     with run_emulator(rate_limit=(50, 2.0)) as emu:
-        client = make_client(emu, rate_limit=50, rate_window=2.0)
+        client = make_shared_client(emu, rate_limit=50, rate_window=2.0)
         for _ in range(40):
             client.get_json("/organizations", {"page[size]": 1})
         # issue 15: the first 80 % of an empty window's budget go at once
@@ -109,10 +112,10 @@ def test_configured_client_gets_no_429(make_client: ClientFactory) -> None:
         assert stats["waits"] > 0 and stats["rate_limited_429"] == 0
 
 
-def test_rate_share(make_client: ClientFactory) -> None:
+def test_rate_share(make_shared_client: ClientFactory) -> None:
     """share=0.5 of 40 per 2 s leaves the other half of the account untouched."""
     with run_emulator(rate_limit=(20, 2.0)) as emu:
-        client = make_client(emu, rate_limit=40, rate_window=2.0, rate_share=0.5)
+        client = make_shared_client(emu, rate_limit=40, rate_window=2.0, rate_share=0.5)
         assert client.rate_limiter.budget == 20
         for _ in range(45):
             client.get_json("/organizations", {"page[size]": 1})
@@ -123,9 +126,12 @@ _WORKER = textwrap.dedent(
     """
     import json, sys
     from core_client import ITGlueClient
-    base, key, ca, state, n = sys.argv[1:6]
+    from core_client.postgres import PostgresDatabase
+    base, key, ca, state, n, dsn = sys.argv[1:7]
+    database = PostgresDatabase(dsn, component="ratelimit") if dsn else None
     with ITGlueClient.from_instance("shared", state, base_url=base, api_key=key, ca_bundle=ca,
-                                    rate_limit=40, rate_window=2.0) as c:
+                                    rate_limit=40, rate_window=2.0,
+                                    rate_database=database) as c:
         for _ in range(int(n)):
             c.get_json("/organizations", {"page[size]": 1})
         print(json.dumps(c.get_metrics().rate_limited_429))
@@ -133,9 +139,13 @@ _WORKER = textwrap.dedent(
 )
 
 
-def test_processes_sharing_a_state_dir_share_one_budget(tmp_path: Path) -> None:
-    """3 processes x 40 requests with one 40-per-2 s budget: no 429 from the server."""
-    state = tmp_path / "state"
+def test_processes_sharing_a_state_share_one_budget(
+    tmp_path: Path, state_backend: str, rate_state: str
+) -> None:
+    """3 processes x 40 requests with one 40-per-2 s budget, shared through the state dir
+    (the machine's file) or the PostgreSQL database (three collectors, each with its own
+    state dir): no 429 from the server."""
+    pg = state_backend == "postgresql"
     with run_emulator(rate_limit=(40, 2.0)) as emu:
         procs = [
             subprocess.Popen(
@@ -146,14 +156,15 @@ def test_processes_sharing_a_state_dir_share_one_budget(tmp_path: Path) -> None:
                     emu.base_url,
                     emu.api_key,
                     str(emu.ca_file),
-                    str(state),
+                    str(tmp_path / (f"state{i}" if pg else "state")),
                     "40",
+                    rate_state if pg else "",
                 ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            for _ in range(3)
+            for i in range(3)
         ]
         outs = []
         for p in procs:
@@ -163,7 +174,10 @@ def test_processes_sharing_a_state_dir_share_one_budget(tmp_path: Path) -> None:
         assert outs == [0, 0, 0]
         assert requests_seen(emu, status=200) == 120
         assert requests_seen(emu, status=429) == 0
-    assert (state / "shared.ratelimit").stat().st_mode & 0o777 == 0o600
+    if not pg:
+        assert (tmp_path / "state" / "shared.ratelimit").stat().st_mode & 0o777 == 0o600
+    else:  # no state file: the budget is the database's
+        assert not list(tmp_path.glob("state*/*.ratelimit"))
 
 
 def test_separate_state_dirs_do_not_share(tmp_path: Path, make_client: ClientFactory) -> None:

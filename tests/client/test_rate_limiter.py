@@ -1,18 +1,27 @@
-"""Rate limiter math and the shared state file (pure logic; Retry-After: tests/common)."""
+"""Rate limiter math and the shared budget: the state file of one machine and the
+PostgreSQL row of a fleet (the tests taking ``make_limiter`` run on both; Retry-After:
+tests/common)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from core_client.exceptions import ClientClosedError
+from core_client.postgres import PostgresDatabase
 from core_client.rate_limiter import (
     PACE_SPEEDUP,
     SLOTS,
@@ -23,6 +32,8 @@ from core_client.rate_limiter import (
     decide,
     record,
 )
+from pipeline.testing.postgres import PostgresServer
+from tests.client.conftest import LimiterFactory
 
 # -- decide() over the ring ------------------------------------------------------------
 
@@ -135,25 +146,27 @@ def test_backoff_estimate_grows_and_is_capped() -> None:
 # -- the limiter object --------------------------------------------------------------
 
 
-def test_state_file_mode_and_content(tmp_path: Path) -> None:
+def test_state_file_mode(tmp_path: Path) -> None:
     path = tmp_path / "s" / "inst.ratelimit"
     lim = RateLimiter(10, 60.0, state_path=path)
     try:
-        for _ in range(3):
-            lim.acquire()
+        lim.acquire()
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
-        assert lim.get_stats()["requests_in_window"] == 3
-        # another limiter (another process would do the same) sees the same window
-        other = RateLimiter(10, 60.0, state_path=path)
-        try:
-            assert other.get_stats()["requests_in_window"] == 3
-            other.acquire()
-            assert lim.get_stats()["requests_in_window"] == 4
-        finally:
-            other.close()
     finally:
         lim.close()
+
+
+def test_sharers_see_one_window(make_limiter: LimiterFactory) -> None:
+    lim = make_limiter(10, 60.0)
+    for _ in range(3):
+        lim.acquire()
+    assert lim.get_stats()["requests_in_window"] == 3
+    # another limiter (another process or collector would do the same) sees the same window
+    other = make_limiter(10, 60.0)
+    assert other.get_stats()["requests_in_window"] == 3
+    other.acquire()
+    assert lim.get_stats()["requests_in_window"] == 4
 
 
 def test_share_reduces_the_budget(tmp_path: Path) -> None:
@@ -166,8 +179,8 @@ def test_share_reduces_the_budget(tmp_path: Path) -> None:
         lim.close()
 
 
-def test_acquire_blocks_when_full_and_close_interrupts(tmp_path: Path) -> None:
-    lim = RateLimiter(2, 30.0, state_path=tmp_path / "x")
+def test_acquire_blocks_when_full_and_close_interrupts(make_limiter: LimiterFactory) -> None:
+    lim = make_limiter(2, 30.0)
     lim.acquire()
     lim.acquire()
     errors: list[BaseException] = []
@@ -188,23 +201,18 @@ def test_acquire_blocks_when_full_and_close_interrupts(tmp_path: Path) -> None:
     assert len(errors) == 1 and isinstance(errors[0], ClientClosedError)
 
 
-def test_on_429_pauses_every_sharer(tmp_path: Path) -> None:
-    path = tmp_path / "x"
-    a = RateLimiter(100, 10.0, state_path=path, penalty_seconds=5.0)
-    b = RateLimiter(100, 10.0, state_path=path, penalty_seconds=5.0)
-    try:
-        pause = a.on_429(0.4)
-        assert 0.4 <= pause <= 0.5
-        started = time.monotonic()
-        waited = b.acquire()
-        assert time.monotonic() - started >= 0.3
-        assert waited > 0
-        assert b.get_stats()["learned_budget"] == 1  # one request seen, then the 429
-        assert a.get_stats()["rate_limited_429"] == 1
-        assert b.get_stats()["waits"] == 1
-    finally:
-        a.close()
-        b.close()
+def test_on_429_pauses_every_sharer(make_limiter: LimiterFactory) -> None:
+    a = make_limiter(100, 10.0, penalty_seconds=5.0)
+    b = make_limiter(100, 10.0, penalty_seconds=5.0)
+    pause = a.on_429(0.4)
+    assert 0.4 <= pause <= 0.5
+    started = time.monotonic()
+    waited = b.acquire()
+    assert time.monotonic() - started >= 0.3
+    assert waited > 0
+    assert b.get_stats()["learned_budget"] == 1  # one request seen, then the 429
+    assert a.get_stats()["rate_limited_429"] == 1
+    assert b.get_stats()["waits"] == 1
 
 
 def test_corrupt_state_file_is_reset(tmp_path: Path) -> None:
@@ -220,16 +228,13 @@ def test_corrupt_state_file_is_reset(tmp_path: Path) -> None:
         lim.close()
 
 
-def test_future_stamps_from_a_clock_jump_are_dropped(tmp_path: Path) -> None:
+def test_future_stamps_from_a_clock_jump_are_dropped(make_limiter: LimiterFactory) -> None:
     now = [1000.0]
-    lim = RateLimiter(2, 10.0, state_path=tmp_path / "x", clock=lambda: now[0])
-    try:
-        lim.acquire()
-        lim.acquire()
-        now[0] = 500.0  # the wall clock jumped back
-        assert lim.acquire() == 0.0
-    finally:
-        lim.close()
+    lim = make_limiter(2, 10.0, clock=lambda: now[0])
+    lim.acquire()
+    lim.acquire()
+    now[0] = 500.0  # the wall clock jumped back
+    assert lim.acquire() == 0.0
 
 
 def test_forked_child_gets_its_own_lock(tmp_path: Path) -> None:
@@ -259,15 +264,45 @@ def _acquire_n(lim: RateLimiter, n: int) -> None:
         lim.acquire()
 
 
-def test_peek_does_not_record(tmp_path: Path) -> None:
-    lim = RateLimiter(1, 60.0, state_path=tmp_path / "x")
-    try:
-        assert lim.peek() == 0.0
-        lim.acquire()
-        assert lim.peek() > 50
-        assert lim.get_stats()["requests_in_window"] == 1
-    finally:
-        lim.close()
+_ACQUIRER = """
+import sys
+from tests.client.conftest import limiter_on
+backend, where, n = sys.argv[1:4]
+limiter = limiter_on(backend, where, 1000, 60.0)
+for _ in range(int(n)):
+    limiter.acquire()
+limiter.close()
+"""
+
+
+def test_processes_draw_from_one_window(
+    make_limiter: LimiterFactory, state_backend: str, rate_state: str
+) -> None:
+    """Two more processes, each with its own limiter on the shared budget (the file of
+    the machine, the row of the fleet): no acquire lost to a read-modify-write race."""
+    lim = make_limiter(1000, 60.0)
+    lim.acquire()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _ACQUIRER, state_backend, rate_state, "100"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    _acquire_n(lim, 100)
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    assert lim.get_stats()["requests_in_window"] == 301
+
+
+def test_peek_does_not_record(make_limiter: LimiterFactory) -> None:
+    lim = make_limiter(1, 60.0)
+    assert lim.peek() == 0.0
+    lim.acquire()
+    assert lim.peek() > 50
+    assert lim.get_stats()["requests_in_window"] == 1
 
 
 # -- learning the budget -----------------------------------------------------------------
@@ -281,28 +316,26 @@ class _Clock:
         return self.now
 
 
-def test_a_429_teaches_every_sharer_the_budget(tmp_path: Path) -> None:
+def test_a_429_teaches_every_sharer_the_budget(make_limiter: LimiterFactory) -> None:
+    """The learned estimate, the pause and the probe in flight are shared state: what a
+    429 taught one process (or collector) holds for every other."""
     clock = _Clock()
-    path = tmp_path / "x"
-    a = RateLimiter(3000, 300.0, state_path=path, clock=clock)
-    b = RateLimiter(3000, 300.0, state_path=path, clock=clock)
-    try:
-        for _ in range(41):
-            a.acquire()
-        a.on_429(None)  # the 41st was refused: the account lets this machine have 40
-        assert b.get_stats()["learned_budget"] == 40
-        assert b.get_stats()["requests_in_window"] == 40
-        clock.now += 10.0  # after the pause: one probe above the estimate, not more
-        assert b.peek() == 0.0
-        b.acquire()
-        assert b.probes == 1
-        assert a.peek() > 0  # the probe is in flight
-        b.on_success()  # accepted: the estimate grows, the next probe may go
-        assert a.get_stats()["learned_budget"] == 41
-        assert a.peek() == 0.0
-    finally:
-        a.close()
-        b.close()
+    a = make_limiter(3000, 300.0, clock=clock)
+    b = make_limiter(3000, 300.0, clock=clock)
+    for _ in range(41):
+        a.acquire()
+    a.on_429(None)  # the 41st was refused: the account lets us have 40
+    assert b.get_stats()["learned_budget"] == 40
+    assert b.get_stats()["requests_in_window"] == 40
+    assert b.peek() > 0  # everyone pauses
+    clock.now += 10.0  # after the pause: one probe above the estimate, not more
+    assert b.peek() == 0.0
+    b.acquire()
+    assert b.probes == 1
+    assert a.peek() > 0  # the probe is in flight
+    b.on_success()  # accepted: the estimate grows, the next probe may go
+    assert a.get_stats()["learned_budget"] == 41
+    assert a.peek() == 0.0
 
 
 def test_probes_that_keep_succeeding_bring_back_the_configured_budget() -> None:
@@ -393,24 +426,33 @@ def test_unaware_limiter_learns_the_budget_others_leave() -> None:
 # -- constant-cost state -----------------------------------------------------------------
 
 
-def test_state_file_has_a_fixed_size_whatever_the_rate(tmp_path: Path) -> None:
+def _state_size(backend: str, where: str) -> int:
+    """Bytes the shared budget takes: the state file, or the database row."""
+    if backend == "postgresql":
+        db = PostgresDatabase(where, component="test")
+        try:
+            return int(db.query("SELECT pg_column_size(w.*) FROM rate_window w")[0][0])
+        finally:
+            db.close()
+    return Path(where).stat().st_size
+
+
+def test_shared_state_has_a_fixed_size_whatever_the_rate(
+    make_limiter: LimiterFactory, state_backend: str, rate_state: str
+) -> None:
     """Issue 16: the old file grew by 8 bytes per request in the window (434 KB at high
     rates) and was rewritten whole on every request."""
     clock = _Clock()
-    path = tmp_path / "x"
-    lim = RateLimiter(100_000, 300.0, state_path=path, clock=clock)
-    try:
+    lim = make_limiter(100_000, 300.0, clock=clock)
+    lim.acquire()
+    size = _state_size(state_backend, rate_state)
+    for i in range(2_000):
+        clock.now += 0.01 * (i % 3)
         lim.acquire()
-        size = path.stat().st_size
-        for i in range(5_000):
-            clock.now += 0.01 * (i % 3)
-            lim.acquire()
-        assert path.stat().st_size == size < 2048
-        assert lim.get_stats()["requests_in_window"] == 5_001
-        clock.now += 310.0  # the window (and its margin) passed: every slot emptied
-        assert lim.get_stats()["requests_in_window"] == 0
-    finally:
-        lim.close()
+    assert _state_size(state_backend, rate_state) == size < 2048
+    assert lim.get_stats()["requests_in_window"] == 2_001
+    clock.now += 310.0  # the window (and its margin) passed: every slot emptied
+    assert lim.get_stats()["requests_in_window"] == 0
 
 
 def test_old_format_state_file_is_replaced(tmp_path: Path) -> None:
@@ -426,30 +468,111 @@ def test_old_format_state_file_is_replaced(tmp_path: Path) -> None:
         lim.close()
 
 
-def test_another_window_on_the_same_file_starts_afresh(tmp_path: Path) -> None:
-    path = tmp_path / "x"
-    a = RateLimiter(5, 10.0, state_path=path)
-    b = RateLimiter(5, 20.0, state_path=path)
-    try:
-        a.acquire()
-        assert b.get_stats()["requests_in_window"] == 0
-    finally:
-        a.close()
-        b.close()
+def test_another_window_on_the_same_budget_starts_afresh(make_limiter: LimiterFactory) -> None:
+    a = make_limiter(5, 10.0)
+    b = make_limiter(5, 20.0)
+    a.acquire()
+    assert b.get_stats()["requests_in_window"] == 0
 
 
-def test_a_request_counts_from_its_answer() -> None:
+def test_a_request_counts_from_its_answer(make_limiter: LimiterFactory) -> None:
     """The server stamps a request between our send and its answer: a slow answer
     (a loaded machine, a TLS handshake) must not let the window free it too early."""
     clock = _Clock()
-    lim = RateLimiter(1, 10.0, clock=clock)
+    lim = make_limiter(1, 10.0, clock=clock)
+    lim.acquire()
+    clock.now += 5.0  # the answer comes 5 s later
+    lim.on_success()
+    clock.now += 5.5  # 10.5 s after the send: by the send time it would be free
+    assert lim.peek() > 4.0
+    clock.now += 5.0
+    assert lim.peek() == 0.0
+
+
+# -- the PostgreSQL budget when the database goes away -----------------------------------
+
+
+def _refuse_connections(server: PostgresServer, dsn: str, refuse: bool) -> None:
+    """Make the test's database unreachable (its connections cut, new ones refused), or
+    reachable again: what a restarting or unreachable server looks like to a collector."""
+    name = conninfo_to_dict(dsn)["dbname"]
+    with psycopg.connect(server.dsn(), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(not refuse).lower()}')
+        if refuse:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+
+
+@pytest.fixture
+def pg_budget(postgres_server: PostgresServer) -> Iterator[tuple[PostgresServer, str]]:
+    dsn = postgres_server.create_database()
+    yield postgres_server, dsn
+    _refuse_connections(postgres_server, dsn, False)
+
+
+def test_lost_database_holds_requests_until_it_is_back(
+    pg_budget: tuple[PostgresServer, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """No request goes unbudgeted while the shared budget is unreachable, and the worker
+    does not fail: acquire waits, says so once, and goes on when the database is back."""
+    server, dsn = pg_budget
+    lim = RateLimiter(100, 60.0, state_database=PostgresDatabase(dsn, component="ratelimit"))
     try:
         lim.acquire()
-        clock.now += 5.0  # the answer comes 5 s later
-        lim.on_success()
-        clock.now += 5.5  # 10.5 s after the send: by the send time it would be free
-        assert lim.peek() > 4.0
-        clock.now += 5.0
-        assert lim.peek() == 0.0
+        _refuse_connections(server, dsn, True)
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            try:
+                lim.acquire()
+                lim.on_success()
+                done.set()
+            except BaseException as e:
+                errors.append(e)
+
+        with caplog.at_level(logging.WARNING, logger="itglue_ingest.client.ratelimit"):
+            t = threading.Thread(target=worker)
+            t.start()
+            time.sleep(2.5)  # deliberate: it must keep waiting (two retries at least)
+            assert not done.is_set() and t.is_alive() and errors == []
+            # unknown, not made up, and without blocking on the database
+            assert lim.get_stats()["requests_in_window"] is None
+            assert lim.peek() > 0
+            _refuse_connections(server, dsn, False)
+            t.join(30)
+        assert done.is_set() and errors == []
+        assert lim.get_stats()["requests_in_window"] == 2
+        lines = [r.getMessage() for r in caplog.records if r.name.endswith("ratelimit")]
+        assert len(lines) == 2, lines  # once when it went, once when it came back
+        assert "no request goes until it is back" in lines[0]
+        assert "reachable again" in lines[1]
     finally:
         lim.close()
+
+
+def test_close_interrupts_a_wait_for_the_lost_database(
+    pg_budget: tuple[PostgresServer, str],
+) -> None:
+    server, dsn = pg_budget
+    lim = RateLimiter(100, 10.0, state_database=PostgresDatabase(dsn, component="ratelimit"))
+    lim.acquire()
+    _refuse_connections(server, dsn, True)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            lim.acquire()
+        except BaseException as e:
+            errors.append(e)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    time.sleep(1.5)  # deliberate: waiting for the database
+    assert t.is_alive()
+    lim.close()
+    t.join(10)
+    assert not t.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], ClientClosedError)
