@@ -78,3 +78,34 @@ def test_postgresql_backend_opens_the_configured_database(
         assert db.query("SELECT current_database()") == [(dsn.rsplit("=", 1)[1],)]
     finally:
         db.close()
+
+
+def test_postgresql_backend_keeps_the_rate_budget_in_the_database(
+    tmp_path: Path, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two collectors (own state dirs) built from ``[state] backend = "postgresql"`` draw
+    from one budget: the row of their instance, not a file of each machine."""
+    from pipeline.clients import build_client
+
+    monkeypatch.setenv("TEST_ITGLUE_KEY", "ITG.state-settings-test-key")
+    dsn = postgres_server.create_database()
+    clients = []
+    for site in ("site-a", "site-b"):
+        s = parse_settings(
+            {
+                "itglue": {"api_key_env": "TEST_ITGLUE_KEY", "rate_limit": 10},
+                "state": {"dir": str(tmp_path / site), "backend": "postgresql", "dsn": dsn},
+            },
+            "t.toml",
+            tmp_path,
+        )
+        clients.append(build_client(s))
+    try:
+        a, b = (c.rate_limiter for c in clients)
+        a.acquire()
+        assert b.get_stats()["requests_in_window"] == 1
+        assert "dbname=" in str(b.get_stats()["shared_state"])
+        assert not list(tmp_path.glob("site-*/*.ratelimit"))
+    finally:
+        for c in clients:
+            c.close()
