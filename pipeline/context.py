@@ -72,7 +72,7 @@ class EngineContext:
         self.limits = limits
         self.log = log or logging.getLogger("itglue_ingest.plugins")
         self._hook = hook
-        # instance name -> factory; "" is the default instance (the single [itglue] form)
+        # instance name -> factory, the default first (the single [itglue] form: only it)
         self._factories: dict[str, Callable[[], ITGlueClient]] = dict(instances or {})
         self._named = instances is not None  # records carry their instance's name
         self.default_instance = default_instance or next(iter(self._factories), "")
