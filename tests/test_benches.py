@@ -21,7 +21,14 @@ NUMBER = r"[\d,.]+"
 # script -> runs: (smallest arguments, lines it must print, as regular expressions)
 SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
     "bench_backlog": [
-        (["--files", "40", "--only", "window"], [rf"ratio 300 s / 1 s window: {NUMBER}"]),
+        (
+            ["--files", "40", "--only", "window"],
+            [
+                rf"backlog, 300 s window +{NUMBER} files/s .* peak RSS +{NUMBER}",
+                rf"backlog, 1 s window +{NUMBER} files/s .* peak RSS +{NUMBER}",
+                rf"ratio 300 s / 1 s window: {NUMBER}",
+            ],
+        ),
         (
             ["--files", "40", "--only", "commit"],
             [
