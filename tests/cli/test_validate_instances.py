@@ -154,3 +154,22 @@ def test_instance_selects_what_auth_and_cache_commands_work_on(tmp_path: Path) -
     assert (
         "unknown IT Glue instance 'sandbx' (instances: prod, sandbox); did you mean" in out.output
     )
+
+
+def test_an_instance_without_a_key_setting_reads_its_own_keyring_entry(tmp_path: Path) -> None:
+    from pipeline.commands.client import auth_set
+
+    data = config(tmp_path)
+    del data["itglue"]["instances"]["sandbox"]["api_key_env"]  # the keyring, user "sandbox"
+    path = write(tmp_path / "c.toml", data)
+    code, lines = run(path)
+    assert code != 0
+    assert any(line.startswith("itglue.instances.sandbox: ") for line in lines), lines
+
+    out = CliRunner().invoke(
+        auth_set, ["-c", str(path), "--instance", "sandbox", "--stdin"], input="a-key\n"
+    )
+    assert out.exit_code == 0, out.output
+    assert "instance 'sandbox'" in out.output
+    code, lines = run(path)
+    assert code == 0, lines
