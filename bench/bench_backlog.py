@@ -148,11 +148,14 @@ def documents(emu: Any) -> int:
         return len(emu.app.store.tables["documents"])
 
 
-def side_by_side(root: Path, n: int, windows: dict[str, float], **pas: Any) -> dict[str, Any]:
+def side_by_side(
+    root: Path, n: int, windows: dict[str, float], progress: float, **pas: Any
+) -> dict[str, Any]:
     """The backlog once per window, all passes started together, each against its own
     fresh emulator; each pass's figures gain ``overlap_files`` (documents its emulator
     received while all were delivering), the result ``overlap_seconds`` (how long that
-    was) and the load average meanwhile."""
+    was) and the load average meanwhile. Every ``progress`` seconds (0: never) a line
+    tells how far each is, so a run stopped before its end still leaves figures."""
     from itglue_emulator import run_emulator
 
     with contextlib.ExitStack() as stack:
@@ -175,14 +178,19 @@ def side_by_side(root: Path, n: int, windows: dict[str, float], **pas: Any) -> d
         # (start-up is not the window's) until the first has delivered its whole backlog
         loads = [os.getloadavg()[0]]
         start: tuple[float, dict[str, int]] | None = None
+        told = 0.0
         while True:
             counts = {name: documents(emu) - seeded[name] for name, emu in emus.items()}
             if start is None and min(counts.values()) > 0:
                 start = (time.perf_counter(), counts)
+                told = start[0]
             if max(counts.values()) >= n or any(c.poll() is not None for c in children.values()):
                 break
             time.sleep(0.2)
             loads.append(os.getloadavg()[0])
+            if start and progress and time.perf_counter() - told >= progress:
+                told = time.perf_counter()
+                print(progress_line(counts, start, told, loads[-1]), flush=True)
         end = time.perf_counter()
         figures = {name: finish_pass(root, name, child) for name, child in children.items()}
     for name, f in figures.items():
@@ -194,6 +202,21 @@ def side_by_side(root: Path, n: int, windows: dict[str, float], **pas: Any) -> d
         "load_mean": sum(loads) / len(loads),
         "load_max": max(loads),
     }
+
+
+def progress_line(
+    counts: dict[str, int], start: tuple[float, dict[str, int]], now: float, load: float
+) -> str:
+    seconds = now - start[0]
+    rates = {name: (count - start[1][name]) / seconds for name, count in counts.items()}
+    told = ", ".join(f"{name} {counts[name]:,} delivered" for name in counts)
+    speeds = " / ".join(f"{r:.1f}" for r in rates.values())
+    first, *_, last = rates
+    ratio = rates[first] / rates[last] if rates[last] else float("nan")
+    return (
+        f"  after {seconds:,.0f} s of both delivering: {told}; {speeds} files/s"
+        f" (ratio {first}/{last} {ratio:.3f}), load {load:.1f}"
+    )
 
 
 def backlog_and_rerun(
@@ -237,6 +260,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--scale", type=float, default=1000.0, help="times 10 requests/s")
     ap.add_argument("--only", choices=("window", "commit"))
+    ap.add_argument(
+        "--progress", type=float, default=60.0, help="seconds between progress lines, 0: none"
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -252,7 +278,9 @@ def main() -> None:
             f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         if args.only != "commit":
-            both = side_by_side(root, n, {"w300": 300.0, "w1": 1.0}, group_commit=True, **common)
+            both = side_by_side(
+                root, n, {"w300": 300.0, "w1": 1.0}, args.progress, group_commit=True, **common
+            )
             w300, w1 = both["passes"]["w300"], both["passes"]["w1"]
             rps = 10 * args.scale
             print(
