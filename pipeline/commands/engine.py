@@ -325,6 +325,7 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
         return
     with _ledger(settings) as ledger:
         counts = ledger.counts()
+        by_collector = ledger.counts_by_collector()
         outcomes = ledger.transform_outcomes()
         failed = ledger.failed(limit=limit)
         waiting = ledger.waiting(limit=limit)
@@ -338,6 +339,7 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
                     "database": where,
                     "daemon": daemon_dict(heartbeat),
                     "sources": counts,
+                    "collectors": by_collector,
                     "transform_outcomes": outcomes,
                     "failed": [e.to_dict() for e in failed],
                     "waiting": [
@@ -367,13 +369,13 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
     if not counts:
         click.echo("no records yet")
         sys.exit(code)
-    states = [s for s in ALL_STATES if any(s in c for c in counts.values())]
-    width = max(len(s) for s in counts) + 2
-    click.echo("source".ljust(width) + "".join(s.rjust(12) for s in states))
-    for source in sorted(counts):
-        row = source.ljust(width)
-        row += "".join(str(counts[source].get(s, 0)).rjust(12) for s in states)
-        click.echo(row)
+    _print_counts(counts, by_collector)
+    # several collectors share this ledger: say whose each listed record is
+    several = len(by_collector) > 1
+
+    def who(e: LedgerEntry) -> str:
+        return f"[{esc(e.collector)}] " if several else ""
+
     for name in sorted(outcomes):
         told = ", ".join(f"{k} {n}" for k, n in sorted(outcomes[name].items()))
         click.echo(f"{name}: {told}")
@@ -381,14 +383,14 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
         click.echo("\nwaiting for a retry:")
         for e in waiting:
             click.echo(
-                f"  #{e.id} {e.source}:{esc(e.source_ref)} attempt {e.attempts},"
+                f"  #{e.id} {who(e)}{e.source}:{esc(e.source_ref)} attempt {e.attempts},"
                 f" next at {_when(e.next_attempt_at)}: {esc(str(e.reason))}"
             )
     if failed:
         click.echo("\nfailed (itglue-ingest retry requeues them):")
         for e in failed:
             click.echo(
-                f"  #{e.id} {e.source}:{esc(e.source_ref)} ({_when(e.updated_at)}):"
+                f"  #{e.id} {who(e)}{e.source}:{esc(e.source_ref)} ({_when(e.updated_at)}):"
                 f" {esc(str(e.reason))}"
             )
     if records:
@@ -400,7 +402,8 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
             )
             why = f": {esc(str(r['routing_reason']))}" if r["routing_reason"] else ""
             click.echo(
-                f"  #{e.id} {e.source}:{esc(e.source_ref)} {e.state} -> {esc(str(where))}{why}"
+                f"  #{e.id} {who(e)}{e.source}:{esc(e.source_ref)} {e.state}"
+                f" -> {esc(str(where))}{why}"
             )
     sys.exit(code)
 
@@ -428,6 +431,36 @@ def _instance_of(e: LedgerEntry) -> str | None:
         return e.record().instance
     except ValueError:  # a row this version cannot read: counted nowhere
         return None
+
+
+def _print_counts(
+    counts: dict[str, dict[str, int]], by_collector: dict[str, dict[str, dict[str, int]]]
+) -> None:
+    """Records per source and state; per collector and source when several collectors
+    share the ledger."""
+    states = [s for s in ALL_STATES if any(s in c for c in counts.values())]
+    if len(by_collector) <= 1:
+        rows = [([source], counts[source]) for source in sorted(counts)]
+        heads = ["source"]
+    else:
+        rows = [
+            ([esc(collector or "(unnamed)"), source], sources[source])
+            for collector, sources in sorted(by_collector.items())
+            for source in sorted(sources)
+        ]
+        heads = ["collector", "source"]
+    widths = [max(len(names[i]) for names, _ in rows) + 2 for i in range(len(heads))]
+    if len(heads) > 1:  # (one column: as it always was, the names set the width)
+        widths = [max(w, len(h) + 2) for w, h in zip(widths, heads, strict=True)]
+    click.echo(
+        "".join(h.ljust(w) for h, w in zip(heads, widths, strict=True))
+        + "".join(s.rjust(12) for s in states)
+    )
+    for names, per_state in rows:
+        click.echo(
+            "".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
+            + "".join(str(per_state.get(s, 0)).rjust(12) for s in states)
+        )
 
 
 def _routed(e: LedgerEntry) -> dict[str, Any]:

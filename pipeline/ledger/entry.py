@@ -35,6 +35,7 @@ class LedgerEntry:
     acked: bool
     created_at: float
     updated_at: float
+    collector: str = ""  # the collector that took it in ('' before collectors were named)
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> LedgerEntry:
@@ -59,6 +60,7 @@ class LedgerEntry:
             acked=bool(row[17]),
             created_at=row[18],
             updated_at=row[19],
+            collector=row[20],
         )
 
     def record(self) -> DocumentRecord:
@@ -71,6 +73,7 @@ class LedgerEntry:
         """A JSON-friendly summary (for ``status --json``)."""
         return {
             "id": self.id,
+            "collector": self.collector,
             "source": self.source,
             "source_ref": self.source_ref,
             "version": self.version,

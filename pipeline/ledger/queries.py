@@ -14,7 +14,11 @@ from .store import LedgerStore
 
 
 class LedgerQueries(LedgerStore):
-    """Read-only questions: what is due, what the spool holds, per-state counts."""
+    """Read-only questions: what is due, what the spool holds, per-state counts.
+
+    What the engine works on (due, active, unacked, spool load, a run's summary) is only
+    the records of the sources it owns (:attr:`~pipeline.ledger.store.LedgerStore.own_sources`);
+    what ``status`` and the metrics report (counts, failed, waiting) is every record."""
 
     def due(self, now: float, limit: int, exclude: Iterable[int] = ()) -> list[int]:
         """Ids of records the engine should work on now (oldest due first), a batch at
@@ -22,65 +26,67 @@ class LedgerQueries(LedgerStore):
         skip = list(exclude)
         marks = ",".join("?" * len(skip))
         not_in = f" AND id NOT IN ({marks})" if skip else ""
+        owned, names = self._owned()
         rows = self._query(
             "SELECT id FROM ledger_records WHERE work=1 AND next_attempt_at<=?"
-            f"{not_in} ORDER BY next_attempt_at, id LIMIT ?",
-            (now, *skip, limit),
+            f"{not_in}{owned} ORDER BY next_attempt_at, id LIMIT ?",
+            (now, *skip, *names, limit),
         )
         return [int(r[0]) for r in rows]
 
     def next_due_at(self) -> float | None:
-        rows = self._query("SELECT MIN(next_attempt_at) FROM ledger_records WHERE work=1")
+        owned, names = self._owned()
+        rows = self._query(
+            f"SELECT MIN(next_attempt_at) FROM ledger_records WHERE work=1{owned}", names
+        )
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def count_active(self, sources: Iterable[str] | None = None) -> int:
-        """Records not yet delivered, duplicate or failed (including waiting retries)."""
+        """Records not yet delivered, duplicate or failed (including waiting retries), of
+        ``sources`` when given, else of the sources this engine owns."""
         sql = "SELECT COUNT(*) FROM ledger_records WHERE state IN ('received','ready','delivering')"
-        params: list[Any] = []
-        if sources is not None:
-            names = list(sources)
-            sql += f" AND source IN ({','.join('?' * len(names))})"
-            params += names
-        return int(self._query(sql, params)[0][0])
+        return int(self._query(*_of(sql, sources, self._owned()))[0][0])
 
     def oldest_active_created_at(self) -> float | None:
         """When the oldest record not yet delivered, duplicate or failed arrived."""
+        owned, names = self._owned()
         rows = self._query(
             "SELECT MIN(created_at) FROM ledger_records"
-            " WHERE state IN ('received','ready','delivering')"
+            f" WHERE state IN ('received','ready','delivering'){owned}",
+            names,
         )
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def count_unacked_due(self, now: float) -> int:
         """Finished records whose source post-action is due (not yet acked/nacked)."""
+        owned, names = self._owned()
         rows = self._query(
             "SELECT COUNT(*) FROM ledger_records WHERE work=1 AND next_attempt_at<=?"
-            " AND state IN ('delivered','duplicate','failed')",
-            (now,),
+            f" AND state IN ('delivered','duplicate','failed'){owned}",
+            (now, *names),
         )
         return int(rows[0][0])
 
     def delivered_unacked(self, limit: int = 1000) -> list[int]:
         """Records delivered but whose source was not told yet (crash before the ack)."""
+        owned, names = self._owned()
         rows = self._query(
-            "SELECT id FROM ledger_records WHERE state='delivered' ORDER BY id LIMIT ?", (limit,)
+            f"SELECT id FROM ledger_records WHERE state='delivered'{owned} ORDER BY id LIMIT ?",
+            (*names, limit),
         )
         return [int(r[0]) for r in rows]
 
     def spool_load(self, sources: Iterable[str] | None = None) -> tuple[int, int]:
         """(records, bytes) that hold spool space and count against its bounds; only of
         ``sources`` when given (the records of another source cannot be acked, so they
-        cannot free space: counting them could block every emit for good)."""
+        cannot free space: counting them could block every emit for good), else of the
+        sources this engine owns (another collector's spool is on another machine)."""
         marks = ",".join("?" * len(SPOOLED_STATES))
         sql = (
             f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM ledger_records WHERE state IN ({marks})"
         )
-        params: list[Any] = list(SPOOLED_STATES)
-        if sources is not None:
-            names = list(sources)
-            sql += f" AND source IN ({','.join('?' * len(names))})"
-            params += names
-        rows = self._query(sql, params)
+        query, params = _of(sql, sources, self._owned())
+        rows = self._query(query, [*SPOOLED_STATES, *params])
         return int(rows[0][0]), int(rows[0][1])
 
     def is_referenced(self, sha256: str) -> bool:
@@ -124,36 +130,52 @@ class LedgerQueries(LedgerStore):
             out.setdefault(str(name), {})[str(outcome)] = int(n)
         return out
 
+    def counts_by_collector(self) -> dict[str, dict[str, dict[str, int]]]:
+        """``{collector: {source: {state: n}}}`` over the whole ledger."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for collector, source, state, n in self._query(
+            "SELECT collector, source, state, COUNT(*) FROM ledger_records"
+            " GROUP BY collector, source, state"
+        ):
+            out.setdefault(collector, {}).setdefault(source, {})[state] = int(n)
+        return out
+
     def counts_since(self, since: float) -> dict[str, dict[str, int]]:
-        """``{source: {state: n}}`` of the records changed at or after ``since``."""
+        """``{source: {state: n}}`` of the records of the owned sources changed at or
+        after ``since`` (what this engine's run did)."""
         out: dict[str, dict[str, int]] = {}
+        owned, names = self._owned()
         for source, state, n in self._query(
-            "SELECT source, state, COUNT(*) FROM ledger_records WHERE updated_at>=?"
+            f"SELECT source, state, COUNT(*) FROM ledger_records WHERE updated_at>=?{owned}"
             " GROUP BY source, state",
-            (since,),
+            (since, *names),
         ):
             out.setdefault(source, {})[state] = int(n)
         return out
 
     def changed_since(self, since: float) -> list[LedgerEntry]:
-        """Every record changed at or after ``since``, oldest first."""
+        """Every record of the owned sources changed at or after ``since``, oldest first."""
+        owned, names = self._owned()
         rows = self._query(
-            f"SELECT {COLUMNS} FROM ledger_records WHERE updated_at>=? ORDER BY id", (since,)
+            f"SELECT {COLUMNS} FROM ledger_records WHERE updated_at>=?{owned} ORDER BY id",
+            (since, *names),
         )
         return [LedgerEntry.from_row(r) for r in rows]
 
     def failed(
         self, source: str | None = None, *, since: float | None = None, limit: int = 1000
     ) -> list[LedgerEntry]:
-        """Failed records with their reasons, newest first."""
+        """Failed records with their reasons, newest first: every collector's, or with
+        ``since`` (a run's summary) those of the owned sources."""
         sql = f"SELECT {COLUMNS} FROM ledger_records WHERE state='failed'"
         params: list[Any] = []
         if source is not None:
             sql += " AND source=?"
             params.append(source)
         if since is not None:
-            sql += " AND updated_at>=?"
-            params.append(since)
+            owned, names = self._owned()
+            sql += f" AND updated_at>=?{owned}"
+            params += [since, *names]
         sql += " ORDER BY updated_at DESC LIMIT ?"
         params.append(limit)
         return [LedgerEntry.from_row(r) for r in self._query(sql, params)]
@@ -172,3 +194,15 @@ class LedgerQueries(LedgerStore):
             (limit,),
         )
         return [LedgerEntry.from_row(r) for r in rows]
+
+
+def _of(
+    sql: str, sources: Iterable[str] | None, owned: tuple[str, list[Any]]
+) -> tuple[str, list[Any]]:
+    """``sql`` (ending in a WHERE clause) limited to ``sources``, else to ``owned``."""
+    if sources is None:
+        return sql + owned[0], owned[1]
+    names = list(sources)
+    if not names:
+        return sql + " AND 1=0", []
+    return sql + f" AND source IN ({','.join('?' * len(names))})", names

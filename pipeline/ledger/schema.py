@@ -24,6 +24,10 @@ SPOOLED_STATES: tuple[RecordState, ...] = ("received", "ready", "delivering", "d
 
 DedupeScope = Literal["organization", "global"]
 
+# Which collector ([state] collector) took each record in: several share one ledger on
+# PostgreSQL. Records from before have '' (a SQLite ledger names its collector on open).
+COLLECTOR_MIGRATION = "ALTER TABLE ledger_records ADD COLUMN collector TEXT NOT NULL DEFAULT ''"
+
 SQLITE_MIGRATIONS = [
     """
     CREATE TABLE ledger_records (
@@ -78,6 +82,7 @@ SQLITE_MIGRATIONS = [
     # "which record journaled this value" (LedgerJournal.taken_by_another): a sink's
     # reconciliation must never adopt what another record made.
     "CREATE INDEX ledger_steps_value ON ledger_steps (step, value)",
+    COLLECTOR_MIGRATION,
 ]
 
 # The same schema on PostgreSQL: 64-bit ids and sizes, DOUBLE PRECISION timestamps
@@ -134,6 +139,7 @@ POSTGRESQL_MIGRATIONS = [
     )
     """,
     "CREATE INDEX ledger_steps_value ON ledger_steps (step, value)",
+    COLLECTOR_MIGRATION,
 ]
 
 MIGRATIONS: dict[Dialect, list[str]] = {
@@ -144,7 +150,7 @@ MIGRATIONS: dict[Dialect, list[str]] = {
 COLUMNS = (
     "id, source, source_ref, version, state, record, original, content_hash, organization_id,"
     " target_key, size, spooled, attempts, next_attempt_at, reason, result, duplicate_of,"
-    " acked, created_at, updated_at"
+    " acked, created_at, updated_at, collector"
 )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -36,10 +36,18 @@ class LedgerStore:
     """The database the ledger's parts share and its plain reads.
 
     ``database``: the state database (the ledger closes it with itself), or the path of
-    a SQLite file to open.
+    a SQLite file to open. ``collector`` (``[state] collector``) names the collector
+    whose records this process inserts.
+
+    :attr:`own_sources` is the one place that says which records the engine works on:
+    None (every record: one collector's SQLite state, or ``status``), or a function
+    returning the sources this engine owns now (several collectors share the ledger: the
+    others' records, their spool bytes on other machines, are theirs to work on).
     """
 
-    def __init__(self, database: Database | Path, *, group_commit: bool = False) -> None:
+    def __init__(
+        self, database: Database | Path, *, group_commit: bool = False, collector: str = ""
+    ) -> None:
         self.db: Database = SQLiteDatabase(database) if isinstance(database, Path) else database
         self.dialect = self.db.dialect
         sqlite_db = self.db if isinstance(self.db, SQLiteDatabase) else None
@@ -51,7 +59,14 @@ class LedgerStore:
         self._sync_lock = threading.Lock()  # one fsync at a time; the others wait for it
         self._committed = 0  # changes committed by this connection ...
         self._durable = 0  # ... of which fsync'd
+        self.collector = collector
+        self.own_sources: Callable[[], Collection[str]] | None = None
         self.db.migrate("ledger", MIGRATIONS)
+        if collector and sqlite_db is not None:
+            # a SQLite ledger is one collector's: the records from before it had a name
+            # are its own (kept out of the way on PostgreSQL: there it is anyone's guess)
+            with self.db.transaction() as c:
+                c.execute("UPDATE ledger_records SET collector=? WHERE collector=''", (collector,))
         if self.group_commit:
             with self._lock:
                 # what a killed process committed without fsync is made durable before
@@ -127,6 +142,16 @@ class LedgerStore:
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self.db.query(sql, params)
+
+    def _owned(self) -> tuple[str, list[Any]]:
+        """``" AND source IN (...)"`` and its parameters: the records of the sources this
+        engine owns (see :attr:`own_sources`); nothing when it works on every record."""
+        if self.own_sources is None:
+            return "", []
+        names = sorted(self.own_sources())
+        if not names:
+            return " AND 1=0", []
+        return f" AND source IN ({','.join('?' * len(names))})", list(names)
 
     def get(self, record_id: int) -> LedgerEntry | None:
         rows = self._query(f"SELECT {COLUMNS} FROM ledger_records WHERE id=?", (record_id,))

@@ -40,7 +40,7 @@ class RecordTransitions(LedgerStore):
             cur = c.execute(
                 "INSERT INTO ledger_records (source, source_ref, version, state, record,"
                 " original, content_hash, organization_id, size, spooled, reason, acked, work,"
-                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,1,?,?)"
+                " created_at, updated_at, collector) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,1,?,?,?)"
                 " ON CONFLICT (source, source_ref, version) DO NOTHING RETURNING id",
                 (
                     record.source,
@@ -56,6 +56,7 @@ class RecordTransitions(LedgerStore):
                     reason,
                     now,
                     now,
+                    self.collector,
                 ),
             )
             inserted = cur.fetchone()

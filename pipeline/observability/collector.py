@@ -137,11 +137,14 @@ class EngineCollector(Collector):
     def _ledger(self) -> Iterator[Metric]:
         ledger = self._p.ledger
         records = _gauge(
-            "records", "Records in the ledger by source and state.", ["source", "state"]
+            "records",
+            "Records in the ledger by collector, source and state (every collector's).",
+            ["collector", "source", "state"],
         )
-        for source, states in sorted(ledger.counts().items()):
-            for state in ALL_STATES:
-                records.add_metric([source, state], states.get(state, 0))
+        for collector, sources in sorted(ledger.counts_by_collector().items()):
+            for source, states in sorted(sources.items()):
+                for state in ALL_STATES:
+                    records.add_metric([collector, source, state], states.get(state, 0))
         yield records
         oldest = ledger.oldest_active_created_at()
         age = _gauge(

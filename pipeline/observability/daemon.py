@@ -71,6 +71,8 @@ class DaemonWatch:
         # a connection of its own: a scrape's counts over a big ledger (0.1 s at 200,000
         # records) must not hold the lock the engine's workers share
         self._reader = LedgerQueries(self._open_database("ledger"))
+        # what this engine works on (its spool, its oldest pending record) as it does
+        self._reader.own_sources = self._parts.ledger.own_sources
         self._parts = dataclasses.replace(self._parts, ledger=self._reader)
         health = Health(
             self._parts, last_tick=self._last_tick, stuck_after=self._settings.stuck_after

@@ -141,7 +141,10 @@ class Engine:
             self._ledger = ledger = Ledger(
                 open_state_database(settings, "ledger"),
                 group_commit=settings.state.group_commit,
+                collector=settings.state.collector,
             )
+            if ledger.dialect != "sqlite":  # shared with other collectors: only ours
+                ledger.own_sources = self.owned_sources
             self.spool = Spool(self.state_dir / "spool")
             self.transforms = assembly.transforms(self.context)
             sink = assembly.sink(self.context)
@@ -225,6 +228,13 @@ class Engine:
         """Storage trouble ends when the ledger and the spool take a small write again."""
         self.ledger.probe_write()
         self.spool.probe()
+
+    def owned_sources(self) -> frozenset[str]:
+        """The sources whose records this engine works on when the ledger is shared
+        (PostgreSQL): the ones it runs. The one place that says so (the ledger's due,
+        spool-load and unacked queries ask it); source leases narrow it to the sources
+        this collector holds now. (A SQLite ledger is one collector's: all its records.)"""
+        return frozenset(self.sources)
 
     @property
     def ledger(self) -> Ledger:
