@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core_client.cache import MetadataCache
+from core_client.cache.search import fts_query
 
 # the words of the generated notes and document texts (each one common on purpose)
 WORDS = [
@@ -140,6 +141,61 @@ def like_scan(cache: MetadataCache) -> Callable[[str], list[Any]]:
     return search
 
 
+def query_classes(
+    rng: random.Random, n: int, n_configs: int, n_contacts: int
+) -> dict[str, list[str]]:
+    """``n`` queries in four classes: what a technician types (a hostname, serial, IP,
+    person, a miss), one word common in notes and texts (in about a third of all
+    records), the start of a word or name, and two or more words."""
+    classes: dict[str, list[str]] = {
+        "selective": [],
+        "common words": [],
+        "prefix": [],
+        "multi-word": [],
+    }
+    for i in range(n):
+        k = rng.randint(1, n_configs)
+        host, serial = f"srv-{k:06d}", f"SN{k * 7919 % 10_000_000:07d}"
+        ip = f"10.{k // 65536 % 256}.{k // 256 % 256}.{k % 256}"
+        person = f"Person{rng.randint(1, n_contacts)}"
+        word = rng.choice(WORDS)
+        if i % 4 == 0:
+            classes["selective"].append(rng.choice([host, serial, ip, person, f"nomatch{i}"]))
+        elif i % 4 == 1:
+            classes["common words"].append(word)
+        elif i % 4 == 2:
+            stem = rng.choice([word, host, "Customer", person, rng.choice(CITIES)])
+            classes["prefix"].append(stem[: rng.randint(3, max(3, len(stem) - 1))])
+        else:
+            classes["multi-word"].append(
+                rng.choice(
+                    [
+                        f"{word} {rng.choice(WORDS)}",
+                        f"{host} {word}",
+                        f"Customer {k % 5000}",
+                        f"{person} {rng.choice(['Müller', 'Turing'])}",
+                        f"{word} {rng.choice(CITIES)}",
+                    ]
+                )
+            )
+    return classes
+
+
+def rank_every_match(cache: MetadataCache) -> Callable[[str], list[Any]]:
+    """The plain FTS5 way, for comparison: bm25 over every match, the best 20."""
+    conn = cache._conn()  # the bench may look inside; the code under test may not
+
+    def search(query: str) -> list[Any]:
+        match = fts_query(query)
+        return conn.execute(
+            "SELECT rowid, bm25(search_index, 0, 0, 0, 10, 5, 1, 1) AS score FROM"
+            " search_index WHERE search_index MATCH ? ORDER BY score LIMIT 20",
+            (match,),
+        ).fetchall()
+
+    return search
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=100_000)
@@ -174,64 +230,59 @@ def main() -> None:
                 f"configurations, {n_contacts:,} contacts, {n_docs:,} documents with text) "
                 f"in {took:.1f} s; database {cache.size_bytes() / 1e6:.1f} MB"
             )
-            # what a technician types: a hostname, serial, IP, a person, a miss ...
-            selective: list[str] = []
-            # ... and the worst case: words each in a third of all records
-            common: list[str] = []
-            for i in range(args.queries):
-                k = rng.randint(1, n_configs)
-                choice = rng.randrange(7)
-                if choice >= 5:
-                    common.append(
-                        rng.choice(WORDS)
-                        if choice == 5
-                        else f"{rng.choice(WORDS)} {rng.choice(WORDS)}"
-                    )
-                    continue
-                selective.append(
-                    [
-                        f"srv-{k:06d}",
-                        f"SN{k * 7919 % 10_000_000:07d}",
-                        f"10.{k // 65536 % 256}.{k // 256 % 256}.{k % 256}",
-                        f"Person{rng.randint(1, n_contacts)}",
-                        f"nomatch{i}",
-                    ][choice]
-                )
-            queries = [q for pair in zip(selective, common, strict=False) for q in pair]
-            queries += selective[len(common) :] + common[len(selective) :]
+            classes = query_classes(rng, args.queries, n_configs, n_contacts)
+            queries = [q for batch in zip(*classes.values(), strict=False) for q in batch]
             assert cache.search(queries[0]) is not None
             fts, fts_cpu, fts_found = measure(lambda q: cache.search(q, limit=20), queries)
-            sel, sel_cpu, _ = measure(lambda q: cache.search(q, limit=20), selective)
-            com, com_cpu, _ = measure(lambda q: cache.search(q, limit=20), common)
+            by_class = {
+                name: measure(lambda q: cache.search(q, limit=20), qs)
+                for name, qs in classes.items()
+            }
+            rank_all = {
+                name: measure(rank_every_match(cache), qs[: args.scans])
+                for name, qs in classes.items()
+            }
+            capped = sum(not cache.search(q, limit=20).complete for q in queries)
             base, base_cpu, base_found = measure(like_scan(cache), queries[: args.scans])
         finally:
             cache.close()
 
     load = os.getloadavg()[0]
-    print(f"\n{len(queries)} queries (hostnames, serials, IPs, one or two words, misses):")
+    print(f"\n{len(queries)} queries, 20 results each ({capped} capped: more matches than ranked):")
     print(f"  {'search, wall clock':<28} {fmt(fts)}  ({fts_found} with hits)")
     print(f"  {'search, CPU time':<28} {fmt(fts_cpu)}")
-    print(f"  {'selective queries, wall':<28} {fmt(sel)}")
-    print(f"  {'selective queries, CPU':<28} {fmt(sel_cpu)}")
-    print(f"  {'common-word queries, wall':<28} {fmt(com)}")
-    print(f"  {'common-word queries, CPU':<28} {fmt(com_cpu)}")
+    print("\nper query class, CPU time (p95 ratio: ranking every match / search, same queries):")
+    for name, (_, cpu, found) in by_class.items():
+        every = rank_all[name][1]
+        print(
+            f"  {name:<28} p50 {cpu['p50']:7.3f} ms  p95 {cpu['p95']:7.3f} ms  "
+            f"max {cpu['max']:7.3f} ms  ({len(classes[name])} queries, {found} with hits)"
+        )
+        print(
+            f"  {'  ranking every match':<28} p50 {every['p50']:7.3f} ms  p95 "
+            f"{every['p95']:7.3f} ms  max {every['max']:7.3f} ms  -> "
+            f"{every['p95'] / cpu['p95']:.1f}x"
+        )
     print(f"\nbaseline, LIKE scan of names and JSON ({args.scans} queries):")
     print(f"  {'LIKE %word%, wall clock':<28} {fmt(base)}  ({base_found} with hits)")
     print(f"  {'LIKE %word%, CPU time':<28} {fmt(base_cpu)}")
     print(f"\nratio (baseline p50 / search p50): {base['p50'] / fts['p50']:.0f}x")
     print(f"load average during the run: {load:.1f} on {os.cpu_count()} CPUs")
-    verdict = "PASS" if fts["p95"] < 10.0 else "MISS"
+    worst = max(cpu["p95"] for _, cpu, _ in by_class.values())
+    verdict = "PASS" if worst < 10.0 else "MISS"
     print(
-        f"target p95 < 10 ms at {n:,} records: {fts['p95']:.3f} ms wall, "
-        f"{fts_cpu['p95']:.3f} ms CPU -> {verdict}"
+        f"target p95 < 10 ms at {n:,} records, every class: worst class p95 {worst:.3f} ms "
+        f"CPU; all queries {fts['p95']:.3f} ms wall -> {verdict}"
     )
     print(
         json.dumps(
             {
                 "search_p95_ms": fts["p95"],
                 "search_cpu_p95_ms": fts_cpu["p95"],
-                "selective_cpu_p95_ms": sel_cpu["p95"],
-                "common_cpu_p95_ms": com_cpu["p95"],
+                **{
+                    f"{name.replace(' ', '_').replace('-', '_')}_cpu_p95_ms": cpu["p95"]
+                    for name, (_, cpu, _) in by_class.items()
+                },
                 "like_scan_p95_ms": base["p95"],
             }
         )

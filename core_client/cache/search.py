@@ -25,17 +25,12 @@ from .schema import SEARCHED
 
 DEFAULT_LIMIT = 20
 CANDIDATES = 300  # a query matching more is ranked in tiers (see _Ranker.tiered) ...
-TIER = 100  # ... of this many candidates each
+TIER = 50  # ... of this many candidates each
 MAX_TEXT_CHARS = 1_000_000  # the indexed text of one document (extraction caps lower)
-# bm25 weights per column: kind, record_id, organization_id (not indexed), then
-# name, fields, notes, body; in search_keys: kind, organization_id, name, fields
-WEIGHTS = {
-    "search_index": "0.0, 0.0, 0.0, 10.0, 5.0, 1.0, 1.0",
-    "search_keys": "0.0, 0.0, 10.0, 5.0",
-}
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w")
 _WORD_RUN = re.compile(r"\w+")
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 SNIPPET_WORDS = 12
 
 
@@ -49,7 +44,7 @@ class SearchHit:
     organization_id: str | None
     organization: str | None
     snippet: str
-    score: float  # bm25: lower is better
+    score: float  # lower is better: 0.x matched in the name, 1.x in fields, 2.x elsewhere
 
 
 def query_terms(text: str) -> list[tuple[str, bool]]:
@@ -60,13 +55,15 @@ def query_terms(text: str) -> list[tuple[str, bool]]:
 
 def fts_query(text: str, *, prefix: bool = True) -> str | None:
     """The user's words as an FTS5 query: every word must match, as a prefix when its
-    last part has two characters or more (one, as in "s" or "10.0.0.5", would match much
-    of the index and say little); ``"quoted words"`` match as a phrase. None when nothing
+    last part has two characters or more (one, as in "s", would match much of the index
+    and say little) and it is not a whole IPv4 address (whose "10" would be a prefix of
+    every "10.x" in the index); ``"quoted words"`` match as a phrase. None when nothing
     searchable is left. ``prefix=False``: every word whole."""
     parts: list[str] = []
     for term, quoted in query_terms(text):
         last = _WORD_RUN.findall(term)[-1]
-        star = "*" if prefix and not quoted and len(last) > 1 else ""
+        whole = quoted or len(last) < 2 or _IPV4.fullmatch(term) is not None
+        star = "*" if prefix and not whole else ""
         parts.append('"' + term.replace('"', '""') + '"' + star)
     return " AND ".join(parts) if parts else None
 
@@ -130,73 +127,97 @@ class SearchResults(list[SearchHit]):
         self.complete = complete
 
 
-Rows = list[tuple[int, float]]  # (index rowid, bm25: lower is better)
+Rows = list[tuple[int, float]]  # (index rowid, score: lower is better) best first
 
 
 class Ranking(NamedTuple):
-    rows: Rows  # best first
+    rows: Rows
     total: int  # matches: exactly when complete, else at least
     complete: bool
 
 
-def _best_first(rows: Iterable[tuple[int, float]]) -> Rows:
-    # stable: equal scores stay most recently cached first, as FTS5 returned them
-    return sorted(rows, key=lambda row: row[1])
-
-
 class _Ranker:
-    """One search: cheap probes that bound the work, then bm25 over a bounded set.
+    """One search: a bounded set of matches read unranked, then ordered by where the
+    query matches them.
 
-    bm25 costs a pass over every match of each word (how rare it is: 2 ms for a word in
-    a third of 100,000 records) and a little per row ranked; a prefix merges the lists
-    of every word it starts before the first row. So a query is probed unranked first,
-    whole words before prefixes, reading at most CANDIDATES + 1 rows (FTS5 stops there).
+    FTS5's bm25 would cost a pass over every match of each word to weigh how rare it is,
+    and a prefix ("back*") merges the lists of every word it starts again for that pass:
+    30 ms for a word in a third of 100,000 records. The order here needs the name and
+    identifying fields of at most CANDIDATES + 1 rows, which FTS5 stops reading at.
     """
 
-    def __init__(self, conn: sqlite3.Connection, where: str, params: dict[str, object]) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, where: str, params: dict[str, object], terms: list[str]
+    ) -> None:
         self.conn, self.where, self.params = conn, where, params
+        # a term matches a column where one of its words starts with it
+        self.terms = [re.compile(r"(?<!\w)" + re.escape(_fold(t))) for t in terms]
 
-    def rows(self, table: str, match: str, n: int, *, scored: bool = True) -> Rows:
+    def rows(self, table: str, match: str, n: int) -> list[int]:
         """Up to ``n`` matches, most recently cached first (FTS5 stops reading there)."""
-        score = f"bm25({table}, {WEIGHTS[table]})" if scored else "0.0"
-        return self.conn.execute(
-            f"SELECT rowid, {score} FROM {table} WHERE {table} MATCH :match{self.where}"
-            " ORDER BY rowid DESC LIMIT :n",
-            {**self.params, "match": match, "n": n},
-        ).fetchall()
+        return [
+            rowid
+            for (rowid,) in self.conn.execute(
+                f"SELECT rowid FROM {table} WHERE {table} MATCH :match{self.where}"
+                " ORDER BY rowid DESC LIMIT :n",
+                {**self.params, "match": match, "n": n},
+            )
+        ]
+
+    def ranked(self, rowids: list[int]) -> Rows:
+        """``rowids`` by score: their names and fields are read from search_keys (short
+        rows, found by rowid) rather than from search_index (documents' text)."""
+        keys = dict(
+            (rowid, (name, fields))
+            for rowid, name, fields in self.conn.execute(
+                "SELECT rowid, name, fields FROM search_keys WHERE rowid IN"
+                f" ({', '.join('?' * len(rowids))})",
+                rowids,
+            )
+        )
+        scored = [(rowid, self.score(*keys.get(rowid, (None, None)))) for rowid in rowids]
+        # stable: equal scores stay most recently cached first, as FTS5 returned them
+        return sorted(scored, key=lambda row: row[1])
+
+    def score(self, name: str | None, fields: str | None) -> float:
+        """0 when every term is in the name (+ a little per character of it: an exact
+        name first), 1 when in the name or identifying fields, 2 when notes or text
+        were needed; fewer terms outside the name rank higher within each."""
+        name_folded = _fold(name or "")
+        missing = [p for p in self.terms if not p.search(name_folded)]
+        if not missing:
+            return min(len(name_folded), 999) / 100_000
+        fields_folded = _fold(fields or "")
+        elsewhere = sum(1 for p in missing if not p.search(fields_folded))
+        # the share of terms found outside the name orders within a tier (< 0.1)
+        return (2 if elsewhere else 1) + (len(missing) + elsewhere) / (20 * len(self.terms))
 
     def rank(self, prefixed: str, whole: str, *, words_only: bool, limit: int) -> Ranking:
         c = max(CANDIDATES, limit)
-        # a phrase ("10.0.4.210", "dc01.acme.local") is selective but costs a position
-        # check per record holding all its words: one statement, no probes
+        rows: list[int] = []
+        # whole words first: FTS5 reads them lazily, where a prefix of a common word
+        # ("backup"*) merges its whole list before the first row
         if words_only:
-            if len(self.rows("search_index", whole, c + 1, scored=False)) > c:
-                return self.tiered(whole, c, limit)
-            if (
-                prefixed != whole
-                and len(self.rows("search_index", prefixed, c + 1, scored=False)) > c
-            ):
-                return self.tiered(prefixed, c, limit)
-        rows = self.rows("search_index", prefixed, c + 1)
-        if len(rows) > c:
-            return self.tiered(prefixed, c, limit)
-        return Ranking(_best_first(rows), len(rows), complete=True)
+            rows = self.rows("search_index", whole, c + 1)
+            if len(rows) > c:
+                return self.tiered(whole, rows[:c], c, limit)
+        if not words_only or prefixed != whole:
+            rows = self.rows("search_index", prefixed, c + 1)
+            if len(rows) > c:
+                return self.tiered(prefixed, rows[:c], c, limit)
+        return Ranking(self.ranked(rows), len(rows), complete=True)
 
-    def tiered(self, match: str, c: int, limit: int) -> Ranking:
-        """More than ``c`` matches: those in names and identifying fields first, then the
-        others, each tier the ``tier`` most recently cached of its matches (the name
-        matches first when the names and fields match more)."""
-        t = max(TIER, limit)
-        keys = self.rows("search_keys", match, t + 1)
-        ranked = _best_first(keys[:t])
-        if len(keys) > t:
-            named = _best_first(self.rows("search_keys", f"{{name}} : ({match})", t))
-            seen = {rowid for rowid, _ in named}
-            ranked = named + [row for row in ranked if row[0] not in seen]
-        elif len(ranked) < limit:
+    def tiered(self, match: str, recent: list[int], c: int, limit: int) -> Ranking:
+        """More than ``c`` matches: the TIER most recently cached, and when fewer than
+        ``limit`` of them match in a name (then in a name or identifying field), up to
+        TIER more such matches from the index of names and fields."""
+        ranked = self.ranked(recent[: max(TIER, limit)])
+        for tier, query in ((1, f"{{name}} : ({match})"), (2, match)):
+            if sum(1 for _, score in ranked if score < tier) >= limit:
+                break
             seen = {rowid for rowid, _ in ranked}
-            others = self.rows("search_index", match, t + len(seen))
-            ranked += _best_first(row for row in others if row[0] not in seen)
+            more = [r for r in self.rows("search_keys", query, max(TIER, limit)) if r not in seen]
+            ranked = sorted(ranked + self.ranked(more), key=lambda row: row[1])
         return Ranking(ranked, max(c + 1, len(ranked)), complete=False)
 
 
@@ -241,7 +262,7 @@ class SearchMixin(CacheBase):
             params["org"] = str(organization_id)
         conn = self._conn()
         words_only = all(len(_WORD_RUN.findall(t)) < 2 for t, _ in terms)
-        ranked = _Ranker(conn, where, params).rank(
+        ranked = _Ranker(conn, where, params, [t for t, _ in terms]).rank(
             prefixed, whole, words_only=words_only, limit=limit
         )
         # the rows kept, by rowid; snippets are cut here (FTS5's snippet() would read the
