@@ -53,6 +53,11 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
             ["--records", "2000", "--queries", "100", "--scans", "10"],
             [
                 rf"search, wall clock +p50 +{NUMBER} ms",
+                *(
+                    rf"{name} +p50 +{NUMBER} ms +p95 +{NUMBER} ms +max +{NUMBER} ms"
+                    for name in ("selective", "common words", "prefix", "multi-word")
+                ),
+                rf"ranking every match +p50 +{NUMBER} ms .* -> {NUMBER}x",
                 rf"LIKE %word%, wall clock +p50 +{NUMBER} ms",
                 rf"ratio \(baseline p50 / search p50\): {NUMBER}x",
                 r'\{"search_p95_ms": ',

@@ -2,9 +2,12 @@
 
 An FTS5 index (schema v3) over organizations, configurations, contacts, locations and
 documents: names, the identifying fields (hostname, serial number, IPs, MAC, e-mail,
-type names), notes, and the text of documents the pipeline delivered. Triggers keep it
-current on every write, so a refresh or a write-through needs no extra step. Results
-are ranked with bm25, a name match weighing most.
+type names), notes, and the text of documents the pipeline delivered; a second one
+(v4) over the names and identifying fields alone. Triggers keep both current on every
+write. Results are ordered by where the query matches: all in the name (the shortest
+name first), then in the name or identifying fields, then anywhere. Up to CANDIDATES
+matches are ordered in full; a query matching more reads a bounded set (see
+``_Ranker.tiered``) and says so in ``SearchResults.complete``.
 """
 
 # ruff: noqa: S608  -- only placeholders are added to the SQL; values are bound

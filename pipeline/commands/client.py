@@ -492,8 +492,21 @@ def cache_search(
                     f"no cached organization is called {escape_controls(organization)!r}"
                 )
         hits = c.search(query, kinds=kinds or None, organization_id=org_id, limit=limit)
+    if not hits.complete:
+        # ranked among a bounded set (names, then identifying fields, then the most
+        # recently cached): say so rather than let the list pass for every match
+        more = (
+            f"first {len(hits)} of at least {hits.total:,} matches, names and identifying"
+            " fields first; add a word, --kind or --organization to rank them all"
+        )
+    elif hits.total > len(hits):
+        more = f"{len(hits)} of {hits.total:,} matches; --limit shows more"
+    else:
+        more = ""
     if as_json:
         _echo_json([hit.__dict__ for hit in hits])
+        if more:
+            click.echo(more, err=True)  # stdout stays one JSON document
         return
     if not hits:
         click.echo("nothing found")
@@ -502,6 +515,8 @@ def cache_search(
         where = f" ({escape_controls(hit.organization)})" if hit.organization else ""
         click.echo(f"{hit.kind[:-1]} {hit.id}: {escape_controls(hit.name)}{where}")
         click.echo(f"    {escape_controls(' '.join(hit.snippet.split()))}")
+    if more:
+        click.echo(more)
 
 
 @cache.command("vacuum")

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from core_client.cache import MetadataCache
 from core_client.cache.schema import MIGRATIONS
-from core_client.cache.search import fts_query
+from core_client.cache.search import CANDIDATES, fts_query
 from core_client.sqlite import connect, migrate
 from pipeline.commands.client import cache as cache_command
 
@@ -176,5 +176,88 @@ def test_cache_search_command(db_path: Path, tmp_path: Path) -> None:
     assert out.exit_code == 0 and '"kind": "contacts"' in out.output
     out = runner.invoke(cache_command, ["search", "-c", str(config), "zzz"])
     assert out.exit_code == 0 and out.output == "nothing found\n"
+    out = runner.invoke(cache_command, ["search", "-c", str(config), "dc01", "--limit", "1"])
+    assert out.output.splitlines()[-1] == "1 of 3 matches; --limit shows more"
+    with MetadataCache(db_path) as cache:
+        _many_notes(cache)
+    out = runner.invoke(cache_command, ["search", "-c", str(config), "backup"])
+    assert out.exit_code == 0
+    assert out.output.splitlines()[-1].startswith(
+        f"first 20 of at least {CANDIDATES + 1} matches, names and identifying fields first"
+    )
     out = runner.invoke(cache_command, ["search", "-c", str(config), "x", "--organization", "No"])
     assert out.exit_code != 0 and "no cached organization" in out.output
+
+
+def _many_notes(cache: MetadataCache, n: int = CANDIDATES + 20) -> None:
+    """More notes-only matches of "backup" than search ranks, all cached after the
+    records the word names or identifies (so none of those is among the most recent)."""
+    cache.put_many(
+        "configurations",
+        [
+            {"id": str(5000 + i), "organization-id": "2", "name": f"ws-{i}", "notes": "backup"}
+            for i in range(n)
+        ],
+    )
+
+
+def test_a_query_matching_too_many_ranks_names_then_fields_and_says_it_was_capped(
+    cache: MetadataCache,
+) -> None:
+    cache.put_many(
+        "configurations",
+        [
+            {"id": "1", "organization-id": "1", "name": "Backup appliance 2"},
+            {"id": "2", "organization-id": "1", "name": "fs01", "hostname": "backup.acme.local"},
+            {"id": "3", "organization-id": "2", "name": "Backup"},
+        ],
+    )
+    _many_notes(cache)
+    hits = cache.search("backup", limit=5)
+    # the exact name first, then the longer name, then the hostname, then notes
+    assert [h.id for h in hits] == ["3", "1", "2", "5319", "5318"]
+    assert not hits.complete and hits.total > CANDIDATES
+    assert "[backup].acme.local" in hits[2].snippet
+    # the filters hold in every tier
+    assert [h.id for h in cache.search("backup", organization_id="1", limit=3)] == ["1", "2"]
+    assert {h.kind for h in cache.search("backup", kinds=["contacts"])} == set()
+    # a prefix ("back") and whole words take the same way
+    assert [h.id for h in cache.search("back", limit=3)] == ["3", "1", "2"]
+
+
+def test_a_query_ranked_in_full_says_how_many_matched(cache: MetadataCache) -> None:
+    _fill(cache)
+    _filler(cache, 30)
+    hits = cache.search("spare", limit=5)
+    assert (len(hits), hits.total, hits.complete) == (5, 30, True)
+    assert cache.search("zzz").total == 0
+
+
+def test_words_become_prefixes_except_one_character_and_ipv4_addresses() -> None:
+    assert fts_query("sn-47 Müll") == '"sn-47"* AND "Müll"*'
+    assert fts_query("s 10.0.0.12") == '"s" AND "10.0.0.12"'
+    assert fts_query("10.0.0") == '"10.0.0"'  # its last part is one character
+    assert fts_query("10.0.12") == '"10.0.12"*'  # the start of a subnet
+    assert fts_query("dc01 backup", prefix=False) == '"dc01" AND "backup"'
+
+
+def test_migration_from_v3_indexes_names_and_fields_again(db_path: Path) -> None:
+    conn = connect(db_path)
+    try:
+        migrate(conn, "cache", MIGRATIONS[:3])  # search before its index of names and fields
+        conn.executemany(
+            "INSERT INTO configurations(id, organization_id, name, name_key, data, cached_at)"
+            " VALUES(?, '1', ?, ?, ?, 0)",
+            [("1", "Backup", "backup", "{}")]
+            + [
+                (str(10 + i), f"ws-{i}", f"ws-{i}", '{"notes": "backup"}')
+                for i in range(CANDIDATES + 5)
+            ],
+        )
+    finally:
+        conn.close()
+    with MetadataCache(db_path) as cache:
+        hits = cache.search("backup", limit=2)
+        assert [h.id for h in hits] == ["1", str(10 + CANDIDATES + 4)] and not hits.complete
+        cache.put("configurations", {"id": "1", "organization-id": "1", "name": "Restore"})
+        assert "1" not in {h.id for h in cache.search("backup", limit=400)}

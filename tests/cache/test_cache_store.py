@@ -40,7 +40,7 @@ def test_database_is_private_wal_and_versioned(cache: MetadataCache, db_path: Pa
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     finally:
         conn.close()
-    assert versions == {"cache": 3}  # v3: full-text search
+    assert versions == {"cache": 4}  # v4: the index of names and identifying fields
     assert {
         "configuration_types",
         "models",
@@ -71,7 +71,7 @@ def test_shares_the_file_with_the_ledger(db_path: Path) -> None:
         migrate(conn, "cache", [])  # nothing to do
     finally:
         conn.close()
-    assert versions["cache"] == 3 and versions["ledger"] >= 1
+    assert versions["cache"] == 4 and versions["ledger"] >= 1
 
 
 def test_a_failed_migration_closes_the_connection(db_path: Path) -> None:
