@@ -121,8 +121,8 @@ def snippet(columns: Iterable[str | None], words: list[str], width: int = SNIPPE
 
 class SearchResults(list[SearchHit]):
     """The hits, best first, and how many records matched: ``total`` exactly when
-    ``complete``, else at least ``total`` (the query matched more than could be ranked,
-    or the best tier filled ``limit`` before the others were counted)."""
+    ``complete``, else at least ``total`` (more than CANDIDATES matched: they were
+    ordered among a bounded set, see ``_Ranker.tiered``)."""
 
     def __init__(self, hits: Iterable[SearchHit] = (), *, total: int = 0, complete: bool = True):
         super().__init__(hits)
@@ -143,10 +143,11 @@ class _Ranker:
     """One search: a bounded set of matches read unranked, then ordered by where the
     query matches them.
 
-    FTS5's bm25 would cost a pass over every match of each word to weigh how rare it is,
-    and a prefix ("back*") merges the lists of every word it starts again for that pass:
-    30 ms for a word in a third of 100,000 records. The order here needs the name and
-    identifying fields of at most CANDIDATES + 1 rows, which FTS5 stops reading at.
+    Ranking every match with FTS5's bm25 costs 75 ms for a word in a third of 100,000
+    records (bench), and bm25 on even a few rows pays a pass over every match of each
+    word to weigh its rarity (merging a prefix's lists again). The order here needs only
+    the names and identifying fields of the rows read, at most CANDIDATES + 1, where
+    FTS5 stops reading.
     """
 
     def __init__(
@@ -238,10 +239,11 @@ class SearchMixin(CacheBase):
         """The cached records matching every word of ``query``, best first.
 
         ``kinds``: only these (organizations, configurations, contacts, locations,
-        documents); ``organization_id``: only that organization's records. Up to
-        :data:`CANDIDATES` matches are ranked by bm25 (a name weighing most); a query
-        matching more ranks its name and identifying-field matches first and says so in
-        the results' ``total`` and ``complete``.
+        documents); ``organization_id``: only that organization's records. Every word
+        in the name first (the shortest name first), then in the name or identifying
+        fields, then anywhere. Up to CANDIDATES matches are ordered in full; a query
+        matching more is ordered among a bounded set and says so (``complete`` False,
+        ``total`` a lower bound).
         """
         terms = query_terms(query)
         prefixed, whole = fts_query(query), fts_query(query, prefix=False)
