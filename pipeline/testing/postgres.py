@@ -77,6 +77,11 @@ class PostgresServer:
             "-E", "UTF8",
             "--no-sync",
         )  # fmt: skip
+        self._serve()
+        self.started = True
+        return self
+
+    def _serve(self) -> None:
         options = [
             "-k", str(self.socket_dir),
             "-p", str(self.port),
@@ -101,8 +106,15 @@ class PostgresServer:
             "-w", "-t", "60",
             "start",
         )  # fmt: skip
-        self.started = True
-        return self
+
+    def pause(self) -> None:
+        """Shut the server down (``pg_ctl stop -m fast``: connections are cut), keeping
+        its data: what clients see when their database server goes away."""
+        self._run(find_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the server again on the same data after :meth:`pause`."""
+        self._serve()
 
     def stop(self) -> None:
         if self.started:
