@@ -52,9 +52,9 @@ MIGRATIONS: Migrations = {
 # "now" in seconds since the epoch, by the database's clock: on PostgreSQL the server's
 # (clock_timestamp(): not frozen at the transaction's start like now()); on SQLite the
 # only machine's
-SERVER_NOW: dict[Dialect, str] = {
-    "sqlite": "SELECT (julianday('now') - 2440587.5) * 86400.0",
-    "postgresql": "SELECT EXTRACT(EPOCH FROM clock_timestamp())::double precision",
+NOW: dict[Dialect, str] = {
+    "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
+    "postgresql": "EXTRACT(EPOCH FROM clock_timestamp())::double precision",
 }
 
 COLUMNS = "source, owner, acquired_at, expires_at, generation"
@@ -104,7 +104,7 @@ class Leases:
         db.migrate(COMPONENT, MIGRATIONS)
 
     def _now(self, c: Connection) -> float:
-        return float(c.execute(SERVER_NOW[self.db.dialect]).fetchone()[0])
+        return float(c.execute(f"SELECT {NOW[self.db.dialect]}").fetchone()[0])
 
     def claim(self, sources: Iterable[str]) -> ClaimRound:
         """One round for ``sources``: take each free one, renew each own one, steal each
@@ -156,6 +156,16 @@ class Leases:
                 " AND expires_at>?",
                 (now, self.collector, *names, now),
             )
+
+    def holds(self, source: str) -> bool:
+        """Whether this collector holds a live lease on ``source`` now (by the
+        database's clock): the fence checked before each journaled delivery step."""
+        rows = self.db.query(
+            "SELECT 1 FROM source_leases WHERE source=? AND owner=?"
+            f" AND expires_at>{NOW[self.db.dialect]}",
+            (source, self.collector),
+        )
+        return bool(rows)
 
     def all(self) -> tuple[float, list[Lease]]:
         """The database's clock and every lease, by source (for ``status``)."""

@@ -88,6 +88,10 @@ class Spool:
     def path_for(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
 
+    def holds(self, sha256: str) -> bool:
+        """Whether this spool has the file of ``sha256``."""
+        return self.path_for(sha256).is_file()
+
     def store(self, stream: IO[bytes], limit: int, *, expected_size: int | None = None) -> Spooled:
         """Copy ``stream`` into the spool, hashing on the way; at most ``limit`` bytes.
 

@@ -40,6 +40,7 @@ from .common import (
     load_config,
 )
 from .daemon_status import daemon_dict, daemon_lines, read_heartbeat, sources_in_trouble
+from .lease_status import lease_dict, lease_lines, read_leases
 from .plan_table import print_plan
 
 log = logging.getLogger("itglue_ingest.engine")
@@ -331,6 +332,8 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
         waiting = ledger.waiting(limit=limit)
         records = ledger.recent(limit=recent) if recent > 0 else []
     heartbeat = read_heartbeat(settings)
+    leases = read_leases(settings)
+    collector = settings.state.collector
     code = _status_code(counts, heartbeat)
     if as_json:
         click.echo(
@@ -338,6 +341,7 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
                 {
                     "database": where,
                     "daemon": daemon_dict(heartbeat),
+                    **({"owners": lease_dict(leases, collector)} if leases is not None else {}),
                     "sources": counts,
                     "collectors": by_collector,
                     "transform_outcomes": outcomes,
@@ -358,7 +362,7 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
         )
         sys.exit(code)
     click.echo(f"state: {where}")
-    for line in daemon_lines(heartbeat):
+    for line in [*daemon_lines(heartbeat), *lease_lines(leases, collector)]:
         click.echo(line)
     if settings.itglue.instances:
         click.echo("instances:")

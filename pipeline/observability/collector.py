@@ -44,6 +44,8 @@ class EngineParts:
     # with [itglue.instances.NAME]: every built client by instance name; the API metrics
     # then carry an ``instance`` label and readiness names the instance of a problem
     clients: Callable[[], dict[str, ITGlueClient]] | None = None
+    # whether this collector owns a source now (its lease; always, with SQLite)
+    owns: Callable[[str], bool] = lambda _source: True
 
     @property
     def named_instances(self) -> bool:
@@ -179,13 +181,20 @@ class EngineCollector(Collector):
             "The source's last successful scan (Unix time).",
             ["source"],
         )
+        owned = _gauge(
+            "source_owned",
+            "1 while this collector owns the source (holds its lease), 0 while another does.",
+            ["source"],
+        )
         for name, s in sorted(self._p.sources.snapshot().items()):
             if s.connected is not None:
                 connected.add_metric([name], float(s.connected))
             if s.last_scan_at is not None:
                 last.add_metric([name], s.last_scan_at)
+            owned.add_metric([name], float(self._p.owns(name)))
         yield connected
         yield last
+        yield owned
 
     def _clients(self, clients: dict[str, ITGlueClient]) -> Iterator[Metric]:
         """The API metrics of each client; labelled by ``instance`` with named instances."""

@@ -15,9 +15,12 @@ from typing import Any
 
 import pluggy
 
+from core_client.database import Database
+
 from ..clients import build_client
 from ..context import EngineContext
 from ..hooks import HookFacade
+from ..leases import COMPONENT, Leases
 from ..ledger import Ledger
 from ..observability.collector import EngineParts
 from ..observability.daemon import DaemonWatch
@@ -34,6 +37,7 @@ from .backpressure import BackPressure, default_min_free
 from .cache_refresh import CacheRefreshLoop
 from .dry_run import DryRunSink
 from .outcomes import Progress, RunStats, RunSummary
+from .ownership import Ownership
 from .record_flow import RecordFlow
 from .refusal import KeyRefusal
 from .scheduler import Scheduler
@@ -122,8 +126,11 @@ class Engine:
         self.source_settings: dict[str, SourceSettings] = {}
         self._sink: Sink | None = None
         self._ledger: Ledger | None = None
+        self._lease_db: Database | None = None
         self._state_lock: _StateLock | None = None
         self._pool: WorkerPool | None = None
+        self.ownership = Ownership(())  # replaced once the state is open
+        self._source_stops: dict[str, threading.Event] = {}  # each source's own stop
         self._scheduler: Scheduler | None = None
         self.watch: DaemonWatch | None = None  # while the daemon runs
 
@@ -146,6 +153,7 @@ class Engine:
             if ledger.dialect != "sqlite":  # shared with other collectors: only ours
                 ledger.own_sources = self.owned_sources
             self.spool = Spool(self.state_dir / "spool")
+            self.ownership = self._ownership()
             self.transforms = assembly.transforms(self.context)
             sink = assembly.sink(self.context)
             self._sink = DryRunSink(sink) if dry_run else sink
@@ -153,6 +161,17 @@ class Engine:
         except BaseException:
             self.close()
             raise
+
+    def _ownership(self) -> Ownership:
+        """The sources this engine works on: all of them with its own state (SQLite);
+        with a shared state (PostgreSQL), those whose lease it holds. A dry run takes
+        no lease (it delivers nothing)."""
+        names = [s.name for s in self.settings.sources if s.enabled]
+        state = self.settings.state
+        if state.backend != "postgresql" or self.dry_run:
+            return Ownership(names)
+        self._lease_db = open_state_database(self.settings, COMPONENT)
+        return Ownership(names, Leases(self._lease_db, state.collector, state.lease_seconds))
 
     def _assemble(self, assembly: Assembly, ledger: Ledger) -> None:
         p = self.settings.pipeline
@@ -183,6 +202,8 @@ class Engine:
             trouble=trouble,
             refusal=self.key_refusal,
             post_actions=not self.dry_run,
+            ownership=self.ownership,
+            spool=self.spool if self.ownership.shared else None,
         )
         self._pool = pool = WorkerPool(
             ledger,
@@ -206,12 +227,11 @@ class Engine:
             tally=self.tally,
             health=self.source_health,
             dry_run=self.dry_run,
+            reread_foreign=self.ownership.shared,
         )
         for i, s in enumerate(self.settings.sources):
             if s.enabled:
-                self.sources[s.name] = assembly.source(
-                    i, s, lambda s: EngineSourceContext(services, s)
-                )
+                self.sources[s.name] = assembly.source(i, s, self._source_context(services))
                 self.source_settings[s.name] = s
         self._scheduler = Scheduler(
             sources=self.sources,
@@ -222,7 +242,19 @@ class Engine:
             settings=p,
             health=self.source_health,
             refusal=self.key_refusal,
+            ownership=self.ownership,
+            source_stops=self._source_stops,
         )
+
+    def _source_context(
+        self, services: SourceServices
+    ) -> Callable[[SourceSettings], EngineSourceContext]:
+        def make(s: SourceSettings) -> EngineSourceContext:
+            ctx = EngineSourceContext(services, s)
+            self._source_stops[s.name] = ctx.stopping
+            return ctx
+
+        return make
 
     def _probe_storage(self) -> None:
         """Storage trouble ends when the ledger and the spool take a small write again."""
@@ -231,10 +263,10 @@ class Engine:
 
     def owned_sources(self) -> frozenset[str]:
         """The sources whose records this engine works on when the ledger is shared
-        (PostgreSQL): the ones it runs. The one place that says so (the ledger's due,
-        spool-load and unacked queries ask it); source leases narrow it to the sources
-        this collector holds now. (A SQLite ledger is one collector's: all its records.)"""
-        return frozenset(self.sources)
+        (PostgreSQL): the ones whose lease it holds now (:mod:`.ownership`). The one
+        place that says so (the ledger's due, spool-load and unacked queries ask it).
+        (A SQLite ledger is one collector's: all its records.)"""
+        return self.ownership.owned()
 
     @property
     def ledger(self) -> Ledger:
@@ -300,6 +332,7 @@ class Engine:
             storage_trouble=lambda: self.trouble.active,
             started_at=self.started_at,
             clients=self.context.built_clients if self.settings.itglue.instances else None,
+            owns=self.ownership.owns,
         )
 
     def daemon_watch(self) -> DaemonWatch:
@@ -344,8 +377,12 @@ class Engine:
             return
         self._closed = True
         self.stopping.set()
+        for event in self._source_stops.values():
+            event.set()
         if self._pool is not None:
             self._pool.stop(self.settings.pipeline.shutdown_timeout)
+        # a delivery still in flight keeps the lease until the process ends
+        self.ownership.stop(release=self._pool is None or not self._pool.busy())
         self._close_sources(SOURCE_CLOSE_TIMEOUT)
         for transform in self.transforms:
             try:
@@ -364,6 +401,9 @@ class Engine:
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
+        if self._lease_db is not None:
+            self._lease_db.close()
+            self._lease_db = None
         if self._state_lock is not None:
             self._state_lock.release()
             self._state_lock = None

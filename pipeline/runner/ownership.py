@@ -23,10 +23,17 @@ import time
 from collections.abc import Callable, Iterable
 
 from ..leases import ClaimRound, Leases
+from ..sinks import StepJournal
 
 log = logging.getLogger("itglue_ingest.engine")
 
 SourceCallback = Callable[[str], None]
+EXPIRY_SLACK = 0.05  # seconds after another's lease ends before asking (its expiry passed)
+
+
+class LeaseLost(Exception):
+    """This collector lost the source while delivering one of its records: the record is
+    the new owner's now (left as it is, its journal resumed there)."""
 
 
 class Ownership:
@@ -48,6 +55,9 @@ class Ownership:
         self._lock = threading.Lock()
         # source -> monotonic time until which this engine may work on it
         self._until: dict[str, float] = {}
+        # source -> monotonic time when another collector's lease on it runs out: a
+        # standby asks again right then, so a takeover takes the lease time, no more
+        self._free_at: dict[str, float] = {}
         self.holders: dict[str, str] = {}  # source -> the collector holding it (last round)
         self._owned: frozenset[str] = frozenset(self.sources if leases is None else ())
         self.on_gain: SourceCallback = lambda _name: None
@@ -75,7 +85,20 @@ class Ownership:
         return self._owned
 
     def owns(self, source: str) -> bool:
-        return source in self.owned()
+        return self.leases is None or source in self.owned()
+
+    def holds_now(self, source: str) -> bool:
+        """Whether this engine owns ``source`` now, asked of the database itself (the
+        fence before each journaled delivery step; no query with SQLite)."""
+        if self.leases is None:
+            return True
+        return self.owns(source) and self.leases.holds(source)
+
+    def fenced(self, journal: StepJournal, source: str) -> StepJournal:
+        """``journal``, refusing to record a step (:class:`LeaseLost`) once this engine
+        no longer holds ``source``: a sink journals each step before the API write it
+        guards, so a collector that lost the source mid-delivery stops writing."""
+        return journal if self.leases is None else FencedJournal(journal, source, self)
 
     # ------------------------------------------------------------------ the keeper
 
@@ -94,8 +117,10 @@ class Ownership:
                 self.holders[name] = lease.owner
                 if lease.owner == claim.collector:
                     self._until[name] = usable
+                    self._free_at.pop(name, None)
                 else:
                     self._until.pop(name, None)
+                    self._free_at[name] = sent + (lease.expires_at - claim.now) + EXPIRY_SLACK
                     if name in self._owned:
                         log.warning(
                             "source %s: collector %s holds it now; stopping it here",
@@ -164,9 +189,11 @@ class Ownership:
         while True:
             wait = self.interval
             with self._lock:
-                if self._owned:  # wake when an ownership would run out unrenewed
-                    soonest = min(self._until.get(n, 0.0) for n in self._owned)
-                    wait = min(wait, max(0.01, soonest - self._clock()))
+                # wake when an ownership would run out unrenewed, or another's lease does
+                moments = [self._until.get(n, 0.0) for n in self._owned]
+                moments += self._free_at.values()
+                if moments:
+                    wait = min(wait, max(0.01, min(moments) - self._clock()))
             if self._stop.wait(wait):
                 return
             self._round()
@@ -189,3 +216,26 @@ class Ownership:
                 self.leases.release(mine)
             except Exception as e:
                 log.warning("cannot release source leases: %s: %s", type(e).__name__, e)
+
+
+class FencedJournal:
+    """A :class:`~pipeline.sinks.StepJournal` whose ``record`` checks the lease first."""
+
+    def __init__(self, journal: StepJournal, source: str, ownership: Ownership) -> None:
+        self._journal = journal
+        self._source = source
+        self._ownership = ownership
+
+    def get(self, step: str) -> str | None:
+        return self._journal.get(step)
+
+    def record(self, step: str, value: str) -> None:
+        if not self._ownership.holds_now(self._source):
+            raise LeaseLost(f"source {self._source}: another collector owns it now")
+        self._journal.record(step, value)
+
+    def steps(self) -> dict[str, str]:
+        return self._journal.steps()
+
+    def taken_by_another(self, step: str, value: str) -> bool:
+        return self._journal.taken_by_another(step, value)

@@ -30,19 +30,23 @@ from itglue_common import backoff_delay
 
 from ..errors import AccessRefused, PermanentError, TransientError
 from ..hooks import HookFacade
-from ..ledger import Ledger, LedgerEntry
+from ..ledger import ACTIVE_STATES, Ledger, LedgerEntry
 from ..observability.tally import Tally
 from ..records import DocumentRecord
 from ..settings import PipelineSettings
 from ..sinks import DeliveryResult, Sink, instance_journal
 from ..sources import Source
+from ..spool import Spool
 from ..transforms import Transform
 from .backpressure import BackPressure
 from .outcomes import RunStats
+from .ownership import LeaseLost, Ownership
 from .refusal import KeyRefusal
+from .rehome import foreign_files, rehomed
 from .storage import StorageError, StorageTrouble, storage_error
 
 ENGINE_ERROR_LIMIT = 5  # unexpected engine errors on one record before it is set aside
+REREAD_WAIT = 1.0  # seconds a record spooled elsewhere waits for its source's re-read
 log = logging.getLogger("itglue_ingest.engine")
 
 
@@ -123,6 +127,8 @@ class RecordFlow:
         trouble: StorageTrouble,
         refusal: KeyRefusal,
         post_actions: bool = True,
+        ownership: Ownership | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.ledger = ledger
         self.transforms = transforms
@@ -137,6 +143,10 @@ class RecordFlow:
         self._trouble = trouble
         self._refusal = refusal
         self._post_actions = post_actions  # False: a dry run (no file moved, no mail flagged)
+        # which sources' records this collector works on now (None: all)
+        self._ownership = ownership if ownership is not None else Ownership(sources)
+        # set when collectors share the ledger: a record may name another one's spool
+        self._spool = spool
 
     def backoff(self, attempts: int) -> float:
         """Exponential from ``retry_base`` to ``retry_max`` seconds, jittered."""
@@ -145,10 +155,15 @@ class RecordFlow:
     def process(self, record_id: int) -> None:
         """Move one record as far as it can go now (each step committed before the next)."""
         entry = self.ledger.get(record_id)
-        if entry is None:
+        if entry is None or not self._ownership.owns(entry.source):  # not ours (any more)
             return
         record = entry.record()
         state = entry.state
+        if self._spool is not None and state in ACTIVE_STATES:
+            here = self._local(entry, record, self._spool)
+            if here is None:
+                return
+            record = here
         read_back = state in ("delivered", "duplicate", "failed") and not entry.acked
         extra = {"record_id": record_id, "source": entry.source}
         unsaved = False  # transformed, "ready" not committed yet (claim commits it)
@@ -158,8 +173,9 @@ class RecordFlow:
                 return
             record, state, unsaved = nxt, "ready", True
         if state == "ready":
-            if self._winding_down.is_set():
-                # shutting down: do not start a new delivery
+            if self._winding_down.is_set() or not self._ownership.owns(entry.source):
+                # shutting down, or the source went to another collector: do not start
+                # a new delivery
                 if unsaved:
                     self.ledger.update(
                         entry.id, "ready", record=record, target_key=target_key(record)
@@ -185,6 +201,24 @@ class RecordFlow:
         elif state == "failed" and not entry.acked:
             self._nack(entry, record, entry.reason or "failed")
         log.debug("record %d: %s", record_id, state, extra=extra)
+
+    def _local(
+        self, entry: LedgerEntry, record: DocumentRecord, spool: Spool
+    ) -> DocumentRecord | None:
+        """``record`` naming this collector's spool files, or None (and the record left
+        waiting) when another collector spooled them and the source has not been read
+        again here yet (:mod:`~pipeline.runner.rehome`)."""
+        if not foreign_files(record, spool):
+            return record
+        moved = rehomed(record, spool)
+        if moved is None:
+            self.ledger.postpone(
+                entry.id,
+                time.time() + REREAD_WAIT,
+                reason="spooled by another collector: waiting for the source to be read again",
+                count_attempt=False,
+            )
+        return moved
 
     def engine_error(self, rid: int, e: Exception) -> None:
         """Something failed outside the plugins. Trouble with the engine's storage leaves
@@ -284,9 +318,14 @@ class RecordFlow:
 
     def _deliver(self, entry: LedgerEntry, record: DocumentRecord) -> bool:
         self.ledger.sync()  # "delivering" (the claim on this content) before any API write
-        journal = instance_journal(self.ledger.journal(entry.id), record.instance)
+        journal = self._ownership.fenced(
+            instance_journal(self.ledger.journal(entry.id), record.instance), entry.source
+        )
         try:
             result = self.sink.deliver(record, journal)
+        except LeaseLost as e:  # the record is the new owner's: not a word written to it
+            log.warning("%s: %s; left to it", record.source_ref, e, extra={"record_id": entry.id})
+            return False
         except Exception as e:
             self._plugin_error(entry, record, e, f"sink {self.sink.name}", "deliver")
             return False

@@ -18,7 +18,9 @@ from ..ledger import Ledger
 from ..observability.source_health import SourceHealth
 from ..settings import PipelineSettings
 from ..sources import Source
+from .intake import SourceIntake
 from .outcomes import Progress, RunStats, RunSummary
+from .ownership import Ownership
 from .refusal import KeyRefusal
 from .workers import WorkerPool, start_thread
 
@@ -59,8 +61,12 @@ class Scheduler:
         settings: PipelineSettings,
         health: SourceHealth,
         refusal: KeyRefusal,
+        ownership: Ownership,
+        source_stops: Mapping[str, threading.Event],
     ) -> None:
         self._sources = sources
+        self._ownership = ownership  # which sources this engine works on now
+        self._source_stops = source_stops  # each source's context.stopping
         self._health = health
         self._pool = pool
         self._ledger = ledger
@@ -85,10 +91,16 @@ class Scheduler:
         self._stopping.clear()
         self._stats.clear()
         self._refusal.clear()  # found again within a tick if the key is still refused
+        self._ownership.on_gain = self._ownership.on_loss = lambda _name: None
+        self._ownership.start()  # with several collectors: the sources free or ours
+        owned = self._ownership.owned()
+        for name in owned:
+            self._source_stops[name].clear()
         backlog = self._ledger.count_active()  # unfinished records from earlier runs
         self._pool.start()
+        scanning_sources = {n: src for n, src in self._sources.items() if n in owned}
         scanners = [
-            start_thread(f"scan-{name}", self._scan, src) for name, src in self._sources.items()
+            start_thread(f"scan-{name}", self._scan, src) for name, src in scanning_sources.items()
         ]
         timed_out = cut = interrupted = False
         try:
@@ -114,11 +126,11 @@ class Scheduler:
                 (stop or threading.Event()).wait(0.1)
         finally:
             unfinished = [
-                name for name, t in zip(self._sources, scanners, strict=True) if t.is_alive()
+                name for name, t in zip(scanning_sources, scanners, strict=True) if t.is_alive()
             ]
             # one shutdown budget for everything: sources and workers are told at once
             budget_end = time.monotonic() + self._settings.shutdown_timeout
-            self._stopping.set()
+            self._halt()
             self._pool.wind_down()
             for t in scanners:
                 t.join(max(0.0, budget_end - time.monotonic()))
@@ -136,32 +148,48 @@ class Scheduler:
         summary.key_refused = key_refused
         for name in unfinished:
             summary.deferred.setdefault(name, "its scan did not finish; the next run goes on")
+        for name in sorted(set(self._sources) - owned):
+            holder = self._ownership.holders.get(name, "another collector")
+            summary.deferred.setdefault(name, f"collector {holder} owns it (its lease is live)")
+        # after the summary (of the owned sources' records) and the pool's stop: a
+        # delivery still in flight keeps the lease until the process ends
+        self._ownership.stop(release=not self._pool.busy())
         return summary
 
     def run(self, stop: threading.Event) -> None:
         """See :meth:`pipeline.runner.Engine.run`."""
         self._stopping.clear()
         self._pool.start()
-        watchers = [
-            start_thread(f"watch-{name}", self._watch, src) for name, src in self._sources.items()
-        ]
-        log.info("running: %d source(s), %d worker(s)", len(watchers), self._pool.size)
+        intake = SourceIntake(self._sources, self._source_stops, self._watch)
+        # a source's intake runs while this engine owns it: at once for every source
+        # with one collector per state; with several, as its lease comes and goes
+        self._ownership.on_gain = intake.start
+        self._ownership.on_loss = intake.stop
+        self._ownership.start()
+        log.info("running: %d source(s), %d worker(s)", len(self._sources), self._pool.size)
         try:
             stop.wait()
         finally:
             log.info("stopping")
             t0 = time.monotonic()
             budget = self._settings.shutdown_timeout
-            self._stopping.set()
+            self._halt()
             self._pool.stop(budget)
-            for t in watchers:
-                t.join(max(0.1, budget - (time.monotonic() - t0)))
-            still = [t.name for t in watchers if t.is_alive()]
+            still = intake.join(lambda: budget - (time.monotonic() - t0))
             if still:
                 log.warning("sources still busy at shutdown: %s", ", ".join(still))
+            # a delivery still in flight keeps the lease until the process ends
+            self._ownership.stop(release=not self._pool.busy())
             log.info("stopped in %.1f s", time.monotonic() - t0)
 
+    def _halt(self) -> None:
+        """Tell every source, and the back-pressure, that the engine stops."""
+        self._stopping.set()
+        for event in self._source_stops.values():
+            event.set()
+
     def _scan(self, src: Source) -> None:
+        stopping = self._source_stops[src.name]
         mark = self._health.mark(src.name)
         self._scan_left.pop(src.name, None)
         try:
@@ -170,7 +198,7 @@ class Scheduler:
             log.warning("source %s: %s", src.name, e.reason)
             self._scan_left[src.name] = e.reason
             self._scan_errors.pop(src.name, None)
-            if not self._stopping.is_set():  # it answered: reachable
+            if not stopping.is_set():  # it answered: reachable
                 self._health.scan_returned(src.name, mark)
         except PipelineError as e:  # the source's own account of why it could not scan
             log.error("source %s: scan failed: %s", src.name, e.reason)
@@ -182,19 +210,19 @@ class Scheduler:
             self._health.trouble(src.name, self._scan_errors[src.name])
         else:
             self._scan_errors.pop(src.name, None)
-            if not self._stopping.is_set():  # a scan cut short by a stop proves nothing
+            if not stopping.is_set():  # a scan cut short by a stop proves nothing
                 self._health.scan_returned(src.name, mark)
 
-    def _watch(self, src: Source) -> None:
+    def _watch(self, src: Source, stopping: threading.Event) -> None:
         delay = 1.0
         self._scan(src)
-        while not self._stopping.is_set():
+        while not stopping.is_set():
             try:
                 src.watch()
                 delay = 1.0
             except Exception:
                 log.exception("source %s: watch raised; restarting in %.0f s", src.name, delay)
-            if self._stopping.wait(delay):
+            if stopping.wait(delay):
                 break
             delay = min(delay * 2, 60.0)
 

@@ -12,7 +12,7 @@ from typing import IO
 
 from ..errors import TransientError
 from ..hooks import HookFacade
-from ..ledger import Ledger
+from ..ledger import ACTIVE_STATES, Ledger, LedgerEntry
 from ..logs import register_secret
 from ..observability.source_health import SourceHealth
 from ..observability.tally import Tally
@@ -23,6 +23,7 @@ from ..sources import EmitResult, RecordState, SourceContext
 from ..spool import Spool, SpoolTooLarge, SpoolWriteError, Staged
 from .backpressure import BackPressure
 from .outcomes import RunStats
+from .rehome import foreign_files, rehomed
 from .storage import StorageTrouble, storage_error
 
 
@@ -42,6 +43,9 @@ class SourceServices:
     tally: Tally
     health: SourceHealth
     dry_run: bool = False
+    # several collectors share the ledger: a known unfinished record whose files are in
+    # another collector's spool is read again from the source (pipeline.runner.rehome)
+    reread_foreign: bool = False
 
 
 class EngineSourceContext:
@@ -82,7 +86,9 @@ class EngineSourceContext:
         self._services = services
         self._settings = settings
         self.source_name = settings.name
-        self.stopping = services.stopping
+        # its own: set when the engine stops, and when this source alone stops (another
+        # collector owns it now)
+        self.stopping = threading.Event()
         self.log = logging.getLogger(f"itglue_ingest.source.{settings.name}")
         self.max_file_size = services.max_file_size
         services.health.add(settings.name)
@@ -104,6 +110,8 @@ class EngineSourceContext:
         eng = self._services
         existing = eng.ledger.find(self.source_name, draft.source_ref, draft.version)
         if existing is not None:
+            if eng.reread_foreign and existing.state in ACTIVE_STATES:
+                self._reread(draft, existing)
             return EmitResult("known", existing.id, existing.state)
         eng.pressure.wait_for_space()
         staged: list[tuple[FileInput, Staged]] = []
@@ -166,6 +174,61 @@ class EngineSourceContext:
             extra={"record_id": record_id, "source": self.source_name},
         )
         return EmitResult("accepted", record_id, "received")
+
+    def _reread(self, draft: RecordDraft, existing: LedgerEntry) -> None:
+        """Spool again the files of an unfinished record another collector had spooled
+        (this one took its source over) and point the record at them; the record keeps
+        its state and its journal, so a half-done delivery resumes where it was."""
+        eng = self._services
+        record = existing.record()
+        if not foreign_files(record, eng.spool):
+            return
+        staged: list[Staged] = []
+        shas: list[str] = []  # committed, pinned until the record names them
+        try:
+            for f in draft.files:
+                try:
+                    staged.append(self._stage(f))
+                except (SpoolTooLarge, OSError) as e:  # left waiting; said in the log
+                    self.log.warning("cannot read %s again: %s", _file_label(draft, f), e)
+                    return
+            for st in staged:
+                shas.append(eng.spool.commit(st).sha256)
+        except SpoolWriteError as e:
+            for sha in shas:
+                eng.spool.unpin(sha)
+            eng.trouble.report(e, f"source {self.source_name}")
+            raise TransientError(f"{e}; {draft.source_ref} is taken later") from e
+        finally:
+            for st in staged:
+                eng.spool.discard(st)  # a no-op for the committed ones (moved)
+        try:
+            moved = rehomed(record, eng.spool)
+            if moved is None:
+                self.log.warning(
+                    "%s changed since another collector spooled it; record %d waits"
+                    " (`itglue-ingest retry` takes the new content)",
+                    draft.source_ref,
+                    existing.id,
+                )
+                return
+            eng.ledger.update(
+                existing.id,
+                existing.state,
+                record=moved,
+                next_attempt_at=0.0,
+                expect=existing.state,
+            )
+        finally:
+            for sha in shas:
+                eng.spool.unpin(sha)
+            eng.pressure.free_unreferenced(shas)
+        self.log.info(
+            "read %s again from the source (another collector had spooled it)",
+            draft.source_ref,
+            extra={"record_id": existing.id, "source": self.source_name},
+        )
+        eng.notify_work()
 
     def _unpin(self, blobs: list[Blob]) -> None:
         for b in blobs:

@@ -10,7 +10,7 @@ import pytest
 
 from core_client.database import Database
 from pipeline.leases import Leases
-from pipeline.runner.ownership import Ownership
+from pipeline.runner.ownership import LeaseLost, Ownership
 from tests.conftest import DatabaseFactory
 
 
@@ -209,3 +209,55 @@ def test_stop_releases_the_leases(make_database: DatabaseFactory) -> None:
     own.stop()
     assert own.owned() == frozenset()
     assert Leases(make_database("leases"), "site-b", 30.0).claim(["inbox"]).held() == {"inbox"}
+
+
+def test_holds_asks_the_database(make_database: DatabaseFactory) -> None:
+    db = make_database("leases")
+    a = Leases(db, "site-a", 30.0)
+    b = Leases(make_database("leases"), "site-b", 30.0)
+    assert not a.holds("inbox")
+    a.claim(["inbox"])
+    assert a.holds("inbox") and not b.holds("inbox")
+    expire(db, "inbox")
+    assert not a.holds("inbox")  # expired: a standby may take it any moment
+
+
+class ListJournal:
+    def __init__(self) -> None:
+        self.recorded: dict[str, str] = {}
+
+    def get(self, step: str) -> str | None:
+        return self.recorded.get(step)
+
+    def record(self, step: str, value: str) -> None:
+        self.recorded[step] = value
+
+    def steps(self) -> dict[str, str]:
+        return dict(self.recorded)
+
+    def taken_by_another(self, step: str, value: str) -> bool:
+        return False
+
+
+def test_a_collector_that_lost_the_source_journals_no_further_step(
+    make_database: DatabaseFactory,
+) -> None:
+    """The fence: a delivery in flight when the lease went elsewhere stops before its
+    next API write (a sink journals each step before the write it guards)."""
+    db = make_database("leases")
+    own = Ownership(["inbox"], Leases(db, "site-a", 30.0))
+    own.renew()
+    inner = ListJournal()
+    journal = own.fenced(inner, "inbox")
+    journal.record("document.pending", "1")
+    expire(db, "inbox")
+    Leases(make_database("leases"), "site-b", 30.0).claim(["inbox"])
+    with pytest.raises(LeaseLost, match="another collector owns it now"):
+        journal.record("document", "42")
+    assert inner.recorded == {"document.pending": "1"}
+    assert journal.get("document.pending") == "1"
+
+
+def test_one_collector_per_state_journals_unfenced() -> None:
+    inner = ListJournal()
+    assert Ownership(["inbox"]).fenced(inner, "inbox") is inner
