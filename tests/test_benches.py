@@ -191,6 +191,16 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
             [rf"txt +2 +{NUMBER} +{NUMBER} +{NUMBER}", rf"html +2 +{NUMBER} +{NUMBER} +{NUMBER}"],
         )
     ],
+    "bench_takeover": [
+        (
+            ["--kills", "1", "--files", "6", "--lease", "2"],
+            [
+                rf"kill -> standby holds the lease: median {NUMBER} s, max {NUMBER} s",
+                rf"kill -> first delivery by the standby: median {NUMBER} s, max {NUMBER} s",
+                r"landed 6 files: 0 twice, 0 lost",
+            ],
+        )
+    ],
     "bench_sink": [
         (
             ["10"],
