@@ -158,13 +158,17 @@ class Fleet:
         wait_for(lambda: self.ready("b"), timeout=60, message="collector b to start")
 
     def kill_owner(self, drop_more: Iterator[None], *, max_delay: float = 0.6) -> Takeover:
-        """One round: wait for a delivery of the owner, drop more files, kill it at a
-        random moment; measure the takeover; start the killed one again as the standby."""
+        """One round: with the standby up, drop more files, wait for a delivery of the
+        owner, kill it at a random moment; measure the takeover; start the killed one
+        again as the standby."""
         held = wait_for(self.owner, timeout=60, message="an owner")
         assert held is not None
         victim = held[0]
+        standby = next(n for n in self.configs if n != victim)
+        # the standby (re)started last round, while the owner worked: up before the kill
+        wait_for(lambda: self.ready(standby), timeout=120, message=f"{standby} to be up")
         before = self.delivered()
-        next(drop_more, None)
+        next(drop_more, None)  # files for the owner to be busy with when it dies
         with contextlib.suppress(AssertionError):  # backing off: killed all the same
             wait_for(
                 lambda: self.delivered() != before,
@@ -172,9 +176,6 @@ class Fleet:
                 interval=0.05,
                 message=f"a delivery by {victim}",
             )
-        standby = next(n for n in self.configs if n != victim)
-        # the standby started last round, while the owner worked: it must be up now
-        wait_for(lambda: self.ready(standby), timeout=60, message=f"{standby} to be up")
         time.sleep(self.rng.uniform(0.0, max_delay))  # deliberate: a random moment
         proc = self.procs[victim]
         assert proc.poll() is None, f"collector {victim} exited; see {self.log_path(victim)}"

@@ -46,7 +46,7 @@ from .rehome import foreign_files, rehomed
 from .storage import StorageError, StorageTrouble, storage_error
 
 ENGINE_ERROR_LIMIT = 5  # unexpected engine errors on one record before it is set aside
-REREAD_WAIT = 1.0  # seconds a record spooled elsewhere waits for its source's re-read
+REREAD_WAIT = 2.0  # seconds a record spooled elsewhere waits for its source's re-read
 log = logging.getLogger("itglue_ingest.engine")
 
 

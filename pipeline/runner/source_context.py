@@ -71,6 +71,10 @@ class EngineSourceContext:
       when the spool or the ledger cannot be written (disk full, database locked): that
       is not the input's fault (the engine pauses until its storage works again). Any
       other exception propagates too.
+    * With a state shared by several collectors, a record another collector spooled
+      and left unfinished (this one took the source over) has its bytes in that
+      collector's spool: ``known`` answers None for it and ``emit`` reads the draft's
+      files again (the record keeps its state and journal) and returns ``known``.
     * ``fail(draft, reason)`` records a failed row (nacked later) unless known.
     * ``ack``/``nack`` come from worker threads, never before the outcome is committed,
       possibly again after a crash (make them idempotent); an exception from them is
@@ -283,7 +287,17 @@ class EngineSourceContext:
         return EmitResult("failed", record_id, "failed", reason)
 
     def known(self, source_ref: str, version: str = "") -> RecordState | None:
-        return self._services.ledger.state_of(self.source_name, source_ref, version)
+        eng = self._services
+        if not eng.reread_foreign:
+            return eng.ledger.state_of(self.source_name, source_ref, version)
+        entry = eng.ledger.find(self.source_name, source_ref, version)
+        if entry is None:
+            return None
+        if entry.state in ACTIVE_STATES and foreign_files(entry.record(), eng.spool):
+            # another collector spooled it: "not here yet", so the source emits it again
+            # and emit reads its bytes again (a source that asks before it downloads)
+            return None
+        return entry.state
 
     def fail(self, draft: RecordDraft, reason: str) -> None:
         try:
