@@ -119,12 +119,17 @@ def test_status_reads_the_daemons_heartbeat(
         )
         names = {f.name for f in text_string_to_metric_families(text)}
         assert {"itglue_ingest_records_delivered", "process_start_time_seconds"} <= names
+        assert 'itglue_ingest_source_owned{source="drop"} 1.0' in text  # the only collector
 
         code, out = wait_for(
             lambda: (lambda r: r if "drop: connected" in r[1] else None)(status(cfg))
         )
         assert code == 0, out
         assert re.search(rf"daemon: running since \S+ \(pid {daemon.proc.pid} on ", out), out
+        if state_table.get("backend") == "postgresql":  # a shared state: who owns the source
+            assert re.search(r"\n  drop: \S+, lease until \S+ \(in \d+ s\), generation 1\n", out), (
+                out
+            )
 
         drop.rename(tmp_path / "unmounted")
         code, out = until(lambda: status(cfg), lambda r: r[0] == 3, "status to exit 3")
