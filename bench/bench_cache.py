@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core_client.cache import MetadataCache, name_key
+from core_client.database import SQLiteDatabase
 
 ORG_WORDS = ["Happy", "Frog", "Acme", "Blue", "River", "Dental", "Legal", "Ärzte", "Straße", "IT"]
 
@@ -123,7 +124,8 @@ def main() -> None:
             }
 
             # Baseline: the same lookups scanning the table (no index), same data, same run.
-            conn = cache._conn()  # the bench may look inside; the code under test may not
+            assert isinstance(cache.db, SQLiteDatabase)  # NOT INDEXED: SQLite's syntax
+            conn = cache.db.conn  # the bench may look inside; the code under test may not
             scan_names = names[: args.scans]
             scan_hashes = hashes[: args.scans]
             base_org = measure(

@@ -192,6 +192,7 @@ class ITGlueClient(ResourceShortcuts):
         rate_database: Database | None = None,
         page_size: int = PAGE_SIZE,
         report_every: float = REPORT_EVERY,
+        cache_database: Database | Callable[[], Database] | None = None,
     ) -> ITGlueClient:
         """The client of instance ``name``, as the pipeline builds it.
 
@@ -204,7 +205,9 @@ class ITGlueClient(ResourceShortcuts):
         dir: ``rate_limit`` requests per ``rate_window`` seconds, of which this client
         uses ``rate_share``, an upper bound: the limiter learns what the account leaves it;
         ``rate_penalty_seconds``: its longest own pause after a 429 without Retry-After) and
-        ``<name>.db`` (the metadata cache, opened on first use of :attr:`cache`). With
+        ``<name>.db`` (the metadata cache, opened on first use of :attr:`cache`, unless
+        ``cache_database`` names its database: a :class:`~core_client.database.Database`
+        or a function opening one on first use, the pipeline's ``[state]`` backend). With
         ``rate_database`` (a PostgreSQL state database shared by several collectors,
         which the client then owns) the budget is its row ``name`` instead of the file.
         The other knobs build the :class:`Timeouts`, :class:`RetryPolicy` and
@@ -253,7 +256,9 @@ class ITGlueClient(ResourceShortcuts):
         def open_cache() -> MetadataCache:
             from .cache import MetadataCache
 
-            return MetadataCache(database)
+            if cache_database is None:
+                return MetadataCache(database)
+            return MetadataCache(cache_database() if callable(cache_database) else cache_database)
 
         try:
             client = cls(

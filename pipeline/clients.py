@@ -11,7 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from .settings import ConfigError, Settings
-from .state_database import open_state_database
+from .state_database import open_cache_database, open_state_database
 
 if TYPE_CHECKING:
     from core_client.client import ITGlueClient
@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
 def build_client(settings: Settings, instance: str | None = None) -> ITGlueClient:
     """The resilient client of ``instance`` (default: the command's ``--instance``, else
-    the default instance), its state (``<name>.ratelimit`` budget, ``<name>.db`` cache)
-    in the state dir; with ``[state] backend = "postgresql"`` its rate budget is the
+    the default instance): its budget ``<name>.ratelimit`` in the state dir, its metadata
+    cache in the ``[state]`` database (:func:`~.state_database.open_cache_database`,
+    opened on first use); with ``[state] backend = "postgresql"`` its rate budget is the
     instance's row in the shared database, one budget for every collector of the account.
 
     :raises ConfigError: the configuration has no instance of that name.
@@ -55,6 +56,7 @@ def build_client(settings: Settings, instance: str | None = None) -> ITGlueClien
             connect_timeout=it.connect_timeout,
             read_timeout=it.read_timeout,
             rate_database=rate_database,
+            cache_database=lambda: open_cache_database(settings, name),
         )
     except BaseException:
         if rate_database is not None:

@@ -74,6 +74,43 @@ def open_state_database(settings: Settings, component: str) -> Database:
     return SQLiteDatabase(settings.database_path)
 
 
+def open_cache_database(settings: Settings, instance: str | None = None) -> Database:
+    """The metadata cache database of ``instance`` (default: the command's
+    ``--instance``, else the default instance): on SQLite ``<state.dir>/<name>.db`` (the
+    default instance's is the ledger's file), on PostgreSQL the configured database, the
+    default instance's cache beside the ledger and every other instance's in a schema of
+    its own, ``cache_<name>`` (the cache's tables have the same names in every instance)."""
+    name = instance or settings.selected_instance
+    if settings.state.backend != "postgresql":
+        return SQLiteDatabase(settings.state.dir / f"{name}.db")
+    if name == settings.itglue.default_name:
+        return open_state_database(settings, "cache")
+    from core_client.postgres import PostgresDatabase
+
+    assert settings.state.dsn is not None  # the settings' validator requires it
+    schema = f"cache_{name}"
+    db = PostgresDatabase(
+        in_schema(settings.state.dsn, schema),
+        component=f"cache:{name}",
+        password=state_password(settings),
+    )
+    try:
+        with db.transaction() as conn:  # one creator at a time: the component's lock
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def in_schema(dsn: str, schema: str) -> str:
+    """``dsn`` with ``schema`` as the connections' search path (added to its options)."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    options = conninfo_to_dict(dsn).get("options") or ""
+    return make_conninfo(dsn, options=f'{options} -csearch_path="{schema}"'.strip())
+
+
 def state_exists(settings: Settings) -> bool:
     """Whether there is state to read (a PostgreSQL database is taken to exist: opening
     it says otherwise)."""

@@ -126,3 +126,30 @@ def make_database(state_backend: str, state_location: str) -> Iterator[DatabaseF
     yield make
     for db in opened:
         db.close()
+
+
+@pytest.fixture
+def state_config(state_backend: str, state_location: str, tmp_path: Path) -> Path:
+    """A configuration file whose ``[state]`` is this test's state (what the CLI's
+    commands open): the SQLite file ``<dir>/<instance>.db``, or the PostgreSQL DSN."""
+    config = tmp_path / "c.toml"
+    if state_backend == "postgresql":
+        state = f'backend = "postgresql"\ndsn = "{state_location}"\ndir = "{tmp_path / "state"}"\n'
+        instance = "test"
+    else:  # the file is <dir>/<instance>.db
+        location = Path(state_location)
+        state, instance = f'dir = "{location.parent}"\n', location.stem
+    config.write_text(f'[itglue]\ninstance = "{instance}"\n[state]\n{state}')
+    return config
+
+
+def everything_stored(db: Database) -> str:
+    """Every row of every table of the state database, as text."""
+    if db.dialect == "sqlite":
+        tables = [r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type='table'")]
+    else:
+        tables = [
+            r[0]
+            for r in db.query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ]
+    return "\n".join(str(db.query(f'SELECT * FROM "{t}"')) for t in tables)  # noqa: S608

@@ -1,11 +1,12 @@
-"""The cache's plumbing: per-thread connections, transactions, counters, row mapping.
+"""The cache's plumbing: the state database, transactions, counters, row mapping.
 
-One SQLite connection per thread (``threading.local``): the engine's workers look up
-concurrently, and in WAL mode readers never wait for each other or for the ledger's
-writers. Connections are closed together by :meth:`CacheBase.close`; a worker pool's
-threads each open one, once. Hit/miss counters are kept in memory and added to
-``cache_metadata`` every 30 s and on close, so ``itglue-ingest cache stats`` in another
-process sees the daemon's figures without a write per lookup.
+The cache lives in a :class:`~core_client.database.Database`: the instance's SQLite
+file (given as a path, or opened by the pipeline) or the PostgreSQL database several
+collectors share. SQL is written once with ``?`` placeholders; what differs between the
+engines (types, full-text search, sizes) is branched on ``db.dialect``. Hit/miss
+counters are kept in memory and added to ``cache_metadata`` every 30 s and on close, so
+``itglue-ingest cache stats`` in another process sees the daemon's figures without a
+write per lookup.
 """
 
 # ruff: noqa: S608  -- table/column names come from the fixed KINDS table; values are bound
@@ -15,16 +16,18 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
-from core_client.sqlite import connect, migrate, transaction
+from core_client.database import Connection, Database, SQLiteDatabase
 
+from .postgres_schema import POSTGRES_MIGRATIONS
 from .records import CachedDocument, Kind, attr, flatten, kind
 from .schema import COMPONENT, MIGRATIONS
 
@@ -71,26 +74,40 @@ def is_not_found(error: BaseException) -> bool:
     return getattr(error, "status", None) == 404 or type(error).__name__ == "NotFoundError"
 
 
+def database_errors() -> tuple[type[BaseException], ...]:
+    """The errors of either engine (psycopg's only once a PostgreSQL database imported it:
+    a SQLite user never pays for importing psycopg)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error,) if psycopg is None else (sqlite3.Error, psycopg.Error)
+
+
 class CacheBase:
     """Connections, transactions, statistics counters and record <-> row mapping."""
 
-    def __init__(self, path: Path | str, *, default_max_age: MaxAge = DEFAULT_MAX_AGE) -> None:
-        self.path = Path(path)
+    def __init__(
+        self, database: Database | Path | str, *, default_max_age: MaxAge = DEFAULT_MAX_AGE
+    ) -> None:
+        """``database``: the state database (the cache closes it on :meth:`close`), or
+        the path of a SQLite file to open (a library user's instance database)."""
+        self.db = database if isinstance(database, Database) else SQLiteDatabase(Path(database))
         self.default_max_age = seconds(default_max_age)
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
         self._closed = False
         self._pending = dict.fromkeys(COUNTERS, 0)  # not yet persisted
         self._last_flush = time.monotonic()
         try:
-            migrate(self._conn(), COMPONENT, MIGRATIONS)
+            self.db.migrate(COMPONENT, {"sqlite": MIGRATIONS, "postgresql": POSTGRES_MIGRATIONS})
         except BaseException:
-            self.close()
+            self.db.close()
             raise
 
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file (None on PostgreSQL)."""
+        return self.db.path if isinstance(self.db, SQLiteDatabase) else None
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(path={str(self.path)!r})"
+        return f"{type(self).__name__}({self.db.describe()!r})"
 
     def __enter__(self) -> Self:
         return self
@@ -98,38 +115,45 @@ class CacheBase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- connections and transactions ------------------------------------------------
+    # -- reads and transactions ------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or self._closed:
-            with self._lock:
-                if self._closed:
-                    raise RuntimeError("the metadata cache is closed")
-                conn = connect(self.path)
-                self._connections.append(conn)
-            self._local.conn = conn
-        return conn
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the metadata cache is closed")
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        with transaction(conn):
+    def _write(self) -> Iterator[Connection]:
+        self._check_open()
+        with self.db.transaction() as conn:
             yield conn
 
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        self._check_open()
+        with self.db.reading() as conn:
+            yield conn
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row of one read (None when there is none)."""
+        with self._read() as conn:
+            return conn.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of one read."""
+        with self._read() as conn:
+            return list(conn.execute(sql, params).fetchall())
+
     def close(self) -> None:
-        """Persist the hit/miss counters and close every thread's connection (idempotent)."""
+        """Persist the hit/miss counters and close the database (idempotent)."""
         if self._closed:
             return
         try:
             self._flush_counters()
-        except sqlite3.Error as e:  # a locked database must not prevent closing
+        except database_errors() as e:  # a locked or unreachable database must not prevent closing
             log.warning("cache statistics not saved: %s", e)
         with self._lock:
             self._closed = True
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
+        self.db.close()
 
     # -- statistics counters ---------------------------------------------------------
 
@@ -140,7 +164,7 @@ class CacheBase:
         if due:
             try:
                 self._flush_counters()
-            except sqlite3.Error as e:
+            except database_errors() as e:
                 log.debug("cache statistics flush postponed: %s", e)
 
     def _flush_counters(self) -> None:
@@ -155,8 +179,8 @@ class CacheBase:
                 conn.executemany(
                     "INSERT INTO cache_metadata(key, value, updated_at) VALUES(?, ?, ?)"
                     " ON CONFLICT(key) DO UPDATE SET updated_at=excluded.updated_at,"
-                    " value=CAST(CAST(cache_metadata.value AS INTEGER)"
-                    " + CAST(excluded.value AS INTEGER) AS TEXT)",
+                    " value=CAST(CAST(cache_metadata.value AS BIGINT)"
+                    " + CAST(excluded.value AS BIGINT) AS TEXT)",
                     [(f"stat:{k}", str(v), time.time()) for k, v in pending.items()],
                 )
         except BaseException:
@@ -176,7 +200,7 @@ class CacheBase:
         return getattr(models, k.model).model_validate(data)
 
     @staticmethod
-    def _document(row: sqlite3.Row | tuple[Any, ...]) -> CachedDocument:
+    def _document(row: Sequence[Any]) -> CachedDocument:
         (doc_id, org_id, name, sha256, size, attachment_ids, data, cached_at, recorded_at) = row
         return CachedDocument(
             id=doc_id,
@@ -194,11 +218,15 @@ class CacheBase:
         "id, organization_id, name, sha256, size, attachment_ids, data, cached_at, recorded_at"
     )
 
-    @staticmethod
-    def _row(k: Kind, item: Any, organization_id: str | None = None) -> tuple[Any, ...]:
+    @classmethod
+    def _row(cls, k: Kind, item: Any, organization_id: str | None = None) -> tuple[Any, ...]:
         """(id, *indexed columns, data JSON) for one record of kind ``k``."""
+        return cls._pack(k, cls._attributes(k, item, organization_id))
+
+    @staticmethod
+    def _attributes(k: Kind, item: Any, organization_id: str | None = None) -> dict[str, Any]:
+        """The attributes of one record of kind ``k`` as cached (with its ``id``)."""
         data = flatten(item)
-        record_id = data.pop("id")
         if k.name == "documents":
             for key in CONTENT_KEYS:
                 data.pop(key, None)
@@ -208,6 +236,13 @@ class CacheBase:
             and not attr(data, "organization-id")
         ):
             data["organization-id"] = organization_id
+        return data
+
+    @staticmethod
+    def _pack(k: Kind, data: dict[str, Any]) -> tuple[Any, ...]:
+        """:meth:`_attributes` as (id, *indexed columns, data JSON)."""
+        data = dict(data)
+        record_id = data.pop("id")
         return (record_id, *k.extract(data), json.dumps(data, separators=(",", ":")))
 
     # -- writing ---------------------------------------------------------------------
@@ -240,7 +275,7 @@ class CacheBase:
                 log.debug("cache: %d %s written through", len(rows), k.name)
         return len(rows)
 
-    def _upsert(self, conn: sqlite3.Connection, k: Kind, rows: list[tuple[Any, ...]]) -> None:
+    def _upsert(self, conn: Connection, k: Kind, rows: list[tuple[Any, ...]]) -> None:
         """Upsert ``_row`` tuples (inside the caller's transaction)."""
         now = time.time()
         conn.executemany(
@@ -252,10 +287,7 @@ class CacheBase:
     def _upsert_sql(k: Kind, source: str) -> str:
         columns = ", ".join(("id", *k.columns, "data", "cached_at"))
         updates = ", ".join(f"{c}=excluded.{c}" for c in (*k.columns, "data", "cached_at"))
-        return (
-            f"INSERT INTO main.{k.table}({columns}) {source}"
-            f" ON CONFLICT(id) DO UPDATE SET {updates}"
-        )
+        return f"INSERT INTO {k.table}({columns}) {source} ON CONFLICT(id) DO UPDATE SET {updates}"
 
     def invalidate(self, kind_name: str, record_id: str | int) -> bool:
         """Forget one record (e.g. deleted in IT Glue); True when it was cached."""

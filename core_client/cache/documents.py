@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from core_client.database import Connection
 
 from .base import (
     BATCH,
@@ -87,7 +88,7 @@ class DocumentsMixin(CacheBase):
 
     @staticmethod
     def _record(
-        conn: sqlite3.Connection,
+        conn: Connection,
         document: Any,
         sha256: str,
         size: int,
@@ -157,13 +158,9 @@ class DocumentsMixin(CacheBase):
 
     def document_organizations(self) -> list[str]:
         """Organizations with cached documents (where the sink uploaded): a cheap refresh set."""
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT DISTINCT organization_id FROM documents WHERE organization_id IS NOT NULL"
-                " ORDER BY length(organization_id), organization_id"
-            )
-            .fetchall()
+        rows = self._all(
+            "SELECT organization_id FROM documents WHERE organization_id IS NOT NULL"
+            " GROUP BY organization_id ORDER BY length(organization_id), organization_id"
         )
         return [r[0] for r in rows]
 
@@ -176,7 +173,7 @@ class DocumentsMixin(CacheBase):
         if organization_id is not None:
             sql += " AND organization_id=?"
             params.append(str(organization_id))
-        rows = self._conn().execute(sql + " ORDER BY recorded_at, id", params).fetchall()
+        rows = self._all(sql + " ORDER BY recorded_at, id", params)
         self._count("hits" if rows else "misses")
         return [self._document(r) for r in rows]
 
@@ -193,16 +190,14 @@ class DocumentsMixin(CacheBase):
         if organization_id is not None:
             sql = sql.replace("WHERE", "WHERE organization_id=? AND")
             params.insert(0, str(organization_id))
-        rows = self._conn().execute(sql + " ORDER BY length(id), id", params).fetchall()
+        rows = self._all(sql + " ORDER BY length(id), id", params)
         self._count("hits" if rows else "misses")
         return [self._document(r) for r in rows]
 
     def get_cached_document(self, document_id: str | int) -> CachedDocument | None:
         """The cached document with its recorded hash/size/attachments, or None."""
-        row = (
-            self._conn()
-            .execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE id=?", (str(document_id),))
-            .fetchone()
+        row = self._one(
+            f"SELECT {self._DOC_COLUMNS} FROM documents WHERE id=?", (str(document_id),)
         )
         self._count("hits" if row else "misses")
         return None if row is None else self._document(row)

@@ -42,17 +42,13 @@ class LookupsMixin(CacheBase):
             if "organization_id" not in k.columns:
                 raise ValueError(f"{k.name} do not belong to organizations")
             sql, params = sql + " WHERE organization_id=?", (str(organization_id),)
-        rows = self._conn().execute(sql + " ORDER BY length(id), id", params).fetchall()
+        rows = self._all(sql + " ORDER BY length(id), id", params)
         return [r[0] for r in rows]
 
     def get(self, kind_name: str, record_id: str | int) -> Any:
         """The cached record (a model) or None; never calls the API."""
         k = kind(kind_name)
-        row = (
-            self._conn()
-            .execute(f"SELECT data FROM {k.table} WHERE id=?", (str(record_id),))
-            .fetchone()
-        )
+        row = self._one(f"SELECT data FROM {k.table} WHERE id=?", (str(record_id),))
         self._count("hits" if row else "misses")
         return None if row is None else self._model(k, str(record_id), row[0])
 
@@ -75,7 +71,7 @@ class LookupsMixin(CacheBase):
         params.append(name)
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        rows = self._conn().execute(sql, params).fetchall()
+        rows = self._all(sql, params)
         self._count("hits" if rows else "misses")
         return [self._model(k, rid, data) for rid, data in rows]
 
@@ -116,8 +112,8 @@ class LookupsMixin(CacheBase):
         sql, params = f"SELECT DISTINCT name FROM {k.table}", tuple[str, ...]()
         if scope_id is not None and k.scope is not None:
             sql, params = sql + f" WHERE {k.scope}=?", (str(scope_id),)
-        rows = self._conn().execute(sql + " ORDER BY name", params).fetchall()
-        return [r[0] for r in rows if r[0]]
+        # sorted here: PostgreSQL would order by the database's collation
+        return sorted(r[0] for r in self._all(sql, params) if r[0])
 
     def find_contact_by_email(
         self, email: str, organization_id: str | int | None = None
@@ -128,7 +124,7 @@ class LookupsMixin(CacheBase):
         if organization_id is not None:
             sql += " AND organization_id=?"
             params.append(str(organization_id))
-        row = self._conn().execute(sql + " ORDER BY length(id), id LIMIT 1", params).fetchone()
+        row = self._one(sql + " ORDER BY length(id), id LIMIT 1", params)
         self._count("hits" if row else "misses")
         return None if row is None else self._model(KINDS["contacts"], row[0], row[1])
 
@@ -150,11 +146,7 @@ class LookupsMixin(CacheBase):
         """
         k = kind(kind_name)
         rid = str(record_id)
-        row = (
-            self._conn()
-            .execute(f"SELECT data, cached_at FROM {k.table} WHERE id=?", (rid,))
-            .fetchone()
-        )
+        row = self._one(f"SELECT data, cached_at FROM {k.table} WHERE id=?", (rid,))
         limit = self.default_max_age if max_age is None else seconds(max_age)
         if row is not None and (api_client is None or time.time() - row[1] <= limit):
             self._count("hits")

@@ -1,9 +1,11 @@
 """Full refreshes from the paginated lists, and the staleness they record.
 
-The listing is streamed into a connection-private TEMP table (writing there takes no
-lock on the shared database, however long the rate limiter makes the pages take), then
-swapped in with one short write transaction: readers see the old rows or the new ones,
-never an empty or half-filled table, and a listing that fails half way changes nothing.
+The listing is streamed into a staging table (``cache_stage``: on SQLite a TEMP table of
+the cache's connection, on PostgreSQL an UNLOGGED table, rows keyed by this refresh's
+stage id). Staging takes no lock on the shared database, however long the rate limiter
+makes the pages take; the rows are then swapped in with one short write transaction:
+readers see the old rows or the new ones, never an empty or half-filled table, and a
+listing that fails half way changes nothing.
 """
 
 # ruff: noqa: S608  -- table/column names come from the fixed KINDS table; values are bound
@@ -12,13 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-from core_client.sqlite import transaction
+from core_client.database import Connection
 
 from .base import (
     BATCH,
@@ -29,6 +31,16 @@ from .base import (
 from .records import Kind, kind, opt_id
 
 log = logging.getLogger("itglue_ingest.cache")
+
+# the staging table's generic columns, the kind's indexed columns in order
+STAGED = ("c1", "c2", "c3", "c4")
+# SQLite: the TEMP table of the cache's connection (the PostgreSQL one is in the schema)
+SQLITE_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS cache_stage (stage TEXT NOT NULL, id TEXT NOT NULL,"
+    " c1 TEXT, c2 TEXT, c3 TEXT, c4 TEXT, data TEXT NOT NULL, staged_at REAL NOT NULL,"
+    " PRIMARY KEY (stage, id))"
+)
+ABANDONED = 86400.0  # staged rows older than this belong to a refresh that died
 
 
 class RefreshMixin(CacheBase):
@@ -56,54 +68,46 @@ class RefreshMixin(CacheBase):
         org = opt_id(organization_id)
         if org is not None and "organization_id" not in k.columns:
             raise ValueError(f"{k.name} are not listed per organization")
-        conn = self._conn()
-        stage = f"refresh_{k.name}"
-        conn.execute(f"DROP TABLE IF EXISTS temp.{stage}")
-        conn.execute(
-            f"CREATE TEMP TABLE {stage} (id TEXT PRIMARY KEY, {', '.join(k.columns)}, data TEXT)"
-        )
-        insert = (
-            f"INSERT OR REPLACE INTO temp.{stage} VALUES("
-            + ", ".join("?" * (len(k.columns) + 2))
-            + ")"
-        )
+        stage = uuid.uuid4().hex
         started = time.monotonic()
         started_at = time.time()
+        self._prepare_stage(started_at)
         try:
             count = 0
+            watermark: str | None = None  # the newest change the listing showed
             batch: list[tuple[Any, ...]] = []
             for item in items:
-                batch.append(self._row(k, item, org))
+                data = self._attributes(k, item, org)
+                changed = data.get("updated-at")
+                if isinstance(changed, str) and (watermark is None or changed > watermark):
+                    watermark = changed
+                batch.append(self._pack(k, data))
                 count += 1
                 if len(batch) >= BATCH:
-                    self._stage(conn, insert, batch)
+                    self._stage(stage, batch)
                     batch = []
                     if progress is not None:
                         progress(count)
-            self._stage(conn, insert, batch)
+            self._stage(stage, batch)
             if progress is not None:
                 progress(count)
             now = time.time()
-            with self._write():
+            staged = ", ".join(STAGED[: len(k.columns)])
+            with self._write() as conn:
                 conn.execute(
                     self._upsert_sql(
-                        k,
-                        f"SELECT id, {', '.join(k.columns)}, data, ? FROM temp.{stage} WHERE 1",
+                        k, f"SELECT id, {staged}, data, ? FROM cache_stage WHERE stage=?"
                     ),
-                    (now,),
+                    (now, stage),
                 )
                 # Records cached by others since the listing began (a document the sink
                 # just recorded, an organization fetched by id) may be missing from it.
                 scope, params = ("organization_id=? AND ", (org,)) if org else ("", ())
                 removed = conn.execute(
-                    f"DELETE FROM main.{k.table} WHERE {scope}cached_at < ?"
-                    f" AND id NOT IN (SELECT id FROM temp.{stage})",
-                    (*params, started_at),
+                    f"DELETE FROM {k.table} WHERE {scope}cached_at < ? AND NOT EXISTS"
+                    f" (SELECT 1 FROM cache_stage AS s WHERE s.stage=? AND s.id={k.table}.id)",
+                    (*params, started_at, stage),
                 ).rowcount
-                # the newest change the listing showed: where an incremental refresh resumes
-                (watermark,) = conn.execute(
-                    f"SELECT max(json_extract(data, '$.\"updated-at\"')) FROM temp.{stage}"
-                ).fetchone()
                 meta = {
                     "at": now,
                     "count": count,
@@ -113,14 +117,43 @@ class RefreshMixin(CacheBase):
                 }
                 self._save_refresh(conn, self._refresh_key(k, org), meta)
         finally:
-            conn.execute(f"DROP TABLE IF EXISTS temp.{stage}")
+            with self._read() as conn:
+                conn.execute("DELETE FROM cache_stage WHERE stage=?", (stage,))
         if removed:
             log.debug("cache: %d %s no longer listed, invalidated", removed, k.name)
         log.info("refreshed %d cached %s", count, k.name, extra={"cache_kind": k.name})
         return count
 
+    def _prepare_stage(self, now: float) -> None:
+        with self._read() as conn:
+            if self.db.dialect == "sqlite":
+                conn.execute(SQLITE_STAGE)
+            conn.execute("DELETE FROM cache_stage WHERE staged_at < ?", (now - ABANDONED,))
+
+    def _stage(self, stage: str, batch: list[tuple[Any, ...]]) -> None:
+        """Stage rows with one multi-row INSERT outside any write transaction: on SQLite
+        it writes the TEMP database only, on PostgreSQL an UNLOGGED table (autocommit),
+        so neither waits for nor blocks the cache's or the ledger's writers."""
+        if not batch:
+            return
+        now = time.time()
+        latest = {row[0]: row for row in batch}  # one row per id (a listing may repeat one)
+        values: list[Any] = []
+        for record_id, *columns, data in latest.values():
+            values += [stage, record_id, *columns, *[None] * (len(STAGED) - len(columns))]
+            values += [data, now]
+        row_sql = "(" + ", ".join("?" * (len(STAGED) + 4)) + ")"
+        updates = ", ".join(f"{c}=excluded.{c}" for c in (*STAGED, "data", "staged_at"))
+        with self._read() as conn:
+            conn.execute(
+                f"INSERT INTO cache_stage(stage, id, {', '.join(STAGED)}, data, staged_at)"
+                f" VALUES {', '.join([row_sql] * len(latest))}"
+                f" ON CONFLICT(stage, id) DO UPDATE SET {updates}",
+                values,
+            )
+
     @staticmethod
-    def _save_refresh(conn: sqlite3.Connection, key: str, meta: dict[str, Any]) -> None:
+    def _save_refresh(conn: Connection, key: str, meta: dict[str, Any]) -> None:
         conn.execute(
             "INSERT INTO cache_metadata(key, value, updated_at) VALUES(?, ?, ?)"
             " ON CONFLICT(key) DO UPDATE SET value=excluded.value,"
@@ -133,13 +166,9 @@ class RefreshMixin(CacheBase):
     ) -> dict[str, Any] | None:
         """What the last refresh of the kind recorded: ``at`` (epoch seconds), ``count``,
         ``seconds``, ``watermark`` (the newest ``updated-at`` it saw), ``mode``."""
-        row = (
-            self._conn()
-            .execute(
-                "SELECT value FROM cache_metadata WHERE key=?",
-                (self._refresh_key(kind(kind_name), opt_id(organization_id)),),
-            )
-            .fetchone()
+        row = self._one(
+            "SELECT value FROM cache_metadata WHERE key=?",
+            (self._refresh_key(kind(kind_name), opt_id(organization_id)),),
         )
         return None if row is None else dict(json.loads(row[0]))
 
@@ -175,16 +204,8 @@ class RefreshMixin(CacheBase):
     def count(self, kind_name: str) -> int:
         """How many records of the kind are cached."""
         k = kind(kind_name)
-        (n,) = self._conn().execute(f"SELECT count(*) FROM {k.table}").fetchone()
+        (n,) = self._one(f"SELECT count(*) FROM {k.table}")
         return int(n)
-
-    @staticmethod
-    def _stage(conn: sqlite3.Connection, insert: str, batch: list[tuple[Any, ...]]) -> None:
-        # A transaction on the TEMP database only: no lock on the shared file.
-        if not batch:
-            return
-        with transaction(conn, "BEGIN"):
-            conn.executemany(insert, batch)
 
     @staticmethod
     def _refresh_key(k: Kind, organization_id: str | None) -> str:

@@ -4,10 +4,12 @@ An FTS5 index (schema v3) over organizations, configurations, contacts, location
 documents: names, the identifying fields (hostname, serial number, IPs, MAC, e-mail,
 type names), notes, and the text of documents the pipeline delivered; a second one
 (v4) over the names and identifying fields alone. Triggers keep both current on every
-write. Results are ordered by where the query matches: all in the name (the shortest
-name first), then in the name or identifying fields, then anywhere. Up to CANDIDATES
-matches are ordered in full; a query matching more reads a bounded set (see
-``_Ranker.tiered``) and says so in ``SearchResults.complete``.
+write; on PostgreSQL the two are ``tsvector`` columns of one table
+(:mod:`.postgres_search`). Results are ordered here, the same on both backends, by where
+the query matches: all in the name (the shortest name first), then in the name or
+identifying fields, then anywhere. Up to CANDIDATES matches are ordered in full; a query
+matching more reads a bounded set (see ``_Ranker.tiered``) and says so in
+``SearchResults.complete``.
 """
 
 # ruff: noqa: S608  -- only placeholders are added to the SQL; values are bound
@@ -15,12 +17,13 @@ matches are ordered in full; a query matching more reads a bounded set (see
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
+
+from core_client.database import Connection
 
 from .base import CacheBase
 from .records import kind
@@ -56,18 +59,28 @@ def query_terms(text: str) -> list[tuple[str, bool]]:
     return [(t, quoted) for t, quoted in terms if _WORD.search(t)]  # punctuation: nothing
 
 
-def fts_query(text: str, *, prefix: bool = True) -> str | None:
-    """The user's words as an FTS5 query: every word must match, as a prefix when its
-    last part has two characters or more (one, as in "s", would match much of the index
-    and say little) and it is not a whole IPv4 address (whose "10" would be a prefix of
-    every "10.x" in the index); ``"quoted words"`` match as a phrase. None when nothing
-    searchable is left. ``prefix=False``: every word whole."""
-    parts: list[str] = []
+def prefixed_terms(text: str, *, prefix: bool = True) -> list[tuple[str, bool]]:
+    """The terms of a query and whether each matches as a prefix: when its last part
+    has two characters or more (one, as in "s", would match much of the index and say
+    little) and it is not a whole IPv4 address (whose "10" would be a prefix of every
+    "10.x" in the index); ``"quoted words"`` match as a phrase, whole. ``prefix=False``:
+    every word whole."""
+    out: list[tuple[str, bool]] = []
     for term, quoted in query_terms(text):
         last = _WORD_RUN.findall(term)[-1]
         whole = quoted or len(last) < 2 or _IPV4.fullmatch(term) is not None
-        star = "*" if prefix and not whole else ""
-        parts.append('"' + term.replace('"', '""') + '"' + star)
+        out.append((term, prefix and not whole))
+    return out
+
+
+def fts_query(text: str, *, prefix: bool = True) -> str | None:
+    """The user's words as an FTS5 query: every word must match (as a prefix, see
+    :func:`prefixed_terms`); ``"quoted words"`` match as a phrase. None when nothing
+    searchable is left."""
+    parts = [
+        '"' + term.replace('"', '""') + '"' + ("*" if star else "")
+        for term, star in prefixed_terms(text, prefix=prefix)
+    ]
     return " AND ".join(parts) if parts else None
 
 
@@ -139,6 +152,78 @@ class Ranking(NamedTuple):
     complete: bool
 
 
+class SearchIndex(Protocol):
+    """The two indexes of one engine, as the ranking reads them. A ``match`` is the
+    engine's query text (FTS5's, or a tsquery); ids are the index's row ids."""
+
+    def match(self, text: str, *, prefix: bool) -> str | None: ...
+
+    def name_only(self, match: str) -> str:
+        """``match`` restricted to the name column."""
+        ...
+
+    def rows(self, keys: bool, match: str, n: int) -> list[int]:
+        """Up to ``n`` matches of the index (``keys``: of names and identifying fields
+        only), most recently cached first."""
+        ...
+
+    def names_and_fields(self, ids: list[int]) -> dict[int, tuple[str, str]]: ...
+
+    def found(self, ids: list[int]) -> dict[int, tuple[Any, ...]]:
+        """(kind, record id, name, organization id, organization name, fields, notes,
+        body) of each row."""
+        ...
+
+
+def _in(values: Sequence[object]) -> str:
+    return f"({', '.join('?' * len(values))})"
+
+
+class _Fts5:
+    """The FTS5 tables (schema v3 and v4): ``search_index`` and ``search_keys``."""
+
+    def __init__(self, conn: Connection, where: str, filters: list[object]) -> None:
+        self.conn, self.where, self.filters = conn, where, filters
+
+    def match(self, text: str, *, prefix: bool) -> str | None:
+        return fts_query(text, prefix=prefix)
+
+    def name_only(self, match: str) -> str:
+        return f"{{name}} : ({match})"
+
+    def rows(self, keys: bool, match: str, n: int) -> list[int]:
+        # FTS5 stops reading at the limit
+        table = "search_keys" if keys else "search_index"
+        return [
+            rowid
+            for (rowid,) in self.conn.execute(
+                f"SELECT rowid FROM {table} WHERE {table} MATCH ?{self.where}"
+                " ORDER BY rowid DESC LIMIT ?",
+                [match, *self.filters, n],
+            ).fetchall()
+        ]
+
+    def names_and_fields(self, ids: list[int]) -> dict[int, tuple[str, str]]:
+        # from search_keys (short rows, found by rowid), not search_index (documents' text)
+        return {
+            rowid: (name, fields)
+            for rowid, name, fields in self.conn.execute(
+                f"SELECT rowid, name, fields FROM search_keys WHERE rowid IN {_in(ids)}", ids
+            ).fetchall()
+        }
+
+    def found(self, ids: list[int]) -> dict[int, tuple[Any, ...]]:
+        return {
+            row[0]: tuple(row[1:])
+            for row in self.conn.execute(
+                "SELECT s.rowid, s.kind, s.record_id, s.name, s.organization_id, o.name,"
+                " s.fields, s.notes, s.body FROM search_index AS s LEFT JOIN organizations"
+                f" AS o ON o.id = s.organization_id WHERE s.rowid IN {_in(ids)}",
+                ids,
+            ).fetchall()
+        }
+
+
 class _Ranker:
     """One search: a bounded set of matches read unranked, then ordered by where the
     query matches them.
@@ -147,40 +232,19 @@ class _Ranker:
     records (bench), and bm25 on even a few rows pays a pass over every match of each
     word to weigh its rarity (merging a prefix's lists again). The order here needs only
     the names and identifying fields of the rows read, at most CANDIDATES + 1, where
-    FTS5 stops reading.
+    the index stops reading.
     """
 
-    def __init__(
-        self, conn: sqlite3.Connection, where: str, params: dict[str, object], terms: list[str]
-    ) -> None:
-        self.conn, self.where, self.params = conn, where, params
+    def __init__(self, index: SearchIndex, terms: list[str]) -> None:
+        self.index = index
         # a term matches a column where one of its words starts with it
         self.terms = [re.compile(r"(?<!\w)" + re.escape(_fold(t))) for t in terms]
 
-    def rows(self, table: str, match: str, n: int) -> list[int]:
-        """Up to ``n`` matches, most recently cached first (FTS5 stops reading there)."""
-        return [
-            rowid
-            for (rowid,) in self.conn.execute(
-                f"SELECT rowid FROM {table} WHERE {table} MATCH :match{self.where}"
-                " ORDER BY rowid DESC LIMIT :n",
-                {**self.params, "match": match, "n": n},
-            )
-        ]
-
     def ranked(self, rowids: list[int]) -> Rows:
-        """``rowids`` by score: their names and fields are read from search_keys (short
-        rows, found by rowid) rather than from search_index (documents' text)."""
-        keys = dict(
-            (rowid, (name, fields))
-            for rowid, name, fields in self.conn.execute(
-                "SELECT rowid, name, fields FROM search_keys WHERE rowid IN"
-                f" ({', '.join('?' * len(rowids))})",
-                rowids,
-            )
-        )
+        """``rowids`` by score."""
+        keys = self.index.names_and_fields(rowids) if rowids else {}
         scored = [(rowid, self.score(*keys.get(rowid, (None, None)))) for rowid in rowids]
-        # stable: equal scores stay most recently cached first, as FTS5 returned them
+        # stable: equal scores stay most recently cached first, as the index returned them
         return sorted(scored, key=lambda row: row[1])
 
     def score(self, name: str | None, fields: str | None) -> float:
@@ -202,11 +266,11 @@ class _Ranker:
         # whole words first: FTS5 reads them lazily, where a prefix of a common word
         # ("backup"*) merges its whole list before the first row
         if words_only:
-            rows = self.rows("search_index", whole, c + 1)
+            rows = self.index.rows(False, whole, c + 1)
             if len(rows) > c:
                 return self.tiered(whole, rows[:c], c, limit)
         if not words_only or prefixed != whole:
-            rows = self.rows("search_index", prefixed, c + 1)
+            rows = self.index.rows(False, prefixed, c + 1)
             if len(rows) > c:
                 return self.tiered(prefixed, rows[:c], c, limit)
         return Ranking(self.ranked(rows), len(rows), complete=True)
@@ -216,11 +280,11 @@ class _Ranker:
         ``limit`` of them match in a name (then in a name or identifying field), up to
         TIER more such matches from the index of names and fields."""
         ranked = self.ranked(recent[: max(TIER, limit)])
-        for tier, query in ((1, f"{{name}} : ({match})"), (2, match)):
+        for tier, query in ((1, self.index.name_only(match)), (2, match)):
             if sum(1 for _, score in ranked if score < tier) >= limit:
                 break
             seen = {rowid for rowid, _ in ranked}
-            more = [r for r in self.rows("search_keys", query, max(TIER, limit)) if r not in seen]
+            more = [r for r in self.index.rows(True, query, max(TIER, limit)) if r not in seen]
             ranked = sorted(ranked + self.ranked(more), key=lambda row: row[1])
         return Ranking(ranked, max(c + 1, len(ranked)), complete=False)
 
@@ -246,11 +310,10 @@ class SearchMixin(CacheBase):
         ``total`` a lower bound).
         """
         terms = query_terms(query)
-        prefixed, whole = fts_query(query), fts_query(query, prefix=False)
-        if prefixed is None or whole is None or limit < 1:
+        if not terms or limit < 1:
             return SearchResults()
         where = ""
-        params: dict[str, object] = {}
+        filters: list[object] = []
         if kinds is not None:
             names = [kind(k).name for k in kinds]
             if not names:
@@ -260,30 +323,32 @@ class SearchMixin(CacheBase):
                 raise ValueError(
                     f"{', '.join(unknown)} are not searched (one of: {', '.join(SEARCHED)})"
                 )
-            where += f" AND kind IN ({', '.join(f':k{i}' for i in range(len(names)))})"
-            params.update({f"k{i}": n for i, n in enumerate(names)})
+            where += f" AND kind IN {_in(names)}"
+            filters += names
         if organization_id is not None:
-            where += " AND organization_id = :org"
-            params["org"] = str(organization_id)
-        conn = self._conn()
-        words_only = all(len(_WORD_RUN.findall(t)) < 2 for t, _ in terms)
-        ranked = _Ranker(conn, where, params, [t for t, _ in terms]).rank(
-            prefixed, whole, words_only=words_only, limit=limit
-        )
-        # the rows kept, by rowid; snippets are cut here (FTS5's snippet() would read the
-        # whole doclist of a common word again for every row)
-        words = query_words(query)
-        best = ranked.rows[:limit]
-        rowids = ", ".join("?" * len(best))
-        rows = {
-            row[0]: row[1:]
-            for row in conn.execute(
-                "SELECT s.rowid, s.kind, s.record_id, s.name, s.organization_id, o.name,"
-                " s.fields, s.notes, s.body FROM search_index AS s LEFT JOIN organizations"
-                f" AS o ON o.id = s.organization_id WHERE s.rowid IN ({rowids})",
-                [rowid for rowid, _ in best],
+            where += " AND organization_id = ?"
+            filters.append(str(organization_id))
+        with self._read() as conn:
+            index: SearchIndex
+            if self.db.dialect == "postgresql":
+                from .postgres_search import Tsvector
+
+                index = Tsvector(conn, where, filters)
+            else:
+                index = _Fts5(conn, where, filters)
+            prefixed = index.match(query, prefix=True)
+            whole = index.match(query, prefix=False)
+            if prefixed is None or whole is None:
+                return SearchResults()
+            words_only = all(len(_WORD_RUN.findall(t)) < 2 for t, _ in terms)
+            ranked = _Ranker(index, [t for t, _ in terms]).rank(
+                prefixed, whole, words_only=words_only, limit=limit
             )
-        }
+            # the rows kept, by id; snippets are cut here (FTS5's snippet() would read the
+            # whole doclist of a common word again for every row)
+            best = ranked.rows[:limit]
+            rows = index.found([rowid for rowid, _ in best]) if best else {}
+        words = query_words(query)
         hits = [
             SearchHit(k, i, n or "", o, on, snippet((n, *texts), words), score)
             for (k, i, n, o, on, *texts), score in ((rows[r], s) for r, s in best if r in rows)

@@ -199,7 +199,9 @@ def cache() -> None:
 def _open_cache(settings: Settings) -> Iterator[MetadataCache]:
     from core_client.cache import MetadataCache
 
-    c = MetadataCache(settings.cache_path)
+    from ..state_database import open_cache_database
+
+    c = MetadataCache(open_cache_database(settings))
     try:
         yield c
     finally:
@@ -522,13 +524,20 @@ def cache_search(
 @cache.command("vacuum")
 @settings_options
 def cache_vacuum(settings: Settings) -> None:
-    """Compact the instance database (cache and ledger) and truncate its WAL."""
+    """Compact the cache's storage: on SQLite the instance database (cache and ledger),
+    truncating its WAL; on PostgreSQL VACUUM (ANALYZE) of the cache's tables."""
     with _open_cache(settings) as c:
         result = c.vacuum()
+        where, dialect = c.db.describe(), c.db.dialect
     click.echo(
-        f"vacuumed {settings.cache_path}: {human_size(result['size_before'])} -> "
+        f"vacuumed {where}: {human_size(result['size_before'])} -> "
         f"{human_size(result['size_after'])}"
     )
+    if dialect == "postgresql":
+        click.echo(
+            "PostgreSQL reuses the space freed; it returns it to the system only with"
+            " VACUUM FULL (locks the tables: for the database's administrator)"
+        )
 
 
 # -- health ----------------------------------------------------------------------------

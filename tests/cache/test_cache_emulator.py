@@ -11,18 +11,23 @@ from typing import Any
 import pytest
 
 from core_client.client import ITGlueClient
+from core_client.database import SQLiteDatabase
 from core_client.exceptions import CircuitOpenError, ServerError
 from core_client.models import Organization
+from tests.conftest import DatabaseFactory, everything_stored
 
 
 @pytest.fixture
-def client(itglue_emulator: Any, ingest_state_dir: Path) -> Iterator[ITGlueClient]:
+def client(
+    itglue_emulator: Any, ingest_state_dir: Path, make_database: DatabaseFactory
+) -> Iterator[ITGlueClient]:
     c = ITGlueClient.from_instance(
         "test",
         base_url=itglue_emulator.base_url,
         api_key=itglue_emulator.api_key,
         ca_bundle=itglue_emulator.ca_file,
         state_dir=ingest_state_dir,
+        cache_database=lambda: make_database("cache"),
         max_retries=1,
         backoff_base=0.01,
         backoff_max=0.02,
@@ -140,7 +145,7 @@ def test_documents_recorded_after_upload_and_refreshed(
 
 
 def test_the_api_key_never_reaches_the_database(
-    itglue_emulator: Any, ingest_state_dir: Path
+    itglue_emulator: Any, ingest_state_dir: Path, make_database: DatabaseFactory
 ) -> None:
     key = itglue_emulator.api_key
     with ITGlueClient.from_instance(
@@ -149,11 +154,16 @@ def test_the_api_key_never_reaches_the_database(
         api_key=key,
         ca_bundle=itglue_emulator.ca_file,
         state_dir=ingest_state_dir,
+        cache_database=lambda: make_database("cache"),
     ) as c:
         org = c.create_organization("Canary Org")
         c.cache.refresh_organizations(c.list_organizations())
         c.cache.smart_get_organization(org.id, api_client=c, max_age=0)
         c.cache.record_document("1", sha256="0" * 64, size=1, organization_id=org.id)
         c.cache.vacuum()
-    for p in ingest_state_dir.glob("canary.db*"):
-        assert key.encode() not in p.read_bytes()
+    stored = everything_stored(make_database("inspect"))
+    assert "Canary Org" in stored and key not in stored
+    database = make_database("inspect")
+    if isinstance(database, SQLiteDatabase):  # and not in the file's free pages either
+        for p in database.path.parent.glob(database.path.name + "*"):
+            assert key.encode() not in p.read_bytes()

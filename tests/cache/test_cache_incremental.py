@@ -18,19 +18,23 @@ from pipeline.commands.client import cache as cache_command
 from pipeline.plugins import get_plugin_manager
 from pipeline.runner import Engine
 from pipeline.testing import with_sections
+from tests.conftest import DatabaseFactory
 from tests.waiting import wait_for
 
 OLD = "2026-01-01T00:00:00.000Z"
 
 
 @pytest.fixture
-def client(itglue_emulator: Any, ingest_state_dir: Path) -> Iterator[ITGlueClient]:
+def client(
+    itglue_emulator: Any, ingest_state_dir: Path, make_database: DatabaseFactory
+) -> Iterator[ITGlueClient]:
     c = ITGlueClient.from_instance(
         "test",
         base_url=itglue_emulator.base_url,
         api_key=itglue_emulator.api_key,
         ca_bundle=itglue_emulator.ca_file,
         state_dir=ingest_state_dir,
+        cache_database=lambda: make_database("cache"),
     )
     try:
         yield c
@@ -141,21 +145,23 @@ def test_times_are_compared_as_times() -> None:
 
 
 def test_client_reads_write_through_and_cache_stats_show_them(
-    client: ITGlueClient,
     itglue_emulator: Any,
-    ingest_settings: Any,
+    ingest_state_dir: Path,
+    make_database: DatabaseFactory,
+    state_config: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A run of client-only lists and gets: the rows are in the cache and in stats."""
     _seed_configurations(itglue_emulator, 5)
     itglue_emulator.seed({"configuration_types": 2})
-    # the client of the configuration (same instance database as `cache stats` reads)
+    # the client of the configuration (same state database as `cache stats` reads)
     with ITGlueClient.from_instance(
-        ingest_settings.itglue.instance,
+        "test",
         base_url=itglue_emulator.base_url,
         api_key=itglue_emulator.api_key,
         ca_bundle=itglue_emulator.ca_file,
-        state_dir=ingest_settings.state.dir,
+        state_dir=ingest_state_dir,
+        cache_database=make_database("cache"),
     ) as c:
         assert len(list(c.configurations.list())) == 5
         assert c.get_organization("1").name == "Acme"
@@ -172,12 +178,7 @@ def test_client_reads_write_through_and_cache_stats_show_them(
         assert cache.find_organization_by_name("acme") is not None  # a hit
         assert cache.find_organization_by_name("nobody") is None  # a miss
 
-    config = ingest_settings.state.dir.parent / "c.toml"
-    config.write_text(
-        f'[itglue]\ninstance = "{ingest_settings.itglue.instance}"\n'
-        f'[state]\ndir = "{ingest_settings.state.dir}"\n'
-    )
-    out = CliRunner().invoke(cache_command, ["stats", "-c", str(config)])
+    out = CliRunner().invoke(cache_command, ["stats", "-c", str(state_config)])
     assert out.exit_code == 0, out.output
     lines = {line.split(":")[0].strip(): line for line in out.output.splitlines()}
     assert lines["configurations"].split()[1] == "5"
@@ -190,10 +191,15 @@ def test_client_reads_write_through_and_cache_stats_show_them(
 
 
 def test_the_daemon_refreshes_every_kind_on_its_interval(
-    itglue_emulator: Any, ingest_settings: Any, other: ITGlueClient
+    itglue_emulator: Any,
+    ingest_settings: Any,
+    other: ITGlueClient,
+    state_backend: str,
+    state_location: str,
 ) -> None:
     _seed_configurations(itglue_emulator, 3)
-    settings = with_sections(ingest_settings, cache={"refresh_interval": 3})
+    state = {"backend": "postgresql", "dsn": state_location} if state_backend != "sqlite" else {}
+    settings = with_sections(ingest_settings, cache={"refresh_interval": 3}, state=state)
     engine = Engine(settings, get_plugin_manager(load_entrypoints=False))
     engine.context.itglue()  # as `run` does for the itglue sink
     stop = threading.Event()

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from core_client.cache import MetadataCache
+from core_client.cache.postgres_search import tsquery
 from core_client.cache.schema import MIGRATIONS
 from core_client.cache.search import CANDIDATES, fts_query
 from core_client.sqlite import connect, migrate
@@ -159,11 +160,9 @@ def test_migration_from_v2_indexes_what_was_cached(db_path: Path) -> None:
         assert cache.get_statistics()["search_entries"] == 2
 
 
-def test_cache_search_command(db_path: Path, tmp_path: Path) -> None:
-    with MetadataCache(db_path) as cache:
-        _fill(cache)
-    config = tmp_path / "c.toml"
-    config.write_text(f'[itglue]\ninstance = "test"\n[state]\ndir = "{db_path.parent}"\n')
+def test_cache_search_command(cache: MetadataCache, state_config: Path) -> None:
+    _fill(cache)
+    config = state_config
     runner = CliRunner()
     out = runner.invoke(cache_command, ["search", "-c", str(config), "dc01 backup"])
     assert out.exit_code == 0, out.output
@@ -178,8 +177,7 @@ def test_cache_search_command(db_path: Path, tmp_path: Path) -> None:
     assert out.exit_code == 0 and out.output == "nothing found\n"
     out = runner.invoke(cache_command, ["search", "-c", str(config), "dc01", "--limit", "1"])
     assert out.output.splitlines()[-1] == "1 of 3 matches; --limit shows more"
-    with MetadataCache(db_path) as cache:
-        _many_notes(cache)
+    _many_notes(cache)
     out = runner.invoke(cache_command, ["search", "-c", str(config), "backup"])
     assert out.exit_code == 0
     assert out.output.splitlines()[-1].startswith(
@@ -239,6 +237,12 @@ def test_words_become_prefixes_except_one_character_and_ipv4_addresses() -> None
     assert fts_query("10.0.0") == '"10.0.0"'  # its last part is one character
     assert fts_query("10.0.12") == '"10.0.12"*'  # the start of a subnet
     assert fts_query("dc01 backup", prefix=False) == '"dc01" AND "backup"'
+    # the same on PostgreSQL: a term of several words is a phrase, words folded as indexed
+    assert tsquery("sn-47 Müll") == "('sn' <-> '47':*) & 'mull':*"
+    assert tsquery("s 10.0.0.12") == "'s' & ('10' <-> '0' <-> '0' <-> '12')"
+    assert tsquery("10.0.12") == "('10' <-> '0' <-> '12':*)"
+    assert tsquery('"dc01 backup" it\'s', prefix=False) == "('dc01' <-> 'backup') & ('it' <-> 's')"
+    assert tsquery("-- !!") is None
 
 
 def test_migration_from_v3_indexes_names_and_fields_again(db_path: Path) -> None:

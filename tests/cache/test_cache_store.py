@@ -1,4 +1,5 @@
-"""MetadataCache against a real SQLite file: schema, lookups, refresh, documents, stats."""
+"""MetadataCache on both state backends (a real SQLite file, a real PostgreSQL):
+schema, lookups, refresh, documents, stats; and what only the SQLite file has."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ from pathlib import Path
 import pytest
 
 from core_client.cache import CachedDocument, MetadataCache
+from core_client.cache.base import database_errors
+from core_client.database import SQLiteDatabase
 from core_client.models import Configuration, Contact, Document, Organization
 from core_client.sqlite import connect, migrate
+from tests.cache.conftest import CacheFactory
+from tests.conftest import DatabaseFactory
 
 
 def org(i: int, name: str | None = None, **attrs: object) -> dict[str, object]:
@@ -31,15 +36,25 @@ def sha(n: int) -> str:
     return f"{n:064x}"
 
 
-def test_database_is_private_wal_and_versioned(cache: MetadataCache, db_path: Path) -> None:
+def test_the_sqlite_file_is_private_and_in_wal_mode(db_path: Path) -> None:
+    with MetadataCache(db_path):  # a library user's cache: the path of its file
+        pass
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
     conn = sqlite3.connect(db_path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        versions = dict(conn.execute("SELECT component, version FROM schema_version"))
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     finally:
         conn.close()
+
+
+def test_schema_is_versioned(cache: MetadataCache, make_database: DatabaseFactory) -> None:
+    db = make_database("inspect")
+    versions = dict(db.query("SELECT component, version FROM schema_version"))
+    if db.dialect == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type='table'"
+    else:
+        query = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    tables = {r[0] for r in db.query(query)}
     assert versions == {"cache": 4}  # v4: the index of names and identifying fields
     assert {
         "configuration_types",
@@ -74,14 +89,15 @@ def test_shares_the_file_with_the_ledger(db_path: Path) -> None:
     assert versions["cache"] == 4 and versions["ledger"] >= 1
 
 
-def test_a_failed_migration_closes_the_connection(db_path: Path) -> None:
-    conn = connect(db_path)
-    try:  # something else already owns a table name the cache needs
-        conn.execute("CREATE TABLE organizations (x)")
-    finally:
-        conn.close()
-    with pytest.raises(sqlite3.OperationalError, match="already exists"):
-        MetadataCache(db_path)
+def test_a_failed_migration_closes_the_database(make_database: DatabaseFactory) -> None:
+    with make_database("other").transaction() as conn:
+        # something else already owns a table name the cache needs
+        conn.execute("CREATE TABLE organizations (x TEXT)")
+    db = make_database("cache")
+    with pytest.raises(database_errors(), match="already exists"):
+        MetadataCache(db)
+    with pytest.raises(Exception, match="closed"):
+        db.query("SELECT 1")
 
 
 def test_lookup_by_name_is_case_insensitive_including_unicode(cache: MetadataCache) -> None:
@@ -174,25 +190,25 @@ def test_refresh_replaces_the_kind_and_records_the_time(cache: MetadataCache) ->
         cache.is_stale("organizations", 10, max_age_hours=1)
 
 
-def test_staleness_follows_the_recorded_refresh_time(cache: MetadataCache, db_path: Path) -> None:
+def test_staleness_follows_the_recorded_refresh_time(
+    cache: MetadataCache, make_database: DatabaseFactory
+) -> None:
     cache.refresh_organizations([org(1)])
     two_hours_ago = time.time() - 7200
-    conn = sqlite3.connect(db_path)
-    try:
+    info = {**(cache.refresh_info("organizations") or {}), "at": two_hours_ago}
+    with make_database("other").transaction() as conn:
         conn.execute(
-            "UPDATE cache_metadata SET value=json_set(value, '$.at', ?)"
-            " WHERE key='refresh:organizations'",
-            (two_hours_ago,),
+            "UPDATE cache_metadata SET value=? WHERE key='refresh:organizations'",
+            (json.dumps(info),),
         )
-        conn.commit()
-    finally:
-        conn.close()
     assert cache.is_stale("organizations", max_age_hours=1)
     assert not cache.is_stale("organizations", max_age_hours=3)
     assert cache.last_refresh("organizations") == pytest.approx(two_hours_ago)
 
 
-def test_refresh_streams_and_swaps_atomically(cache: MetadataCache, db_path: Path) -> None:
+def test_refresh_streams_and_swaps_atomically(
+    cache: MetadataCache, make_database: DatabaseFactory
+) -> None:
     cache.refresh_organizations([org(i, f"Old {i}") for i in range(3)])
     seen_during: list[int] = []
     progress: list[int] = []
@@ -202,15 +218,11 @@ def test_refresh_streams_and_swaps_atomically(cache: MetadataCache, db_path: Pat
             if i == 1500:
                 # half way through the listing, another connection still sees the old
                 # data, untouched, and can write (no lock is held while pages arrive)
-                other = connect(db_path, timeout=1.0)
-                try:
-                    seen_during.append(
-                        other.execute("SELECT count(*) FROM organizations").fetchone()[0]
-                    )
-                    other.execute("BEGIN IMMEDIATE")
-                    other.execute("COMMIT")
-                finally:
-                    other.close()
+                other = make_database("cache")
+                seen_during.append(other.query("SELECT count(*) FROM organizations")[0][0])
+                with other.transaction() as conn:  # a writer of the cache's tables
+                    conn.execute("UPDATE cache_metadata SET updated_at = updated_at")
+                other.close()
                 assert progress and progress[-1] >= 1000  # progress reported while streaming
             yield org(100 + i)
 
@@ -308,8 +320,9 @@ def test_refresh_keeps_records_cached_while_the_listing_ran(cache: MetadataCache
     assert cache.ids("organizations") == ["1", "2", "3"]
 
 
-def test_statistics_count_lookups_across_instances(db_path: Path) -> None:
-    with MetadataCache(db_path) as c:
+def test_statistics_count_lookups_across_instances(open_cache: CacheFactory) -> None:
+    with open_cache() as c:
+        where = c.db.describe()
         c.refresh_organizations([org(1), org(2)])
         c.record_document("9", sha256=sha(9), size=1, organization_id="1", name="x")
         c.record_relationship("documents", "9", "configurations", "4", {"notes": "n"})
@@ -322,13 +335,13 @@ def test_statistics_count_lookups_across_instances(db_path: Path) -> None:
     assert stats["organization_count"] == 2 and stats["document_count"] == 1
     assert stats["documents_with_hash"] == 1 and stats["relationship_count"] == 1
     assert stats["configuration_count"] == 0 and stats["contact_count"] == 0
-    assert stats["size_bytes"] > 0 and stats["database_path"] == str(db_path)
+    assert stats["size_bytes"] > 0 and stats["database_path"] == where
     assert stats["last_refresh"]["organizations"] is not None
     assert stats["last_refresh"]["contacts"] is None
-    with MetadataCache(db_path) as c:  # persisted, and accumulated by the next process
+    with open_cache() as c:  # persisted, and accumulated by the next process
         assert c.get("organizations", "1") is not None
         c.close()
-    with MetadataCache(db_path) as c:
+    with open_cache() as c:
         stats = c.get_statistics()
         json.dumps(stats)  # serialisable as is (the CLI prints it)
     assert (stats["hits"], stats["misses"]) == (3, 1)
@@ -347,13 +360,19 @@ def test_relationships(cache: MetadataCache) -> None:
     assert len(cache.relationships_of("documents", 1)) == 1
 
 
-def test_vacuum_compacts_and_keeps_the_file_private(cache: MetadataCache, db_path: Path) -> None:
-    cache.refresh_organizations(org(i, "x" * 500) for i in range(3000))
+def test_vacuum_compacts(cache: MetadataCache) -> None:
+    cache.refresh_organizations(org(i, padding="x" * 500) for i in range(3000))
     cache.refresh_organizations([org(1)])
     result = cache.vacuum()
     assert result["size_after"] < result["size_before"]
-    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
     assert cache.get("organizations", 1) is not None
+
+
+def test_vacuum_keeps_the_file_private(db_path: Path) -> None:
+    with MetadataCache(db_path) as cache:
+        cache.refresh_organizations([org(1)])
+        cache.vacuum()
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
 
 
 def test_threads_share_the_cache(cache: MetadataCache) -> None:
@@ -391,13 +410,13 @@ def test_threads_share_the_cache(cache: MetadataCache) -> None:
     assert cache.get_statistics()["document_count"] == 200
 
 
-def test_closed_cache_refuses_work(db_path: Path) -> None:
-    c = MetadataCache(db_path)
+def test_closed_cache_refuses_work(open_cache: CacheFactory) -> None:
+    c = open_cache()
     c.close()
     c.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         c.find_organization_by_name("x")
-    assert "test.db" in repr(c)
+    assert c.db.describe() in repr(c)
 
 
 def test_record_documents_in_batches(cache: MetadataCache) -> None:
@@ -415,9 +434,11 @@ def test_record_documents_in_batches(cache: MetadataCache) -> None:
     assert cache.get_cached_document("x1") is None
 
 
-def test_every_lookup_is_an_index_search(cache: MetadataCache) -> None:
+def test_every_lookup_is_an_index_search(db_path: Path) -> None:
     """The statements the lookups really run (traced), planned by SQLite: no table scans."""
-    conn = cache._conn()  # this thread's connection, to trace what the lookups execute
+    cache = MetadataCache(db_path)
+    assert isinstance(cache.db, SQLiteDatabase)
+    conn = cache.db.conn  # the cache's connection, to trace what the lookups execute
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     try:
@@ -443,3 +464,31 @@ def test_every_lookup_is_an_index_search(cache: MetadataCache) -> None:
             plan,
         )
         assert "SCAN" not in plan.replace("SCAN CONSTANT", ""), (sql, plan)
+    cache.close()
+
+
+def test_each_instance_has_a_cache_of_its_own(
+    state_backend: str, state_location: str, tmp_path: Path
+) -> None:
+    """Two IT Glue instances in one pipeline: the same tables, separate data (SQLite:
+    a file each; PostgreSQL: the default instance's beside the ledger, the other's in a
+    schema of its own)."""
+    from pipeline.settings import parse_settings
+    from pipeline.state_database import open_cache_database
+
+    state: dict[str, object] = {"dir": str(tmp_path / "state")}
+    if state_backend == "postgresql":
+        state |= {"backend": "postgresql", "dsn": state_location}
+    settings = parse_settings(
+        {"itglue": {"instances": {"prod": {}, "sandbox": {}}}, "state": state}
+    )
+    with MetadataCache(open_cache_database(settings, "prod")) as prod:
+        prod.put("organizations", org(1, "Production Org"))
+    with MetadataCache(open_cache_database(settings, "sandbox")) as sandbox:
+        sandbox.put("organizations", org(1, "Sandbox Org"))
+        assert sandbox.find_organization_by_name("production org") is None
+    with MetadataCache(open_cache_database(settings)) as default:  # prod: the first
+        assert default.get("organizations", 1).name == "Production Org"  # type: ignore[union-attr]
+    with MetadataCache(open_cache_database(settings, "sandbox")) as sandbox:  # reopened
+        assert sandbox.get("organizations", 1).name == "Sandbox Org"  # type: ignore[union-attr]
+        assert sandbox.search("sandbox")[0].id == "1"

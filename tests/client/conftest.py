@@ -11,6 +11,7 @@ import pytest
 from core_client import ITGlueClient
 from core_client.postgres import PostgresDatabase
 from core_client.rate_limiter import RateLimiter
+from tests.conftest import DatabaseFactory
 
 ClientFactory = Callable[..., ITGlueClient]
 LimiterFactory = Callable[..., RateLimiter]
@@ -100,6 +101,18 @@ def make_shared_client(
     def factory(emu: Any, **kw: Any) -> ITGlueClient:
         if state_backend == "postgresql":
             kw.setdefault("rate_database", PostgresDatabase(rate_state, component="ratelimit"))
+        return make_client(emu, **kw)
+
+    return factory
+
+
+@pytest.fixture
+def make_cached_client(make_client: ClientFactory, make_database: DatabaseFactory) -> ClientFactory:
+    """:func:`make_client` whose metadata cache is in this test's state database: the
+    tests where the cache is the point run on both backends (``state_backend``)."""
+
+    def factory(emu: Any, **kw: Any) -> ITGlueClient:
+        kw.setdefault("cache_database", lambda: make_database("cache"))
         return make_client(emu, **kw)
 
     return factory

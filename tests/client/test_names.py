@@ -40,11 +40,11 @@ def _catalog(emu: Emulator) -> None:
 
 
 def test_every_name_argument_of_a_configuration(
-    itglue_emulator: Emulator, make_client: ClientFactory
+    itglue_emulator: Emulator, make_cached_client: ClientFactory
 ) -> None:
     emu = itglue_emulator
     _catalog(emu)
-    client = make_client(emu)
+    client = make_cached_client(emu)
     config = client.create_configuration(
         "Acme Corp",
         "dc01",
@@ -79,11 +79,11 @@ def test_every_name_argument_of_a_configuration(
 
 
 def test_a_missing_name_costs_one_refresh_and_lists_close_matches(
-    itglue_emulator: Emulator, make_client: ClientFactory
+    itglue_emulator: Emulator, make_cached_client: ClientFactory
 ) -> None:
     emu = itglue_emulator
     _catalog(emu)
-    client = make_client(emu)
+    client = make_cached_client(emu)
     with pytest.raises(UnknownNameError) as err:
         client.create_configuration("Acme Corp", "web", configuration_type="Sever")
     assert err.value.close_matches[:2] == ["Server", "Servers"]
@@ -103,12 +103,12 @@ def test_a_missing_name_costs_one_refresh_and_lists_close_matches(
 
 
 def test_ambiguous_names_ask_for_the_id(
-    itglue_emulator: Emulator, make_client: ClientFactory
+    itglue_emulator: Emulator, make_cached_client: ClientFactory
 ) -> None:
     emu = itglue_emulator
     names = [{"id": 12, "name": "Acme"}, {"id": 13, "name": "ACME"}, {"id": 14, "name": "Acme"}]
     emu.add_records({"organizations": names})
-    client = make_client(emu)
+    client = make_cached_client(emu)
     # the exact spelling decides between names that differ in case only
     assert client.names.id_for("organizations", "ACME") == "13"
     with pytest.raises(AmbiguousNameError) as err:
@@ -122,11 +122,11 @@ def test_ambiguous_names_ask_for_the_id(
 
 
 def test_names_in_filters_scopes_and_ids_pass_through(
-    itglue_emulator: Emulator, make_client: ClientFactory
+    itglue_emulator: Emulator, make_cached_client: ClientFactory
 ) -> None:
     emu = itglue_emulator
     _catalog(emu)
-    client = make_client(emu)
+    client = make_cached_client(emu)
     a = client.create_configuration(10, "a", configuration_type_id=20)
     client.create_configuration("11", "b", configuration_type_id="21")
     assert requests_seen(emu, "GET") == 0  # ids are never looked up
@@ -156,11 +156,11 @@ def test_a_client_without_a_cache_resolves_by_listing(itglue_emulator: Emulator)
 
 
 def test_the_cache_keeps_what_it_resolved(
-    itglue_emulator: Emulator, make_client: ClientFactory
+    itglue_emulator: Emulator, make_cached_client: ClientFactory
 ) -> None:
     emu = itglue_emulator
     _catalog(emu)
-    client = make_client(emu)
+    client = make_cached_client(emu)
     client.names.id_for("models", "Pro 400", "manufacturer_id", "40")
     found: list[Any] = client.cache.find_by_name("models", "pro 400")
     assert sorted(m.id for m in found) == ["50", "51"]

@@ -10,16 +10,20 @@ from core_client.cache.records import flatten
 from core_client.redaction import Secret
 from itglue_emulator import Emulator
 from tests.client.conftest import ClientFactory, requests_seen
+from tests.conftest import DatabaseFactory, everything_stored
 
 VALUE = "correct-horse-battery-staple"
 
 
 def test_the_value_is_read_only_when_asked_and_never_shown(
-    itglue_emulator: Emulator, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+    itglue_emulator: Emulator,
+    make_cached_client: ClientFactory,
+    make_database: DatabaseFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     emu = itglue_emulator
     emu.add_records({"organizations": [{"id": 5, "name": "Acme"}]})
-    client = make_client(emu)
+    client = make_cached_client(emu)
     caplog.set_level(logging.DEBUG)
     created = client.passwords.create(
         organization="Acme", name="Router", username="admin", password=Secret(VALUE)
@@ -45,6 +49,10 @@ def test_the_value_is_read_only_when_asked_and_never_shown(
     ):
         assert VALUE not in text
     assert requests_seen(emu, "GET", "/passwords/:id") == 2
+    client.cache.close()  # its counters written: everything it keeps is in the database
+    stored = everything_stored(make_database("inspect"))
+    assert "Acme" in stored  # the cache holds what the client resolved
+    assert VALUE not in stored  # and never the password
 
     # an update may carry a new value (a plain string or a Secret)
     client.passwords.update(created.id, password="n3w-" + VALUE)

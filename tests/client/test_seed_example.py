@@ -16,7 +16,7 @@ from tests.client.conftest import ClientFactory
 
 
 def test_the_seed_usage_example_runs_as_written(
-    itglue_emulator: Emulator, make_client: ClientFactory, tmp_path: Path
+    itglue_emulator: Emulator, make_cached_client: ClientFactory, tmp_path: Path
 ) -> None:
     emu = itglue_emulator
     # what the example assumes of the account: organization 1 and a "Server" type
@@ -30,7 +30,7 @@ def test_the_seed_usage_example_runs_as_written(
     pdf.write_bytes(b"%PDF-1.4 network diagram\n")
 
     def ITGlueClient(instance: str) -> Any:
-        return make_client(emu, instance=instance)
+        return make_cached_client(emu, instance=instance)
 
     # --- the seed, "Basic Usage" ---
     # Create client (API key auto-loaded from Keychain)
