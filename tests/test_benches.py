@@ -60,9 +60,21 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
                 rf"ranking every match +p50 +{NUMBER} ms .* -> {NUMBER}x",
                 rf"LIKE %word%, wall clock +p50 +{NUMBER} ms",
                 rf"ratio \(baseline p50 / search p50\): {NUMBER}x",
-                r'\{"search_p95_ms": ',
+                r'\{"backend": "sqlite", "search_p95_ms": ',
             ],
-        )
+        ),
+        (
+            ["--records", "600", "--queries", "40", "--scans", "4", "--backend", "postgresql"],
+            [
+                rf"search, wall clock +p50 +{NUMBER} ms",
+                *(
+                    rf"{name} +p50 +{NUMBER} ms +p95 +{NUMBER} ms +max +{NUMBER} ms"
+                    for name in ("selective", "common words", "prefix", "multi-word")
+                ),
+                r"target p95 < 10 ms at 600 records on postgresql",
+                r'\{"backend": "postgresql", "search_p95_ms": ',
+            ],
+        ),
     ],
     "bench_client_rate": [
         (

@@ -51,6 +51,9 @@ class Tsvector:
 
     def __init__(self, conn: Connection, where: str, filters: list[object]) -> None:
         self.conn, self.where, self.filters = conn, where, filters
+        # the names and fields of the rows read so far: the ranking asks for them next,
+        # and a round trip to the server costs more than reading them along
+        self._keys: dict[int, tuple[str, str]] = {}
 
     def match(self, text: str, *, prefix: bool) -> str | None:
         return tsquery(text, prefix=prefix)
@@ -61,22 +64,24 @@ class Tsvector:
 
     def rows(self, keys: bool, match: str, n: int) -> list[int]:
         column = "keys" if keys else "document"
-        return [
-            seq
-            for (seq,) in self.conn.execute(
-                f"SELECT seq FROM search_index WHERE {column} @@ to_tsquery('simple', ?)"
-                f"{self.where} ORDER BY seq DESC LIMIT ?",
-                [match, *self.filters, n],
-            ).fetchall()
-        ]
+        rows = self.conn.execute(
+            f"SELECT seq, name, fields FROM search_index WHERE {column} @@"
+            f" to_tsquery('simple', ?){self.where} ORDER BY seq DESC LIMIT ?",
+            [match, *self.filters, n],
+        ).fetchall()
+        self._keys.update((seq, (name, fields)) for seq, name, fields in rows)
+        return [seq for seq, _, _ in rows]
 
     def names_and_fields(self, ids: list[int]) -> dict[int, tuple[str, str]]:
-        return {
-            seq: (name, fields)
-            for seq, name, fields in self.conn.execute(
-                "SELECT seq, name, fields FROM search_index WHERE seq = ANY(?)", [ids]
-            ).fetchall()
-        }
+        missing = [i for i in ids if i not in self._keys]
+        if missing:
+            self._keys.update(
+                (seq, (name, fields))
+                for seq, name, fields in self.conn.execute(
+                    "SELECT seq, name, fields FROM search_index WHERE seq = ANY(?)", [missing]
+                ).fetchall()
+            )
+        return {i: self._keys[i] for i in ids if i in self._keys}
 
     def found(self, ids: list[int]) -> dict[int, tuple[Any, ...]]:
         return {
