@@ -125,3 +125,9 @@ def describe_state(settings: Settings) -> str:
         assert settings.state.dsn is not None
         return safe_dsn(settings.state.dsn)
     return str(settings.database_path)
+
+
+def heartbeat_name(settings: Settings) -> str:
+    """Whose heartbeat a daemon writes and ``status`` reads first: the collector's name
+    in a shared (PostgreSQL) state; '' in a SQLite state, which is one collector's."""
+    return settings.state.collector if settings.state.backend == "postgresql" else ""

@@ -10,15 +10,36 @@ from typing import Any
 from itglue_common import escape_controls as esc
 from pipeline.observability.heartbeat import Heartbeat, HeartbeatStore
 from pipeline.settings import Settings
-from pipeline.state_database import open_state_database
+from pipeline.state_database import heartbeat_name, open_state_database
 
 
 def read_heartbeat(settings: Settings) -> Heartbeat | None:
-    store = HeartbeatStore(open_state_database(settings, "daemon"))
+    """This collector's daemon's heartbeat."""
+    return read_heartbeats(settings)[0]
+
+
+def read_heartbeats(settings: Settings) -> tuple[Heartbeat | None, dict[str, Heartbeat]]:
+    """This collector's daemon's heartbeat, and the other collectors' (by name) when
+    several share the state."""
+    store = HeartbeatStore(open_state_database(settings, "daemon"), heartbeat_name(settings))
     try:
-        return store.read()
+        every = store.read_all()
     finally:
         store.close()
+    mine = every.pop(store.collector, None)
+    return mine, every
+
+
+def other_collector_lines(others: dict[str, Heartbeat], now: float | None = None) -> list[str]:
+    """One line per other collector sharing the state: its daemon's state."""
+    now = time.time() if now is None else now
+    lines = []
+    for name, hb in sorted(others.items()):
+        state = hb.daemon_state(now)
+        who = f"pid {hb.pid} on {esc(hb.host)}, last beat {_ago(hb.beat_at, now)}"
+        word = {"running": "running", "stopped": "not running", "stale": "STALE HEARTBEAT"}
+        lines.append(f"collector {esc(name)}: {word[state]} ({who})")
+    return lines
 
 
 def _when(ts: float) -> str:

@@ -39,7 +39,13 @@ from .common import (
     is_tty,
     load_config,
 )
-from .daemon_status import daemon_dict, daemon_lines, read_heartbeat, sources_in_trouble
+from .daemon_status import (
+    daemon_dict,
+    daemon_lines,
+    other_collector_lines,
+    read_heartbeats,
+    sources_in_trouble,
+)
 from .lease_status import lease_dict, lease_lines, read_leases
 from .plan_table import print_plan
 
@@ -331,7 +337,7 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
         failed = ledger.failed(limit=limit)
         waiting = ledger.waiting(limit=limit)
         records = ledger.recent(limit=recent) if recent > 0 else []
-    heartbeat = read_heartbeat(settings)
+    heartbeat, others = read_heartbeats(settings)
     leases = read_leases(settings)
     collector = settings.state.collector
     code = _status_code(counts, heartbeat)
@@ -342,6 +348,7 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
                     "database": where,
                     "daemon": daemon_dict(heartbeat),
                     **({"owners": lease_dict(leases, collector)} if leases is not None else {}),
+                    "other_collectors": {n: daemon_dict(hb) for n, hb in sorted(others.items())},
                     "sources": counts,
                     "collectors": by_collector,
                     "transform_outcomes": outcomes,
@@ -362,7 +369,8 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
         )
         sys.exit(code)
     click.echo(f"state: {where}")
-    for line in [*daemon_lines(heartbeat), *lease_lines(leases, collector)]:
+    lines = [*daemon_lines(heartbeat), *other_collector_lines(others)]
+    for line in [*lines, *lease_lines(leases, collector)]:
         click.echo(line)
     if settings.itglue.instances:
         click.echo("instances:")

@@ -28,8 +28,11 @@ class DaemonWatch:
         open_database: Callable[[str], Database],
         parts: EngineParts,
         last_tick: Callable[[], float | None],
+        *,
+        collector: str = "",
     ) -> None:
         self._settings = settings
+        self._collector = collector  # whose heartbeat this daemon writes
         self._open_database = open_database  # component -> its state database
         self._parts = parts
         self._last_tick = last_tick
@@ -51,6 +54,7 @@ class DaemonWatch:
             s.heartbeat_interval,
             self._parts.sources.snapshot,
             lambda: tally.snapshot().last_delivery_at,
+            self._collector,
         )
         try:
             if s.listen is not None:

@@ -22,6 +22,33 @@ from .source_health import SourceState
 
 log = logging.getLogger("itglue_ingest.engine")
 
+PER_COLLECTOR = """
+    CREATE TABLE daemon_heartbeats (
+        collector TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        started_at {real} NOT NULL,
+        beat_at {real} NOT NULL,
+        interval {real} NOT NULL,
+        stopped_at {real},
+        last_delivery_at {real}
+    );
+    INSERT INTO daemon_heartbeats SELECT '', pid, host, started_at, beat_at, interval,
+        stopped_at, last_delivery_at FROM daemon_heartbeat;
+    CREATE TABLE daemon_source_states (
+        collector TEXT NOT NULL,
+        source TEXT NOT NULL,
+        connected INTEGER,
+        last_scan_at {real},
+        error TEXT,
+        PRIMARY KEY (collector, source)
+    );
+    INSERT INTO daemon_source_states SELECT '', source, connected, last_scan_at, error
+        FROM daemon_sources;
+    DROP TABLE daemon_heartbeat;
+    DROP TABLE daemon_sources
+"""
+
 SQLITE_MIGRATIONS = [
     """
     CREATE TABLE daemon_heartbeat (
@@ -40,7 +67,10 @@ SQLITE_MIGRATIONS = [
         last_scan_at REAL,
         error TEXT
     )
-    """
+    """,
+    # one heartbeat per collector (several share a PostgreSQL state); a SQLite state is
+    # one collector's, whose heartbeat keeps the name ''
+    PER_COLLECTOR.format(real="REAL"),
 ]
 POSTGRESQL_MIGRATIONS = [
     """
@@ -60,7 +90,8 @@ POSTGRESQL_MIGRATIONS = [
         last_scan_at DOUBLE PRECISION,
         error TEXT
     )
-    """
+    """,
+    PER_COLLECTOR.format(real="DOUBLE PRECISION"),
 ]
 MIGRATIONS: dict[Dialect, list[str]] = {
     "sqlite": SQLITE_MIGRATIONS,
@@ -93,11 +124,13 @@ class Heartbeat:
 
 class HeartbeatStore:
     """The heartbeat tables of the state database (closed with this store); a path
-    opens that SQLite file."""
+    opens that SQLite file. ``collector``: whose heartbeat this store writes and
+    :meth:`read` returns ('' in a SQLite state: one collector's)."""
 
-    def __init__(self, database: Database | Path) -> None:
+    def __init__(self, database: Database | Path, collector: str = "") -> None:
         self._db = SQLiteDatabase(database) if isinstance(database, Path) else database
         self._db.migrate("daemon", MIGRATIONS)
+        self.collector = collector
 
     def close(self) -> None:
         self._db.close()
@@ -105,13 +138,14 @@ class HeartbeatStore:
     def beat(self, hb: Heartbeat) -> None:
         with self._db.transaction() as c:
             c.execute(
-                "INSERT INTO daemon_heartbeat (id, pid, host, started_at, beat_at, interval,"
-                " stopped_at, last_delivery_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(id) DO UPDATE SET pid=excluded.pid, host=excluded.host,"
+                "INSERT INTO daemon_heartbeats (collector, pid, host, started_at, beat_at,"
+                " interval, stopped_at, last_delivery_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(collector) DO UPDATE SET pid=excluded.pid, host=excluded.host,"
                 " started_at=excluded.started_at, beat_at=excluded.beat_at,"
                 " interval=excluded.interval, stopped_at=excluded.stopped_at,"
                 " last_delivery_at=excluded.last_delivery_at",
                 (
+                    self.collector,
                     hb.pid,
                     hb.host,
                     hb.started_at,
@@ -121,12 +155,13 @@ class HeartbeatStore:
                     hb.last_delivery_at,
                 ),
             )
-            c.execute("DELETE FROM daemon_sources")
+            c.execute("DELETE FROM daemon_source_states WHERE collector=?", (self.collector,))
             c.executemany(
-                "INSERT INTO daemon_sources (source, connected, last_scan_at, error)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO daemon_source_states (collector, source, connected, last_scan_at,"
+                " error) VALUES (?, ?, ?, ?, ?)",
                 [
                     (
+                        self.collector,
                         name,
                         None if s.connected is None else int(s.connected),
                         s.last_scan_at,
@@ -137,24 +172,29 @@ class HeartbeatStore:
             )
 
     def read(self) -> Heartbeat | None:
+        """This collector's last heartbeat."""
+        return self.read_all().get(self.collector)
+
+    def read_all(self) -> dict[str, Heartbeat]:
+        """Every collector's last heartbeat (several share a PostgreSQL state)."""
         with self._db.reading() as c:
-            row = c.execute(
-                "SELECT pid, host, started_at, beat_at, interval, stopped_at, last_delivery_at"
-                " FROM daemon_heartbeat WHERE id=1"
-            ).fetchone()
-            if row is None:
-                return None
-            rows = c.execute(
-                "SELECT source, connected, last_scan_at, error FROM daemon_sources"
+            beats = c.execute(
+                "SELECT collector, pid, host, started_at, beat_at, interval, stopped_at,"
+                " last_delivery_at FROM daemon_heartbeats"
             ).fetchall()
-        sources = {
-            str(name): SourceState(None if up is None else bool(up), last, error)
-            for name, up, last, error in rows
+            rows = c.execute(
+                "SELECT collector, source, connected, last_scan_at, error FROM daemon_source_states"
+            ).fetchall()
+        sources: dict[str, dict[str, SourceState]] = {}
+        for collector, name, up, last, error in rows:
+            state = SourceState(None if up is None else bool(up), last, error)
+            sources.setdefault(str(collector), {})[str(name)] = state
+        return {
+            str(collector): Heartbeat(
+                pid, host, started, beat, interval, stopped, delivered, sources.get(collector, {})
+            )
+            for collector, pid, host, started, beat, interval, stopped, delivered in beats
         }
-        pid, host, started_at, beat_at, interval, stopped_at, last_delivery_at = row
-        return Heartbeat(
-            pid, host, started_at, beat_at, interval, stopped_at, last_delivery_at, sources
-        )
 
 
 class HeartbeatWriter:
@@ -168,8 +208,9 @@ class HeartbeatWriter:
         interval: float,
         sources: Callable[[], dict[str, SourceState]],
         last_delivery: Callable[[], float | None],
+        collector: str = "",
     ) -> None:
-        self._store = HeartbeatStore(database)
+        self._store = HeartbeatStore(database, collector)
         previous = self._store.read()  # the last delivery is remembered across restarts
         self._delivered_before = previous.last_delivery_at if previous else None
         self._interval = interval

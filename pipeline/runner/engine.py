@@ -30,7 +30,7 @@ from ..settings import ConfigError, Settings, SourceSettings
 from ..sinks import Sink
 from ..sources import Source
 from ..spool import Spool
-from ..state_database import open_state_database
+from ..state_database import heartbeat_name, open_state_database
 from ..transforms import Transform
 from .assembly import Assembly, engine_context, plugin_manager_for
 from .backpressure import BackPressure, default_min_free
@@ -344,6 +344,7 @@ class Engine:
             lambda component: open_state_database(self.settings, component),
             self.observed_parts(),
             last_tick=lambda: pool.last_tick,
+            collector=heartbeat_name(self.settings),
         )
 
     def recover(self) -> None:

@@ -4,8 +4,15 @@ writes, another reads (``status``); a failing database never stops the writer.""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from pipeline.observability.heartbeat import Heartbeat, HeartbeatStore, HeartbeatWriter
+from core_client.sqlite import connect, migrate
+from pipeline.observability.heartbeat import (
+    SQLITE_MIGRATIONS,
+    Heartbeat,
+    HeartbeatStore,
+    HeartbeatWriter,
+)
 from pipeline.observability.source_health import SourceState
 from tests.conftest import DatabaseFactory
 
@@ -62,3 +69,47 @@ def test_the_writer_remembers_the_last_delivery_and_says_stopped(
         second.stop()
     finally:
         reader.close()
+
+
+def test_each_collector_has_its_own_heartbeat(make_database: DatabaseFactory) -> None:
+    """Collectors sharing a state each write their own heartbeat and sources; each reads
+    its own first, and sees the others'."""
+    a = HeartbeatStore(make_database("daemon"), "site-a")
+    b = HeartbeatStore(make_database("daemon"), "site-b")
+    try:
+        now = time.time()
+        a.beat(Heartbeat(1, "ha", now, now, 1, None, None, {"drop-a": SourceState(True)}))
+        b.beat(Heartbeat(2, "hb", now, now, 1, now, None, {"drop-b": SourceState(False)}))
+        mine, theirs = a.read(), b.read()
+        assert mine is not None and theirs is not None
+        assert (mine.pid, list(mine.sources)) == (1, ["drop-a"])
+        assert (theirs.pid, list(theirs.sources), theirs.daemon_state()) == (
+            2,
+            ["drop-b"],
+            "stopped",
+        )
+        assert sorted(a.read_all()) == ["site-a", "site-b"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_heartbeat_of_a_state_from_before_collectors_is_kept(tmp_path: Path) -> None:
+    """The single-row heartbeat tables of a SQLite state become the per-collector ones;
+    the last beat survives the migration (``status`` right after an upgrade)."""
+    path = tmp_path / "state.db"
+    conn = connect(path)
+    migrate(conn, "daemon", SQLITE_MIGRATIONS[:1])
+    conn.execute(
+        "INSERT INTO daemon_heartbeat VALUES (1, 7, 'old-host', 10.5, 20.25, 5, 21.0, 15.0)"
+    )
+    conn.execute("INSERT INTO daemon_sources VALUES ('drop', 1, 19.0, NULL)")
+    conn.close()
+    store = HeartbeatStore(path)
+    try:
+        hb = store.read()
+        assert hb is not None
+        assert (hb.pid, hb.host, hb.beat_at, hb.stopped_at) == (7, "old-host", 20.25, 21.0)
+        assert hb.sources["drop"].connected is True
+    finally:
+        store.close()

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from pipeline.commands.engine import retry, status
 from pipeline.exit_codes import ExitCode
 from pipeline.ledger import Ledger
+from pipeline.observability.heartbeat import Heartbeat, HeartbeatStore
 from pipeline.records import Blob, DocumentRecord
 from tests.conftest import DatabaseFactory
 
@@ -122,6 +123,10 @@ def test_status_and_retry_show_every_collectors_records(
     finally:
         a.close()
         b.close()
+    beats = HeartbeatStore(make_database("daemon"), "site-b")
+    now = time.time()
+    beats.beat(Heartbeat(4242, "host-b", now - 60, now - 30, 10, now - 30, None, {}))
+    beats.close()
     cfg = tmp_path / "ingest.toml"
     lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in state_table.items())
     # (instance "instance": the SQLite file make_database made is state/instance.db)
@@ -136,12 +141,16 @@ def test_status_and_retry_show_every_collectors_records(
     assert ["collector", "source", "done", "failed"] in table, result.output
     assert ["site-a", "a", "0", "1"] in table and ["site-b", "b", "1", "0"] in table
     assert f"#{ra} [site-a] a:x.pdf" in result.output
+    assert "collector site-b: not running (pid 4242 on host-b, last beat 30 s ago)" in (
+        result.output
+    )
     as_json = json.loads(CliRunner().invoke(status, ["-c", str(cfg), "--json"]).output)
     assert as_json["collectors"] == {
         "site-a": {"a": {"failed": 1}},
         "site-b": {"b": {"done": 1}},
     }
     assert as_json["failed"][0]["collector"] == "site-a"
+    assert as_json["other_collectors"]["site-b"]["state"] == "stopped"
 
     # retry from any machine requeues another collector's record; its owner works on it
     result = CliRunner().invoke(retry, ["-c", str(cfg), "--all-failed"])
