@@ -15,9 +15,12 @@ RSS is its own; each backlog against a fresh emulator whose budget never throttl
    and while both delivered (the first to finish leaves the other the machine), the
    ratio.
 2. Group commit (issue 15): the backlog and then the same files dropped again (every
-   one a duplicate of a delivered document), with ``[state] group_commit`` on and off.
+   one a duplicate of a delivered document), with ``[state] group_commit`` off and on,
+   on the ``--backend`` state database: files/s, peak RSS and the engine process's CPU
+   per file, as one table.
 
-Run: ``.venv/bin/python bench/bench_backlog.py [--files 100000] [--only window|commit]``
+Run: ``.venv/bin/python bench/bench_backlog.py [--files 100000] [--only window|commit]
+[--backend sqlite] [--profile PREFIX]``
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 ORGS = ("Acme Corp", "Globex", "Initech", "Umbrella Corporation")
+BACKENDS = ("sqlite",)  # [state] backend values the commit table can run on
 
 
 def content(tag: str, i: int) -> bytes:
@@ -67,7 +71,11 @@ def settings_table(emu: dict[str, str], pas: dict[str, Any]) -> dict[str, Any]:
             "rate_limit": round(10 * window * pas["scale"]),
             "rate_window": window,
         },
-        "state": {"dir": pas["state"], "group_commit": pas["group_commit"]},
+        "state": {
+            "dir": pas["state"],
+            "group_commit": pas["group_commit"],
+            "backend": pas.get("backend", "sqlite"),
+        },
         "pipeline": {"workers": pas["workers"], "once_timeout": 3600},
         "sources": [
             {
@@ -78,6 +86,41 @@ def settings_table(emu: dict[str, str], pas: dict[str, Any]) -> dict[str, Any]:
             }
         ],
     }
+
+
+class ThreadProfiles:
+    """cProfile of every thread of the engine (one profiler per thread, merged): the
+    workers and the source's readers do the work, not the thread calling ``run_once``."""
+
+    def __init__(self) -> None:
+        import cProfile
+        import threading
+
+        self._cprofile = cProfile
+        self._threading = threading
+        self._lock = threading.Lock()
+        self._profiles: list[Any] = []
+
+    def _new(self, *_: Any) -> None:
+        profile = self._cprofile.Profile(time.thread_time)  # CPU, not waits
+        with self._lock:
+            self._profiles.append(profile)
+        profile.enable()  # replaces this hook in the calling thread
+
+    def start(self) -> None:
+        self._threading.setprofile(self._new)
+        self._new()
+
+    def dump(self, path: str) -> None:
+        import pstats
+
+        self._threading.setprofile(None)
+        with self._lock:
+            profiles = list(self._profiles)
+        stats = pstats.Stats(profiles[0])
+        for profile in profiles[1:]:
+            stats.add(profile)
+        stats.dump_stats(path)
 
 
 def child_pass(spec: str) -> None:
@@ -93,14 +136,19 @@ def child_pass(spec: str) -> None:
     os.environ["ITGLUE_BENCH_KEY"] = emu["api_key"]
     pm = get_plugin_manager(load_entrypoints=False)
     engine = Engine(parse_settings(settings_table(emu, pas)), pm)
+    profiles = ThreadProfiles() if pas.get("profile") else None
     try:
         t0 = time.perf_counter()
+        if profiles is not None:
+            profiles.start()
         summary = engine.run_once()
         elapsed = time.perf_counter() - t0
         client = engine.context.built_client()
         limiter = client.rate_limiter.get_stats() if client is not None else {}
     finally:
         engine.close()
+    if profiles is not None:
+        profiles.dump(f"{pas['profile']}-{pas['phase']}.prof")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     figures = {
         "seconds": elapsed,
@@ -118,7 +166,7 @@ def child_pass(spec: str) -> None:
 def start_pass(emu: Any, root: Path, name: str, **pas: Any) -> subprocess.Popen[bytes]:
     """Start one pass; its output goes to files (a pipe nobody reads while passes run
     side by side would fill up with the engine's warnings and stall it)."""
-    spec = {"state": str(root / f"state-{name}"), **pas}
+    spec = {"state": str(root / f"state-{name}"), "phase": name, **pas}
     emu_spec = {"base_url": emu.base_url, "ca_file": str(emu.ca_file), "api_key": emu.api_key}
     with open(root / f"{name}.out", "wb") as out, open(root / f"{name}.err", "wb") as err:
         return subprocess.Popen(
@@ -229,10 +277,10 @@ def backlog_and_rerun(
     drop = root / f"drop-{tag}"
     with run_emulator(api_key="bench-key", seed="demo", rate_limit=(10**9, 300.0)) as emu:
         drop_backlog(drop, tag, n)
-        first = run_pass(emu, root, tag, drop=str(drop), **pas)
+        first = run_pass(emu, root, tag, drop=str(drop), phase=f"{tag}-backlog", **pas)
         check(first, n, "delivered", tag)
         drop_backlog(drop, tag, n)
-        again = run_pass(emu, root, tag, drop=str(drop), **pas)
+        again = run_pass(emu, root, tag, drop=str(drop), phase=f"{tag}-rerun", **pas)
         check(again, n, "duplicate", f"{tag} again")
         return first, again
 
@@ -254,6 +302,39 @@ def line(label: str, figures: dict[str, Any], n: int) -> str:
     )
 
 
+def commit_table(root: Path, n: int, backend: str, common: dict[str, Any]) -> None:
+    """The backlog and its all-duplicate re-run, group commit off and on: one table."""
+    runs = {
+        label: backlog_and_rerun(
+            root,
+            f"{backend}-{label}",
+            n,
+            window=300,
+            group_commit=label == "on",
+            backend=backend,
+            **common,
+        )
+        for label in ("off", "on")
+    }
+    print("group commit (300 s window):")
+    print(
+        f"  {'backend':8s} {'pass':22s} {'group commit':>12s} {'files/s':>9s} {'seconds':>9s}"
+        f" {'peak RSS MiB':>13s} {'CPU ms/file':>12s}"
+    )
+    for index, what in enumerate(("backlog", "all-duplicate re-run")):
+        for label, figures in runs.items():
+            f = figures[index]
+            print(
+                f"  {backend:8s} {what:22s} {label:>12s} {rate(f, n):9.1f} {f['seconds']:9.1f}"
+                f" {f['peak_rss_mib']:13.1f} {1000 * f['cpu_seconds'] / n:12.2f}"
+            )
+    (off_backlog, off_dup), (on_backlog, on_dup) = runs["off"], runs["on"]
+    print(
+        f"  speed-up ({backend}): backlog {rate(on_backlog, n) / rate(off_backlog, n):.2f}x,"
+        f" all-duplicate re-run {rate(on_dup, n) / rate(off_dup, n):.2f}x"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=100_000)
@@ -263,13 +344,19 @@ def main() -> None:
     ap.add_argument(
         "--progress", type=float, default=60.0, help="seconds between progress lines, 0: none"
     )
+    ap.add_argument(
+        "--backend", choices=BACKENDS, default="sqlite", help="[state] backend of the commit table"
+    )
+    ap.add_argument(
+        "--profile", metavar="PREFIX", help="cProfile each pass (all threads) to PREFIX-<pass>.prof"
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child_pass(args.child)
         return
     n = args.files
-    common = {"workers": args.workers, "scale": args.scale}
+    common = {"workers": args.workers, "scale": args.scale, "profile": args.profile}
     with tempfile.TemporaryDirectory(prefix="bench-backlog-") as tmp:
         root = Path(tmp)
         print(
@@ -315,17 +402,7 @@ def main() -> None:
                 f" {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB"
             )
         if args.only != "window":
-            grouped = backlog_and_rerun(root, "grouped", n, window=300, group_commit=True, **common)
-            single = backlog_and_rerun(root, "single", n, window=300, group_commit=False, **common)
-            print("group commit (300 s window):")
-            for label, (backlog, dup) in (("off", single), ("on", grouped)):
-                print(line(f"backlog, group commit {label}", backlog, n))
-                print(line(f"all-duplicate re-run, group commit {label}", dup, n))
-            print(
-                f"  speed-up: backlog {rate(grouped[0], n) / rate(single[0], n):.2f}x,"
-                f" all-duplicate re-run {rate(grouped[1], n) / rate(single[1], n):.2f}x"
-            )
-
+            commit_table(root, n, args.backend, common)
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 

@@ -158,6 +158,10 @@ class EngineContext:
         """Ask the routers (the ``ingest_route`` hook) where ``record`` goes."""
         return self._hook.route(record, self)
 
+    def routers(self) -> list[object]:
+        """The plugins that implement ``ingest_route`` (every engine's)."""
+        return self._hook.routers()
+
     def add_plugin(self, plugin: object) -> None:
         """Register an object with ``@hookimpl`` methods for this engine's lifetime (a
         transform's per-engine hook implementations, e.g. the built-in router); it is

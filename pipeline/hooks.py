@@ -112,6 +112,10 @@ class HookFacade:
         result: Route | None = self.pm.hook.ingest_route(record=record, context=context)
         return result
 
+    def routers(self) -> list[object]:
+        """The plugins implementing ``ingest_route``."""
+        return [impl.plugin for impl in self.pm.hook.ingest_route.get_hookimpls()]
+
     def access_token(self, source: str, account: str) -> str | None:
         token: str | None = self.pm.hook.ingest_access_token(source=source, account=account)
         return token

@@ -10,6 +10,7 @@ A transform returns the (possibly changed) record, or raises
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -44,6 +45,19 @@ class Transform(ABC):
     @abstractmethod
     def apply(self, record: DocumentRecord) -> DocumentRecord:
         """Return the record to pass on (a changed copy or the same); raise Rejected to fail it."""
+
+    def prepare(self) -> None:  # noqa: B027
+        """Get ready for the first record without waiting for it (start worker
+        processes...): called when the daemon starts, so that the first files dropped
+        into an idle daemon do not wait for it. Errors are logged, not raised."""
+
+    def routes_alone(self, before: Sequence[str]) -> bool:
+        """Whether this transform sets where a record goes (organization, target) as it
+        would in its place, when run on the record as it arrived, without the transforms
+        named ``before`` (those configured ahead of it). The engine then routes a record
+        whose content landed before, to find it a duplicate (``dedupe_scope =
+        "organization"``) without transforming it; default False (never asked to)."""
+        return False
 
     def close(self) -> None:  # noqa: B027
         """Release resources (worker processes...) when the engine closes."""

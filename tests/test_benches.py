@@ -32,8 +32,8 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
         (
             ["--files", "40", "--only", "commit"],
             [
-                rf"all-duplicate re-run, group commit on +{NUMBER} files/s .* peak RSS +{NUMBER}",
-                rf"speed-up: backlog {NUMBER}x, all-duplicate re-run {NUMBER}x",
+                rf"sqlite +all-duplicate re-run +on +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",
+                rf"speed-up \(sqlite\): backlog {NUMBER}x, all-duplicate re-run {NUMBER}x",
             ],
         ),
     ],
@@ -122,8 +122,10 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
     ],
     "bench_filesystem": [
         (
-            ["--files", "2", "--backlog", "8", "--null-backlog", "4"],
+            ["--files", "2", "--backlog", "8", "--null-backlog", "4", "--burst", "2"],
             [
+                rf"burst: 2 one-file documents .*: the last delivered -?{NUMBER} s after the"
+                " stability delay",
                 *(
                     rf"{observer} +last write -> delivered, minus the delay: p50 +-?{NUMBER} ms"
                     for observer in ("native", "polling")

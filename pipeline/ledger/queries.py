@@ -89,6 +89,25 @@ class LedgerQueries(LedgerStore):
         rows = self._query(query, [*SPOOLED_STATES, *params])
         return int(rows[0][0]), int(rows[0][1])
 
+    def landed_input(
+        self,
+        input_hash: str,
+        *,
+        other_than: int,
+        organization_id: str | None = None,
+        target_key: str | None = None,
+    ) -> int | None:
+        """The id of a record delivered (or done) whose input, as it arrived, had the
+        content ``input_hash`` -- in ``organization_id`` with ``target_key`` when given
+        (``dedupe_scope = "organization"``) -- or None."""
+        where = "input_hash=? AND id<>? AND state IN ('delivered', 'done')"
+        params: list[Any] = [input_hash, other_than]
+        if target_key is not None:
+            where += " AND organization_id IS NOT DISTINCT FROM ? AND target_key=?"
+            params += [organization_id, target_key]
+        rows = self._query(f"SELECT id FROM ledger_records WHERE {where} LIMIT 1", params)
+        return int(rows[0][0]) if rows else None
+
     def is_referenced(self, sha256: str) -> bool:
         """Whether a record that is not finished still needs the spool file ``sha256``."""
         rows = self._query("SELECT 1 FROM ledger_blobs WHERE sha256=? LIMIT 1", (sha256,))

@@ -83,6 +83,12 @@ SQLITE_MIGRATIONS = [
     # reconciliation must never adopt what another record made.
     "CREATE INDEX ledger_steps_value ON ledger_steps (step, value)",
     COLLECTOR_MIGRATION,
+    # the content as it arrived (before the transforms): a record whose input a landed
+    # record had is found a duplicate without being transformed again (RecordFlow)
+    """
+    ALTER TABLE ledger_records ADD COLUMN input_hash TEXT;
+    CREATE INDEX ledger_records_input ON ledger_records (input_hash, organization_id)
+    """,
 ]
 
 # The same schema on PostgreSQL: 64-bit ids and sizes, DOUBLE PRECISION timestamps
@@ -140,6 +146,10 @@ POSTGRESQL_MIGRATIONS = [
     """,
     "CREATE INDEX ledger_steps_value ON ledger_steps (step, value)",
     COLLECTOR_MIGRATION,
+    """
+    ALTER TABLE ledger_records ADD COLUMN input_hash TEXT;
+    CREATE INDEX ledger_records_input ON ledger_records (input_hash, organization_id)
+    """,
 ]
 
 MIGRATIONS: dict[Dialect, list[str]] = {

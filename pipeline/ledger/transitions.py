@@ -36,11 +36,13 @@ class RecordTransitions(LedgerStore):
         """
         now = time.time()
         doc = record.model_dump_json(exclude={"id"})
+        content_hash = record.content_hash
         with self.transaction() as c:
             cur = c.execute(
                 "INSERT INTO ledger_records (source, source_ref, version, state, record,"
-                " original, content_hash, organization_id, size, spooled, reason, acked, work,"
-                " created_at, updated_at, collector) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,1,?,?,?)"
+                " original, content_hash, input_hash, organization_id, size, spooled, reason,"
+                " acked, work, created_at, updated_at, collector)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0,1,?,?,?)"
                 " ON CONFLICT (source, source_ref, version) DO NOTHING RETURNING id",
                 (
                     record.source,
@@ -49,7 +51,8 @@ class RecordTransitions(LedgerStore):
                     state,
                     doc,
                     doc,
-                    record.content_hash,
+                    content_hash,
+                    content_hash,  # the input's: kept while the transforms change the other
                     record.organization_id,
                     record.total_size,
                     int(state == "received"),
@@ -169,6 +172,7 @@ class RecordTransitions(LedgerStore):
         scope: DedupeScope,
         check_duplicates: bool = True,
         record: DocumentRecord | None = None,
+        reproducible: bool = True,
     ) -> tuple[Literal["deliver", "duplicate", "wait"], LedgerEntry | None]:
         """Atomically decide a ready record's fate: a duplicate of an earlier delivery,
         wait (the same content is being delivered right now by another worker), or
@@ -176,7 +180,9 @@ class RecordTransitions(LedgerStore):
 
         ``record`` (the transformed record) is stored in the same transaction -- as
         ``ready`` when the answer is duplicate or wait -- which saves the separate commit
-        of the ``ready`` state on the common path.
+        of the ``ready`` state on the common path. Not ``reproducible`` (a transform may
+        give other content for the same input next time: an extraction that timed out)
+        forgets the record's input hash, so :meth:`landed_input` never names it.
         """
         now = time.time()
         with self.transaction() as c:
@@ -198,6 +204,8 @@ class RecordTransitions(LedgerStore):
                     found = LedgerEntry.from_row(row)
                     decision = "wait" if found.state == "delivering" else "duplicate"
             state = "delivering" if decision == "deliver" else "ready"
+            if not reproducible:
+                c.execute("UPDATE ledger_records SET input_hash=NULL WHERE id=?", (record_id,))
             if record is not None:
                 c.execute(
                     "UPDATE ledger_records SET state=?, record=?, content_hash=?,"

@@ -21,6 +21,8 @@ log = logging.getLogger("itglue_ingest.engine")
 LOG_EVERY = 60.0  # seconds between two "waiting" lines for the same reason
 GIB = 1024**3
 SPOOL_FULL = "spool full"
+ESTIMATE_AGE = 1.0  # seconds the spool's load is estimated between two ledger queries
+EXACT_AGE = 0.02  # ... and how old the ledger's answer may be when the estimate is full
 
 
 def default_min_free(folder: Path) -> int:
@@ -61,6 +63,12 @@ class BackPressure:
         self._stopping = stopping
         self._space = threading.Condition()
         self._logged: dict[str, float] = {}  # reason -> when it was last logged
+        # The spool's load as the ledger last said, plus what was spooled since: never
+        # less than the truth (records only leave it meanwhile), so the ledger is asked
+        # once a second, and again only when this estimate reaches a bound.
+        self._load_lock = threading.Lock()
+        self._load: tuple[int, int] | None = None
+        self._load_at = 0.0  # monotonic
 
     def full(self) -> str | None:
         """Why a source must wait before spooling more, or None."""
@@ -70,10 +78,29 @@ class BackPressure:
             return f"less than [state] min_free_bytes = {self._min_free} bytes free"
         # records of disabled or removed sources wait for their ack until the source is
         # back: they cannot make room, so they do not count (they would block every emit)
-        records, size = self._ledger.spool_load(self._sources)
-        if records >= self._max_records or size >= self._max_bytes:
+        if self._over(self._estimate(exact=False)) and self._over(self._estimate(exact=True)):
             return SPOOL_FULL
         return None
+
+    def _over(self, load: tuple[int, int]) -> bool:
+        return load[0] >= self._max_records or load[1] >= self._max_bytes
+
+    def _estimate(self, *, exact: bool) -> tuple[int, int]:
+        """The spool's load: the ledger's answer (``exact``: asked now, unless it was in
+        the last ``EXACT_AGE`` seconds) or the estimate."""
+        now = time.monotonic()
+        with self._load_lock:
+            age = now - self._load_at
+            if self._load is None or age >= (EXACT_AGE if exact else ESTIMATE_AGE):
+                self._load = self._ledger.spool_load(self._sources)
+                self._load_at = now
+            return self._load
+
+    def spooled(self, size: int) -> None:
+        """A record of ``size`` bytes now holds spool space (its row is committed)."""
+        with self._load_lock:
+            if self._load is not None:
+                self._load = (self._load[0] + 1, self._load[1] + size)
 
     def wait_for_space(self) -> None:
         """Block an emitting source while the spool is full (until ``stopping``).

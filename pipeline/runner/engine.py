@@ -304,6 +304,7 @@ class Engine:
         Meanwhile the metadata cache is refreshed every ``[cache] refresh_interval``."""
         assert self._scheduler is not None, "engine is closed"
         self.recover()
+        self._prepare_transforms()
         interval = self.settings.cache.refresh_interval
         refreshes = [
             CacheRefreshLoop(self.context, interval, stop, name or None)
@@ -320,6 +321,14 @@ class Engine:
                 stop.set()  # also when the scheduler failed: the refresh threads end
                 for refresh in refreshes:
                     refresh.join(1.0)
+
+    def _prepare_transforms(self) -> None:
+        """Let the transforms get ready before the first record (see Transform.prepare)."""
+        for transform in self.transforms:
+            try:
+                transform.prepare()
+            except Exception:
+                log.exception("transform %s raised while getting ready", transform.name)
 
     def observed_parts(self) -> EngineParts:
         """What the metrics and health endpoints read of this engine."""

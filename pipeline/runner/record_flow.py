@@ -4,7 +4,9 @@ before the next step::
     received --transforms--> ready --dedupe--> delivering --sink.deliver--> delivered
              --source.ack--> done (spool freed)
 
-(``ready`` and the dedupe decision are committed in one transaction.) A change is made
+(``ready`` and the dedupe decision are committed in one transaction; a received record
+whose input landed before goes straight to ``duplicate``, see
+:meth:`RecordFlow._landed_before`.) A change is made
 durable (``ledger.sync``, one fsync shared by every thread waiting for it) before
 anything outside relies on it: the sink's API writes, a hook, the source's post-action.
 What an exception
@@ -47,6 +49,9 @@ from .storage import StorageError, StorageTrouble, storage_error
 
 ENGINE_ERROR_LIMIT = 5  # unexpected engine errors on one record before it is set aside
 REREAD_WAIT = 2.0  # seconds a record spooled elsewhere waits for its source's re-read
+# transform outcomes (metadata["transform_outcomes"]) after which the same input may give
+# other content next time: such a record is never a duplicate by its input alone
+UNREPRODUCIBLE = frozenset({"timeout", "crashed"})
 log = logging.getLogger("itglue_ingest.engine")
 
 
@@ -147,6 +152,8 @@ class RecordFlow:
         self._ownership = ownership if ownership is not None else Ownership(sources)
         # set when collectors share the ledger: a record may name another one's spool
         self._spool = spool
+        # the transform that routes alone (see _route_alone); False: not looked for yet
+        self._router: Transform | Literal[False] | None = False
 
     def backoff(self, attempts: int) -> float:
         """Exponential from ``retry_base`` to ``retry_max`` seconds, jittered."""
@@ -168,6 +175,8 @@ class RecordFlow:
         extra = {"record_id": record_id, "source": entry.source}
         unsaved = False  # transformed, "ready" not committed yet (claim commits it)
         if state == "received":
+            if self._landed_before(entry, record):
+                return
             nxt = self._transform(entry, record)
             if nxt is None:
                 return
@@ -269,8 +278,55 @@ class RecordFlow:
             record.id = entry.id
         return record
 
+    def _landed_before(self, entry: LedgerEntry, record: DocumentRecord) -> bool:
+        """A received record whose input (the same bytes and sections as they arrived) a
+        landed record had is that one's duplicate, found without transforming it again
+        (extraction is what a re-dropped file cost): by the content alone with
+        ``dedupe_scope = "global"``; in the same organization and target, asked of the
+        routing transform alone (when it can answer without the transforms before it),
+        with ``"organization"``. Anything else goes the whole way (:meth:`_dedupe`)."""
+        if not (record.files or record.sections):
+            return False
+        key = record.content_hash
+        original = self.ledger.landed_input(key, other_than=entry.id)
+        if original is not None and self.settings.dedupe_scope == "organization":
+            routed = self._route_alone(entry, record)
+            if routed is None:
+                return False
+            record = routed
+            original = self.ledger.landed_input(
+                key,
+                other_than=entry.id,
+                organization_id=record.organization_id,
+                target_key=target_key(record),
+            )
+        if original is None:
+            return False
+        self._duplicate(entry, record, f"ledger:{original}", save=True)
+        return True
+
+    def _route_alone(self, entry: LedgerEntry, record: DocumentRecord) -> DocumentRecord | None:
+        """The record routed by the routing transform alone, if one can (else None)."""
+        if self._router is False:
+            names = [t.name for t in self.transforms]
+            self._router = next(
+                (t for i, t in enumerate(self.transforms) if t.routes_alone(names[:i])), None
+            )
+        router = self._router
+        if router is None or router is False:
+            return None
+        try:
+            routed = router.apply(record)
+        except Exception:  # the transforms in their order meet it again, and report it
+            return None
+        if not isinstance(routed, DocumentRecord):
+            return None
+        routed.id = entry.id
+        return routed
+
     def _dedupe(self, entry: LedgerEntry, record: DocumentRecord, *, save: bool) -> str:
         check = bool(record.files or record.sections)
+        outcomes = record.metadata.get("transform_outcomes")
         decision, original = self.ledger.claim_delivery(
             entry.id,
             content_hash=record.content_hash,
@@ -279,6 +335,9 @@ class RecordFlow:
             scope=self.settings.dedupe_scope,
             check_duplicates=check,
             record=record if save else None,
+            reproducible=not (
+                isinstance(outcomes, dict) and not UNREPRODUCIBLE.isdisjoint(outcomes.values())
+            ),
         )
         if decision == "duplicate":
             assert original is not None
@@ -302,8 +361,20 @@ class RecordFlow:
                 return "duplicate"
         return "deliver"
 
-    def _duplicate(self, entry: LedgerEntry, record: DocumentRecord, existing: str) -> None:
-        self.ledger.update(entry.id, "duplicate", duplicate_of=existing, acked=False)
+    def _duplicate(
+        self, entry: LedgerEntry, record: DocumentRecord, existing: str, *, save: bool = False
+    ) -> None:
+        if save:  # the record as routed (found a duplicate before the transforms)
+            self.ledger.update(
+                entry.id,
+                "duplicate",
+                record=record,
+                target_key=target_key(record),
+                duplicate_of=existing,
+                acked=False,
+            )
+        else:
+            self.ledger.update(entry.id, "duplicate", duplicate_of=existing, acked=False)
         self.ledger.sync()  # before the hook and the post-action
         self.stats.count("duplicate")
         self.tally.duplicate(entry.source)

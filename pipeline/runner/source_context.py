@@ -169,6 +169,7 @@ class EngineSourceContext:
         if not inserted:  # emitted concurrently by another thread of this source
             eng.pressure.free_unreferenced(b.sha256 for b in blobs)
             return EmitResult("known", record_id, state)
+        eng.pressure.spooled(record.total_size)
         eng.notify_work()
         eng.stats.count("received")
         eng.tally.received(self.source_name)

@@ -147,12 +147,19 @@ class ExtractionPool:
     def __init__(self, *, workers: int, timeout: float, memory_limit: int) -> None:
         self.timeout = timeout
         self.memory_limit = memory_limit
+        self.workers = workers
         self._slots = threading.BoundedSemaphore(workers)
         self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
         self._lock = threading.Lock()
         self._busy: set[_Worker] = set()
         self._closed = False
         self.replaced = 0  # workers killed or lost and replaced (for tests and status)
+
+    def prestart(self) -> None:
+        """Start every worker the pool may use (they get ready in the background)."""
+        with self._lock:
+            while not self._closed and self._idle.qsize() + len(self._busy) < self.workers:
+                self._idle.put(_Worker(self.memory_limit))
 
     def run(self, extractor: Extractor, path: Path, limits: ExtractLimits) -> Outcome:
         """Run ``extractor(path, limits)`` in a worker; never raises for the file's sake."""

@@ -115,6 +115,11 @@ class ExtractTransform(Transform):
                 )
             return self._pool
 
+    def prepare(self) -> None:
+        """Start the workers now: a worker's interpreter takes seconds to start on a
+        busy host, which the first files dropped into an idle daemon would wait for."""
+        self.pool.prestart()
+
     def close(self) -> None:
         with self._pool_lock:
             pool, self._pool = self._pool, None

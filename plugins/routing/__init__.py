@@ -40,7 +40,7 @@ import difflib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from core_client import exceptions as itg
@@ -85,6 +85,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("itglue_ingest.routing")
+# the metadata keys the mime and extract transforms write (see RouteTransform.routes_alone)
+WRITTEN_AHEAD = frozenset({TEXT_KEY, "extract", "transform_outcomes"})
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -448,6 +450,22 @@ class RouteTransform(Transform):
         )
         self.router = Router(opts, context)
         context.add_plugin(self.router)
+
+    def routes_alone(self, before: Sequence[str]) -> bool:
+        """True when only built-in routers answer, with no ``[routing.auto]`` and no rule
+        reading what ``mime`` and ``extract`` (the only transforms allowed ahead) change:
+        the text, the files' names and types, the metadata they write."""
+        opts = self.router.options
+        if not set(before) <= {"mime", "extract"} or opts.auto.enabled:
+            return False
+        if not all(isinstance(p, Router) for p in self.context.routers()):
+            return False
+        for rule in opts.rules:
+            for field_name in rule.match:
+                top = field_name.split(".")[1] if field_name.startswith("metadata.") else ""
+                if field_name in ("text", "file_name", "mime_type") or top in WRITTEN_AHEAD:
+                    return False
+        return True
 
     def apply(self, record: DocumentRecord) -> DocumentRecord:
         route = self.context.route(record)

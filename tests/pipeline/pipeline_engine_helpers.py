@@ -124,6 +124,23 @@ class TagTransform(Transform):
         return record.model_copy(update={"metadata": {**record.metadata, "trail": trail}})
 
 
+class OutcomeOptions(TransformOptions):
+    outcome: str = "ok"
+
+
+class OutcomeTransform(Transform):
+    """Reports ``outcome`` in ``metadata["transform_outcomes"]`` (as ``extract`` does)
+    and counts its calls in ``metadata["runs"]``."""
+
+    options_model = OutcomeOptions
+
+    def apply(self, record: DocumentRecord) -> DocumentRecord:
+        outcomes = {**record.metadata.get("transform_outcomes", {})}
+        outcomes[self.name] = self.options.outcome
+        metadata = {**record.metadata, "transform_outcomes": outcomes, "runs": 1}
+        return record.model_copy(update={"metadata": metadata})
+
+
 class PickyTransform(Transform):
     """Rejects names containing "reject", raises a bug on "boom"."""
 
@@ -237,6 +254,7 @@ class EnginePlugins:
         register("tag1", TagTransform)
         register("tag2", TagTransform)
         register("picky", PickyTransform)
+        register("outcome", OutcomeTransform)
 
     @pipeline.hookimpl
     def ingest_register_sinks(self, register: Any) -> None:

@@ -154,6 +154,33 @@ def test_claim_delivery_dedupe_scopes(ledger: Ledger) -> None:
     assert claim(third, "2", "global") == "duplicate"
 
 
+def test_landed_input_names_a_delivered_record_with_that_input(ledger: Ledger) -> None:
+    a, _, _ = ledger.insert(rec("a", content="same", org="1"))
+    b, _, _ = ledger.insert(rec("b", content="same", org="1"))
+    key = rec("a", content="same").content_hash  # the input's, as inserted
+    assert ledger.landed_input(key, other_than=b) is None  # nothing landed yet
+    transformed = rec("a", content="same", org="1").model_copy(update={"sections": []})
+    ledger.claim_delivery(
+        a, content_hash="after-the-transforms", organization_id="1", target_key="",
+        scope="organization", record=transformed,
+    )  # fmt: skip
+    ledger.update(a, "delivered")
+    assert ledger.landed_input(key, other_than=b) == a  # the input hash outlives the claim
+    assert ledger.landed_input(key, other_than=a) is None  # never itself
+    assert ledger.landed_input(key, other_than=b, organization_id="1", target_key="") == a
+    assert ledger.landed_input(key, other_than=b, organization_id="2", target_key="") is None
+    assert ledger.landed_input(key, other_than=b, organization_id="1", target_key="x") is None
+    ledger.update(a, "done", acked=True)
+    assert ledger.landed_input(key, other_than=b) == a
+    c, _, _ = ledger.insert(rec("c", content="other", org="1"))
+    ledger.claim_delivery(
+        c, content_hash="h", organization_id="1", target_key="", scope="organization",
+        reproducible=False,
+    )  # fmt: skip
+    ledger.update(c, "delivered")
+    assert ledger.landed_input(rec("c", content="other").content_hash, other_than=b) is None
+
+
 def test_step_journal_and_checkpoints_survive_reopen(make_database: DatabaseFactory) -> None:
     lg = Ledger(make_database("ledger"))
     rid, _, _ = lg.insert(rec("a"))
