@@ -88,7 +88,15 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
         ),
         (
             ["--only", "cost", "--acquires", "2000"],
-            [rf"limiter cost, 2,000 acquires / 4 threads: 300 s window {NUMBER}/s, 1 s window"],
+            [rf"limiter cost \(file\), 2,000 acquires / 4 threads: 300 s window {NUMBER}/s"],
+        ),
+        (
+            ["--only", "configured", "--requests", "20", "--backend", "postgresql"],
+            [rf"configured: 20 requests, 0 failed, {NUMBER} s; {NUMBER}% of the ceiling"],
+        ),
+        (
+            ["--only", "fleet", "--collectors", "1", "--windows", "1", "--fleet-window", "2"],
+            [rf"fleet, 1 collector: {NUMBER} of 20 requests \({NUMBER}% of the budget\), 429s"],
         ),
     ],
     "bench_client_download_memory": [
