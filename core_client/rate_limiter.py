@@ -203,6 +203,7 @@ class RateLimiter:
         )
         self._clock = clock
         slot_width = (window + self.margin) / (SLOTS - 1)
+        self.slot_width = slot_width
         self._store: Store
         if state_database is not None:
             from .rate_state_postgres import PostgresStore  # psycopg: only when used
@@ -217,6 +218,11 @@ class RateLimiter:
             self.shared_state = None
         self.state_path = state_path
         self._unreachable_since: float | None = None  # the outage being waited out
+        # one thread of this process asks the shared window at a time: threads that all
+        # wake for the same freed slot would otherwise each pay a store transaction (a
+        # database round trip or more) to learn that one of them got it
+        self._turn = threading.Lock()
+        self._turn_sleeps = 0  # how often the thread holding the turn slept for the budget
         self._closed = threading.Event()
         self._stats_lock = threading.Lock()
         self._sent = threading.local()  # this thread's request: its slot, a probe?
@@ -244,7 +250,18 @@ class RateLimiter:
     def acquire(self) -> float:
         """Block until a request may be sent and record it; returns the seconds waited."""
         started = time.monotonic()
-        waited = 0.0
+        sleeps = self._turn_sleeps
+        while not self._turn.acquire(timeout=0.25):
+            if self._closed.is_set():
+                raise ClientClosedError("the client was closed while waiting for the rate limiter")
+        try:
+            # queued behind a thread that waited for the budget: this one waited for it too
+            queued = self._turn_sleeps != sleeps
+            return self._acquire(started, time.monotonic() - started if queued else 0.0)
+        finally:
+            self._turn.release()
+
+    def _acquire(self, started: float, waited: float) -> float:
         first = True
         while True:
             if self._closed.is_set():
@@ -281,6 +298,7 @@ class RateLimiter:
                 log.debug("rate limiter: waiting %.3f s", wait, extra={"wait_s": round(wait, 3)})
                 first = False
             # sleep in short slices: another process may free budget, close() may come
+            self._turn_sleeps += 1
             if self._closed.wait(min(wait, 1.0)):
                 raise ClientClosedError("the client was closed while waiting for the rate limiter")
             waited = time.monotonic() - started
@@ -380,6 +398,8 @@ class RateLimiter:
         sent_slot = self._answered()
         probe = getattr(self._sent, "probe", False)
         self._sent.probe = False
+        if not probe and sent_slot == math.floor(self._clock() / self.slot_width):
+            return  # answered in the slot it was sent in: counted there already
 
         def grow(state: WindowState) -> None:
             now = self._clock()

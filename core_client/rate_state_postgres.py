@@ -44,15 +44,20 @@ MIGRATIONS: Migrations = {
     ]
 }
 
-# the header columns in rate_state._HEADER_FIELDS order, then the ring
+# the header columns in rate_state._HEADER_FIELDS order, then the ring; one row always
+# (NULLs: no budget yet), and in the same round trip: losing the last decisions to a
+# server crash costs nothing worth a WAL flush per request (the window refills from the
+# answers), so this transaction commits without waiting for one
 _SELECT = (
     "SELECT slot_width, head, total, last_sent, pause_until, probe_until, calm_until,"
-    " refused_since, recovery, estimate, probe_run, ring FROM rate_window WHERE instance = ?"
+    " refused_since, recovery, estimate, probe_run, ring"
+    " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS s"
+    " LEFT JOIN rate_window ON instance = ?"
 )
 _UPSERT = (
     "INSERT INTO rate_window (instance, slot_width, head, total, last_sent, pause_until,"
     " probe_until, calm_until, refused_since, recovery, estimate, probe_run, ring)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::integer[])"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS integer[]))"
     " ON CONFLICT (instance) DO UPDATE SET slot_width = excluded.slot_width,"
     " head = excluded.head, total = excluded.total, last_sent = excluded.last_sent,"
     " pause_until = excluded.pause_until, probe_until = excluded.probe_until,"
@@ -78,9 +83,8 @@ class PostgresStore(Store):
         database.migrate("ratelimit", MIGRATIONS)
 
     def _load(self, conn: Any) -> WindowState:
-        row = conn.execute(_SELECT, (self.name,)).fetchone()
-        if row is not None:
-            *header, ring = row
+        *header, ring = conn.execute(_SELECT, (self.name,)).fetchone()
+        if ring is not None:
             if header[0] == self.slot_width and len(ring) == SLOTS:
                 fields = dict(zip(_HEADER_FIELDS, header, strict=True))
                 return WindowState(**fields, ring=_Ring(list(ring)))
@@ -98,15 +102,14 @@ class PostgresStore(Store):
             raise RuntimeError("a PostgreSQL rate budget cannot cross a fork: open one per process")
         try:
             with self.database.transaction() as conn:
-                # losing the last decisions to a server crash costs nothing worth a
-                # WAL flush per request: the budget is counted again from the answers
-                conn.execute("SET LOCAL synchronous_commit = off")
                 state = self._load(conn)
                 before = (state.header(), state.ring.cells())
                 result = fn(state)
                 after = (state.header(), state.ring.cells())
                 if after != before:
-                    conn.execute(_UPSERT, (self.name, *after[0], after[1]))
+                    # the ring as an array literal: cheaper to send than 301 parameters
+                    ring = "{" + ",".join(map(str, after[1])) + "}"
+                    conn.execute(_UPSERT, (self.name, *after[0], ring))
                 return result
         except Exception as e:
             if self._closed.is_set():  # close() took the pool from under a waiter
