@@ -173,6 +173,7 @@ class RecordTransitions(LedgerStore):
         check_duplicates: bool = True,
         record: DocumentRecord | None = None,
         reproducible: bool = True,
+        input_hash: str | None = None,
     ) -> tuple[Literal["deliver", "duplicate", "wait"], LedgerEntry | None]:
         """Atomically decide a ready record's fate: a duplicate of an earlier delivery,
         wait (the same content is being delivered right now by another worker), or
@@ -182,7 +183,8 @@ class RecordTransitions(LedgerStore):
         ``ready`` when the answer is duplicate or wait -- which saves the separate commit
         of the ``ready`` state on the common path. Not ``reproducible`` (a transform may
         give other content for the same input next time: an extraction that timed out)
-        forgets the record's input hash, so :meth:`landed_input` never names it.
+        forgets the record's input hash, so :meth:`landed_input` never names it;
+        ``input_hash`` replaces it (the input's hash in the instance the record goes to).
         """
         now = time.time()
         with self.transaction() as c:
@@ -204,8 +206,11 @@ class RecordTransitions(LedgerStore):
                     found = LedgerEntry.from_row(row)
                     decision = "wait" if found.state == "delivering" else "duplicate"
             state = "delivering" if decision == "deliver" else "ready"
-            if not reproducible:
-                c.execute("UPDATE ledger_records SET input_hash=NULL WHERE id=?", (record_id,))
+            if not reproducible or input_hash is not None:
+                c.execute(
+                    "UPDATE ledger_records SET input_hash=? WHERE id=?",
+                    (input_hash if reproducible else None, record_id),
+                )
             if record is not None:
                 c.execute(
                     "UPDATE ledger_records SET state=?, record=?, content_hash=?,"

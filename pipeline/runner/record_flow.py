@@ -105,6 +105,12 @@ def retry_after_of(e: BaseException) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def input_key(received: DocumentRecord, instance: str | None) -> str:
+    """The ledger's ``input_hash`` of a record as it arrived, going to ``instance``: the
+    same content lands once in each IT Glue instance."""
+    return received.model_copy(update={"instance": instance}).content_hash
+
+
 def target_key(record: DocumentRecord) -> str:
     """The part of the dedupe key beyond the organization: where in it the files go."""
     t = record.target
@@ -174,9 +180,11 @@ class RecordFlow:
         read_back = state in ("delivered", "duplicate", "failed") and not entry.acked
         extra = {"record_id": record_id, "source": entry.source}
         unsaved = False  # transformed, "ready" not committed yet (claim commits it)
+        received: DocumentRecord | None = None  # as it arrived, when at hand
         if state == "received":
             if self._landed_before(entry, record):
                 return
+            received = record
             nxt = self._transform(entry, record)
             if nxt is None:
                 return
@@ -190,7 +198,7 @@ class RecordFlow:
                         entry.id, "ready", record=record, target_key=target_key(record)
                     )
                 return
-            decision = self._dedupe(entry, record, save=unsaved)
+            decision = self._dedupe(entry, record, save=unsaved, received=received)
             if decision != "deliver":
                 return
             state = "delivering"
@@ -280,29 +288,32 @@ class RecordFlow:
 
     def _landed_before(self, entry: LedgerEntry, record: DocumentRecord) -> bool:
         """A received record whose input (the same bytes and sections as they arrived) a
-        landed record had is that one's duplicate, found without transforming it again
-        (extraction is what a re-dropped file cost): by the content alone with
-        ``dedupe_scope = "global"``; in the same organization and target, asked of the
-        routing transform alone (when it can answer without the transforms before it),
-        with ``"organization"``. Anything else goes the whole way (:meth:`_dedupe`)."""
+        landed record had in the same IT Glue instance is that one's duplicate, found
+        without transforming it again (extraction is what a re-dropped file cost): with
+        ``dedupe_scope = "global"``, or in the same organization and target with
+        ``"organization"``. Where it goes is asked of the routing transform alone (when it
+        can answer without the transforms before it); anything else goes the whole way
+        (:meth:`_dedupe`)."""
         if not (record.files or record.sections):
             return False
-        key = record.content_hash
-        original = self.ledger.landed_input(key, other_than=entry.id)
-        if original is not None and self.settings.dedupe_scope == "organization":
-            routed = self._route_alone(entry, record)
-            if routed is None:
-                return False
-            record = routed
+        if self.ledger.landed_input(record.content_hash, other_than=entry.id) is None:
+            return False  # new content (or routed to another instance: the whole way)
+        routed = self._route_alone(entry, record)  # the instance, the organization
+        if routed is None:
+            return False
+        key = input_key(record, routed.instance)
+        if self.settings.dedupe_scope == "organization":
             original = self.ledger.landed_input(
                 key,
                 other_than=entry.id,
-                organization_id=record.organization_id,
-                target_key=target_key(record),
+                organization_id=routed.organization_id,
+                target_key=target_key(routed),
             )
+        else:
+            original = self.ledger.landed_input(key, other_than=entry.id)
         if original is None:
             return False
-        self._duplicate(entry, record, f"ledger:{original}", save=True)
+        self._duplicate(entry, routed, f"ledger:{original}", save=True)
         return True
 
     def _route_alone(self, entry: LedgerEntry, record: DocumentRecord) -> DocumentRecord | None:
@@ -324,9 +335,18 @@ class RecordFlow:
         routed.id = entry.id
         return routed
 
-    def _dedupe(self, entry: LedgerEntry, record: DocumentRecord, *, save: bool) -> str:
+    def _dedupe(
+        self,
+        entry: LedgerEntry,
+        record: DocumentRecord,
+        *,
+        save: bool,
+        received: DocumentRecord | None = None,
+    ) -> str:
         check = bool(record.files or record.sections)
         outcomes = record.metadata.get("transform_outcomes")
+        if received is None:  # resumed after a restart: the record as it arrived
+            received = DocumentRecord.model_validate_json(entry.original_json or entry.record_json)
         decision, original = self.ledger.claim_delivery(
             entry.id,
             content_hash=record.content_hash,
@@ -338,6 +358,7 @@ class RecordFlow:
             reproducible=not (
                 isinstance(outcomes, dict) and not UNREPRODUCIBLE.isdisjoint(outcomes.values())
             ),
+            input_hash=input_key(received, record.instance),
         )
         if decision == "duplicate":
             assert original is not None

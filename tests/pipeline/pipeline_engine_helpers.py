@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,6 +99,7 @@ class DirSource(Source):
 
 class OrgOptions(TransformOptions):
     default: str = "1"
+    instance_from_name: bool = False  # "a-1.txt" goes to instance "a"
 
 
 class OrgTransform(Transform):
@@ -105,9 +107,15 @@ class OrgTransform(Transform):
 
     options_model = OrgOptions
 
+    def routes_alone(self, before: Sequence[str]) -> bool:
+        return not before  # it reads only what the source set
+
     def apply(self, record: DocumentRecord) -> DocumentRecord:
         org = record.metadata.get("organization_id") or self.options.default
-        return record.model_copy(update={"organization_id": str(org)})
+        update: dict[str, Any] = {"organization_id": str(org)}
+        if self.options.instance_from_name:
+            update["instance"] = record.source_ref.split("-")[0]
+        return record.model_copy(update=update)
 
 
 class TagOptions(TransformOptions):

@@ -16,20 +16,23 @@ from tests.pipeline.test_engine import make_settings, write
 
 
 @pytest.mark.parametrize(
-    ("scope", "outcome", "transformed"),
+    ("scope", "order", "outcome", "transformed"),
     [
-        ("global", "ok", False),
-        ("global", "timeout", True),  # the same bytes may extract to more text next time
-        ("global", "crashed", True),
-        ("organization", "ok", True),  # no transform routes alone: the whole way
+        ("global", ["org", "outcome"], "ok", False),
+        ("organization", ["org", "outcome"], "ok", False),
+        ("global", ["org", "outcome"], "timeout", True),  # more text next time, maybe
+        ("organization", ["org", "outcome"], "crashed", True),
+        # the routing transform reads what another one may change: the whole way
+        ("organization", ["outcome", "org"], "ok", True),
+        ("global", ["outcome", "org"], "ok", True),  # (it may choose the instance)
     ],
 )
 def test_a_known_input_skips_the_transforms_when_that_is_exact(
-    tmp_path: Path, scope: str, outcome: str, transformed: bool
+    tmp_path: Path, scope: str, order: list[str], outcome: str, transformed: bool
 ) -> None:
     s = make_settings(
         tmp_path,
-        pipeline_opts={"transforms": ["org", "outcome"], "dedupe_scope": scope},
+        pipeline_opts={"transforms": order, "dedupe_scope": scope},
         transforms={"outcome": {"outcome": outcome}},
     )
     write(tmp_path / "inbox", "a.txt", "same bytes")
@@ -45,3 +48,24 @@ def test_a_known_input_skips_the_transforms_when_that_is_exact(
     assert dup.acked and dup.duplicate_of == f"ledger:{first.id}"
     assert rec.duplicate == [("b.txt", f"ledger:{first.id}")]
     assert ("runs" in json.loads(dup.record_json)["metadata"]) is transformed
+
+
+def test_the_same_input_lands_once_in_each_instance(tmp_path: Path) -> None:
+    s = make_settings(
+        tmp_path,
+        pipeline_opts={"transforms": ["org", "outcome"], "dedupe_scope": "global"},
+        transforms={"org": {"instance_from_name": True}},
+    )
+    write(tmp_path / "inbox", "a-1.txt", "same bytes")
+    with Engine(s, plugin_manager(Recorder())) as engine:
+        assert engine.run_once().delivered == 1
+        write(tmp_path / "inbox", "b-1.txt", "same bytes")  # routed to another instance
+        summary = engine.run_once()
+        assert (summary.delivered, summary.duplicate, summary.failed) == (1, 0, 0)
+        write(tmp_path / "inbox", "a-2.txt", "same bytes")
+        summary = engine.run_once()
+        assert (summary.delivered, summary.duplicate, summary.failed) == (0, 1, 0)
+        entries = engine.ledger.changed_since(0)
+    (dup,) = [e for e in entries if e.state == "duplicate"]
+    (first,) = [e for e in entries if e.source_ref == "a-1.txt"]
+    assert dup.duplicate_of == f"ledger:{first.id}"
