@@ -241,3 +241,27 @@ def test_many_threads_insert_and_update(make_database: DatabaseFactory) -> None:
         assert all(lg.get_checkpoint("s", f"t{t}") == "39" for t in range(6))
     finally:
         lg.close()
+
+
+def test_journal_steps_taken_by_another_record(ledger: Ledger) -> None:
+    """The GLOB pattern of ``taken_by_another`` means the same on both backends (LIKE on
+    PostgreSQL, with its own wildcards taken literally)."""
+    a, _, _ = ledger.insert(rec("a"))
+    b, _, _ = ledger.insert(rec("b", content="y"))
+    ledger.journal(a).record("attachment:0", "att-1")
+    ledger.journal(a).record("doc_x", "d-1")
+    jb = ledger.journal(b)
+    assert jb.taken_by_another("attachment:*", "att-1")
+    assert not ledger.journal(a).taken_by_another("attachment:*", "att-1")  # its own
+    assert not jb.taken_by_another("document", "att-1")
+    assert jb.taken_by_another("doc?x", "d-1") and jb.taken_by_another("doc_x", "d-1")
+    assert not jb.taken_by_another("doc%", "d-1")  # '%' is no wildcard in a GLOB
+
+
+def test_transform_outcomes_are_counted_from_the_records(ledger: Ledger) -> None:
+    for ref, outcome in (("a", "ok"), ("b", "ok"), ("c", "timeout")):
+        r = rec(ref, content=ref)
+        r.metadata["transform_outcomes"] = {"extract": outcome}
+        ledger.insert(r)
+    ledger.insert(rec("d", content="d"))  # nothing reported
+    assert ledger.transform_outcomes() == {"extract": {"ok": 2, "timeout": 1}}
