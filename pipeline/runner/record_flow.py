@@ -190,9 +190,12 @@ class RecordFlow:
                 return
             record, state, unsaved = nxt, "ready", True
         if state == "ready":
-            if self._winding_down.is_set() or not self._ownership.owns(entry.source):
-                # shutting down, or the source went to another collector: do not start
-                # a new delivery
+            if not self._ownership.owns(entry.source):
+                # the source went to another collector meanwhile: the record is its now
+                # (it transforms it again); not a word written to it here
+                return
+            if self._winding_down.is_set():
+                # shutting down: do not start a new delivery
                 if unsaved:
                     self.ledger.update(
                         entry.id, "ready", record=record, target_key=target_key(record)

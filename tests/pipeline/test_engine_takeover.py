@@ -9,7 +9,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pipeline
 from core_client.postgres import PostgresDatabase
+from pipeline import DocumentRecord, Transform
 from pipeline.leases import Leases
 from pipeline.runner import Engine
 from pipeline.settings import Settings, parse_settings
@@ -19,7 +21,13 @@ from tests.waiting import wait_for
 
 
 def collector(
-    tmp_path: Path, dsn: str, name: str, *, failures: int = 0, lease: float = 30.0
+    tmp_path: Path,
+    dsn: str,
+    name: str,
+    *,
+    failures: int = 0,
+    lease: float = 30.0,
+    transforms: tuple[str, ...] = ("org",),
 ) -> Settings:
     return parse_settings(
         {
@@ -31,7 +39,7 @@ def collector(
                 "lease_seconds": lease,
             },
             "pipeline": {
-                "transforms": ["org"],
+                "transforms": list(transforms),
                 "sink": "store",
                 "retry_base": 0.02,
                 "retry_max": 0.05,
@@ -42,6 +50,36 @@ def collector(
             "sources": [{"name": "inbox", "type": "dir", "path": str(tmp_path / "inbox")}],
         }
     )
+
+
+class GateTransform(Transform):
+    """Holds every record until the test opens the gate (a long transform: OCR...)."""
+
+    entered = threading.Event()
+    gate = threading.Event()
+    left = threading.Event()
+
+    def apply(self, record: DocumentRecord) -> DocumentRecord:
+        GateTransform.entered.set()
+        GateTransform.gate.wait(30)
+        GateTransform.left.set()
+        return record.model_copy(update={"name": record.name + " (transformed)"})
+
+
+class GatePlugin:
+    @pipeline.hookimpl
+    def ingest_register_transforms(self, register: Any) -> None:
+        register("gate", GateTransform)
+
+
+def take_over(dsn: str, collector: str) -> None:
+    """Collector ``collector`` takes every source, as if the owner's lease had run out."""
+    expire(dsn)
+    db = PostgresDatabase(dsn, component="leases")
+    try:
+        Leases(db, collector, 30.0).claim(["inbox"])
+    finally:
+        db.close()
 
 
 def expire(dsn: str) -> None:
@@ -115,3 +153,32 @@ def test_an_engine_whose_source_was_taken_stops_it_until_it_gets_it_back(
             runner.join(30)
     landed: list[Any] = [name for _, _, name, _ in store_attachments(tmp_path / "store.db")]
     assert sorted(landed) == ["after.txt", "before.txt"]
+
+
+def test_a_record_transformed_after_its_source_went_elsewhere_is_left_alone(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """A transform outlasts the lease: what it made is not written to the record, which
+    is the new owner's now (it transforms it itself)."""
+    dsn = postgres_server.create_database()
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "slow.txt").write_text("slow")
+    settings = collector(tmp_path, dsn, "a", lease=3.0, transforms=("gate", "org"))
+    stop = threading.Event()
+    with Engine(settings, plugin_manager(GatePlugin())) as a:
+        runner = threading.Thread(target=a.run, args=(stop,))
+        runner.start()
+        try:
+            assert GateTransform.entered.wait(30)
+            take_over(dsn, "b")
+            wait_for(lambda: not a.ownership.owns("inbox"), timeout=30)
+            GateTransform.gate.set()
+            assert GateTransform.left.wait(30)
+            wait_for(lambda: not a._pool.busy(), timeout=30)
+            entry = a.ledger.find("inbox", "slow.txt")
+            assert entry is not None
+            assert entry.state == "received"
+            assert entry.record().name == "slow"  # b transforms it from the start
+        finally:
+            stop.set()
+            runner.join(30)
