@@ -218,6 +218,12 @@ class Fleet:
         self.emu.set_faults()
         try:
             wait_for(done, timeout=timeout, interval=0.2, message="the backlog to be worked off")
+            # both up (their handlers installed): a SIGTERM is then a clean stop
+            wait_for(
+                lambda: all(self.ready(n) for n in self.procs),
+                timeout=120,
+                message="both collectors to be up",
+            )
         finally:
             codes = {}
             for name, proc in self.procs.items():
