@@ -75,7 +75,7 @@ class Takeover:
 
     killed: str
     to_lease: float
-    to_delivery: float
+    to_delivery: float | None  # None: nothing was left to deliver
 
 
 @dataclass
@@ -196,18 +196,21 @@ class Fleet:
         assert other is not None
         # counted from the standby's lease on: all the killed one sent has landed by then
         at_lease = self.delivered()
-        wait_for(
-            lambda: self.delivered() > at_lease,
-            timeout=60,
-            interval=0.02,
-            message="the standby's first delivery",
-        )
-        delivered_at = time.time()
-        took = Takeover(victim, other[1] - killed_at, delivered_at - killed_at)
+        to_delivery: float | None = None
+        if self.waiting():  # else the owner had delivered everything before it died
+            wait_for(
+                lambda: self.delivered() > at_lease,
+                timeout=60,
+                interval=0.02,
+                message="the standby's first delivery",
+            )
+            to_delivery = time.time() - killed_at
+        took = Takeover(victim, other[1] - killed_at, to_delivery)
         self.takeovers.append(took)
+        first = "nothing left" if to_delivery is None else f"{to_delivery:.2f} s"
         print(
             f"killed {victim}: {other[0]} held the lease after {took.to_lease:.2f} s,"
-            f" delivered after {took.to_delivery:.2f} s",
+            f" first delivery: {first}",
             flush=True,
         )
         self.start(victim)  # back as the standby (up by the next kill)
@@ -242,13 +245,22 @@ class Fleet:
     def faults_on(self) -> None:
         self.emu.set_faults(**FAULTS)
 
+    def waiting(self) -> list[Path]:
+        """Files still in the drop folder or a claim, not in ``processed``."""
+        return [p for p in self.drop.rglob("*") if p.is_file() and "processed" not in p.parts]
+
     def figures(self) -> list[str]:
         lease = [t.to_lease for t in self.takeovers]
-        first = [t.to_delivery for t in self.takeovers]
+        first = [t.to_delivery for t in self.takeovers if t.to_delivery is not None]
         return [
             f"takeovers {len(self.takeovers)}, lease_seconds {self.lease_seconds:g}",
-            f"kill -> standby holds the lease: median {statistics.median(lease):.2f} s,"
-            f" max {max(lease):.2f} s",
-            f"kill -> first delivery by the standby: median {statistics.median(first):.2f} s,"
-            f" max {max(first):.2f} s",
+            f"kill -> standby holds the lease: {_spread(lease)}",
+            f"kill -> first delivery by the standby: {_spread(first)}"
+            f" ({len(self.takeovers) - len(first)} kill(s) left nothing to deliver)",
         ]
+
+
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return f"median {statistics.median(values):.2f} s, max {max(values):.2f} s"

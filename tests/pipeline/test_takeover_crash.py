@@ -42,11 +42,6 @@ def ledger_counts(dsn: str) -> dict[str, dict[str, int]]:
         ledger.close()
 
 
-def waiting(drop: Path) -> list[Path]:
-    """Files still in the drop folder or a claim, not in ``processed``."""
-    return [p for p in drop.rglob("*") if p.is_file() and "processed" not in p.parts]
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_sigkill_of_the_owner_10_times_with_a_standby(
@@ -77,7 +72,7 @@ def test_sigkill_of_the_owner_10_times_with_a_standby(
             fleet.kill_owner(rounds)
         drop(len(names))
         codes = fleet.finish(
-            lambda: ledger_counts(dsn) == {SOURCE: {"done": FILES}} and not waiting(fleet.drop)
+            lambda: ledger_counts(dsn) == {SOURCE: {"done": FILES}} and not fleet.waiting()
         )
         generation = fleet.generation()
     finally:
@@ -95,4 +90,4 @@ def test_sigkill_of_the_owner_10_times_with_a_standby(
     assert len(state["documents"]) == FILES, "a document was made twice"
     for a in state["attachments"]:
         assert emulator.attachment_content(a["id"]) == contents[a["file-name"]]
-    assert waiting(fleet.drop) == []
+    assert fleet.waiting() == []
