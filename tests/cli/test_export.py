@@ -16,8 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from core_client import ITGlueClient
+from core_client.cache import MetadataCache
 from pipeline.commands.export import export
 from tests.child_process import child_env, python_module
+from tests.conftest import DatabaseFactory
 from tests.waiting import wait_for
 
 DOWNLOAD = "/_downloads/:id/:token"
@@ -47,6 +49,17 @@ def config(itglue_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         f'dir = "{tmp_path / "state"}"\n'
     )
     return path
+
+
+@pytest.fixture
+def config_on_state(config: Path, state_backend: str, state_location: str) -> Path:
+    """``config`` with its ``[state]`` on this test's backend: the organization's name
+    is resolved through the metadata cache there (checked after the export)."""
+    if state_backend == "postgresql":
+        config.write_text(
+            config.read_text() + f'backend = "postgresql"\ndsn = "{state_location}"\n'
+        )
+    return config
 
 
 def _client(emu: Any, tmp_path: Path) -> ITGlueClient:
@@ -124,8 +137,14 @@ def _check_tree(root: Path, attachments: dict[str, bytes]) -> dict[str, Any]:
 
 
 def test_export_writes_documents_and_attachments_and_a_rerun_fetches_nothing(
-    config: Path, itglue_emulator: Any, acme: dict[str, Any], tmp_path: Path
+    config_on_state: Path,
+    itglue_emulator: Any,
+    acme: dict[str, Any],
+    tmp_path: Path,
+    state_backend: str,
+    make_database: DatabaseFactory,
 ) -> None:
+    config = config_on_state
     out = tmp_path / "out"
     runner = CliRunner()
     result = runner.invoke(export, ["-c", str(config), "--organization", "Acme", str(out)])
@@ -153,6 +172,9 @@ def test_export_writes_documents_and_attachments_and_a_rerun_fetches_nothing(
     assert seen(itglue_emulator, DOWNLOAD) == 7  # nothing downloaded again
     assert seen(itglue_emulator, SECTIONS) == 3  # no document read again
     assert json.loads((out / "manifest.json").read_text()) == manifest
+    if state_backend == "postgresql":  # the name was resolved in the shared cache
+        with MetadataCache(make_database("cache")) as cache:
+            assert cache.find_organization_by_name("acme") is not None
 
 
 def test_a_changed_attachment_and_document_are_fetched_again(
