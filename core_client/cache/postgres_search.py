@@ -64,10 +64,20 @@ class Tsvector:
 
     def rows(self, keys: bool, match: str, n: int) -> list[int]:
         column = "keys" if keys else "document"
-        rows = self.conn.execute(
+        matches = (
             f"SELECT seq, name, fields FROM search_index WHERE {column} @@"
-            f" to_tsquery('simple', ?){self.where} ORDER BY seq DESC LIMIT ?",
-            [match, *self.filters, n],
+            f" to_tsquery('simple', ?){self.where}"
+        )
+        if keys or ":*" in match:
+            # The planner's estimate of a prefix or a weight is a guess, and a guess of
+            # "many" makes it walk back through every row for the newest matches: for a
+            # word whose matches are few or old that is the whole table. These are read
+            # from the GIN index whole, then the newest kept.
+            sql = f"WITH found AS MATERIALIZED ({matches}) SELECT * FROM found"
+        else:  # a whole word's frequency is in the statistics: the planner chooses well
+            sql = matches
+        rows = self.conn.execute(
+            f"{sql} ORDER BY seq DESC LIMIT ?", [match, *self.filters, n]
         ).fetchall()
         self._keys.update((seq, (name, fields)) for seq, name, fields in rows)
         return [seq for seq, _, _ in rows]
