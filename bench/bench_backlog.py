@@ -16,11 +16,12 @@ RSS is its own; each backlog against a fresh emulator whose budget never throttl
    ratio.
 2. Group commit (issue 15): the backlog and then the same files dropped again (every
    one a duplicate of a delivered document), with ``[state] group_commit`` off and on,
-   on the ``--backend`` state database: files/s, peak RSS and the engine process's CPU
-   per file, as one table.
+   on the ``--backend`` state database (``postgresql``: a throw-away durable cluster
+   started here; group commit is SQLite's, so both of its rows take the same path):
+   files/s, peak RSS and the engine process's CPU per file, as one table.
 
 Run: ``.venv/bin/python bench/bench_backlog.py [--files 100000] [--only window|commit]
-[--backend sqlite] [--profile PREFIX]``
+[--backend sqlite|postgresql] [--profile PREFIX]``
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 ORGS = ("Acme Corp", "Globex", "Initech", "Umbrella Corporation")
-BACKENDS = ("sqlite",)  # [state] backend values the commit table can run on
+BACKENDS = ("sqlite", "postgresql")  # [state] backend values the commit table can run on
 
 
 def content(tag: str, i: int) -> bytes:
@@ -75,6 +76,7 @@ def settings_table(emu: dict[str, str], pas: dict[str, Any]) -> dict[str, Any]:
             "dir": pas["state"],
             "group_commit": pas["group_commit"],
             "backend": pas.get("backend", "sqlite"),
+            **({"dsn": pas["dsn"]} if pas.get("dsn") else {}),
         },
         "pipeline": {"workers": pas["workers"], "once_timeout": 3600},
         "sources": [
@@ -303,29 +305,38 @@ def line(label: str, figures: dict[str, Any], n: int) -> str:
 
 
 def commit_table(root: Path, n: int, backend: str, common: dict[str, Any]) -> None:
-    """The backlog and its all-duplicate re-run, group commit off and on: one table."""
-    runs = {
-        label: backlog_and_rerun(
-            root,
-            f"{backend}-{label}",
-            n,
-            window=300,
-            group_commit=label == "on",
-            backend=backend,
-            **common,
-        )
-        for label in ("off", "on")
-    }
+    """The backlog and its all-duplicate re-run, group commit off and on: one table.
+    PostgreSQL: a throw-away durable cluster (fsync on), a fresh database per backlog
+    (group commit is SQLite's: both rows measure the same PostgreSQL path)."""
+    with contextlib.ExitStack() as stack:
+        server = None
+        if backend == "postgresql":
+            from pipeline.testing.postgres import PostgresServer
+
+            server = stack.enter_context(PostgresServer(durable=True))
+        runs = {
+            label: backlog_and_rerun(
+                root,
+                f"{backend}-{label}",
+                n,
+                window=300,
+                group_commit=label == "on",
+                backend=backend,
+                **({"dsn": server.create_database()} if server is not None else {}),
+                **common,
+            )
+            for label in ("off", "on")
+        }
     print("group commit (300 s window):")
     print(
-        f"  {'backend':8s} {'pass':22s} {'group commit':>12s} {'files/s':>9s} {'seconds':>9s}"
+        f"  {'backend':10s} {'pass':22s} {'group commit':>12s} {'files/s':>9s} {'seconds':>9s}"
         f" {'peak RSS MiB':>13s} {'CPU ms/file':>12s}"
     )
     for index, what in enumerate(("backlog", "all-duplicate re-run")):
         for label, figures in runs.items():
             f = figures[index]
             print(
-                f"  {backend:8s} {what:22s} {label:>12s} {rate(f, n):9.1f} {f['seconds']:9.1f}"
+                f"  {backend:10s} {what:22s} {label:>12s} {rate(f, n):9.1f} {f['seconds']:9.1f}"
                 f" {f['peak_rss_mib']:13.1f} {1000 * f['cpu_seconds'] / n:12.2f}"
             )
     (off_backlog, off_dup), (on_backlog, on_dup) = runs["off"], runs["on"]

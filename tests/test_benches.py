@@ -36,6 +36,13 @@ SMOKE_RUNS: dict[str, list[tuple[list[str], list[str]]]] = {
                 rf"speed-up \(sqlite\): backlog {NUMBER}x, all-duplicate re-run {NUMBER}x",
             ],
         ),
+        (
+            ["--files", "40", "--only", "commit", "--backend", "postgresql"],
+            [
+                rf"postgresql +backlog +off +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",
+                rf"postgresql +all-duplicate re-run +on +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",
+            ],
+        ),
     ],
     "bench_cache": [
         (
