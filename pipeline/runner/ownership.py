@@ -11,8 +11,9 @@ The engine stops using a source *before* the database would let a standby steal 
 ownership is measured on this machine's monotonic clock from the moment before the
 renewal was sent (never later than the server's expiry), minus one renewal interval. So
 a collector that cannot renew gives its sources up at least a third of the lease time
-before anyone may take them; only a delivery already in flight longer than that could
-still overlap the new owner's, and the shared step journal covers that case.
+before anyone may take them. A delivery still in flight then journals no further step
+(:class:`FencedJournal` asks the database before each), and the new owner's sink
+reconciles the steps journaled before.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class Ownership:
         self.on_loss: SourceCallback = lambda _name: None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self.takeovers = 0  # sources taken over from another collector (metrics)
+        self.takeovers = 0  # sources taken over from another collector (logged)
 
     @property
     def shared(self) -> bool:
