@@ -84,7 +84,7 @@ __all__ = [
 log = logging.getLogger("itglue_ingest.client.ratelimit")
 
 THROTTLE_AT = 0.8
-PACE_SPEEDUP = 4.0  # above the mark: the last fifth of the budget takes >= 5 % of the window
+PACE_SPEEDUP = 8.0  # above the mark: the last fifth of the budget takes >= 2.5 % of the window
 RECOVERY_TRUST = 0.8  # probes start after 80 % of the last recovery time ...
 RECOVERY_SPAN = 1.5  # ... follow each other closely until 150 % of it ...
 PROBE_SPACING = 0.25  # ... then wait a quarter of the time refused so far
@@ -398,8 +398,10 @@ class RateLimiter:
         sent_slot = self._answered()
         probe = getattr(self._sent, "probe", False)
         self._sent.probe = False
-        if not probe and sent_slot == math.floor(self._clock() / self.slot_width):
-            return  # answered in the slot it was sent in: counted there already
+        if not probe and (
+            sent_slot is None or sent_slot == math.floor(self._clock() / self.slot_width)
+        ):
+            return  # not ours, or answered in the slot it was sent in: nothing moves
 
         def grow(state: WindowState) -> None:
             now = self._clock()

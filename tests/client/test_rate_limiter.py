@@ -63,7 +63,7 @@ def test_full_window_waits_for_the_oldest_to_leave() -> None:
 
 
 def test_above_the_mark_requests_are_paced() -> None:
-    # 80 of 100 used in a burst at t=0: the rest go at 4x the average rate, not at once
+    # 80 of 100 used in a burst at t=0: the rest go at 8x the average rate, not at once
     st = _state(10.0, [0.0] * 80)
     interval = 10.0 / 100 / PACE_SPEEDUP
     assert decide(st, 0.0, budget=100, window=10.0) == pytest.approx(interval)
