@@ -381,9 +381,10 @@ def status(settings: Settings, as_json: bool, limit: int, recent: int) -> None:
     if not counts:
         click.echo("no records yet")
         sys.exit(code)
-    _print_counts(counts, by_collector)
-    # several collectors share this ledger: say whose each listed record is
-    several = len(by_collector) > 1
+    # several collectors share this ledger: group by collector, say whose each record is
+    # (a SQLite ledger is one collector's, whatever host names it had over time)
+    several = settings.state.backend == "postgresql" and len(by_collector) > 1
+    _print_counts(counts, by_collector if several else {})
 
     def who(e: LedgerEntry) -> str:
         return f"[{esc(e.collector)}] " if several else ""
@@ -448,8 +449,8 @@ def _instance_of(e: LedgerEntry) -> str | None:
 def _print_counts(
     counts: dict[str, dict[str, int]], by_collector: dict[str, dict[str, dict[str, int]]]
 ) -> None:
-    """Records per source and state; per collector and source when several collectors
-    share the ledger."""
+    """Records per source and state; per collector and source when ``by_collector``
+    names several collectors."""
     states = [s for s in ALL_STATES if any(s in c for c in counts.values())]
     if len(by_collector) <= 1:
         rows = [([source], counts[source]) for source in sorted(counts)]
