@@ -68,11 +68,11 @@ class Tsvector:
             f"SELECT seq, name, fields FROM search_index WHERE {column} @@"
             f" to_tsquery('simple', ?){self.where}"
         )
-        if keys or ":*" in match:
-            # The planner's estimate of a prefix or a weight is a guess, and a guess of
-            # "many" makes it walk back through every row for the newest matches: for a
-            # word whose matches are few or old that is the whole table. These are read
-            # from the GIN index whole, then the newest kept.
+        if "':" in match:
+            # The planner's estimate of a prefix (':*') or a weight (':A') is a guess,
+            # and a guess of "many" makes it walk back through every row for the newest
+            # matches: for a word whose matches are few or old that is the whole table.
+            # These are read from the GIN index whole, then the newest kept.
             sql = f"WITH found AS MATERIALIZED ({matches}) SELECT * FROM found"
         else:  # a whole word's frequency is in the statistics: the planner chooses well
             sql = matches
