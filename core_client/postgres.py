@@ -15,6 +15,7 @@ connection argument.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,20 @@ from .database import Cursor, Database, Dialect, Migrations, scripts_for
 # the errors of an unreachable or failing server (the storage-trouble mode backs off on
 # them rather than failing records)
 OperationalError = psycopg.OperationalError
+
+
+class _QuietReconnects(logging.Filter):
+    """Drops psycopg_pool's warning per failed reconnection and per discarded broken
+    connection: while the server is down each pool logs them about once a second, where
+    the callers log an outage when it starts, once a minute and when it ends."""
+
+    NOISE = ("error connecting in ", "discarding closed connection")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOISE)
+
+
+logging.getLogger("psycopg.pool").addFilter(_QuietReconnects())
 
 
 def advisory_key(name: str) -> int:

@@ -118,7 +118,15 @@ def test_readyz_follows_a_feed_that_fails(tmp_path: Path, monkeypatch: pytest.Mo
             emu.base_url, tmp_path / "state", tmp_path / "drop", more_sources=(source,)
         )
         with running_daemon(settings) as (_engine, url):
-            wait_for(lambda: readyz(url)[0] == 200, message="the daemon to be ready")
+            # ready, and the drop folder reported (None until its first report: a daemon
+            # starting on a loaded machine may be ready before it)
+            wait_for(
+                lambda: (
+                    (now := readyz(url))[0] == 200
+                    and now[1]["sources"]["drop"]["connected"] is True
+                ),
+                message="the daemon to be ready and the drop folder connected",
+            )
             seconds, body = flips(
                 url, 503, lambda: feed.state.fail_next("/feed", 503, times=10_000)
             )
