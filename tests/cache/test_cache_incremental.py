@@ -232,9 +232,10 @@ def test_no_refresh_for_a_pipeline_that_never_talks_to_it_glue(
     engine = Engine(settings, get_plugin_manager(load_entrypoints=False))
     stop = threading.Event()
     thread = threading.Thread(target=engine.run, args=(stop,), daemon=True)
+    earlier = set(threading.enumerate())  # an earlier test's engine may still be closing
     thread.start()
     try:
-        loop = wait_for(lambda: _refresh_thread(), message="the refresh thread")
+        loop = wait_for(lambda: _refresh_thread(earlier), message="the refresh thread")
         assert loop.is_alive()
     finally:
         stop.set()
@@ -243,5 +244,9 @@ def test_no_refresh_for_a_pipeline_that_never_talks_to_it_glue(
     assert itglue_emulator.state()["request_total"] == 0
 
 
-def _refresh_thread() -> threading.Thread | None:
-    return next((t for t in threading.enumerate() if t.name == "cache-refresh"), None)
+def _refresh_thread(earlier: set[threading.Thread]) -> threading.Thread | None:
+    """This engine's cache refresh thread (not one of ``earlier``)."""
+    return next(
+        (t for t in threading.enumerate() if t.name == "cache-refresh" and t not in earlier),
+        None,
+    )
