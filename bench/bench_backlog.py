@@ -78,7 +78,11 @@ def settings_table(emu: dict[str, str], pas: dict[str, Any]) -> dict[str, Any]:
             "backend": pas.get("backend", "sqlite"),
             **({"dsn": pas["dsn"]} if pas.get("dsn") else {}),
         },
-        "pipeline": {"workers": pas["workers"], "once_timeout": 3600},
+        "pipeline": {
+            "workers": pas["workers"],
+            "once_timeout": 3600,
+            **({"transforms": pas["transforms"]} if pas.get("transforms") else {}),
+        },
         "sources": [
             {
                 "name": "drop",
@@ -361,18 +365,29 @@ def main() -> None:
     ap.add_argument(
         "--profile", metavar="PREFIX", help="cProfile each pass (all threads) to PREFIX-<pass>.prof"
     )
+    ap.add_argument(
+        "--transforms",
+        help="comma-separated [pipeline] transforms (default: the pipeline's); e.g."
+        " mime,route,title leaves out the extraction of the bench's dummy PDFs",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child_pass(args.child)
         return
     n = args.files
-    common = {"workers": args.workers, "scale": args.scale, "profile": args.profile}
+    common = {
+        "workers": args.workers,
+        "scale": args.scale,
+        "profile": args.profile,
+        "transforms": args.transforms.split(",") if args.transforms else None,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-backlog-") as tmp:
         root = Path(tmp)
         print(
             f"bench_backlog: {n:,} files of ~0.5 KiB in {len(ORGS)} organization folders,"
-            f" {args.workers} workers, emulator unthrottled;"
+            f" {args.workers} workers, transforms {args.transforms or 'default'},"
+            " emulator unthrottled;"
             f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         if args.only != "commit":
