@@ -136,6 +136,11 @@ class Scheduler:
                 t.join(max(0.0, budget_end - time.monotonic()))
             self._pool.stop(max(0.1, budget_end - time.monotonic()))
             self._stopping.clear()
+            # the run is over, not the engine: a source used again (the next run, a
+            # direct scan) may go on; one whose scan still runs stays told to stop
+            for name, t in zip(scanning_sources, scanners, strict=True):
+                if not t.is_alive():
+                    self._source_stops[name].clear()
         if on_progress is not None:
             on_progress(self._stats.progress(backlog))
         key_refused = self._refusal.reason
