@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # ``tests`` is not installed
@@ -26,7 +25,7 @@ from core_client.postgres import PostgresDatabase
 from itglue_emulator import run_emulator
 from pipeline.ledger import Ledger
 from pipeline.testing.postgres import PostgresServer
-from tests.takeover import SOURCE, Fleet
+from tests.takeover import SOURCE, DropRounds, Fleet
 
 
 def main() -> None:
@@ -37,7 +36,6 @@ def main() -> None:
     args = ap.parse_args()
     per_round = max(1, args.files // (args.kills + 1))
     contents = {f"f-{i:05}.txt": f"file {i}\n".encode() * (i % 50 + 2) for i in range(args.files)}
-    names = list(contents)
 
     with (
         tempfile.TemporaryDirectory(prefix="bench-takeover-") as tmp,
@@ -46,16 +44,7 @@ def main() -> None:
     ):
         dsn = pg.create_database()
         fleet = Fleet(Path(tmp), emu, dsn, args.lease)
-
-        def drop(n: int) -> None:
-            for name in names[:n]:
-                (fleet.drop / name).write_bytes(contents[name])
-            del names[:n]
-
-        def more() -> Iterator[None]:
-            while names:
-                drop(per_round)
-                yield None
+        files = DropRounds(fleet.drop, contents, per_round)
 
         def done() -> bool:
             ledger = Ledger(PostgresDatabase(dsn, component="ledger"))
@@ -66,13 +55,13 @@ def main() -> None:
 
         t0 = time.monotonic()
         try:
-            drop(per_round)
+            files.drop(per_round)
             fleet.begin()
             fleet.faults_on()
-            rounds = more()
+            rounds = files.rounds()
             for _ in range(args.kills):
                 fleet.kill_owner(rounds)
-            drop(len(names))
+            files.drop_rest()
             codes = fleet.finish(done)
         finally:
             fleet.close()

@@ -9,6 +9,7 @@ daemon ever held a deleted SQLite ``-wal`` or ``-shm`` (a lost ledger commit).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,21 @@ FAULTS: dict[str, Any] = {
 }
 
 
-def write_config(tmp_path: Path, emu: Any, sources: str) -> Path:
-    """``ingest.toml`` in ``tmp_path``: the emulator, a state dir and the given
-    ``[[sources]]`` tables (TOML text)."""
-    cfg = tmp_path / "ingest.toml"
+def write_config(
+    folder: Path,
+    emu: Any,
+    sources: str,
+    *,
+    state: str = "",
+    workers: int = 2,
+    transforms: Sequence[str] | None = None,
+) -> Path:
+    """``ingest.toml`` in ``folder`` (made if missing): the emulator, a state dir and the
+    given ``[[sources]]`` tables (TOML text). ``state`` is more ``[state]`` lines (TOML
+    text); ``transforms`` None keeps the pipeline's default transforms."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = folder / "ingest.toml"
+    listed = "" if transforms is None else f"transforms = {json.dumps(list(transforms))}\n"
     cfg.write_text(
         f"""
 [itglue]
@@ -50,9 +62,9 @@ ca_bundle = "{emu.ca_file}"
 
 [state]
 dir = "state"
-
+{state}
 [pipeline]
-workers = 2
+{listed}workers = {workers}
 retry_base = 0.05
 retry_max = 0.5
 {sources}

@@ -25,7 +25,7 @@ from typing import Any
 
 from core_client.postgres import PostgresDatabase
 from pipeline.leases import Leases
-from tests.crash_loop import CLI, FAULTS, INSTANCE, KEY_ENV, catches_sigterm
+from tests.crash_loop import CLI, FAULTS, KEY_ENV, catches_sigterm, write_config
 from tests.waiting import wait_for
 
 SOURCE = "drop"
@@ -34,39 +34,55 @@ SOURCE = "drop"
 def write_collector_config(
     folder: Path, emu: Any, dsn: str, name: str, drop: Path, lease_seconds: float
 ) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    cfg = folder / "ingest.toml"
-    cfg.write_text(
+    """Collector ``name``'s configuration: the crash tests' one on the shared PostgreSQL
+    state, with its own spool (``folder``) and the common drop folder."""
+    return write_config(
+        folder,
+        emu,
         f"""
-[itglue]
-instance = "{INSTANCE}"
-base_url = "{emu.base_url}"
-api_key_env = "{KEY_ENV}"
-ca_bundle = "{emu.ca_file}"
-
-[state]
-dir = "state"
-backend = "postgresql"
-dsn = "{dsn}"
-collector = "{name}"
-lease_seconds = {lease_seconds}
-
-[pipeline]
-# no extraction (its worker processes slow every start): a takeover does not depend on it
-transforms = ["mime", "route", "title"]
-workers = 4
-retry_base = 0.05
-retry_max = 0.5
-
 [[sources]]
 name = "{SOURCE}"
 type = "filesystem"
 path = "{drop}"
 organization = "Acme Corp"
 stability_delay = 0.1
-"""
+""",
+        state=f"""backend = "postgresql"
+dsn = "{dsn}"
+collector = "{name}"
+lease_seconds = {lease_seconds}
+""",
+        workers=4,
+        # no extraction (its worker processes slow every start): a takeover does not depend on it
+        transforms=["mime", "route", "title"],
     )
-    return cfg
+
+
+class DropRounds:
+    """Files to drop into a folder a batch at a time, in order (and each once).
+
+    ``drop(n)`` writes the next ``n``; ``rounds()`` drops ``per_round`` more at each step
+    until none are left: :meth:`Fleet.kill_owner` takes one step a round.
+    """
+
+    def __init__(self, folder: Path, contents: dict[str, bytes], per_round: int) -> None:
+        self.folder = folder
+        self.contents = contents
+        self.names = list(contents)  # not dropped yet
+        self.per_round = per_round
+
+    def drop(self, n: int) -> None:
+        for name in self.names[:n]:
+            (self.folder / name).write_bytes(self.contents[name])
+        del self.names[:n]
+
+    def drop_rest(self) -> None:
+        self.drop(len(self.names))
+
+    def rounds(self) -> Iterator[None]:
+        while self.names:
+            self.drop(self.per_round)
+            yield None
 
 
 @dataclass

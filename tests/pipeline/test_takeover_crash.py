@@ -21,7 +21,7 @@ from core_client.postgres import PostgresDatabase
 from itglue_emulator import run_emulator
 from pipeline.ledger import Ledger
 from pipeline.testing.postgres import PostgresServer
-from tests.takeover import SOURCE, Fleet
+from tests.takeover import SOURCE, DropRounds, Fleet
 
 KILLS = 10
 FILES = 300
@@ -50,27 +50,17 @@ def test_sigkill_of_the_owner_10_times_with_a_standby(
     dsn = postgres_server.create_database()
     fleet = Fleet(tmp_path, emulator, dsn, LEASE)
     contents = {f"scan-{i:03}.txt": f"page {i}\n".encode() * (i + 2) for i in range(FILES)}
-    names = list(contents)
     per_round = FILES // (KILLS + 1)
-
-    def drop(n: int) -> None:
-        for name in names[:n]:
-            (fleet.drop / name).write_bytes(contents[name])
-        del names[:n]
-
-    def more() -> Iterator[None]:
-        while names:
-            drop(per_round)
-            yield None
+    files = DropRounds(fleet.drop, contents, per_round)
 
     try:
-        drop(per_round)
+        files.drop(per_round)
         fleet.begin()
         fleet.faults_on()
-        rounds = more()
+        rounds = files.rounds()
         for _ in range(KILLS):
             fleet.kill_owner(rounds)
-        drop(len(names))
+        files.drop_rest()
         codes = fleet.finish(
             lambda: ledger_counts(dsn) == {SOURCE: {"done": FILES}} and not fleet.waiting()
         )
