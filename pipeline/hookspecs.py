@@ -136,7 +136,9 @@ def ingest_record_delivered(record: DocumentRecord, result: DeliveryResult) -> N
 @hookspec
 def ingest_record_duplicate(record: DocumentRecord, existing: str) -> None:
     """Called when a record was found to be a duplicate of ``existing`` (a ledger
-    record or an IT Glue reference) and was not uploaded again.
+    record or an IT Glue reference) and was not uploaded again (before the source's
+    post-action). A duplicate found as it arrived was never spooled: its files'
+    ``path`` names no file.
 
     :return: ignored.
     """

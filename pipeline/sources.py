@@ -32,7 +32,8 @@ RecordState = Literal["received", "ready", "duplicate", "delivering", "delivered
 class EmitResult:
     """What became of an emitted draft.
 
-    ``accepted``: new; spooled and in the ledger as ``received`` (record_id set).
+    ``accepted``: new; spooled and in the ledger as ``received`` (record_id set), or
+    -- its content landed before -- recorded as ``duplicate`` without being spooled.
     ``known``: the ledger already has this ``(source, source_ref, version)``; ``state``
     says how far it got. Nothing was read.
     ``failed``: the input could not be read (vanished, permission, over the size limit);

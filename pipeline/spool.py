@@ -5,7 +5,8 @@ sha256 is computed during the copy (in chunks, never a whole file in memory), th
 go to a temporary file that is fsync'd and atomically renamed to
 ``<spool>/<sha[:2]>/<sha>``. From then on the record no longer depends on the original
 (the source may move or delete it after the ack), and a crash at any point leaves either
-no file or a complete one.
+no file or a complete one. A file of at most :data:`CHUNK` bytes stays in memory until
+it is committed: a record found to be a duplicate as it arrives writes nothing.
 
 The same content spooled twice is stored once. Which records still need a file is the
 ledger's knowledge (its ``ledger_blobs`` table); :meth:`Spool.free` removes a file only
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import threading
 import uuid
@@ -106,44 +108,83 @@ class Spool:
         return spooled
 
     def stage(self, stream: IO[bytes], limit: int, *, expected_size: int | None = None) -> Staged:
-        """Copy into a temporary file (fsync'd); :meth:`commit` or :meth:`discard` it."""
+        """Read and hash ``stream``; :meth:`commit` or :meth:`discard` the result.
+
+        Up to :data:`CHUNK` bytes stay in memory; a larger input goes to a temporary file
+        as it is read (fsync'd by :meth:`commit`, not here: staged bytes whose record is
+        a duplicate are never committed).
+        """
         if expected_size is not None and expected_size > limit:
             raise SpoolTooLarge(expected_size, limit)
         h = hashlib.sha256()
-        tmp = self.tmp / f"{uuid.uuid4().hex}.part"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as e:
-            raise SpoolWriteError(f"spool {self.root}: cannot write: {e.strerror or e}") from e
+        first = stream.read(CHUNK)  # an OSError here: the input is unreadable
+        more = stream.read(CHUNK) if first else b""
+        if not more:
+            if len(first) > limit:
+                raise SpoolTooLarge(len(first), limit, exact=False)
+            h.update(first)
+            return Staged(None, h.hexdigest(), len(first), first)
+        tmp, out = self._new_tmp()
         size = 0
         try:
-            with os.fdopen(fd, "wb") as out:
-                while True:
-                    chunk = stream.read(CHUNK)  # an OSError here: the input is unreadable
-                    if not chunk:
-                        break
+            with out:
+                for chunk in itertools.chain((first, more), iter(lambda: stream.read(CHUNK), b"")):
                     size += len(chunk)
                     if size > limit:
                         raise SpoolTooLarge(size, limit, exact=False)
                     h.update(chunk)
                     self._write(out, chunk)
-                self._write(out, b"")  # flush and fsync
+                self._write(out, b"")  # flush (the fsync is the commit's)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
         return Staged(tmp, h.hexdigest(), size)
 
-    def _write(self, out: IO[bytes], chunk: bytes) -> None:
-        """Write ``chunk`` (flush and fsync when empty); errors are the spool's."""
+    def _new_tmp(self, prefix: str = "") -> tuple[Path, IO[bytes]]:
+        """A new temporary file (0600) in the spool, open for writing."""
+        tmp = self.tmp / f"{prefix}{uuid.uuid4().hex}.part"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as e:
+            raise SpoolWriteError(f"spool {self.root}: cannot write: {e.strerror or e}") from e
+        return tmp, os.fdopen(fd, "wb")
+
+    def _write(self, out: IO[bytes], chunk: bytes, *, sync: bool = False) -> None:
+        """Write ``chunk`` (when empty: flush, and fsync with ``sync``); errors are the
+        spool's."""
         try:
             if chunk:
                 out.write(chunk)
             else:
                 out.flush()
-                os.fsync(out.fileno())
+                if sync:
+                    os.fsync(out.fileno())
         except OSError as e:
             raise SpoolWriteError(f"spool {self.root}: cannot write: {e.strerror or e}") from e
+
+    def _durable_tmp(self, staged: Staged) -> Path:
+        """The staged bytes in a temporary file, fsync'd."""
+        if staged.path is None:
+            tmp, out = self._new_tmp()
+            try:
+                with out:
+                    self._write(out, staged.data or b"")
+                    self._write(out, b"", sync=True)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+            return tmp
+        try:
+            fd = os.open(staged.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise SpoolWriteError(f"spool {self.root}: cannot write: {e.strerror or e}") from e
+        return staged.path
 
     def commit(self, staged: Staged) -> Spooled:
         """Move a staged file to its content address (durably); idempotent per content.
@@ -151,17 +192,28 @@ class Spool:
         The file is pinned (never freed) until :meth:`unpin`, which the caller calls
         once its ledger row references the file (or it gave up): the folder's fsync runs
         outside :attr:`lock`, so the fsyncs of files spooled at once overlap.
+
+        :raises SpoolWriteError: the bytes cannot be written (disk full...).
         """
         final = self.path_for(staged.sha256)
+        tmp: Path | None = None
+        if not final.exists():  # else: the same content is spooled already
+            tmp = self._durable_tmp(staged)
         with self.lock:
             if final.exists():
-                staged.path.unlink()
+                if tmp is not None:
+                    tmp.unlink()
             else:
+                if tmp is None:  # freed since it was looked at: write it after all
+                    tmp = self._durable_tmp(staged)
                 if not final.parent.is_dir():  # at most 256 of them; kept once made
                     final.parent.mkdir(exist_ok=True, mode=0o700)
                     _fsync_dir(self.root)
-                os.replace(staged.path, final)
+                os.replace(tmp, final)
             self._pins[staged.sha256] += 1
+        if staged.path is not None and staged.path != tmp:
+            with contextlib.suppress(OSError):
+                staged.path.unlink()  # a duplicate of content spooled meanwhile
         try:
             # also when the file was there: its own rename's fsync may still be running
             _fsync_dir(final.parent)
@@ -182,22 +234,19 @@ class Spool:
 
         :raises SpoolWriteError: it cannot (disk full, folder unusable).
         """
-        tmp = self.tmp / f"probe-{uuid.uuid4().hex}.part"
+        tmp, out = self._new_tmp("probe-")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as e:
-            raise SpoolWriteError(f"spool {self.root}: cannot write: {e.strerror or e}") from e
-        try:
-            with os.fdopen(fd, "wb") as out:
+            with out:
                 self._write(out, bytes(size))
-                self._write(out, b"")
+                self._write(out, b"", sync=True)
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
 
     def discard(self, staged: Staged) -> None:
-        with contextlib.suppress(OSError):
-            staged.path.unlink()
+        if staged.path is not None:
+            with contextlib.suppress(OSError):
+                staged.path.unlink()
 
     def free(self, sha256: str) -> bool:
         """Remove the file of ``sha256`` (the caller checked nothing references it)
@@ -253,6 +302,10 @@ class Spool:
 
 @dataclass(frozen=True)
 class Staged:
-    path: Path
+    """Read and hashed, not committed: in a temporary file (``path``), or in memory
+    (``data``, at most :data:`CHUNK` bytes)."""
+
+    path: Path | None
     sha256: str
     size: int
+    data: bytes | None = None

@@ -78,6 +78,52 @@ class RecordTransitions(LedgerStore):
             )
             return record_id, True, state
 
+    def insert_duplicate(
+        self,
+        received: DocumentRecord,
+        routed: DocumentRecord,
+        *,
+        duplicate_of: str,
+        target_key: str,
+    ) -> tuple[int, bool, RecordState]:
+        """Insert a record found to be a duplicate as it arrived (nothing spooled):
+        ``duplicate``, not acked yet, stored as ``routed``; ``(id, inserted, state)`` as
+        :meth:`insert` (nothing changes when the identity exists already)."""
+        now = time.time()
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT INTO ledger_records (source, source_ref, version, state, record,"
+                " original, content_hash, input_hash, organization_id, target_key, size,"
+                " spooled, duplicate_of, acked, work, created_at, updated_at, collector)"
+                " VALUES (?,?,?,'duplicate',?,?,?,?,?,?,?,0,?,0,1,?,?,?)"
+                " ON CONFLICT (source, source_ref, version) DO NOTHING RETURNING id",
+                (
+                    received.source,
+                    received.source_ref,
+                    received.version,
+                    routed.model_dump_json(exclude={"id"}),
+                    received.model_dump_json(exclude={"id"}),
+                    routed.content_hash,
+                    received.content_hash,
+                    routed.organization_id,
+                    target_key,
+                    routed.total_size,
+                    duplicate_of,
+                    now,
+                    now,
+                    self.collector,
+                ),
+            )
+            inserted = cur.fetchone()
+            if inserted is not None:
+                return int(inserted[0]), True, "duplicate"
+            row = c.execute(
+                "SELECT id, state FROM ledger_records"
+                " WHERE source=? AND source_ref=? AND version=?",
+                (received.source, received.source_ref, received.version),
+            ).fetchone()
+            return int(row[0]), False, cast(RecordState, row[1])
+
     # ------------------------------------------------------------------ transitions
 
     def update(

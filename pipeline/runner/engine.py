@@ -228,6 +228,7 @@ class Engine:
             health=self.source_health,
             dry_run=self.dry_run,
             reread_foreign=self.ownership.shared,
+            duplicates=flow,
         )
         for i, s in enumerate(self.settings.sources):
             if s.enabled:

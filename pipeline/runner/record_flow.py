@@ -160,6 +160,9 @@ class RecordFlow:
         self._spool = spool
         # the transform that routes alone (see _route_alone); False: not looked for yet
         self._router: Transform | Literal[False] | None = False
+        # duplicates found as they arrived, not logged (nor their hook called) yet
+        self._announce: dict[int, str] = {}
+        self._announce_lock = threading.Lock()
 
     def backoff(self, attempts: int) -> float:
         """Exponential from ``retry_base`` to ``retry_max`` seconds, jittered."""
@@ -217,6 +220,10 @@ class RecordFlow:
         if state == "delivered":
             self._ack(entry, record, "delivered")
         elif state == "duplicate" and not entry.acked:
+            with self._announce_lock:
+                found_at_intake = self._announce.pop(record_id, None)
+            if found_at_intake is not None:  # durable (read back: synced above)
+                self._announced(entry, record, found_at_intake)
             self._ack(entry, record, "duplicate")
         elif state == "failed" and not entry.acked:
             self._nack(entry, record, entry.reason or "failed")
@@ -292,34 +299,54 @@ class RecordFlow:
     def _landed_before(self, entry: LedgerEntry, record: DocumentRecord) -> bool:
         """A received record whose input (the same bytes and sections as they arrived) a
         landed record had in the same IT Glue instance is that one's duplicate, found
-        without transforming it again (extraction is what a re-dropped file cost): with
-        ``dedupe_scope = "global"``, or in the same organization and target with
-        ``"organization"``. Where it goes is asked of the routing transform alone (when it
-        can answer without the transforms before it); anything else goes the whole way
-        (:meth:`_dedupe`)."""
+        without transforming it again (:meth:`landed_original`)."""
+        found = self.landed_original(record, other_than=entry.id)
+        if found is None:
+            return False
+        routed, original = found
+        routed.id = entry.id
+        self._duplicate(entry, routed, original, save=True)
+        return True
+
+    def landed_original(
+        self, record: DocumentRecord, *, other_than: int = 0
+    ) -> tuple[DocumentRecord, str] | None:
+        """``(routed, "ledger:<id>")`` when a landed record (not ``other_than``) had the
+        input of ``record`` (as it arrives: the same bytes and sections) in the same IT
+        Glue instance: with ``dedupe_scope = "global"``, or in the same organization and
+        target with ``"organization"``. Where it goes is asked of the routing transform
+        alone (when it can answer without the transforms before it); None (anything
+        else goes the whole way, :meth:`_dedupe`). Extraction is what a re-dropped file
+        cost: this finds its duplicate before it is spooled or transformed."""
         if not (record.files or record.sections):
-            return False
-        if self.ledger.landed_input(record.content_hash, other_than=entry.id) is None:
-            return False  # new content (or routed to another instance: the whole way)
-        routed = self._route_alone(entry, record)  # the instance, the organization
+            return None
+        if self.ledger.landed_input(record.content_hash, other_than=other_than) is None:
+            return None  # new content (or routed to another instance: the whole way)
+        routed = self._route_alone(record)  # the instance, the organization
         if routed is None:
-            return False
+            return None
         key = input_key(record, routed.instance)
         if self.settings.dedupe_scope == "organization":
             original = self.ledger.landed_input(
                 key,
-                other_than=entry.id,
+                other_than=other_than,
                 organization_id=routed.organization_id,
                 target_key=target_key(routed),
             )
         else:
-            original = self.ledger.landed_input(key, other_than=entry.id)
+            original = self.ledger.landed_input(key, other_than=other_than)
         if original is None:
-            return False
-        self._duplicate(entry, routed, f"ledger:{original}", save=True)
-        return True
+            return None
+        return routed, f"ledger:{original}"
 
-    def _route_alone(self, entry: LedgerEntry, record: DocumentRecord) -> DocumentRecord | None:
+    def duplicate_recorded(self, record_id: int, duplicate_of: str) -> None:
+        """A record was inserted as a duplicate as it arrived (see :meth:`landed_original`):
+        the worker that acks it logs it and calls the hook first, once its state is
+        durable (lost with the process, as a hook may be: never called twice)."""
+        with self._announce_lock:
+            self._announce[record_id] = duplicate_of
+
+    def _route_alone(self, record: DocumentRecord) -> DocumentRecord | None:
         """The record routed by the routing transform alone, if one can (else None)."""
         if self._router is False:
             names = [t.name for t in self.transforms]
@@ -335,7 +362,6 @@ class RecordFlow:
             return None
         if not isinstance(routed, DocumentRecord):
             return None
-        routed.id = entry.id
         return routed
 
     def _dedupe(
@@ -402,6 +428,11 @@ class RecordFlow:
         self.ledger.sync()  # before the hook and the post-action
         self.stats.count("duplicate")
         self.tally.duplicate(entry.source)
+        self._announced(entry, record, existing)
+        self._ack(entry, record, "duplicate")
+
+    def _announced(self, entry: LedgerEntry, record: DocumentRecord, existing: str) -> None:
+        """The log line and the hook of a duplicate (durable by now)."""
         log.info(
             "duplicate of %s: %s",
             existing,
@@ -409,7 +440,6 @@ class RecordFlow:
             extra={"record_id": entry.id, "source": entry.source},
         )
         self.hook.record_duplicate(record, existing)
-        self._ack(entry, record, "duplicate")
 
     def _deliver(self, entry: LedgerEntry, record: DocumentRecord) -> bool:
         self.ledger.sync()  # "delivering" (the claim on this content) before any API write
@@ -466,6 +496,9 @@ class RecordFlow:
         outcome: Literal["delivered", "duplicate"],
     ) -> None:
         if not self._call_source(entry, "ack", lambda src: src.ack(record, outcome)):
+            return
+        if not entry.spooled:  # a duplicate found as it arrived: nothing to free
+            self.ledger.update(entry.id, "duplicate", acked=True)
             return
         # every file the record spooled, including any a transform left out of it
         spooled = self.ledger.blobs_of(entry.id)

@@ -8,7 +8,8 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO
+from pathlib import Path
+from typing import IO, Protocol
 
 from ..errors import TransientError
 from ..hooks import HookFacade
@@ -23,6 +24,7 @@ from ..sources import EmitResult, RecordState, SourceContext
 from ..spool import Spool, SpoolTooLarge, SpoolWriteError, Staged
 from .backpressure import BackPressure
 from .outcomes import RunStats
+from .record_flow import target_key
 from .rehome import foreign_files, rehomed
 from .storage import StorageTrouble, storage_error
 
@@ -46,6 +48,19 @@ class SourceServices:
     # several collectors share the ledger: a known unfinished record whose files are in
     # another collector's spool is read again from the source (pipeline.runner.rehome)
     reread_foreign: bool = False
+    # finds the duplicates of landed records as they arrive (the engine's RecordFlow)
+    duplicates: DuplicateCheck | None = None
+
+
+class DuplicateCheck(Protocol):
+    """What the source context asks before it spools a record (see
+    :meth:`pipeline.runner.record_flow.RecordFlow.landed_original`)."""
+
+    def landed_original(
+        self, record: DocumentRecord, *, other_than: int = 0
+    ) -> tuple[DocumentRecord, str] | None: ...
+
+    def duplicate_recorded(self, record_id: int, duplicate_of: str) -> None: ...
 
 
 class EngineSourceContext:
@@ -60,8 +75,11 @@ class EngineSourceContext:
       (``path`` opened by the engine, or ``open()`` called and the stream closed
       afterwards), and commits the spooled files and the ``received`` row before it
       returns ``EmitResult("accepted", id, "received")`` -- only then may the source
-      advance a checkpoint. The draft's ``organization`` defaults to the
-      ``[[sources]]`` table's ``organization``.
+      advance a checkpoint. A draft whose content a landed record had (where the
+      routing alone says it goes: :meth:`~.record_flow.RecordFlow.landed_original`) is
+      recorded as a duplicate instead, nothing spooled: ``EmitResult("accepted", id,
+      "duplicate")``, acked by a worker like any duplicate. The draft's
+      ``organization`` defaults to the ``[[sources]]`` table's ``organization``.
     * A file over ``max_file_size`` -> ``EmitResult("failed", reason="too large: N
       bytes > limit M; ...")``; an ``OSError`` while opening/reading -> ``failed`` with
       ``"unreadable: <file>: <why>"``. The failed record is in the ledger (``status``)
@@ -143,24 +161,26 @@ class EngineSourceContext:
             for _, s in staged:
                 eng.spool.discard(s)
             return self._record_failure(draft, failure)
+        arrived = self._record(draft, [self._blob(f, s) for f, s in staged])
+        if eng.duplicates is not None:
+            found = eng.duplicates.landed_original(arrived)
+            if found is not None:  # nothing is written to the spool
+                for _, s in staged:
+                    eng.spool.discard(s)
+                return self._record_duplicate(arrived, *found)
         blobs = []
         try:
             for f, s in staged:
-                spooled = eng.spool.commit(s)  # pinned: not freed before the row exists
-                blobs.append(
-                    Blob(
-                        file_name=f.file_name,
-                        path=spooled.path,
-                        size=spooled.size,
-                        sha256=spooled.sha256,
-                        claimed_mime=f.claimed_mime,
-                        metadata=dict(f.metadata),
-                    )
-                )
-            record = self._record(draft, blobs)
+                try:
+                    spooled = eng.spool.commit(s)  # pinned: not freed before the row exists
+                except SpoolWriteError as e:  # disk full...: not the input's fault
+                    eng.trouble.report(e, f"source {self.source_name}")
+                    raise TransientError(f"{e}; {_file_label(draft, f)} is taken later") from e
+                blobs.append(self._blob(f, s, spooled.path))
+            record = arrived.model_copy(update={"files": blobs})
             record_id, inserted, state = eng.ledger.insert(record, blobs=[b.sha256 for b in blobs])
         except BaseException:  # e.g. metadata that is not JSON: nothing may stay behind
-            for _, s in staged[len(blobs) + 1 :]:
+            for _, s in staged[len(blobs) :]:
                 eng.spool.discard(s)
             self._unpin(blobs)
             eng.pressure.free_unreferenced(b.sha256 for b in blobs)
@@ -179,6 +199,35 @@ class EngineSourceContext:
             extra={"record_id": record_id, "source": self.source_name},
         )
         return EmitResult("accepted", record_id, "received")
+
+    def _blob(self, f: FileInput, staged: Staged, path: Path | None = None) -> Blob:
+        return Blob(
+            file_name=f.file_name,
+            path=path or self._services.spool.path_for(staged.sha256),
+            size=staged.size,
+            sha256=staged.sha256,
+            claimed_mime=f.claimed_mime,
+            metadata=dict(f.metadata),
+        )
+
+    def _record_duplicate(
+        self, arrived: DocumentRecord, routed: DocumentRecord, duplicate_of: str
+    ) -> EmitResult:
+        """Record a duplicate found as it arrived; a worker acks it (once durable)."""
+        eng = self._services
+        record_id, inserted, state = eng.ledger.insert_duplicate(
+            arrived, routed, duplicate_of=duplicate_of, target_key=target_key(routed)
+        )
+        if not inserted:  # emitted concurrently by another thread of this source
+            return EmitResult("known", record_id, state)
+        assert eng.duplicates is not None
+        eng.duplicates.duplicate_recorded(record_id, duplicate_of)
+        eng.stats.count("received")
+        eng.stats.count("duplicate")
+        eng.tally.received(self.source_name)
+        eng.tally.duplicate(self.source_name)
+        eng.notify_work()
+        return EmitResult("accepted", record_id, "duplicate")
 
     def _reread(self, draft: RecordDraft, existing: LedgerEntry) -> None:
         """Spool again the files of an unfinished record another collector had spooled

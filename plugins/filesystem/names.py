@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import unicodedata
 from collections.abc import Iterable
 from urllib.parse import quote_from_bytes, unquote_to_bytes
@@ -42,6 +43,9 @@ DEFAULT_IGNORED_NAMES: tuple[str, ...] = (
     "$recycle.bin",
     "#recycle",
 )
+# the patterns above as one expression (fnmatch's own translation): asked for every
+# part of every path a walk finds
+_IGNORED = re.compile("|".join(fnmatch.translate(p) for p in DEFAULT_IGNORED_NAMES))
 
 
 def encode_ref(rel: str) -> str:
@@ -74,6 +78,8 @@ def display_name(name: str) -> str:
     This is what IT Glue sees as the attachment's file name and what logs show; the
     exact bytes stay in the reference.
     """
+    if name.isascii() and name.isprintable():  # the common case: nothing to replace
+        return name.strip() or "unnamed"
     text = os.fsencode(name).decode("utf-8", errors="replace")
     text = unicodedata.normalize("NFC", text)
     cleaned = "".join(
@@ -115,7 +121,7 @@ class PathFilter:
         low = name.lower()
         if low.startswith("."):
             return True
-        return any(fnmatch.fnmatchcase(low, p) for p in DEFAULT_IGNORED_NAMES)
+        return _IGNORED.match(low) is not None
 
     def skip_dir(self, rel: str) -> bool:
         """Whether the walk should not enter folder ``rel`` (relative, POSIX)."""

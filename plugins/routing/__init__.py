@@ -139,6 +139,9 @@ def _copy(e: PermanentError | TransientError) -> PermanentError | TransientError
 # --------------------------------------------------------------------------- the router
 
 
+ORG_MEMO = 2.0  # seconds an organization found by name is answered again without a lookup
+
+
 class Router:
     """The built-in router of one engine (shared by its workers): a plugin object the
     ``route`` transform registers with its engine. Its lock and refresh clock are what
@@ -152,6 +155,10 @@ class Router:
         self._last_error: dict[str, tuple[float, PermanentError | TransientError]] = {}
         self._known: dict[str, list[str]] = {}  # cache key -> names seen at that refresh
         self.refreshes = 0  # how many listings this router fetched (tests, metrics)
+        # (instance, name) -> (monotonic time, organization): a backlog asks the same
+        # few names thousands of times a second; two database reads each were most of
+        # what routing a re-dropped file cost. Only found names, for ORG_MEMO seconds.
+        self._orgs: dict[tuple[str | None, str], tuple[float, Any]] = {}
 
     # -- cache refresh -----------------------------------------------------------------
 
@@ -204,6 +211,7 @@ class Router:
             orgs = list(self.context.itglue(instance).list_organizations())
             self.context.metadata_cache(instance).refresh_organizations(orgs)
             self._known[_of("organizations", instance)] = [str(_get(o, "name")) for o in orgs]
+            self._orgs.clear()  # renamed or gone: the cache's answer from now on
             return len(orgs)
 
         return fetch
@@ -211,9 +219,21 @@ class Router:
     def organization(self, name: str, instance: str | None = None) -> Any:
         """The organization called ``name`` in ``instance`` (cache first; refreshed when
         stale or missing)."""
+        asked_at = time.monotonic()
+        memo = (instance, name.casefold())
+        known = self._orgs.get(memo)
+        if known is not None and asked_at - known[0] < ORG_MEMO:
+            return known[1]
+        org = self._organization(name, instance, asked_at)
+        if org is not None:
+            if len(self._orgs) > 10_000:  # names come from folders and mails: bounded
+                self._orgs.clear()
+            self._orgs[memo] = (asked_at, org)
+        return org
+
+    def _organization(self, name: str, instance: str | None, asked_at: float) -> Any:
         cache = self._cache(instance)
         key, fetch = _of("organizations", instance), self._fetch_organizations(instance)
-        asked_at = time.monotonic()
         stale_error: TransientError | None = None
         if cache.is_stale("organizations", self.options.cache_max_age):
             try:
