@@ -85,17 +85,19 @@ class RecordTransitions(LedgerStore):
         *,
         duplicate_of: str,
         target_key: str,
+        due_at: float = 0.0,
     ) -> tuple[int, bool, RecordState]:
         """Insert a record found to be a duplicate as it arrived (nothing spooled):
-        ``duplicate``, not acked yet, stored as ``routed``; ``(id, inserted, state)`` as
-        :meth:`insert` (nothing changes when the identity exists already)."""
+        ``duplicate``, not acked yet, stored as ``routed``, for a worker to ack from
+        ``due_at`` on; ``(id, inserted, state)`` as :meth:`insert` (nothing changes when
+        the identity exists already)."""
         now = time.time()
         with self.transaction() as c:
             cur = c.execute(
                 "INSERT INTO ledger_records (source, source_ref, version, state, record,"
                 " original, content_hash, input_hash, organization_id, target_key, size,"
-                " spooled, duplicate_of, acked, work, created_at, updated_at, collector)"
-                " VALUES (?,?,?,'duplicate',?,?,?,?,?,?,?,0,?,0,1,?,?,?)"
+                " spooled, duplicate_of, acked, work, next_attempt_at, created_at, updated_at,"
+                " collector) VALUES (?,?,?,'duplicate',?,?,?,?,?,?,?,0,?,0,1,?,?,?,?)"
                 " ON CONFLICT (source, source_ref, version) DO NOTHING RETURNING id",
                 (
                     received.source,
@@ -109,6 +111,7 @@ class RecordTransitions(LedgerStore):
                     target_key,
                     routed.total_size,
                     duplicate_of,
+                    due_at,
                     now,
                     now,
                     self.collector,
@@ -194,6 +197,20 @@ class RecordTransitions(LedgerStore):
             if state == "done" or (state == "duplicate" and is_acked):
                 c.execute("DELETE FROM ledger_blobs WHERE record_id=?", (record_id,))
             return True
+
+    def mark_duplicates_acked(self, record_ids: list[int]) -> None:
+        """Duplicates whose source acked them (nothing spooled): one transaction."""
+        if not record_ids:
+            return
+        now = time.time()
+        with self.transaction() as c:
+            for start in range(0, len(record_ids), 500):  # bound the parameters per statement
+                chunk = record_ids[start : start + 500]
+                c.execute(
+                    "UPDATE ledger_records SET acked=1, work=0, updated_at=?"
+                    f" WHERE state='duplicate' AND id IN ({','.join('?' * len(chunk))})",
+                    (now, *chunk),
+                )
 
     def postpone(
         self, record_id: int, until: float, *, reason: str | None = None, count_attempt: bool = True

@@ -213,6 +213,7 @@ class Engine:
             after_each=pressure.space_may_be_free,
             winding_down=winding_down,
             trouble=trouble,
+            settle=flow.settle,
         )
         services = SourceServices(
             ledger=ledger,
@@ -229,6 +230,7 @@ class Engine:
             dry_run=self.dry_run,
             reread_foreign=self.ownership.shared,
             duplicates=flow,
+            settle=pool.settle,
         )
         for i, s in enumerate(self.settings.sources):
             if s.enabled:

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Literal
 
 from itglue_common import backoff_delay
@@ -103,6 +104,10 @@ def classify(e: Exception, plugin: str) -> Verdict:
 def retry_after_of(e: BaseException) -> float | None:
     value: object = getattr(e, "retry_after", None)
     return float(value) if isinstance(value, int | float) else None
+
+
+def _ack_duplicate(src: Source, *, record: DocumentRecord) -> None:
+    src.ack(record, "duplicate")
 
 
 def input_key(received: DocumentRecord, instance: str | None) -> str:
@@ -320,7 +325,8 @@ class RecordFlow:
         cost: this finds its duplicate before it is spooled or transformed."""
         if not (record.files or record.sections):
             return None
-        if self.ledger.landed_input(record.content_hash, other_than=other_than) is None:
+        first = self.ledger.landed_input(record.content_hash, other_than=other_than)
+        if first is None:
             return None  # new content (or routed to another instance: the whole way)
         routed = self._route_alone(record)  # the instance, the organization
         if routed is None:
@@ -333,11 +339,38 @@ class RecordFlow:
                 organization_id=routed.organization_id,
                 target_key=target_key(routed),
             )
+        elif key == record.content_hash:  # routed to the instance it named: asked above
+            original = first
         else:
             original = self.ledger.landed_input(key, other_than=other_than)
         if original is None:
             return None
         return routed, f"ledger:{original}"
+
+    def settle(self, record_ids: list[int]) -> None:
+        """Ack duplicates found as they arrived (the pool's settler): one sync for the
+        batch, their log lines and hooks, the sources' post-actions, and one transaction
+        marking them acked. A record that cannot be acked now is a worker's later
+        (:meth:`_call_source` postpones it, :meth:`engine_error` says what else)."""
+        self.ledger.sync()  # their "duplicate" rows, before anything outside learns of them
+        acked: list[int] = []
+        for rid in record_ids:
+            try:
+                entry = self.ledger.get(rid)
+                if entry is None or entry.state != "duplicate" or entry.acked:
+                    continue
+                if not self._ownership.owns(entry.source):
+                    continue
+                record = entry.record()
+                with self._announce_lock:
+                    found_at_intake = self._announce.pop(rid, None)
+                if found_at_intake is not None:
+                    self._announced(entry, record, found_at_intake)
+                if self._call_source(entry, "ack", partial(_ack_duplicate, record=record)):
+                    acked.append(rid)
+            except Exception as e:
+                self.engine_error(rid, e)
+        self.ledger.mark_duplicates_acked(acked)
 
     def duplicate_recorded(self, record_id: int, duplicate_of: str) -> None:
         """A record was inserted as a duplicate as it arrived (see :meth:`landed_original`):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,10 @@ from .outcomes import RunStats
 from .record_flow import target_key
 from .rehome import foreign_files, rehomed
 from .storage import StorageTrouble, storage_error
+
+# seconds a duplicate handed to the pool's settler waits before a worker may ack it:
+# only when the settler did not (the process was killed meanwhile)
+SETTLE_GRACE = 60.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class SourceServices:
     reread_foreign: bool = False
     # finds the duplicates of landed records as they arrive (the engine's RecordFlow)
     duplicates: DuplicateCheck | None = None
+    # hands a duplicate found as it arrived to the pool's settler; False: not running
+    settle: Callable[[int], bool] = lambda _record_id: False
 
 
 class DuplicateCheck(Protocol):
@@ -216,7 +223,12 @@ class EngineSourceContext:
         """Record a duplicate found as it arrived; a worker acks it (once durable)."""
         eng = self._services
         record_id, inserted, state = eng.ledger.insert_duplicate(
-            arrived, routed, duplicate_of=duplicate_of, target_key=target_key(routed)
+            arrived,
+            routed,
+            duplicate_of=duplicate_of,
+            target_key=target_key(routed),
+            # the settler acks it; a worker only if that did not happen (a crash...)
+            due_at=time.time() + SETTLE_GRACE,
         )
         if not inserted:  # emitted concurrently by another thread of this source
             return EmitResult("known", record_id, state)
@@ -226,7 +238,9 @@ class EngineSourceContext:
         eng.stats.count("duplicate")
         eng.tally.received(self.source_name)
         eng.tally.duplicate(self.source_name)
-        eng.notify_work()
+        if not eng.settle(record_id):  # no settler running: a worker's, now
+            eng.ledger.postpone(record_id, 0.0, count_attempt=False)
+            eng.notify_work()
         return EmitResult("accepted", record_id, "duplicate")
 
     def _reread(self, draft: RecordDraft, existing: LedgerEntry) -> None:

@@ -1,6 +1,10 @@
 """The worker pool: a dispatcher thread hands due ledger rows (a batch at a time) to a
 few worker threads; each moves one record as far as it can go. In storage trouble the
-workers start nothing and the dispatcher waits, probing with backoff, until it clears."""
+workers start nothing and the dispatcher waits, probing with backoff, until it clears.
+
+Duplicates found as they arrive go to the pool's settler thread instead, which acks
+whatever came in meanwhile as one batch: one fsync and one transaction per batch, where
+a worker's round trip per record made a re-dropped backlog cost an fsync per file."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from ..ledger import Ledger
 from .storage import StorageTrouble, storage_error
 
 log = logging.getLogger("itglue_ingest.engine")
+SETTLE_LIMIT = 1024  # duplicates waiting for the settler before the sources wait
 
 
 def start_thread(name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
@@ -44,6 +49,7 @@ class WorkerPool:
         after_each: Callable[[], None],
         winding_down: threading.Event,
         trouble: StorageTrouble,
+        settle: Callable[[list[int]], None] | None = None,
     ) -> None:
         self._ledger = ledger
         self._trouble = trouble
@@ -59,6 +65,12 @@ class WorkerPool:
         self._workers: list[threading.Thread] = []
         self._dispatcher: threading.Thread | None = None
         self.last_tick: float | None = None  # monotonic: the dispatcher's latest round
+        self._settle = settle
+        self._settling: list[int] = []  # ids for the settler (guarded by _settled)
+        self._settled = threading.Condition()
+        self._settler_busy = False
+        self._settler: threading.Thread | None = None
+        self._settler_stop = False
 
     @property
     def size(self) -> int:
@@ -69,9 +81,45 @@ class WorkerPool:
         self._wake.set()
 
     def busy(self) -> bool:
-        """Whether a record is queued or being processed."""
+        """Whether a record is queued or being processed (or waits for the settler)."""
+        with self._settled:
+            if self._settling or self._settler_busy:
+                return True
         with self._in_flight_lock:
             return bool(self._in_flight) or not self._queue.empty()
+
+    def settle(self, record_id: int) -> bool:
+        """Hand a duplicate found as it arrived to the settler (blocks while it has
+        :data:`SETTLE_LIMIT` waiting: back-pressure on the source); False when the pool
+        is not running (the record is then a worker's, once it is due)."""
+        with self._settled:
+            while len(self._settling) >= SETTLE_LIMIT and not self._settler_stop:
+                self._settled.wait(0.2)
+            if self._settler is None or self._settler_stop:
+                return False
+            self._settling.append(record_id)
+            self._settled.notify_all()
+            return True
+
+    def _settle_loop(self) -> None:
+        assert self._settle is not None
+        while True:
+            with self._settled:
+                while not self._settling and not self._settler_stop:
+                    self._settled.wait()
+                if not self._settling:
+                    return
+                batch, self._settling = self._settling, []
+                self._settler_busy = True
+                self._settled.notify_all()  # room for the sources again
+            try:
+                self._settle(batch)
+            except Exception:  # each record is a worker's once it is due
+                log.exception("cannot ack %d duplicate(s) now; a worker acks them", len(batch))
+            finally:
+                with self._settled:
+                    self._settler_busy = False
+                    self._settled.notify_all()
 
     def start(self) -> None:
         if self._dispatcher is not None:
@@ -80,6 +128,10 @@ class WorkerPool:
         self._queue = queue.Queue(maxsize=self._size * 4)
         self._workers = [start_thread(f"worker-{i}", self._work) for i in range(self._size)]
         self._dispatcher = start_thread("dispatcher", self._dispatch)
+        if self._settle is not None:
+            with self._settled:
+                self._settler_stop = False
+                self._settler = start_thread("settler", self._settle_loop)
 
     def wind_down(self) -> None:
         """Hand out no more records (the ones being processed go on)."""
@@ -104,6 +156,13 @@ class WorkerPool:
         for _ in self._workers:
             with contextlib.suppress(queue.Full):
                 self._queue.put_nowait(None)
+        settler = self._settler
+        if settler is not None:  # it acks what it was handed first
+            with self._settled:
+                self._settler_stop = True
+                self._settled.notify_all()
+            settler.join(max(0.05, timeout - (time.monotonic() - t0)))
+            self._settler = None
         for w in self._workers:
             w.join(max(0.05, timeout - (time.monotonic() - t0)))
         busy = [w.name for w in self._workers if w.is_alive()]
