@@ -104,7 +104,7 @@ class RecordTransitions(LedgerStore):
                     received.source_ref,
                     received.version,
                     routed.model_dump_json(exclude={"id"}),
-                    received.model_dump_json(exclude={"id"}),
+                    "",  # the original is kept for a failed record's reset only
                     routed.content_hash,
                     received.content_hash,
                     routed.organization_id,

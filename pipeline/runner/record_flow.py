@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Literal
+from typing import Literal, Protocol
 
 from itglue_common import backoff_delay
 
@@ -108,6 +108,27 @@ def retry_after_of(e: BaseException) -> float | None:
 
 def _ack_duplicate(src: Source, *, record: DocumentRecord) -> None:
     src.ack(record, "duplicate")
+
+
+class EntryRef(Protocol):
+    """What the post-action steps read of a ledger entry."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def attempts(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class _Settling:
+    """What the steps ask of a ledger entry, for a duplicate the settler acks (its row
+    was just inserted: not read back)."""
+
+    id: int
+    source: str
+    attempts: int = 0
 
 
 def input_key(received: DocumentRecord, instance: str | None) -> str:
@@ -347,21 +368,19 @@ class RecordFlow:
             return None
         return routed, f"ledger:{original}"
 
-    def settle(self, record_ids: list[int]) -> None:
-        """Ack duplicates found as they arrived (the pool's settler): one sync for the
-        batch, their log lines and hooks, the sources' post-actions, and one transaction
-        marking them acked. A record that cannot be acked now is a worker's later
-        (:meth:`_call_source` postpones it, :meth:`engine_error` says what else)."""
+    def settle(self, batch: list[tuple[int, str, DocumentRecord]]) -> None:
+        """Ack duplicates found as they arrived (the pool's settler; ``(id, source,
+        record)`` each, as inserted): one sync for the batch, their log lines and hooks,
+        the sources' post-actions, and one transaction marking them acked. A record that
+        cannot be acked now is a worker's later (:meth:`_call_source` postpones it,
+        :meth:`engine_error` says what else)."""
         self.ledger.sync()  # their "duplicate" rows, before anything outside learns of them
         acked: list[int] = []
-        for rid in record_ids:
+        for rid, source, record in batch:
             try:
-                entry = self.ledger.get(rid)
-                if entry is None or entry.state != "duplicate" or entry.acked:
+                if not self._ownership.owns(source):
                     continue
-                if not self._ownership.owns(entry.source):
-                    continue
-                record = entry.record()
+                entry = _Settling(id=rid, source=source)
                 with self._announce_lock:
                     found_at_intake = self._announce.pop(rid, None)
                 if found_at_intake is not None:
@@ -464,7 +483,7 @@ class RecordFlow:
         self._announced(entry, record, existing)
         self._ack(entry, record, "duplicate")
 
-    def _announced(self, entry: LedgerEntry, record: DocumentRecord, existing: str) -> None:
+    def _announced(self, entry: EntryRef, record: DocumentRecord, existing: str) -> None:
         """The log line and the hook of a duplicate (durable by now)."""
         log.info(
             "duplicate of %s: %s",
@@ -546,7 +565,7 @@ class RecordFlow:
             # unless `itglue-ingest retry` requeued it meanwhile (it is processed again)
             self.ledger.update(entry.id, "failed", acked=True, expect="failed")
 
-    def _call_source(self, entry: LedgerEntry, what: str, call: Callable[[Source], None]) -> bool:
+    def _call_source(self, entry: EntryRef, what: str, call: Callable[[Source], None]) -> bool:
         """Run a post-action of the record's source; False (and postponed) when it can't."""
         if not self._post_actions:
             return True

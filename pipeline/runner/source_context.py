@@ -28,6 +28,7 @@ from .outcomes import RunStats
 from .record_flow import target_key
 from .rehome import foreign_files, rehomed
 from .storage import StorageTrouble, storage_error
+from .workers import Settling
 
 # seconds a duplicate handed to the pool's settler waits before a worker may ack it:
 # only when the settler did not (the process was killed meanwhile)
@@ -56,7 +57,7 @@ class SourceServices:
     # finds the duplicates of landed records as they arrive (the engine's RecordFlow)
     duplicates: DuplicateCheck | None = None
     # hands a duplicate found as it arrived to the pool's settler; False: not running
-    settle: Callable[[int], bool] = lambda _record_id: False
+    settle: Callable[[Settling], bool] = lambda _item: False
 
 
 class DuplicateCheck(Protocol):
@@ -238,7 +239,8 @@ class EngineSourceContext:
         eng.stats.count("duplicate")
         eng.tally.received(self.source_name)
         eng.tally.duplicate(self.source_name)
-        if not eng.settle(record_id):  # no settler running: a worker's, now
+        routed.id = record_id
+        if not eng.settle((record_id, self.source_name, routed)):  # no settler: a worker's
             eng.ledger.postpone(record_id, 0.0, count_attempt=False)
             eng.notify_work()
         return EmitResult("accepted", record_id, "duplicate")

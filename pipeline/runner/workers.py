@@ -17,10 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..ledger import Ledger
+from ..records import DocumentRecord
 from .storage import StorageTrouble, storage_error
 
 log = logging.getLogger("itglue_ingest.engine")
 SETTLE_LIMIT = 1024  # duplicates waiting for the settler before the sources wait
+Settling = tuple[int, str, DocumentRecord]  # a duplicate for the settler: id, source, record
 
 
 def start_thread(name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
@@ -49,7 +51,7 @@ class WorkerPool:
         after_each: Callable[[], None],
         winding_down: threading.Event,
         trouble: StorageTrouble,
-        settle: Callable[[list[int]], None] | None = None,
+        settle: Callable[[list[Settling]], None] | None = None,
     ) -> None:
         self._ledger = ledger
         self._trouble = trouble
@@ -66,7 +68,7 @@ class WorkerPool:
         self._dispatcher: threading.Thread | None = None
         self.last_tick: float | None = None  # monotonic: the dispatcher's latest round
         self._settle = settle
-        self._settling: list[int] = []  # ids for the settler (guarded by _settled)
+        self._settling: list[Settling] = []  # for the settler (guarded by _settled)
         self._settled = threading.Condition()
         self._settler_busy = False
         self._settler: threading.Thread | None = None
@@ -88,7 +90,7 @@ class WorkerPool:
         with self._in_flight_lock:
             return bool(self._in_flight) or not self._queue.empty()
 
-    def settle(self, record_id: int) -> bool:
+    def settle(self, item: Settling) -> bool:
         """Hand a duplicate found as it arrived to the settler (blocks while it has
         :data:`SETTLE_LIMIT` waiting: back-pressure on the source); False when the pool
         is not running (the record is then a worker's, once it is due)."""
@@ -97,7 +99,7 @@ class WorkerPool:
                 self._settled.wait(0.2)
             if self._settler is None or self._settler_stop:
                 return False
-            self._settling.append(record_id)
+            self._settling.append(item)
             self._settled.notify_all()
             return True
 

@@ -65,7 +65,8 @@ def move_no_clobber(src: str, dst_dir: Path, name: str) -> Path:
 
     :raises FileNotFoundError: ``src`` is gone (callers treat that as "already done").
     """
-    os.makedirs(dst_dir, exist_ok=True)
+    if not os.path.isdir(dst_dir):  # one stat where makedirs makes three calls
+        os.makedirs(dst_dir, exist_ok=True)
     use_link = True
     for n in range(MAX_CLASHES):
         dst = os.path.join(os.fsencode(dst_dir), os.fsencode(_numbered(name, n)))
