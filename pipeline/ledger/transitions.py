@@ -212,6 +212,19 @@ class RecordTransitions(LedgerStore):
                     (now, *chunk),
                 )
 
+    def unsettled_duplicates_due(self, now: float) -> int:
+        """Duplicates found as they arrived and handed to a settler that did not ack them
+        (its process was killed): due ``now`` -- this collector's only (another one's
+        settler may be acking its own right now). Returns how many."""
+        with self.transaction() as c:
+            return int(
+                c.execute(
+                    "UPDATE ledger_records SET next_attempt_at=? WHERE state='duplicate'"
+                    " AND acked=0 AND spooled=0 AND next_attempt_at>? AND collector=?",
+                    (now, now, self.collector),
+                ).rowcount
+            )
+
     def postpone(
         self, record_id: int, until: float, *, reason: str | None = None, count_attempt: bool = True
     ) -> int:

@@ -371,6 +371,8 @@ class Engine:
             removed += self.spool.sweep(self.ledger.is_referenced)
         if removed:
             log.info("removed %d leftover spool file(s)", removed)
+        # duplicates the settler of a killed process had not acked: a worker's, now
+        self.ledger.unsettled_duplicates_due(time.time())
         unfinished: dict[str, int] = {}
         for states in self.ledger.counts().values():
             for state, n in states.items():

@@ -6,12 +6,13 @@ without them."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from pipeline.runner import Engine
-from tests.pipeline.pipeline_engine_helpers import Recorder, plugin_manager
+from tests.pipeline.pipeline_engine_helpers import DirSource, Recorder, plugin_manager
 from tests.pipeline.test_engine import make_settings, write
 
 
@@ -69,3 +70,67 @@ def test_the_same_input_lands_once_in_each_instance(tmp_path: Path) -> None:
     (dup,) = [e for e in entries if e.state == "duplicate"]
     (first,) = [e for e in entries if e.source_ref == "a-1.txt"]
     assert dup.duplicate_of == f"ledger:{first.id}"
+
+
+def test_a_known_input_is_a_duplicate_as_it_arrives_and_nothing_is_spooled(
+    tmp_path: Path,
+) -> None:
+    """Thirty copies of delivered content: thirty duplicates, each acked once (its hook
+    called once, then its post-action), none of them spooled or transformed."""
+    s = make_settings(tmp_path, pipeline_opts={"transforms": ["org", "outcome"]})
+    inbox = tmp_path / "inbox"
+    write(inbox, "a.txt", "same bytes")
+    rec = Recorder()
+    with Engine(s, plugin_manager(rec)) as engine:
+        assert engine.run_once().delivered == 1
+        DirSource.calls.clear()
+        for i in range(30):
+            write(inbox, f"copy-{i:02d}.txt", "same bytes")
+        summary = engine.run_once()
+        assert (summary.delivered, summary.duplicate, summary.failed) == (0, 30, 0)
+        entries = engine.ledger.changed_since(0)
+        assert list(engine.spool.hashes()) == [] and list(engine.spool.tmp.iterdir()) == []
+    (first,) = [e for e in entries if e.state == "done"]
+    dups = [e for e in entries if e.state == "duplicate"]
+    assert len(dups) == 30
+    for dup in dups:
+        assert dup.acked and not dup.spooled  # never written to the spool
+        assert dup.duplicate_of == f"ledger:{first.id}"
+        assert "runs" not in json.loads(dup.record_json)["metadata"]  # not transformed
+    names = [f"copy-{i:02d}.txt" for i in range(30)]
+    assert sorted(rec.duplicate) == [(n, f"ledger:{first.id}") for n in names]
+    assert sorted(DirSource.calls) == [("ack", n, "duplicate") for n in names]
+    assert sorted(p.name for p in (inbox / ".done").iterdir()) == ["a.txt", *names]
+
+
+def test_a_duplicate_no_settler_acked_is_due_again_when_the_engine_starts(
+    tmp_path: Path,
+) -> None:
+    """A duplicate found as it arrived waits for the pool's settler (a worker would only
+    take it after a grace period); one whose process was killed before its settler
+    acked it is acked at the next start, at once."""
+    s = make_settings(tmp_path, pipeline_opts={"transforms": ["org"]})
+    inbox = tmp_path / "inbox"
+    write(inbox, "a.txt", "same bytes")
+    with Engine(s, plugin_manager(Recorder())) as engine:
+        assert engine.run_once().delivered == 1
+        (first,) = engine.ledger.changed_since(0)
+        arrived = first.record().model_copy(update={"source_ref": "copy.txt", "id": None})
+        # what a killed process left: inserted, handed to its settler, never acked
+        rid, inserted, _ = engine.ledger.insert_duplicate(
+            arrived,
+            arrived,
+            duplicate_of=f"ledger:{first.id}",
+            target_key="",
+            due_at=time.time() + 3600,
+        )
+        assert inserted
+    write(inbox, "copy.txt", "same bytes")
+    DirSource.calls.clear()
+    with Engine(s, plugin_manager(Recorder())) as engine:
+        summary = engine.run_once()
+        entry = engine.ledger.get(rid)
+    assert summary.failed == 0
+    assert entry is not None and entry.state == "duplicate" and entry.acked
+    assert DirSource.calls == [("ack", "copy.txt", "duplicate")]
+    assert not (inbox / "copy.txt").exists()
