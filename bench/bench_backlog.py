@@ -21,7 +21,7 @@ RSS is its own; each backlog against a fresh emulator whose budget never throttl
    files/s, peak RSS and the engine process's CPU per file, as one table.
 
 Run: ``.venv/bin/python bench/bench_backlog.py [--files 100000] [--only window|commit]
-[--backend sqlite|postgresql] [--profile PREFIX]``
+[--backend sqlite|postgresql] [--commit off|on|both] [--keep DIR] [--profile PREFIX]``
 """
 
 from __future__ import annotations
@@ -274,20 +274,30 @@ def progress_line(
 
 
 def backlog_and_rerun(
-    root: Path, tag: str, n: int, **pas: Any
+    root: Path, tag: str, n: int, keep: bool = False, **pas: Any
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The backlog ``tag`` (a fresh emulator and state), then the same files dropped
-    again into the same state (all duplicates)."""
+    again into the same state (all duplicates). ``keep``: the backlog of an earlier run
+    in ``root`` (its state and figures) is used again, only the re-run is new."""
     from itglue_emulator import run_emulator
 
     drop = root / f"drop-{tag}"
+    kept = root / f"{tag}.backlog.json"
     with run_emulator(api_key="bench-key", seed="demo", rate_limit=(10**9, 300.0)) as emu:
-        drop_backlog(drop, tag, n)
-        first = run_pass(emu, root, tag, drop=str(drop), phase=f"{tag}-backlog", **pas)
-        check(first, n, "delivered", tag)
+        if keep and kept.exists():
+            first = json.loads(kept.read_text())
+            print(f"  ({tag}: the backlog of {first['finished']} in {root}, kept)", flush=True)
+        else:
+            drop_backlog(drop, tag, n)
+            first = run_pass(emu, root, tag, drop=str(drop), phase=f"{tag}-backlog", **pas)
+            check(first, n, "delivered", tag)
+            first["finished"] = time.strftime("%Y-%m-%d %H:%M")
+            first["load_at_end"] = os.getloadavg()[0]
+            kept.write_text(json.dumps(first))
         drop_backlog(drop, tag, n)
         again = run_pass(emu, root, tag, drop=str(drop), phase=f"{tag}-rerun", **pas)
         check(again, n, "duplicate", f"{tag} again")
+        again["load_at_end"] = os.getloadavg()[0]
         return first, again
 
 
@@ -308,10 +318,19 @@ def line(label: str, figures: dict[str, Any], n: int) -> str:
     )
 
 
-def commit_table(root: Path, n: int, backend: str, common: dict[str, Any]) -> None:
+def commit_table(
+    root: Path,
+    n: int,
+    backend: str,
+    common: dict[str, Any],
+    modes: tuple[str, ...] = ("off", "on"),
+    keep: bool = False,
+) -> None:
     """The backlog and its all-duplicate re-run, group commit off and on: one table.
     PostgreSQL: a throw-away durable cluster (fsync on), a fresh database per backlog
     (group commit is SQLite's: both rows measure the same PostgreSQL path)."""
+    if keep and backend == "postgresql":
+        raise SystemExit("--keep is for SQLite (the PostgreSQL cluster is a throw-away one)")
     with contextlib.ExitStack() as stack:
         server = None
         if backend == "postgresql":
@@ -323,13 +342,14 @@ def commit_table(root: Path, n: int, backend: str, common: dict[str, Any]) -> No
                 root,
                 f"{backend}-{label}",
                 n,
+                keep,
                 window=300,
                 group_commit=label == "on",
                 backend=backend,
                 **({"dsn": server.create_database()} if server is not None else {}),
                 **common,
             )
-            for label in ("off", "on")
+            for label in modes
         }
     print("group commit (300 s window):")
     print(
@@ -343,6 +363,12 @@ def commit_table(root: Path, n: int, backend: str, common: dict[str, Any]) -> No
                 f"  {backend:10s} {what:22s} {label:>12s} {rate(f, n):9.1f} {f['seconds']:9.1f}"
                 f" {f['peak_rss_mib']:13.1f} {1000 * f['cpu_seconds'] / n:12.2f}"
             )
+    loads = [
+        f"{f['load_at_end']:.1f}" for pair in runs.values() for f in pair if "load_at_end" in f
+    ]
+    print(f"  load average at the end of each pass: {', '.join(loads)}")
+    if set(runs) != {"off", "on"}:
+        return
     (off_backlog, off_dup), (on_backlog, on_dup) = runs["off"], runs["on"]
     print(
         f"  speed-up ({backend}): backlog {rate(on_backlog, n) / rate(off_backlog, n):.2f}x,"
@@ -370,6 +396,18 @@ def main() -> None:
         help="comma-separated [pipeline] transforms (default: the pipeline's); e.g."
         " mime,route,title leaves out the extraction of the bench's dummy PDFs",
     )
+    ap.add_argument(
+        "--commit",
+        choices=("off", "on", "both"),
+        default="both",
+        help="group commit of the commit table's passes (default: both)",
+    )
+    ap.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="work in DIR (SQLite) and keep each backlog there: a later run with the same"
+        " DIR only re-runs it (a 100,000-file backlog takes about half an hour)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -382,8 +420,12 @@ def main() -> None:
         "profile": args.profile,
         "transforms": args.transforms.split(",") if args.transforms else None,
     }
-    with tempfile.TemporaryDirectory(prefix="bench-backlog-") as tmp:
-        root = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            root = Path(args.keep).resolve()
+            root.mkdir(parents=True, exist_ok=True)
+        else:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-backlog-")))
         print(
             f"bench_backlog: {n:,} files of ~0.5 KiB in {len(ORGS)} organization folders,"
             f" {args.workers} workers, transforms {args.transforms or 'default'},"
@@ -428,7 +470,8 @@ def main() -> None:
                 f" {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB"
             )
         if args.only != "window":
-            commit_table(root, n, args.backend, common)
+            modes = ("off", "on") if args.commit == "both" else (args.commit,)
+            commit_table(root, n, args.backend, common, modes, keep=bool(args.keep))
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
