@@ -4,9 +4,10 @@ before the next step::
     received --transforms--> ready --dedupe--> delivering --sink.deliver--> delivered
              --source.ack--> done (spool freed)
 
-(``ready`` and the dedupe decision are committed in one transaction; a received record
-whose input landed before goes straight to ``duplicate``, see
-:meth:`RecordFlow._landed_before`.) A change is made
+(``ready`` and the dedupe decision are committed in one transaction; a record whose
+input landed before is inserted as ``duplicate`` as it arrives, nothing spooled, and
+acked in batches by the pool's settler, see :meth:`RecordFlow.landed_original` and
+:meth:`RecordFlow.settle`; a received one goes straight to ``duplicate``.) A change is made
 durable (``ledger.sync``, one fsync shared by every thread waiting for it) before
 anything outside relies on it: the sink's API writes, a hook, the source's post-action.
 What an exception
