@@ -86,7 +86,7 @@ class EngineSourceContext:
       advance a checkpoint. A draft whose content a landed record had (where the
       routing alone says it goes: :meth:`~.record_flow.RecordFlow.landed_original`) is
       recorded as a duplicate instead, nothing spooled: ``EmitResult("accepted", id,
-      "duplicate")``, acked by a worker like any duplicate. The draft's
+      "duplicate")``, acked by the engine like any duplicate. The draft's
       ``organization`` defaults to the ``[[sources]]`` table's ``organization``.
     * A file over ``max_file_size`` -> ``EmitResult("failed", reason="too large: N
       bytes > limit M; ...")``; an ``OSError`` while opening/reading -> ``failed`` with
@@ -169,13 +169,17 @@ class EngineSourceContext:
             for _, s in staged:
                 eng.spool.discard(s)
             return self._record_failure(draft, failure)
-        arrived = self._record(draft, [self._blob(f, s) for f, s in staged])
-        if eng.duplicates is not None:
-            found = eng.duplicates.landed_original(arrived)
-            if found is not None:  # nothing is written to the spool
-                for _, s in staged:
-                    eng.spool.discard(s)
-                return self._record_duplicate(arrived, *found)
+        try:
+            arrived = self._record(draft, [self._blob(f, s) for f, s in staged])
+            found = eng.duplicates.landed_original(arrived) if eng.duplicates else None
+        except BaseException:
+            for _, s in staged:
+                eng.spool.discard(s)
+            raise
+        if found is not None:  # nothing is written to the spool
+            for _, s in staged:
+                eng.spool.discard(s)
+            return self._record_duplicate(arrived, *found)
         blobs = []
         try:
             for f, s in staged:
@@ -221,7 +225,7 @@ class EngineSourceContext:
     def _record_duplicate(
         self, arrived: DocumentRecord, routed: DocumentRecord, duplicate_of: str
     ) -> EmitResult:
-        """Record a duplicate found as it arrived; a worker acks it (once durable)."""
+        """Record a duplicate found as it arrived; the pool's settler acks it."""
         eng = self._services
         record_id, inserted, state = eng.ledger.insert_duplicate(
             arrived,
