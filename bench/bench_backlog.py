@@ -292,6 +292,7 @@ def backlog_and_rerun(
             first = run_pass(emu, root, tag, drop=str(drop), phase=f"{tag}-backlog", **pas)
             check(first, n, "delivered", tag)
             first["finished"] = time.strftime("%Y-%m-%d %H:%M")
+            first["group_commit"] = bool(pas["group_commit"])
             first["load_at_end"] = os.getloadavg()[0]
             kept.write_text(json.dumps(first))
         drop_backlog(drop, tag, n)
@@ -359,8 +360,11 @@ def commit_table(
     for index, what in enumerate(("backlog", "all-duplicate re-run")):
         for label, figures in runs.items():
             f = figures[index]
+            mode = label  # a kept backlog may come from a run with the other mode
+            if index == 0 and f.get("group_commit", label == "on") != (label == "on"):
+                mode = f"{'on' if label == 'off' else 'off'} (kept)"
             print(
-                f"  {backend:10s} {what:22s} {label:>12s} {rate(f, n):9.1f} {f['seconds']:9.1f}"
+                f"  {backend:10s} {what:22s} {mode:>12s} {rate(f, n):9.1f} {f['seconds']:9.1f}"
                 f" {f['peak_rss_mib']:13.1f} {1000 * f['cpu_seconds'] / n:12.2f}"
             )
     loads = [
