@@ -375,7 +375,13 @@ class RecordFlow:
         the sources' post-actions, and one transaction marking them acked. A record that
         cannot be acked now is a worker's later (:meth:`_call_source` postpones it,
         :meth:`engine_error` says what else)."""
-        self.ledger.sync()  # their "duplicate" rows, before anything outside learns of them
+        try:
+            self.ledger.sync()  # their "duplicate" rows, before anything outside learns
+        except Exception as e:
+            if storage_error(e) is None:
+                raise
+            self._trouble.report(e, f"{len(batch)} duplicate(s)")  # due later: a worker's
+            return
         acked: list[int] = []
         for rid, source, record in batch:
             try:
