@@ -222,7 +222,8 @@ class Router:
         asked_at = time.monotonic()
         memo = (instance, name.casefold())
         known = self._orgs.get(memo)
-        if known is not None and asked_at - known[0] < ORG_MEMO:
+        # never longer than the cache may be stale: a stale one is refreshed first
+        if known is not None and asked_at - known[0] < min(ORG_MEMO, self.options.cache_max_age):
             return known[1]
         org = self._organization(name, instance, asked_at)
         if org is not None:
