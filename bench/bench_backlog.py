@@ -287,6 +287,10 @@ def backlog_and_rerun(
         if keep and kept.exists():
             first = json.loads(kept.read_text())
             print(f"  ({tag}: the backlog of {first['finished']} in {root}, kept)", flush=True)
+            # earlier re-runs' copies ("name (1).pdf"...): each re-run finds what the
+            # first found, the backlog's own files (one name clash per file)
+            for copy in (drop / "processed").rglob("* (*).pdf"):
+                copy.unlink()
         else:
             drop_backlog(drop, tag, n)
             first = run_pass(emu, root, tag, drop=str(drop), phase=f"{tag}-backlog", **pas)
@@ -341,7 +345,8 @@ def commit_table(
         runs = {
             label: backlog_and_rerun(
                 root,
-                f"{backend}-{label}",
+                # one kept backlog for both modes' re-runs (a 100,000-file one is long)
+                f"{backend}-kept" if keep else f"{backend}-{label}",
                 n,
                 keep,
                 window=300,
@@ -409,8 +414,8 @@ def main() -> None:
     ap.add_argument(
         "--keep",
         metavar="DIR",
-        help="work in DIR (SQLite) and keep each backlog there: a later run with the same"
-        " DIR only re-runs it (a 100,000-file backlog takes about half an hour)",
+        help="work in DIR (SQLite) and keep the backlog there (one for both modes): a later"
+        " run with the same DIR only re-runs it (a 100,000-file backlog takes most of an hour)",
     )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
