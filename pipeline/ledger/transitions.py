@@ -10,11 +10,22 @@ import time
 from collections.abc import Iterable
 from typing import Any, Literal, cast
 
+from core_client.database import Connection
+
 from ..records import DocumentRecord
 from ..sources import RecordState
 from .entry import LedgerEntry
 from .schema import COLUMNS, DedupeScope, needs_work
 from .store import LedgerStore
+
+
+def _existing(c: Connection, record: DocumentRecord) -> tuple[int, bool, RecordState]:
+    """``(id, False, state)`` of the row that has the identity of ``record`` already."""
+    row = c.execute(
+        "SELECT id, state FROM ledger_records WHERE source=? AND source_ref=? AND version=?",
+        (record.source, record.source_ref, record.version),
+    ).fetchone()
+    return int(row[0]), False, cast(RecordState, row[1])
 
 
 class RecordTransitions(LedgerStore):
@@ -64,12 +75,7 @@ class RecordTransitions(LedgerStore):
             )
             inserted = cur.fetchone()
             if inserted is None:
-                row = c.execute(
-                    "SELECT id, state FROM ledger_records"
-                    " WHERE source=? AND source_ref=? AND version=?",
-                    (record.source, record.source_ref, record.version),
-                ).fetchone()
-                return int(row[0]), False, cast(RecordState, row[1])
+                return _existing(c, record)
             record_id = int(inserted[0])
             c.executemany(
                 "INSERT INTO ledger_blobs (record_id, sha256) VALUES (?, ?)"
@@ -120,12 +126,7 @@ class RecordTransitions(LedgerStore):
             inserted = cur.fetchone()
             if inserted is not None:
                 return int(inserted[0]), True, "duplicate"
-            row = c.execute(
-                "SELECT id, state FROM ledger_records"
-                " WHERE source=? AND source_ref=? AND version=?",
-                (received.source, received.source_ref, received.version),
-            ).fetchone()
-            return int(row[0]), False, cast(RecordState, row[1])
+            return _existing(c, received)
 
     # ------------------------------------------------------------------ transitions
 
