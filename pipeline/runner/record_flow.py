@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from functools import partial
 from typing import Literal, Protocol
 
 from itglue_common import backoff_delay
@@ -105,10 +104,6 @@ def classify(e: Exception, plugin: str) -> Verdict:
 def retry_after_of(e: BaseException) -> float | None:
     value: object = getattr(e, "retry_after", None)
     return float(value) if isinstance(value, int | float) else None
-
-
-def _ack_duplicate(src: Source, *, record: DocumentRecord) -> None:
-    src.ack(record, "duplicate")
 
 
 class EntryRef(Protocol):
@@ -382,21 +377,23 @@ class RecordFlow:
                 raise
             self._trouble.report(e, f"{len(batch)} duplicate(s)")  # due later: a worker's
             return
-        acked: list[int] = []
-        for rid, source, record in batch:
-            try:
-                if not self._ownership.owns(source):
-                    continue
-                entry = _Settling(id=rid, source=source)
-                with self._announce_lock:
-                    found_at_intake = self._announce.pop(rid, None)
-                if found_at_intake is not None:
-                    self._announced(entry, record, found_at_intake)
-                if self._call_source(entry, "ack", partial(_ack_duplicate, record=record)):
-                    acked.append(rid)
-            except Exception as e:
-                self.engine_error(rid, e)
+        acked = [rid for rid, source, record in batch if self._settle_one(rid, source, record)]
         self.ledger.mark_duplicates_acked(acked)
+
+    def _settle_one(self, rid: int, source: str, record: DocumentRecord) -> bool:
+        """Log, hook and ack one duplicate of the settler's batch; True when acked."""
+        try:
+            if not self._ownership.owns(source):
+                return False
+            entry = _Settling(id=rid, source=source)
+            with self._announce_lock:
+                found_at_intake = self._announce.pop(rid, None)
+            if found_at_intake is not None:
+                self._announced(entry, record, found_at_intake)
+            return self._call_source(entry, "ack", lambda src: src.ack(record, "duplicate"))
+        except Exception as e:
+            self.engine_error(rid, e)
+            return False
 
     def duplicate_recorded(self, record_id: int, duplicate_of: str) -> None:
         """A record was inserted as a duplicate as it arrived (see :meth:`landed_original`):

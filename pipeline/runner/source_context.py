@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Protocol
 
 from ..errors import TransientError
@@ -180,28 +179,27 @@ class EngineSourceContext:
             for _, s in staged:
                 eng.spool.discard(s)
             return self._record_duplicate(arrived, *found)
-        blobs = []
+        pinned: list[str] = []  # committed, pinned until the row references them
         try:
             for f, s in staged:
                 try:
-                    spooled = eng.spool.commit(s)  # pinned: not freed before the row exists
+                    eng.spool.commit(s)  # to its content address, which ``arrived`` names
                 except SpoolWriteError as e:  # disk full...: not the input's fault
                     eng.trouble.report(e, f"source {self.source_name}")
                     raise TransientError(f"{e}; {_file_label(draft, f)} is taken later") from e
-                blobs.append(self._blob(f, s, spooled.path))
-            record = arrived.model_copy(update={"files": blobs})
-            record_id, inserted, state = eng.ledger.insert(record, blobs=[b.sha256 for b in blobs])
+                pinned.append(s.sha256)
+            record_id, inserted, state = eng.ledger.insert(arrived, blobs=pinned)
         except BaseException:  # e.g. metadata that is not JSON: nothing may stay behind
-            for _, s in staged[len(blobs) :]:
+            for _, s in staged[len(pinned) :]:
                 eng.spool.discard(s)
-            self._unpin(blobs)
-            eng.pressure.free_unreferenced(b.sha256 for b in blobs)
+            self._unpin(pinned)
+            eng.pressure.free_unreferenced(pinned)
             raise
-        self._unpin(blobs)
+        self._unpin(pinned)
         if not inserted:  # emitted concurrently by another thread of this source
-            eng.pressure.free_unreferenced(b.sha256 for b in blobs)
+            eng.pressure.free_unreferenced(pinned)
             return EmitResult("known", record_id, state)
-        eng.pressure.spooled(record.total_size)
+        eng.pressure.spooled(arrived.total_size)
         eng.notify_work()
         eng.stats.count("received")
         eng.tally.received(self.source_name)
@@ -212,10 +210,12 @@ class EngineSourceContext:
         )
         return EmitResult("accepted", record_id, "received")
 
-    def _blob(self, f: FileInput, staged: Staged, path: Path | None = None) -> Blob:
+    def _blob(self, f: FileInput, staged: Staged) -> Blob:
+        """The staged file as the record names it: at its content address in the spool
+        (where :meth:`~pipeline.spool.Spool.commit` puts it)."""
         return Blob(
             file_name=f.file_name,
-            path=path or self._services.spool.path_for(staged.sha256),
+            path=self._services.spool.path_for(staged.sha256),
             size=staged.size,
             sha256=staged.sha256,
             claimed_mime=f.claimed_mime,
@@ -269,8 +269,7 @@ class EngineSourceContext:
             for st in staged:
                 shas.append(eng.spool.commit(st).sha256)
         except SpoolWriteError as e:
-            for sha in shas:
-                eng.spool.unpin(sha)
+            self._unpin(shas)
             eng.trouble.report(e, f"source {self.source_name}")
             raise TransientError(f"{e}; {draft.source_ref} is taken later") from e
         finally:
@@ -294,8 +293,7 @@ class EngineSourceContext:
                 expect=existing.state,
             )
         finally:
-            for sha in shas:
-                eng.spool.unpin(sha)
+            self._unpin(shas)
             eng.pressure.free_unreferenced(shas)
         self.log.info(
             "read %s again from the source (another collector had spooled it)",
@@ -304,9 +302,10 @@ class EngineSourceContext:
         )
         eng.notify_work()
 
-    def _unpin(self, blobs: list[Blob]) -> None:
-        for b in blobs:
-            self._services.spool.unpin(b.sha256)
+    def _unpin(self, shas: list[str]) -> None:
+        """Committed spool files are referenced by their row now (or were given up)."""
+        for sha in shas:
+            self._services.spool.unpin(sha)
 
     def _stage(self, f: FileInput) -> Staged:
         limit = self.max_file_size
