@@ -23,7 +23,7 @@ is done (or its duplicate acked), so "is this spool file still needed" is one lo
 
 from .entry import LedgerEntry
 from .journal import LedgerJournal, StepsAndCheckpoints
-from .queries import LedgerQueries
+from .queries import LandedInput, LedgerQueries
 from .schema import (
     ACTIVE_STATES,
     ALL_STATES,
@@ -52,6 +52,7 @@ __all__ = [
     "MIGRATIONS",
     "SPOOLED_STATES",
     "DedupeScope",
+    "LandedInput",
     "Ledger",
     "LedgerEntry",
     "LedgerJournal",

@@ -6,11 +6,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .entry import LedgerEntry
 from .schema import COLUMNS, SPOOLED_STATES
-from .store import LedgerStore
+from .store import LedgerStore, chunks
+
+
+class LandedInput(NamedTuple):
+    """A delivered (or done) record, by its input: what :meth:`LedgerQueries.landed_input`
+    compares, for a batch of inputs (:meth:`LedgerQueries.landed_inputs`)."""
+
+    id: int
+    organization_id: str | None
+    target_key: str
+
+    def matches(self, organization_id: str | None, target_key: str | None) -> bool:
+        """Whether :meth:`LedgerQueries.landed_input` with these arguments names this
+        record (``target_key`` None: any organization and target, the global scope)."""
+        if target_key is None:
+            return True
+        return self.organization_id == organization_id and self.target_key == target_key
 
 
 class LedgerQueries(LedgerStore):
@@ -107,6 +123,25 @@ class LedgerQueries(LedgerStore):
             params += [organization_id, target_key]
         rows = self._query(f"SELECT id FROM ledger_records WHERE {where} LIMIT 1", params)
         return int(rows[0][0]) if rows else None
+
+    def landed_inputs(self, input_hashes: Iterable[str]) -> dict[str, list[LandedInput]]:
+        """:meth:`landed_input` for many inputs at once: ``{input_hash: [landed, ...]}``,
+        every delivered (or done) record whose input had that content, lowest id first
+        (absent: none landed). :meth:`LandedInput.matches` answers the organization
+        scope's question of each. One statement per :data:`~.store.BATCH` hashes."""
+        out: dict[str, list[LandedInput]] = {}
+        for part in chunks(sorted(set(input_hashes))):
+            rows = self._query(
+                "SELECT input_hash, id, organization_id, target_key FROM ledger_records"
+                f" WHERE input_hash IN ({','.join('?' * len(part))})"
+                " AND state IN ('delivered', 'done') ORDER BY id",
+                part,
+            )
+            for input_hash, rid, organization_id, target_key in rows:
+                out.setdefault(str(input_hash), []).append(
+                    LandedInput(int(rid), organization_id, str(target_key))
+                )
+        return out
 
     def is_referenced(self, sha256: str) -> bool:
         """Whether a record that is not finished still needs the spool file ``sha256``."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -30,6 +30,16 @@ from core_client.sqlite import fsync_wal, transaction
 from ..sources import RecordState
 from .entry import LedgerEntry
 from .schema import COLUMNS, MIGRATIONS
+
+# keys per statement of a batched read: far below SQLite's 32,766 and PostgreSQL's 65,535
+# bound parameters, and a statement text the engines parse quickly
+BATCH = 500
+
+
+def chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
+    """``items`` in slices of at most ``size`` (one statement each)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 class LedgerStore:
@@ -163,6 +173,30 @@ class LedgerStore:
             (source, source_ref, version),
         )
         return LedgerEntry.from_row(rows[0]) if rows else None
+
+    def find_many(
+        self, source: str, identities: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], LedgerEntry]:
+        """:meth:`find` for many ``(source_ref, version)`` of ``source`` at once: the
+        entries found, by identity (the missing ones are absent). One statement per
+        :data:`BATCH` references."""
+        wanted = set(identities)
+        found: dict[tuple[str, str], LedgerEntry] = {}
+        refs = sorted({ref for ref, _ in wanted})
+        for part in chunks(refs):
+            # by the (source, source_ref) prefix of the identity's unique index; the other
+            # versions of a reference are left out here
+            rows = self._query(
+                f"SELECT {COLUMNS} FROM ledger_records WHERE source=?"
+                f" AND source_ref IN ({','.join('?' * len(part))})",
+                (source, *part),
+            )
+            for row in rows:
+                entry = LedgerEntry.from_row(row)
+                identity = (entry.source_ref, entry.version)
+                if identity in wanted:
+                    found[identity] = entry
+        return found
 
     def state_of(self, source: str, source_ref: str, version: str = "") -> RecordState | None:
         rows = self._query(

@@ -181,6 +181,48 @@ def test_landed_input_names_a_delivered_record_with_that_input(ledger: Ledger) -
     assert ledger.landed_input(rec("c", content="other").content_hash, other_than=b) is None
 
 
+def test_find_many_answers_find_for_many_identities(ledger: Ledger) -> None:
+    a, _, _ = ledger.insert(rec("a"))
+    a2, _, _ = ledger.insert(rec("a", version="2"))
+    b, _, _ = ledger.insert(rec("b"))
+    asked = [("a", ""), ("a", "2"), ("a", "3"), ("b", ""), ("b", "2"), ("nope", "")]
+    found = ledger.find_many("s", asked)
+    assert {k: e.id for k, e in found.items()} == {("a", ""): a, ("a", "2"): a2, ("b", ""): b}
+    for ref, version in asked:  # the same answer as find, entry for entry
+        assert found.get((ref, version)) == ledger.find("s", ref, version)
+    assert ledger.find_many("other-source", asked) == {}
+    assert ledger.find_many("s", []) == {}
+    many = [(f"r{i}", "") for i in range(1200)]  # more than one statement's worth
+    for ref, _ in many[::100]:
+        ledger.insert(rec(ref))
+    assert sorted(ledger.find_many("s", many)) == sorted(many[::100])
+
+
+def test_landed_inputs_answers_landed_input_for_many_inputs(ledger: Ledger) -> None:
+    key = rec("a", content="same").content_hash
+    other = rec("c", content="other").content_hash
+    a, _, _ = ledger.insert(rec("a", content="same", org="1"))
+    b, _, _ = ledger.insert(rec("b", content="same", org="2"))
+    c, _, _ = ledger.insert(rec("c", content="other", org="1"))
+    assert ledger.landed_inputs([key, other]) == {}  # nothing landed yet
+    for rid in (a, b, c):
+        ledger.claim_delivery(
+            rid, content_hash="h", organization_id=None, target_key="", scope="global"
+        )
+    ledger.update(a, "delivered")
+    ledger.update(b, "done", acked=True)
+    landed = ledger.landed_inputs([key, other, key, "unknown"])
+    assert list(landed) == [key]  # c is being delivered: not landed
+    assert [x.id for x in landed[key]] == [a, b]  # lowest id first
+    for org, target in (("1", ""), ("2", ""), ("3", ""), ("1", "x"), (None, None)):
+        mine = next((x.id for x in landed[key] if x.matches(org, target)), None)
+        assert mine == ledger.landed_input(
+            key, other_than=0, organization_id=org, target_key=target
+        )
+    hashes = [f"{i:064x}" for i in range(1200)]  # more than one statement's worth
+    assert ledger.landed_inputs([*hashes, key])[key] == landed[key]
+
+
 def test_step_journal_and_checkpoints_survive_reopen(make_database: DatabaseFactory) -> None:
     lg = Ledger(make_database("ledger"))
     rid, _, _ = lg.insert(rec("a"))
