@@ -20,12 +20,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Literal, Protocol
 
-from .sqlite import connect, migrate, transaction
+from .sqlite import connect, finish, migrate
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -110,28 +110,23 @@ class SQLiteDatabase(Database):
         self.conn = connect(path, timeout=timeout)
         self.lock = threading.RLock()
         self._depth = 0  # transactions of the thread holding the lock (nesting joins)
+        # Every read and write of the engine comes through these two: plain objects
+        # rather than generator context managers, whose setup costs several times the
+        # lock itself. One of each serves every thread: their only state is the nesting
+        # depth, read and written by the thread that holds the lock.
+        self._reading = _Reading(self)
+        self._transaction = _Transaction(self)
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.lock:
-            if self._depth:  # nested: part of the outer transaction
-                self._depth += 1
-                try:
-                    yield self.conn
-                finally:
-                    self._depth -= 1
-                return
-            self._depth = 1
-            try:
-                with transaction(self.conn):
-                    yield self.conn
-            finally:
-                self._depth = 0
+    def transaction(self) -> _Transaction:
+        return self._transaction
 
-    @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
+    def reading(self) -> _Reading:
+        return self._reading
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        # reading()'s work inline: the ledger's every lookup is one of these
         with self.lock:
-            yield self.conn
+            return self.conn.execute(sql, params).fetchall()
 
     def migrate(self, component: str, migrations: Migrations) -> None:
         with self.lock:
@@ -146,3 +141,59 @@ class SQLiteDatabase(Database):
 
     def __repr__(self) -> str:
         return f"SQLiteDatabase({str(self.path)!r})"
+
+
+class _Reading:
+    """``with SQLiteDatabase.reading()``: the connection, under the database's lock."""
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self._lock = db.lock
+        self._conn = db.conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        return self._conn
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+class _Transaction:
+    """``with SQLiteDatabase.transaction()``: ``BEGIN IMMEDIATE`` ... ``COMMIT`` under the
+    database's lock, rolled back on any exception (:func:`core_client.sqlite.finish`);
+    a nested one, in the thread that holds the lock, joins the outer transaction."""
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self._db
+        db.lock.acquire()
+        if db._depth:  # nested: part of the outer transaction
+            db._depth += 1
+            return db.conn
+        try:
+            db.conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            db.lock.release()
+            raise
+        db._depth = 1
+        return db.conn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        db = self._db
+        try:
+            if db._depth > 1:
+                db._depth -= 1
+                return
+            try:
+                finish(db.conn, failed=exc_type is not None)
+            finally:
+                db._depth = 0
+        finally:
+            db.lock.release()

@@ -75,22 +75,39 @@ def fsync_wal(path: Path) -> None:
 @contextmanager
 def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
     """One transaction of ``conn`` (autocommit mode): ``begin`` ... ``COMMIT``, rolled back
-    on any exception, including a failed ``COMMIT``.
+    on any exception, including a failed ``COMMIT`` (see :func:`finish`)."""
+    conn.execute(begin)
+    try:
+        yield
+    except BaseException:
+        finish(conn, failed=True)
+        raise
+    finish(conn, failed=False)
+
+
+def finish(conn: sqlite3.Connection, *, failed: bool) -> None:
+    """End the open transaction of ``conn``: ``COMMIT``, or ``ROLLBACK`` when ``failed``;
+    a ``COMMIT`` that fails is rolled back and its error raised.
 
     SQLite rolls a transaction back by itself on some errors (a full disk, an I/O error):
     a second ``ROLLBACK`` would then raise "cannot rollback - no transaction is active"
     over the real error, and a transaction left open by a failed ``COMMIT`` would make
     every later ``BEGIN`` fail. So: roll back only what is still open, keep the real error.
     """
-    conn.execute(begin)
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
+    if not failed:
+        try:
+            conn.execute("COMMIT")
+            return
+        except BaseException:
+            _roll_back_open(conn)
+            raise
+    _roll_back_open(conn)
+
+
+def _roll_back_open(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def ensure_schema_table(conn: sqlite3.Connection) -> None:

@@ -20,8 +20,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
+from types import TracebackType
 from typing import Any, cast
 
 from core_client.database import Connection, Database, SQLiteDatabase
@@ -65,6 +66,7 @@ class LedgerStore:
         self.path: Path | None = sqlite_db.path if sqlite_db is not None else None
         # what a PostgreSQL commit returns from is durable: nothing to group here
         self.group_commit = group_commit and sqlite_db is not None
+        self._counted = _Counted(self, sqlite_db) if sqlite_db is not None else None
         self._lock = sqlite_db.lock if sqlite_db is not None else threading.RLock()
         self._sync_lock = threading.Lock()  # one fsync at a time; the others wait for it
         self._committed = 0  # changes committed by this connection ...
@@ -97,18 +99,13 @@ class LedgerStore:
             finally:
                 self.db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self) -> AbstractContextManager[Connection]:
         """One serialised write transaction, committed on return; durable too unless
         ``group_commit`` (then: after the next :meth:`sync`)."""
         if not self.group_commit:
-            with self.db.transaction() as c:
-                yield c
-            return
-        with self._lock:  # the SQLite connection's: commits are counted in their order
-            with self.db.transaction() as c:
-                yield c
-            self._committed += 1
+            return cast(AbstractContextManager[Connection], self.db.transaction())
+        assert self._counted is not None  # group commit is SQLite's
+        return self._counted
 
     def sync(self) -> None:
         """Make every change committed so far durable (no-op when it is already).
@@ -204,3 +201,37 @@ class LedgerStore:
             (source, source_ref, version),
         )
         return cast(RecordState, rows[0][0]) if rows else None
+
+
+class _Counted:
+    """Group commit's transaction: the database's, and once it committed, one more change
+    counted for :meth:`LedgerStore.sync`. The connection's lock is held from enter to
+    exit, so commits are counted in their order; one instance serves every thread (a
+    plain object, not a generator context manager: every insert goes through here)."""
+
+    def __init__(self, store: LedgerStore, db: SQLiteDatabase) -> None:
+        self._store = store
+        self._tx = db.transaction()  # one object for every transaction of ``db``
+
+    def __enter__(self) -> Connection:
+        store = self._store
+        store._lock.acquire()
+        try:
+            return self._tx.__enter__()
+        except BaseException:
+            store._lock.release()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        store = self._store
+        try:
+            self._tx.__exit__(exc_type, exc, tb)
+            if exc_type is None:
+                store._committed += 1
+        finally:
+            store._lock.release()

@@ -35,7 +35,7 @@ from ..errors import AccessRefused, PermanentError, TransientError
 from ..hooks import HookFacade
 from ..ledger import ACTIVE_STATES, Ledger, LedgerEntry
 from ..observability.tally import Tally
-from ..records import DocumentRecord
+from ..records import DocumentRecord, qualified
 from ..settings import PipelineSettings
 from ..sinks import DeliveryResult, Sink, instance_journal
 from ..sources import Source
@@ -130,7 +130,7 @@ class _Settling:
 def input_key(received: DocumentRecord, instance: str | None) -> str:
     """The ledger's ``input_hash`` of a record as it arrived, going to ``instance``: the
     same content lands once in each IT Glue instance."""
-    return received.model_copy(update={"instance": instance}).content_hash
+    return qualified(received.content_digest, instance)
 
 
 def target_key(record: DocumentRecord) -> str:
@@ -342,13 +342,15 @@ class RecordFlow:
         cost: this finds its duplicate before it is spooled or transformed."""
         if not (record.files or record.sections):
             return None
-        first = self.ledger.landed_input(record.content_hash, other_than=other_than)
+        digest = record.content_digest  # once: its hash for each instance comes from it
+        arrived_key = qualified(digest, record.instance)  # its content_hash
+        first = self.ledger.landed_input(arrived_key, other_than=other_than)
         if first is None:
             return None  # new content (or routed to another instance: the whole way)
         routed = self._route_alone(record)  # the instance, the organization
         if routed is None:
             return None
-        key = input_key(record, routed.instance)
+        key = qualified(digest, routed.instance)  # input_key(record, routed.instance)
         if self.settings.dedupe_scope == "organization":
             original = self.ledger.landed_input(
                 key,
@@ -356,7 +358,7 @@ class RecordFlow:
                 organization_id=routed.organization_id,
                 target_key=target_key(routed),
             )
-        elif key == record.content_hash:  # routed to the instance it named: asked above
+        elif key == arrived_key:  # routed to the instance it named: asked above
             original = first
         else:
             original = self.ledger.landed_input(key, other_than=other_than)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
-from core_client.database import Database
+from core_client.database import Database, SQLiteDatabase
 from core_client.postgres import OperationalError, PostgresDatabase, safe_dsn
 from tests.conftest import DatabaseFactory
 
@@ -87,6 +89,70 @@ def test_a_failed_transaction_leaves_nothing(make_database: DatabaseFactory) -> 
     with db.transaction() as c:  # the database is usable afterwards
         c.execute("INSERT INTO items (v) VALUES (?)", ("kept",))
     assert db.query("SELECT v FROM items") == [("kept",)]
+
+
+def test_a_failed_commit_is_rolled_back_and_frees_the_writer(
+    make_database: DatabaseFactory, state_backend: str
+) -> None:
+    """A COMMIT that fails (here a deferred foreign key) raises its own error, leaves
+    nothing, and leaves the database usable by this thread and by others."""
+    key = "INTEGER" if state_backend == "sqlite" else "BIGINT"
+    db = make_database("test")
+    db.migrate(
+        "links",
+        [
+            f"CREATE TABLE targets (id {key} PRIMARY KEY)",
+            f"CREATE TABLE links (target {key} REFERENCES targets (id)"
+            " DEFERRABLE INITIALLY DEFERRED)",
+        ],
+    )
+    with pytest.raises(Exception, match=r"(?i)foreign key"), db.transaction() as c:
+        c.execute("INSERT INTO links (target) VALUES (?)", (1,))  # fails at COMMIT only
+    assert db.query("SELECT count(*) FROM links") == [(0,)]
+    done = threading.Event()
+
+    def write() -> None:
+        with db.transaction() as c:
+            c.execute("INSERT INTO targets (id) VALUES (?)", (1,))
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(timeout=30)
+    assert done.is_set()  # another thread could write: nothing was left held
+    with db.transaction() as c:
+        c.execute("INSERT INTO links (target) VALUES (?)", (1,))
+    assert db.query("SELECT target FROM links") == [(1,)]
+
+
+def test_a_begin_that_fails_frees_the_writer(tmp_path: Path) -> None:
+    """A SQLite ``BEGIN IMMEDIATE`` that times out (another process writes) raises, and
+    the connection is free for the next transaction of any thread."""
+    blocker = SQLiteDatabase(tmp_path / "s.db")
+    db = SQLiteDatabase(tmp_path / "s.db", timeout=0.1)
+    try:
+        db.migrate("items", ITEMS["sqlite"])
+        with (
+            blocker.transaction(),
+            pytest.raises(sqlite3.OperationalError, match="locked"),
+            db.transaction(),
+        ):
+            pass
+        done = threading.Event()
+
+        def write() -> None:
+            with db.transaction() as c:
+                c.execute("INSERT INTO items (v) VALUES (?)", ("after",))
+            done.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(timeout=30)
+        assert done.is_set()
+        assert db.query("SELECT v FROM items") == [("after",)]
+    finally:
+        blocker.close()
+        db.close()
 
 
 def test_nested_transactions_join_the_outer_one(make_database: DatabaseFactory) -> None:
