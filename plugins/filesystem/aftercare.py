@@ -24,7 +24,7 @@ from pipeline import DocumentRecord
 from .claims import Claims
 from .names import decode_ref, display_name, display_path
 from .options import FilesystemOptions
-from .placement import dated_dir, error_text, move_no_clobber, write_exclusive
+from .placement import DatedFolder, error_text, move_aside, move_no_clobber, write_exclusive
 from .versions import base_version, matches, sha256_of
 
 Check = Literal["same", "gone", "changed"]
@@ -41,16 +41,28 @@ class Aftercare:
         self.root = root
         self.log = log
         self._lock = threading.Lock()
+        self._processed = DatedFolder(opts.processed)
         self.claims: Claims | None = None  # set by the source once it claims files
 
-    def _locate(self, record: DocumentRecord) -> tuple[str, bool]:
-        """Where the record's file is: its claim, else the drop folder (a record taken in
-        place, or one of an earlier release). True when it is the claim."""
-        if self.claims is not None:
-            claimed = self.claims.path_of(decode_ref(record.source_ref), record.version)
-            if os.path.lexists(claimed):
-                return claimed, True
-        return self.path_of(record.source_ref), False
+    def _locate(self, record: DocumentRecord) -> tuple[str, bool, os.stat_result | None]:
+        """Where the record's file is: its claim (where this release claims, else where
+        an earlier one did: a claim resumed after an upgrade), else the drop folder (a
+        record taken in place, or one of an earlier release). True when it is the claim;
+        the path's ``lstat`` (None: nothing there)."""
+        claims = self.claims
+        if claims is not None:
+            rel = decode_ref(record.source_ref)
+            claimed = claims.path_of(rel, record.version)
+            st = _lstat(claimed)
+            if st is not None:
+                return claimed, True, st
+            legacy = claims.legacy_path_of(rel, record.version)
+            if legacy != claimed:
+                st = _lstat(legacy)
+                if st is not None:
+                    return legacy, True, st
+        path = self.path_of(record.source_ref)
+        return path, False, _lstat(path)
 
     def _tidy(self, path: str, claimed: bool) -> None:
         if claimed and self.claims is not None:
@@ -60,14 +72,24 @@ class Aftercare:
         """The drop-folder path a record reference names."""
         return os.path.join(self.root, decode_ref(ref).replace("/", os.sep))
 
-    def _check(self, path: str, record: DocumentRecord, *, renamed: bool, what: str) -> Check:
-        """Whether ``path`` is still the file ``record`` was made from."""
-        try:
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode) and self.opts.follow_symlinks:
-                st = os.stat(path)
-        except FileNotFoundError:
+    def _check(
+        self,
+        path: str,
+        st: os.stat_result | None,
+        record: DocumentRecord,
+        *,
+        renamed: bool,
+        what: str,
+    ) -> Check:
+        """Whether ``path`` (``st``: its ``lstat``) is still the file ``record`` was made
+        from."""
+        if st is None:
             return "gone"  # already moved or deleted: nothing to do (idempotent)
+        if stat.S_ISLNK(st.st_mode) and self.opts.follow_symlinks:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                return "gone"
         same = matches(record.version, st, renamed=renamed)
         hashes = {b.sha256 for b in record.files}
         if same and hashes:  # what was delivered, byte for byte (also within one tick)
@@ -102,14 +124,15 @@ class Aftercare:
             return None
         rel = decode_ref(record.source_ref)
         note: str | None = None
-        path, renamed = self._locate(record)
+        path, renamed, st = self._locate(record)
         claimed = renamed
-        if not os.path.lexists(path) and self.opts.on_failure == "move":
+        if st is None and self.opts.on_failure == "move":
             aside = os.path.join(os.fspath(self.opts.failed), rel.replace("/", os.sep))
-            if os.path.lexists(aside):
-                path, note, renamed = aside, aside + ".error.txt", True
+            aside_st = _lstat(aside)
+            if aside_st is not None:
+                path, st, note, renamed = aside, aside_st, aside + ".error.txt", True
         # outside the lock: hashing a large file must not hold up other post-actions
-        check = self._check(path, record, renamed=renamed, what="moved")
+        check = self._check(path, st, record, renamed=renamed, what="moved")
         if check != "same":
             return path if check == "changed" and note is None else None
         with self._lock:
@@ -120,11 +143,12 @@ class Aftercare:
                 self.log.info("deleted %s (%s)", rel, outcome, extra={"source": self.source})
             else:
                 parent, _, name = rel.rpartition("/")
-                target_dir = dated_dir(self.opts.processed)
+                target_dir = self._processed.today()
                 if parent:
-                    target_dir = target_dir.joinpath(*parent.split("/"))
+                    target_dir = os.path.join(target_dir, parent.replace("/", os.sep))
+                # a claimed file is replaced by nobody: its lstat is still true
                 with contextlib.suppress(FileNotFoundError):
-                    moved = move_no_clobber(path, target_dir, name)
+                    moved = move_aside(path, target_dir, name, st if claimed else None)
                     self._tidy(path, claimed)
                     self.log.info(
                         "moved %s to %s (%s)", rel, moved, outcome, extra={"source": self.source}
@@ -143,8 +167,8 @@ class Aftercare:
                 "failed %s: %s (left in place)", rel, reason, extra={"source": self.source}
             )
             return None
-        path, claimed = self._locate(record)
-        check = self._check(path, record, renamed=claimed, what="moved to failed/")
+        path, claimed, st = self._locate(record)
+        check = self._check(path, st, record, renamed=claimed, what="moved to failed/")
         if check != "same":
             return path if check == "changed" else None
         with self._lock:
@@ -179,4 +203,11 @@ class Aftercare:
                 err.name,
                 extra={"source": self.source},
             )
+        return None
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
         return None

@@ -71,17 +71,38 @@ class Collector:
                 )
             return self._claims
 
+    def tidy_claims(self) -> None:
+        """Remove the folders of the claim folder left empty (claims reuse their
+        sub-folders, so nothing removes them per file); for a quiet moment: a scan
+        finished, the source closes. Nothing when no claim was made by this process."""
+        claims = self._claims
+        if claims is not None:
+            claims.tidy_empty()
+
     def owned(self, path: str) -> tuple[str, str] | None:
         """``(rel, version)`` when ``path`` is in this collector's claim folder."""
         claims = self.claims()
         return claims.owned(path) if claims is not None else None
 
-    def claim(self, path: str, rel: str, ref: str, st: os.stat_result, version: str) -> str | None:
-        """The path to read the file from: its claim (None: another collector has it)."""
+    def claim(
+        self,
+        path: str,
+        rel: str,
+        ref: str,
+        st: os.stat_result,
+        version: str,
+        *,
+        is_link: bool | None = None,
+    ) -> str | None:
+        """The path to read the file from: its claim (None: another collector has it).
+
+        ``is_link``: whether ``path`` is a symbolic link, when the caller knows from
+        the walk's ``lstat`` (``st`` is the target's for a followed link); None: looked at.
+        """
         claims = self.claims()
         if claims is None or st.st_size == 0 or claims.owned(path) is not None:
             return path  # empty files are left in place (see Spooler.emit); claimed already
-        if os.path.islink(path):
+        if os.path.islink(path) if is_link is None else is_link:
             return path  # a relative link would point elsewhere from the claim folder
         try:
             claimed = claims.claim(path, rel, version)

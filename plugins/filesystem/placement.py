@@ -28,8 +28,30 @@ MAX_CLASHES = 10_000
 
 def dated_dir(base: Path, when: float | None = None) -> Path:
     """``base/YYYY/MM/DD`` for ``when`` (local date; default now)."""
-    t = time.localtime(time.time() if when is None else when)
-    return base / f"{t.tm_year:04d}" / f"{t.tm_mon:02d}" / f"{t.tm_mday:02d}"
+    return Path(_dated(os.fspath(base), time.localtime(time.time() if when is None else when)))
+
+
+def _dated(base: str, t: time.struct_time) -> str:
+    return os.path.join(base, f"{t.tm_year:04d}", f"{t.tm_mon:02d}", f"{t.tm_mday:02d}")
+
+
+class DatedFolder:
+    """``base/YYYY/MM/DD`` of today, made into a string once a day (the post-action of
+    every file asks for it)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = os.fspath(base)
+        self._today: tuple[tuple[int, int, int], str] | None = None  # one assignment
+
+    def today(self) -> str:
+        t = time.localtime()
+        day = (t.tm_year, t.tm_mon, t.tm_mday)
+        cached = self._today
+        if cached is not None and cached[0] == day:
+            return cached[1]
+        path = _dated(self.base, t)
+        self._today = (day, path)
+        return path
 
 
 def _numbered(name: str, n: int) -> str:
@@ -42,9 +64,9 @@ def _numbered(name: str, n: int) -> str:
     return f"{stem} ({n}).{ext}"
 
 
-def _same_file(a: str | bytes, b: str | bytes) -> bool:
+def _same_file(a: str, b: str, a_st: os.stat_result | None = None) -> bool:
     try:
-        return os.path.samestat(os.lstat(a), os.lstat(b))
+        return os.path.samestat(a_st or os.lstat(a), os.lstat(b))
     except OSError:
         return False
 
@@ -60,27 +82,43 @@ def _copy_exclusive(src: str, dst: str) -> None:
     shutil.copystat(src, dst)
 
 
-def move_no_clobber(src: str, dst_dir: Path, name: str) -> Path:
+def move_no_clobber(src: str, dst_dir: str | Path, name: str) -> Path:
     """Move ``src`` into ``dst_dir`` as ``name`` or the first free ``name (n)``.
 
     :raises FileNotFoundError: ``src`` is gone (callers treat that as "already done").
     """
-    if not os.path.isdir(dst_dir):  # one stat where makedirs makes three calls
-        os.makedirs(dst_dir, exist_ok=True)
+    return Path(move_aside(src, os.fspath(dst_dir), name))
+
+
+def move_aside(src: str, dst_dir: str, name: str, src_st: os.stat_result | None = None) -> str:
+    """:func:`move_no_clobber` on str paths, for the post-action of every file: the
+    link comes first, and the folder is made only when the link finds it missing.
+    ``src_st``: the ``lstat`` of ``src`` when the caller has it (one look fewer when
+    the name is taken).
+    """
     use_link = True
-    for n in range(MAX_CLASHES):
-        dst = os.path.join(os.fsencode(dst_dir), os.fsencode(_numbered(name, n)))
+    made = False
+    n = 0
+    while n < MAX_CLASHES:
+        dst = os.path.join(dst_dir, _numbered(name, n))
         if use_link:
             try:
                 os.link(src, dst, follow_symlinks=False)
             except FileExistsError:
-                if _same_file(src, dst):
+                if _same_file(src, dst, src_st):
                     # a move that crashed between link and unlink: finish it
                     os.unlink(src)
-                    return Path(os.fsdecode(dst))
+                    return dst
+                n += 1
                 continue
             except OSError as e:
-                if e.errno == errno.ENOENT and not os.path.lexists(src):
+                if e.errno == errno.ENOENT:
+                    if not os.path.lexists(src):
+                        raise
+                    if not made:  # the target folder is missing: made, then again
+                        os.makedirs(dst_dir, exist_ok=True)
+                        made = True
+                        continue
                     raise
                 if e.errno not in (
                     errno.EXDEV,
@@ -94,10 +132,14 @@ def move_no_clobber(src: str, dst_dir: Path, name: str) -> Path:
                 use_link = False
             else:
                 os.unlink(src)
-                return Path(os.fsdecode(dst))
+                return dst
+        if not made:
+            os.makedirs(dst_dir, exist_ok=True)
+            made = True
         try:
-            _copy_exclusive(src, os.fsdecode(dst))
+            _copy_exclusive(src, dst)
         except FileExistsError:
+            n += 1
             continue
         except BaseException:
             # never leave a half copy behind that looks like the processed file
@@ -105,7 +147,7 @@ def move_no_clobber(src: str, dst_dir: Path, name: str) -> Path:
                 os.unlink(dst)
             raise
         os.unlink(src)
-        return Path(os.fsdecode(dst))
+        return dst
     raise OSError(errno.EEXIST, f"no free name for {name!r} in {dst_dir}")
 
 

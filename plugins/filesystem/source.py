@@ -74,6 +74,7 @@ class FilesystemSource(Source):
         self.intake.upgrade_mark()
         with self.intake.readers():
             self.backlog.scan()
+        self.collector.tidy_claims()
 
     def watch(self) -> None:
         """Watch until ``context.stopping``: events, stable files, periodic full rescans
@@ -118,5 +119,7 @@ class FilesystemSource(Source):
         self.intake.release(record.source_ref, base_version(record.version))
 
     def close(self) -> None:
-        """Stop the observer (if ``watch`` did not already) and join its threads."""
+        """Stop the observer (if ``watch`` did not already) and join its threads; the
+        claim folder's empty folders go (every post-action is over)."""
         self.watching.stop()
+        self.collector.tidy_claims()

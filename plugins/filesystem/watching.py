@@ -71,6 +71,7 @@ class WatchLoop(Part):
         """Watch until ``context.stopping``: events, stable files, periodic full rescans."""
         stopping = self.context.stopping
         walker: Generator[Found, None, None] | None = None
+        full_walk = False  # the walker is a full rescan (not one new folder's)
         next_rescan = 0.0
         missing_since: float | None = None
         next_missing_check = 0.0
@@ -133,13 +134,15 @@ class WatchLoop(Part):
                     if self.folder.wanted_folder(folder):
                         if self._watcher is not None:
                             self._watcher.add(folder)  # watch first, then walk: none missed
-                        walker = self.backlog.candidates(start=folder)
+                        walker, full_walk = self.backlog.candidates(start=folder), False
                 if walker is None and now >= next_rescan:
-                    walker = self.backlog.candidates()
+                    walker, full_walk = self.backlog.candidates(), True
                     next_rescan = now + self.opts.rescan_interval
                 if walker is not None:
                     if self.backlog.step(walker, WALK_SLICE):
                         walker = None
+                        if full_walk:  # a quiet moment for the claim folder
+                            self.backlog.collector.tidy_claims()
                         if self.healthy():  # a walk of the watched folder: a scan
                             self.context.report_scan()
                     continue

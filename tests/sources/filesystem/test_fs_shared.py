@@ -103,6 +103,10 @@ def test_a_collector_resumes_its_claims_and_leaves_the_others(tmp_path: Path) ->
         gone = drop / CLAIM_DIR / "host-dead0001" / "1-2-3-4" / "Acme" / "theirs.pdf"
         gone.parent.mkdir(parents=True)
         gone.write_bytes(b"claimed by a collector that is gone")
+        # and one it claimed in the layout of this release
+        gone_new = drop / CLAIM_DIR / "host-dead0001" / "Globex" / "5-6-7-8~theirs too.pdf"
+        gone_new.parent.mkdir(parents=True)
+        gone_new.write_bytes(b"also claimed by it")
         assert engine.run_once().delivered == 1
     finally:
         engine.close()
@@ -111,20 +115,54 @@ def test_a_collector_resumes_its_claims_and_leaves_the_others(tmp_path: Path) ->
         ("Acme/mine.pdf", "Acme")
     ]
     assert (dated_dir(drop / "processed") / "Acme" / "mine.pdf").exists()
-    assert gone.exists()
+    assert gone.exists() and gone_new.exists()
     assert not list((drop / CLAIM_DIR / claims.collector).iterdir())  # tidied
 
     # the admin's way out for a collector that is gone for good
     listed = CliRunner().invoke(release_claims_command, [str(drop)])
-    assert listed.exit_code == 0 and "host-dead0001\t1 file(s)" in listed.output
+    assert listed.exit_code == 0 and "host-dead0001\t2 file(s)" in listed.output
     released = CliRunner().invoke(release_claims_command, [str(drop), "host-dead0001"])
-    assert released.exit_code == 0 and "1 file(s)" in released.output
+    assert released.exit_code == 0 and "2 file(s)" in released.output
     assert (drop / "Acme" / "theirs.pdf").read_bytes() == b"claimed by a collector that is gone"
-    assert not (drop / CLAIM_DIR / "host-dead0001" / "1-2-3-4").exists()
+    assert (drop / "Globex" / "theirs too.pdf").read_bytes() == b"also claimed by it"
+    assert not list((drop / CLAIM_DIR / "host-dead0001").iterdir())
     engine = make_engine(settings)
     try:
-        assert engine.run_once().delivered == 1
+        assert engine.run_once().delivered == 2
     finally:
         engine.close()
-    assert sorted(store.refs()) == ["Acme/mine.pdf", "Acme/theirs.pdf"]
+    assert sorted(store.refs()) == ["Acme/mine.pdf", "Acme/theirs.pdf", "Globex/theirs too.pdf"]
     assert not _left(drop)
+
+
+def test_claims_of_the_earlier_layout_are_resumed_after_an_upgrade(tmp_path: Path) -> None:
+    """A release before this one claimed into ``<collector>/<version>/<rel>``: after the
+    upgrade those files are delivered with the version they were claimed with, moved to
+    processed/, and their folders go; new files take the new layout beside them."""
+    from plugins.filesystem.versions import version_of
+
+    drop = tmp_path / "drop"
+    (drop / "Acme").mkdir(parents=True)
+    settings = settings_for(tmp_path, drop, stability_delay=0.1, organization_from="subfolder")
+    engine = make_engine(settings)
+    try:
+        claims = engine.sources["drop"]._claims_now()  # type: ignore[attr-defined]
+        assert claims is not None
+        old = drop / "Acme" / "old.pdf"
+        old.write_bytes(b"claimed by the release before")
+        version = version_of(os.stat(old))
+        claimed = Path(claims.legacy_path_of("Acme/old.pdf", version))
+        claimed.parent.mkdir(parents=True)
+        old.rename(claimed)  # what that release's claim did (keeps size and mtime)
+        (drop / "Acme" / "new.pdf").write_bytes(b"arrives after the upgrade")
+        assert engine.run_once().delivered == 2
+    finally:
+        engine.close()
+    store = Store(tmp_path / "store.db")
+    rows = {r["source_ref"]: r for r in store.rows()}
+    assert sorted(rows) == ["Acme/new.pdf", "Acme/old.pdf"]
+    assert rows["Acme/old.pdf"]["version"] == version
+    processed = dated_dir(drop / "processed") / "Acme"
+    assert (processed / "old.pdf").read_bytes() == b"claimed by the release before"
+    assert (processed / "new.pdf").exists()
+    assert not list((drop / CLAIM_DIR / claims.collector).iterdir())

@@ -386,7 +386,9 @@ def test_one_of_two_collectors_wins_a_claim(tmp_path: Path) -> None:
     assert [f.path for f in a.files()] == [won] and not list(b.files())
     os.unlink(won)
     a.tidy(won)
-    assert os.listdir(a.base) == []  # the version folder is gone, the collector's stays
+    assert os.listdir(a.base) == ["Acme"]  # the sub-folder is reused by the next claims
+    assert a.tidy_empty() == 1
+    assert os.listdir(a.base) == []  # at a quiet moment it goes, the collector's stays
     with pytest.raises(ValueError):
         Claims(str(tmp_path), "../escape")
     assert valid_collector_id(new_collector_id())
