@@ -63,15 +63,25 @@ class Claims:
 
     def path_of(self, rel: str, version: str) -> str:
         """Where the file ``rel`` taken at ``version`` is while it is claimed."""
-        version = base_version(version)
+        return self._where(rel, version)[0]
+
+    def _where(self, rel: str, version: str) -> tuple[str, bool]:
+        """:meth:`path_of`, and whether that is the earlier layout (called for every
+        file, twice: plain string work, the name encoded only when it may be long)."""
+        if "#" in version:
+            version = base_version(version)
         parent, _, name = rel.rpartition("/")
-        top = rel.partition("/")[0] if parent else ""
         claimed = f"{version}~{name}"
-        if len(os.fsencode(claimed)) > NAME_MAX or _VERSION.fullmatch(top):
-            return self.legacy_path_of(rel, version)
+        # 4 bytes at most per character: only a long name can pass the limit
+        too_long = len(claimed) > NAME_MAX // 4 and len(os.fsencode(claimed)) > NAME_MAX
         if not parent:
-            return self._prefix + claimed
-        return os.path.join(self.base, parent.replace("/", os.sep), claimed)
+            if too_long:
+                return self.legacy_path_of(rel, version), True
+            return self._prefix + claimed, False
+        top = rel.partition("/")[0]
+        if too_long or (top[:1].isdigit() and _VERSION.fullmatch(top)):
+            return self.legacy_path_of(rel, version), True
+        return self._prefix + parent.replace("/", os.sep) + os.sep + claimed, False
 
     def legacy_path_of(self, rel: str, version: str) -> str:
         """Where an earlier release claimed it (``<version>/<rel>``, a folder per file)."""
@@ -105,8 +115,7 @@ class Claims:
             system below the drop folder), the file still open on an SMB client, no
             permission.
         """
-        target = self.path_of(rel, version)
-        legacy = self._is_legacy(target)
+        target, legacy = self._where(rel, version)
         with self._lock:
             # a folder per file: one already there may hold this very version
             made_new = legacy and self._made_new(base_version(version), rel)
