@@ -86,9 +86,16 @@ class Spool:
         self.lock = threading.RLock()
         # content committed but not referenced by a ledger row yet: never freed
         self._pins: Counter[str] = Counter()
+        self._folders: dict[str, Path] = {}  # path_for's: "ab" -> <root>/ab
 
     def path_for(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / sha256
+        # one pathlib join per call rather than two (every record's every file names
+        # its path): the folders' paths (two hex digits: at most 256) are kept; a Path
+        # never changes, and two threads adding the same folder add equal values
+        folder = self._folders.get(sha256[:2])
+        if folder is None:
+            folder = self._folders[sha256[:2]] = self.root / sha256[:2]
+        return folder / sha256
 
     def holds(self, sha256: str) -> bool:
         """Whether this spool has the file of ``sha256``."""

@@ -134,3 +134,25 @@ def test_a_duplicate_no_settler_acked_is_due_again_when_the_engine_starts(
     assert entry is not None and entry.state == "duplicate" and entry.acked
     assert DirSource.calls == [("ack", "copy.txt", "duplicate")]
     assert not (inbox / "copy.txt").exists()
+
+
+def test_the_original_is_the_one_in_the_same_organization(tmp_path: Path) -> None:
+    """The same content landed in two organizations: a copy for the second one is the
+    duplicate of the record there."""
+    inbox = tmp_path / "inbox"
+    ids: dict[str, int] = {}
+    for org, name in (("1", "a.txt"), ("2", "b.txt")):
+        s = make_settings(
+            tmp_path, pipeline_opts={"transforms": ["org"]}, transforms={"org": {"default": org}}
+        )
+        write(inbox, name, "same bytes")
+        with Engine(s, plugin_manager(Recorder())) as engine:
+            assert engine.run_once().delivered == 1  # org 2: not the duplicate of org 1's
+            (entry,) = [e for e in engine.ledger.changed_since(0) if e.source_ref == name]
+            ids[org] = entry.id
+    write(inbox, "c.txt", "same bytes")
+    with Engine(s, plugin_manager(Recorder())) as engine:
+        summary = engine.run_once()
+        assert (summary.delivered, summary.duplicate, summary.failed) == (0, 1, 0)
+        (dup,) = [e for e in engine.ledger.changed_since(0) if e.source_ref == "c.txt"]
+    assert dup.duplicate_of == f"ledger:{ids['2']}"
