@@ -223,6 +223,50 @@ def test_landed_inputs_answers_landed_input_for_many_inputs(ledger: Ledger) -> N
     assert ledger.landed_inputs([*hashes, key])[key] == landed[key]
 
 
+def test_mark_duplicates_acked_acks_only_those_duplicates(ledger: Ledger) -> None:
+    dups = [
+        ledger.insert_duplicate(rec(f"d{i}"), rec(f"d{i}"), duplicate_of="ledger:1", target_key="")[
+            0
+        ]
+        for i in range(3)
+    ]
+    other, _, _ = ledger.insert(rec("r"))
+    ledger.mark_duplicates_acked([dups[0], dups[2], other])
+    entries = {rid: ledger.get(rid) for rid in (*dups, other)}
+    assert {rid: (e.state, e.acked) for rid, e in entries.items() if e} == {
+        dups[0]: ("duplicate", True),
+        dups[1]: ("duplicate", False),
+        dups[2]: ("duplicate", True),
+        other: ("received", False),  # not a duplicate: left as it is
+    }
+    assert ledger.count_unacked_due(time.time() + 3600) == 1  # dups[1]: work still to do
+
+
+def test_acking_duplicates_looks_them_up_by_id(tmp_path: Path) -> None:
+    """SQLite plans the acking of a settler's batch by the ids (a few lookups), not by
+    walking every duplicate of the ledger through the state index: a re-run's cost per
+    file must not grow with the duplicates of the runs before."""
+    ledger = Ledger(tmp_path / "l.db")
+    try:
+        ids = [
+            ledger.insert_duplicate(rec(f"d{i}"), rec(f"d{i}"), duplicate_of="", target_key="")[0]
+            for i in range(20)
+        ]
+        assert ledger._sqlite is not None
+        conn = ledger._sqlite.conn
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        try:
+            ledger.mark_duplicates_acked(ids[:3])
+        finally:
+            conn.set_trace_callback(None)
+        (update,) = [s for s in statements if s.startswith("UPDATE ledger_records")]
+        plan = " ".join(str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {update}"))
+        assert "PRIMARY KEY" in plan and "ledger_records_state" not in plan, plan
+    finally:
+        ledger.close()
+
+
 def test_step_journal_and_checkpoints_survive_reopen(make_database: DatabaseFactory) -> None:
     lg = Ledger(make_database("ledger"))
     rid, _, _ = lg.insert(rec("a"))
