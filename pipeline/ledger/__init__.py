@@ -33,7 +33,7 @@ from .schema import (
     DedupeScope,
     needs_work,
 )
-from .transitions import RecordTransitions
+from .transitions import FoundDuplicate, RecordTransitions
 
 
 class Ledger(RecordTransitions, LedgerQueries, StepsAndCheckpoints):
@@ -52,6 +52,7 @@ __all__ = [
     "MIGRATIONS",
     "SPOOLED_STATES",
     "DedupeScope",
+    "FoundDuplicate",
     "LandedInput",
     "Ledger",
     "LedgerEntry",

@@ -7,8 +7,8 @@ durable once :meth:`~pipeline.ledger.store.LedgerStore.sync` returns)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any, Literal, cast
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, NamedTuple, cast
 
 from core_client.database import Connection
 
@@ -26,6 +26,18 @@ def _existing(c: Connection, record: DocumentRecord) -> tuple[int, bool, RecordS
         (record.source, record.source_ref, record.version),
     ).fetchone()
     return int(row[0]), False, cast(RecordState, row[1])
+
+
+class FoundDuplicate(NamedTuple):
+    """A record found to be a duplicate as it arrived
+    (:meth:`RecordTransitions.insert_duplicates`): ``received`` as it arrived, stored as
+    ``routed``, the duplicate of ``duplicate_of``."""
+
+    received: DocumentRecord
+    routed: DocumentRecord
+    duplicate_of: str
+    target_key: str
+    due_at: float = 0.0
 
 
 class RecordTransitions(LedgerStore):
@@ -97,43 +109,65 @@ class RecordTransitions(LedgerStore):
         ``duplicate``, not acked yet, stored as ``routed``, for a worker to ack from
         ``due_at`` on; ``(id, inserted, state)`` as :meth:`insert` (nothing changes when
         the identity exists already)."""
+        (result,) = self.insert_duplicates(
+            [FoundDuplicate(received, routed, duplicate_of, target_key, due_at)]
+        )
+        return result
+
+    def insert_duplicates(
+        self, found: Sequence[FoundDuplicate]
+    ) -> list[tuple[int, bool, RecordState]]:
+        """:meth:`insert_duplicate` of each, in one transaction (one commit for them all:
+        what the caller may tell anyone once it returns); ``(id, inserted, state)`` of
+        each, in order. A record that cannot be stored (metadata that is not JSON) raises
+        before anything is written."""
         now = time.time()
+        rows = [self._duplicate_row(f, now) for f in found]
+        out: list[tuple[int, bool, RecordState]] = []
+        with self.transaction() as c:
+            for f, row in zip(found, rows, strict=True):
+                cur = c.execute(
+                    "INSERT INTO ledger_records (source, source_ref, version, state, record,"
+                    " original, content_hash, input_hash, organization_id, target_key, size,"
+                    " spooled, duplicate_of, acked, work, next_attempt_at, created_at,"
+                    " updated_at, collector)"
+                    " VALUES (?,?,?,'duplicate',?,?,?,?,?,?,?,0,?,0,1,?,?,?,?)"
+                    " ON CONFLICT (source, source_ref, version) DO NOTHING RETURNING id",
+                    row,
+                )
+                inserted = cur.fetchone()
+                if inserted is not None:
+                    out.append((int(inserted[0]), True, "duplicate"))
+                else:
+                    out.append(_existing(c, f.received))
+        return out
+
+    def _duplicate_row(self, f: FoundDuplicate, now: float) -> tuple[Any, ...]:
+        """The values of :meth:`insert_duplicates`'s row for ``f``."""
+        received, routed = f.received, f.routed
         digest = received.content_digest
         # The router's model_copy shares the arrived record's lists of (frozen) files and
         # sections: the same objects hold the same content, so its digest is the same
         # (a digest costs as much as the rest of the row's values together).
         same = routed.files is received.files and routed.sections is received.sections
         routed_digest = digest if same else routed.content_digest
-        doc = routed.model_dump_json(exclude={"id"})
-        with self.transaction() as c:
-            cur = c.execute(
-                "INSERT INTO ledger_records (source, source_ref, version, state, record,"
-                " original, content_hash, input_hash, organization_id, target_key, size,"
-                " spooled, duplicate_of, acked, work, next_attempt_at, created_at, updated_at,"
-                " collector) VALUES (?,?,?,'duplicate',?,?,?,?,?,?,?,0,?,0,1,?,?,?,?)"
-                " ON CONFLICT (source, source_ref, version) DO NOTHING RETURNING id",
-                (
-                    received.source,
-                    received.source_ref,
-                    received.version,
-                    doc,
-                    "",  # the original is kept for a failed record's reset only
-                    qualified(routed_digest, routed.instance),
-                    qualified(digest, received.instance),
-                    routed.organization_id,
-                    target_key,
-                    routed.total_size,
-                    duplicate_of,
-                    due_at,
-                    now,
-                    now,
-                    self.collector,
-                ),
-            )
-            inserted = cur.fetchone()
-            if inserted is not None:
-                return int(inserted[0]), True, "duplicate"
-            return _existing(c, received)
+        return (
+            received.source,
+            received.source_ref,
+            received.version,
+            routed.model_dump_json(exclude={"id"}),
+            "",  # the original is kept for a failed record's reset only
+            qualified(routed_digest, routed.instance),
+            qualified(digest, received.instance),
+            routed.organization_id,
+            f.target_key,
+            routed.total_size,
+            f.duplicate_of,
+            f.due_at,
+            now,
+            now,
+            self.collector,
+        )
 
     # ------------------------------------------------------------------ transitions
 

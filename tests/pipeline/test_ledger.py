@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic_core import PydanticSerializationError
 
 from core_client.sqlite import connect
-from pipeline.ledger import MIGRATIONS, Ledger
+from pipeline.ledger import MIGRATIONS, FoundDuplicate, Ledger
 from pipeline.records import Blob, DocumentRecord
 from tests.conftest import DatabaseFactory
 
@@ -240,6 +241,49 @@ def test_mark_duplicates_acked_acks_only_those_duplicates(ledger: Ledger) -> Non
         other: ("received", False),  # not a duplicate: left as it is
     }
     assert ledger.count_unacked_due(time.time() + 3600) == 1  # dups[1]: work still to do
+
+
+def test_insert_duplicates_inserts_each_as_insert_duplicate_would(ledger: Ledger) -> None:
+    known, _, _ = ledger.insert(rec("known"))
+    arrived = rec("a", content="same", org=None)
+    to_b = arrived.model_copy(update={"organization_id": "2", "instance": "b"})  # shares files
+    other = rec("o", content="other")
+    results = ledger.insert_duplicates(
+        [
+            FoundDuplicate(arrived, to_b, "ledger:1", "", 5.0),
+            FoundDuplicate(rec("known"), rec("known"), "ledger:1", ""),
+            FoundDuplicate(other, rec("o", content="changed"), "ledger:2", "t"),
+            FoundDuplicate(arrived, to_b, "ledger:1", ""),  # the same identity again
+        ]
+    )
+    a = results[0][0]
+    assert results == [
+        (a, True, "duplicate"),
+        (known, False, "received"),  # exists: nothing changes
+        (results[2][0], True, "duplicate"),
+        (a, False, "duplicate"),
+    ]
+    rows = {
+        r[0]: r[1:]
+        for r in ledger.db.query(
+            "SELECT source_ref, content_hash, input_hash, organization_id, target_key,"
+            " duplicate_of, next_attempt_at, state, acked, spooled FROM ledger_records"
+        )
+    }
+    assert rows["a"] == (to_b.content_hash, arrived.content_hash, "2", "", "ledger:1", 5.0,
+                         "duplicate", 0, 0)  # fmt: skip
+    assert to_b.content_hash != arrived.content_hash  # qualified by the instance
+    changed = rec("o", content="changed").content_hash
+    assert rows["o"][:2] == (changed, other.content_hash)
+    entry = ledger.find("s", "a")
+    assert entry is not None and entry.record().instance == "b"  # stored as routed
+    before = ledger.counts()
+    bad = rec("bad").model_copy(update={"metadata": {"x": object()}})
+    with pytest.raises(PydanticSerializationError):  # its metadata is not JSON
+        ledger.insert_duplicates(
+            [FoundDuplicate(rec("fine"), rec("fine"), "", ""), FoundDuplicate(bad, bad, "", "")]
+        )
+    assert ledger.counts() == before  # nothing written
 
 
 def test_acking_duplicates_looks_them_up_by_id(tmp_path: Path) -> None:
