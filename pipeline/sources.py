@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -63,6 +64,14 @@ class SourceContext(Protocol):
         Durable when it returns (the source may advance its checkpoint). Blocks while
         the spool is full (back-pressure). Idempotent per ``(source_ref, version)``.
         """
+        ...
+
+    def emit_many(self, drafts: Sequence[RecordDraft]) -> list[EmitResult | Exception]:
+        """``emit`` of each draft, in order, for a source that finds many at once (a
+        backlog): the ledger is asked and written a few times for the whole batch, not a
+        few times per draft. Where ``emit`` would raise, the exception is in the list
+        instead (as ``asyncio.gather(..., return_exceptions=True)``); each result is
+        durable when the call returns."""
         ...
 
     def known(self, source_ref: str, version: str = "") -> RecordState | None:

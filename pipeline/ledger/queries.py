@@ -14,16 +14,17 @@ from .store import LedgerStore, chunks
 
 
 class LandedInput(NamedTuple):
-    """A delivered (or done) record, by its input: what :meth:`LedgerQueries.landed_input`
-    compares, for a batch of inputs (:meth:`LedgerQueries.landed_inputs`)."""
+    """A delivered (or done) record, by its input, as :meth:`LedgerQueries.landed_inputs`
+    names it."""
 
     id: int
     organization_id: str | None
     target_key: str
 
     def matches(self, organization_id: str | None, target_key: str | None) -> bool:
-        """Whether :meth:`LedgerQueries.landed_input` with these arguments names this
-        record (``target_key`` None: any organization and target, the global scope)."""
+        """Whether this record is the landed original for a record going to
+        ``organization_id`` and ``target_key`` (None: any organization and target, the
+        global scope)."""
         if target_key is None:
             return True
         return self.organization_id == organization_id and self.target_key == target_key
@@ -105,28 +106,9 @@ class LedgerQueries(LedgerStore):
         rows = self._query(query, [*SPOOLED_STATES, *params])
         return int(rows[0][0]), int(rows[0][1])
 
-    def landed_input(
-        self,
-        input_hash: str,
-        *,
-        other_than: int,
-        organization_id: str | None = None,
-        target_key: str | None = None,
-    ) -> int | None:
-        """The id of a record delivered (or done) whose input, as it arrived, had the
-        content ``input_hash`` -- in ``organization_id`` with ``target_key`` when given
-        (``dedupe_scope = "organization"``) -- or None."""
-        where = "input_hash=? AND id<>? AND state IN ('delivered', 'done')"
-        params: list[Any] = [input_hash, other_than]
-        if target_key is not None:
-            where += " AND organization_id IS NOT DISTINCT FROM ? AND target_key=?"
-            params += [organization_id, target_key]
-        rows = self._query(f"SELECT id FROM ledger_records WHERE {where} LIMIT 1", params)
-        return int(rows[0][0]) if rows else None
-
     def landed_inputs(self, input_hashes: Iterable[str]) -> dict[str, list[LandedInput]]:
-        """:meth:`landed_input` for many inputs at once: ``{input_hash: [landed, ...]}``,
-        every delivered (or done) record whose input had that content, lowest id first
+        """For each of ``input_hashes``, every delivered (or done) record whose input, as
+        it arrived, had that content: ``{input_hash: [landed, ...]}``, lowest id first
         (absent: none landed). :meth:`LandedInput.matches` answers the organization
         scope's question of each. One statement per :data:`~.store.BATCH` hashes."""
         out: dict[str, list[LandedInput]] = {}

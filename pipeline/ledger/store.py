@@ -176,23 +176,21 @@ class LedgerStore:
     ) -> dict[tuple[str, str], LedgerEntry]:
         """:meth:`find` for many ``(source_ref, version)`` of ``source`` at once: the
         entries found, by identity (the missing ones are absent). One statement per
-        :data:`BATCH` references."""
-        wanted = set(identities)
+        :data:`BATCH` values."""
         found: dict[tuple[str, str], LedgerEntry] = {}
-        refs = sorted({ref for ref, _ in wanted})
-        for part in chunks(refs):
-            # by the (source, source_ref) prefix of the identity's unique index; the other
-            # versions of a reference are left out here
+        for part in chunks(sorted(set(identities)), BATCH // 3):
+            # one index lookup per identity, each term the whole unique key: a file dropped
+            # again and again has many versions, which ``source_ref IN (...)`` would all
+            # read, and SQLite reads every row of the source for ``source=? AND (... OR
+            # ...)`` where it does one lookup per term of this form (``MULTI-INDEX OR``)
+            terms = " OR ".join(["(source=? AND source_ref=? AND version=?)"] * len(part))
             rows = self._query(
-                f"SELECT {COLUMNS} FROM ledger_records WHERE source=?"
-                f" AND source_ref IN ({','.join('?' * len(part))})",
-                (source, *part),
+                f"SELECT {COLUMNS} FROM ledger_records WHERE {terms}",
+                [value for ref, version in part for value in (source, ref, version)],
             )
             for row in rows:
                 entry = LedgerEntry.from_row(row)
-                identity = (entry.source_ref, entry.version)
-                if identity in wanted:
-                    found[identity] = entry
+                found[entry.source_ref, entry.version] = entry
         return found
 
     def state_of(self, source: str, source_ref: str, version: str = "") -> RecordState | None:

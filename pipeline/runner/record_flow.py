@@ -25,7 +25,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal, Protocol
 
@@ -34,6 +34,7 @@ from itglue_common import backoff_delay
 from ..errors import AccessRefused, PermanentError, TransientError
 from ..hooks import HookFacade
 from ..ledger import ACTIVE_STATES, Ledger, LedgerEntry
+from ..ledger.queries import LandedInput
 from ..observability.tally import Tally
 from ..records import DocumentRecord, qualified
 from ..settings import PipelineSettings
@@ -125,6 +126,11 @@ class _Settling:
     id: int
     source: str
     attempts: int = 0
+
+
+def _other(rows: list[LandedInput] | None, other_than: int) -> list[LandedInput]:
+    """The landed records of one input, but not the record asking (``other_than``)."""
+    return [row for row in rows or () if row.id != other_than]
 
 
 def input_key(received: DocumentRecord, instance: str | None) -> str:
@@ -340,31 +346,42 @@ class RecordFlow:
         alone (when it can answer without the transforms before it); None (anything
         else goes the whole way, :meth:`_dedupe`). Extraction is what a re-dropped file
         cost: this finds its duplicate before it is spooled or transformed."""
-        if not (record.files or record.sections):
-            return None
-        digest = record.content_digest  # once: its hash for each instance comes from it
-        arrived_key = qualified(digest, record.instance)  # its content_hash
-        first = self.ledger.landed_input(arrived_key, other_than=other_than)
-        if first is None:
-            return None  # new content (or routed to another instance: the whole way)
-        routed = self._route_alone(record)  # the instance, the organization
-        if routed is None:
-            return None
-        key = qualified(digest, routed.instance)  # input_key(record, routed.instance)
-        if self.settings.dedupe_scope == "organization":
-            original = self.ledger.landed_input(
-                key,
-                other_than=other_than,
-                organization_id=routed.organization_id,
-                target_key=target_key(routed),
+        return self.landed_originals([record], other_than=other_than)[0]
+
+    def landed_originals(
+        self, records: Sequence[DocumentRecord], *, other_than: int = 0
+    ) -> list[tuple[DocumentRecord, str] | None]:
+        """:meth:`landed_original` of each record, the ledger asked once (twice when
+        routing picks another instance than a record named) for all of them."""
+        # each digest once: its hash for each instance comes from it
+        digests = [r.content_digest if (r.files or r.sections) else "" for r in records]
+        arrived = [qualified(d, r.instance) for d, r in zip(digests, records, strict=True)]
+        landed = self.ledger.landed_inputs(k for d, k in zip(digests, arrived, strict=True) if d)
+        out: list[tuple[DocumentRecord, str] | None] = [None] * len(records)
+        hits: list[tuple[int, DocumentRecord, str]] = []
+        for index, record in enumerate(records):
+            if not digests[index] or not _other(landed.get(arrived[index]), other_than):
+                continue  # new content (or routed to another instance: the whole way)
+            routed = self._route_alone(record)  # the instance, the organization
+            if routed is not None:
+                hits.append((index, routed, qualified(digests[index], routed.instance)))
+        missing = {key for _, _, key in hits if key not in landed}
+        if missing:  # routed to another instance than the one the record named
+            landed.update(self.ledger.landed_inputs(missing))
+        by_org = self.settings.dedupe_scope == "organization"
+        for index, routed, key in hits:
+            target = target_key(routed) if by_org else None
+            original = next(
+                (
+                    row.id
+                    for row in _other(landed.get(key), other_than)
+                    if row.matches(routed.organization_id, target)
+                ),
+                None,
             )
-        elif key == arrived_key:  # routed to the instance it named: asked above
-            original = first
-        else:
-            original = self.ledger.landed_input(key, other_than=other_than)
-        if original is None:
-            return None
-        return routed, f"ledger:{original}"
+            if original is not None:
+                out[index] = (routed, f"ledger:{original}")
+        return out
 
     def settle(self, batch: list[tuple[int, str, DocumentRecord]]) -> None:
         """Ack duplicates found as they arrived (the pool's settler; ``(id, source,

@@ -7,13 +7,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO, Protocol, cast
 
 from ..errors import TransientError
 from ..hooks import HookFacade
-from ..ledger import ACTIVE_STATES, Ledger, LedgerEntry
+from ..ledger import ACTIVE_STATES, FoundDuplicate, Ledger, LedgerEntry
 from ..logs import register_secret
 from ..observability.source_health import SourceHealth
 from ..observability.tally import Tally
@@ -61,11 +61,11 @@ class SourceServices:
 
 class DuplicateCheck(Protocol):
     """What the source context asks before it spools a record (see
-    :meth:`pipeline.runner.record_flow.RecordFlow.landed_original`)."""
+    :meth:`pipeline.runner.record_flow.RecordFlow.landed_originals`)."""
 
-    def landed_original(
-        self, record: DocumentRecord, *, other_than: int = 0
-    ) -> tuple[DocumentRecord, str] | None: ...
+    def landed_originals(
+        self, records: Sequence[DocumentRecord], *, other_than: int = 0
+    ) -> list[tuple[DocumentRecord, str] | None]: ...
 
     def duplicate_recorded(self, record_id: int, duplicate_of: str) -> None: ...
 
@@ -126,25 +126,92 @@ class EngineSourceContext:
     # -- records
 
     def emit(self, draft: RecordDraft) -> EmitResult:
-        try:
-            return self._emit(draft)
-        except Exception as e:
-            why = storage_error(e)
-            if why is None or isinstance(e, TransientError):
-                raise
-            self._services.trouble.report(e, f"source {self.source_name}")
-            raise TransientError(f"{why}; {draft.source_ref} is taken later") from e
+        result = self.emit_many([draft])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    def _emit(self, draft: RecordDraft) -> EmitResult:
+    def emit_many(self, drafts: Sequence[RecordDraft]) -> list[EmitResult | Exception]:
+        """``emit`` of each draft, in order, the ledger asked and written a few times for
+        all of them (not a few times each); where ``emit`` would raise, the exception is
+        in the list instead (as ``asyncio.gather(..., return_exceptions=True)``)."""
         eng = self._services
-        existing = eng.ledger.find(self.source_name, draft.source_ref, draft.version)
-        if existing is not None:
-            if eng.reread_foreign and existing.state in ACTIVE_STATES:
-                self._reread(draft, existing)
-            return EmitResult("known", existing.id, existing.state)
-        eng.pressure.wait_for_space()
+        results: list[EmitResult | Exception | None] = [None] * len(drafts)
+        try:
+            known = eng.ledger.find_many(
+                self.source_name, [(d.source_ref, d.version) for d in drafts]
+            )
+        except Exception as e:
+            return [self._emit_error(e, d) for d in drafts]
+        arrived: list[_Arrived] = []
+        try:
+            for index, draft in enumerate(drafts):
+                try:
+                    existing = known.get((draft.source_ref, draft.version))
+                    if existing is not None:
+                        if eng.reread_foreign and existing.state in ACTIVE_STATES:
+                            self._reread(draft, existing)
+                        results[index] = EmitResult("known", existing.id, existing.state)
+                        continue
+                    eng.pressure.wait_for_space()
+                    staged = self._stage_all(draft)
+                    if isinstance(staged, str):
+                        results[index] = self._record_failure(draft, staged)
+                        continue
+                    record = self._record(draft, [self._blob(f, st) for f, st in staged])
+                    arrived.append(_Arrived(index, draft, record, [st for _, st in staged]))
+                except Exception as e:
+                    results[index] = self._emit_error(e, draft)
+            try:
+                found = (
+                    eng.duplicates.landed_originals([a.record for a in arrived])
+                    if eng.duplicates is not None
+                    else [None] * len(arrived)
+                )
+            except Exception as e:
+                for a in arrived:
+                    results[a.index] = self._emit_error(e, a.draft)
+                return _complete(results)
+            duplicates = [(a, f) for a, f in zip(arrived, found, strict=True) if f is not None]
+            for a, _ in duplicates:  # nothing is written to the spool
+                self._discard(a.staged)
+            try:
+                for (a, _), result in zip(
+                    duplicates, self._record_duplicates(duplicates), strict=True
+                ):
+                    results[a.index] = result
+            except Exception as e:
+                for a, _ in duplicates:
+                    results[a.index] = self._emit_error(e, a.draft)
+            for a, f in zip(arrived, found, strict=True):
+                if f is None:
+                    try:
+                        results[a.index] = self._spool(a)
+                    except Exception as e:
+                        results[a.index] = self._emit_error(e, a.draft)
+        except BaseException:  # nothing may stay behind
+            for a in arrived:
+                self._discard(a.staged)  # a no-op for the committed and discarded ones
+            raise
+        return _complete(results)
+
+    def _emit_error(self, e: Exception, draft: RecordDraft) -> Exception:
+        """What ``emit`` raises for ``e``: trouble with the engine's storage (disk full,
+        database locked) is reported and becomes a TransientError, not the input's
+        fault; anything else as it is."""
+        why = storage_error(e)
+        if why is None or isinstance(e, TransientError):
+            return e
+        self._services.trouble.report(e, f"source {self.source_name}")
+        error = TransientError(f"{why}; {draft.source_ref} is taken later")
+        error.__cause__ = e
+        return error
+
+    def _stage_all(self, draft: RecordDraft) -> list[tuple[FileInput, Staged]] | str:
+        """Every file of the draft staged in the spool (read once), or why it cannot be
+        (the record fails with that reason)."""
+        eng = self._services
         staged: list[tuple[FileInput, Staged]] = []
-        failure: str | None = None
         try:
             for f in draft.files:
                 try:
@@ -160,38 +227,33 @@ class EngineSourceContext:
                 except OSError as e:
                     failure = f"unreadable: {_file_label(draft, f)}: {e.strerror or e}"
                     break
+            else:
+                return staged
         except BaseException:
-            for _, s in staged:
-                eng.spool.discard(s)
+            self._discard([s for _, s in staged])
             raise
-        if failure is not None:
-            for _, s in staged:
-                eng.spool.discard(s)
-            return self._record_failure(draft, failure)
-        try:
-            arrived = self._record(draft, [self._blob(f, s) for f, s in staged])
-            found = eng.duplicates.landed_original(arrived) if eng.duplicates else None
-        except BaseException:
-            for _, s in staged:
-                eng.spool.discard(s)
-            raise
-        if found is not None:  # nothing is written to the spool
-            for _, s in staged:
-                eng.spool.discard(s)
-            return self._record_duplicate(arrived, *found)
+        self._discard([s for _, s in staged])
+        return failure
+
+    def _discard(self, staged: list[Staged]) -> None:
+        for s in staged:
+            self._services.spool.discard(s)
+
+    def _spool(self, a: _Arrived) -> EmitResult:
+        """Commit the staged files of a new record and insert it as ``received``."""
+        eng = self._services
         pinned: list[str] = []  # committed, pinned until the row references them
         try:
-            for f, s in staged:
+            for f, s in zip(a.draft.files, a.staged, strict=True):
                 try:
-                    eng.spool.commit(s)  # to its content address, which ``arrived`` names
+                    eng.spool.commit(s)  # to its content address, which the record names
                 except SpoolWriteError as e:  # disk full...: not the input's fault
                     eng.trouble.report(e, f"source {self.source_name}")
-                    raise TransientError(f"{e}; {_file_label(draft, f)} is taken later") from e
+                    raise TransientError(f"{e}; {_file_label(a.draft, f)} is taken later") from e
                 pinned.append(s.sha256)
-            record_id, inserted, state = eng.ledger.insert(arrived, blobs=pinned)
+            record_id, inserted, state = eng.ledger.insert(a.record, blobs=pinned)
         except BaseException:  # e.g. metadata that is not JSON: nothing may stay behind
-            for _, s in staged[len(pinned) :]:
-                eng.spool.discard(s)
+            self._discard(a.staged[len(pinned) :])
             self._unpin(pinned)
             eng.pressure.free_unreferenced(pinned)
             raise
@@ -199,13 +261,13 @@ class EngineSourceContext:
         if not inserted:  # emitted concurrently by another thread of this source
             eng.pressure.free_unreferenced(pinned)
             return EmitResult("known", record_id, state)
-        eng.pressure.spooled(arrived.total_size)
+        eng.pressure.spooled(a.record.total_size)
         eng.notify_work()
         eng.stats.count("received")
         eng.tally.received(self.source_name)
         self.log.debug(
             "received %s",
-            draft.source_ref,
+            a.draft.source_ref,
             extra={"record_id": record_id, "source": self.source_name},
         )
         return EmitResult("accepted", record_id, "received")
@@ -222,32 +284,44 @@ class EngineSourceContext:
             metadata=dict(f.metadata),
         )
 
-    def _record_duplicate(
-        self, arrived: DocumentRecord, routed: DocumentRecord, duplicate_of: str
-    ) -> EmitResult:
-        """Record a duplicate found as it arrived; the pool's settler acks it."""
+    def _record_duplicates(
+        self, found: list[tuple[_Arrived, tuple[DocumentRecord, str]]]
+    ) -> list[EmitResult]:
+        """Record duplicates found as they arrived, in one transaction; the pool's
+        settler acks them."""
+        if not found:
+            return []
         eng = self._services
-        record_id, inserted, state = eng.ledger.insert_duplicate(
-            arrived,
-            routed,
-            duplicate_of=duplicate_of,
-            target_key=target_key(routed),
-            # the settler acks it; a worker only if that did not happen (a crash...)
-            due_at=time.time() + SETTLE_GRACE,
+        # the settler acks them; a worker only if that did not happen (a crash...)
+        due_at = time.time() + SETTLE_GRACE
+        rows = eng.ledger.insert_duplicates(
+            [
+                FoundDuplicate(a.record, routed, duplicate_of, target_key(routed), due_at)
+                for a, (routed, duplicate_of) in found
+            ]
         )
-        if not inserted:  # emitted concurrently by another thread of this source
-            return EmitResult("known", record_id, state)
         assert eng.duplicates is not None
-        eng.duplicates.duplicate_recorded(record_id, duplicate_of)
-        eng.stats.count("received")
-        eng.stats.count("duplicate")
-        eng.tally.received(self.source_name)
-        eng.tally.duplicate(self.source_name)
-        routed.id = record_id
-        if not eng.settle((record_id, self.source_name, routed)):  # no settler: a worker's
-            eng.ledger.postpone(record_id, 0.0, count_attempt=False)
+        results: list[EmitResult] = []
+        unsettled = False
+        for (_, (routed, duplicate_of)), (record_id, inserted, state) in zip(
+            found, rows, strict=True
+        ):
+            if not inserted:  # emitted concurrently by another thread of this source
+                results.append(EmitResult("known", record_id, state))
+                continue
+            eng.duplicates.duplicate_recorded(record_id, duplicate_of)
+            eng.stats.count("received")
+            eng.stats.count("duplicate")
+            eng.tally.received(self.source_name)
+            eng.tally.duplicate(self.source_name)
+            routed.id = record_id
+            if not eng.settle((record_id, self.source_name, routed)):  # no settler: a worker's
+                eng.ledger.postpone(record_id, 0.0, count_attempt=False)
+                unsettled = True
+            results.append(EmitResult("accepted", record_id, "duplicate"))
+        if unsettled:
             eng.notify_work()
-        return EmitResult("accepted", record_id, "duplicate")
+        return results
 
     def _reread(self, draft: RecordDraft, existing: LedgerEntry) -> None:
         """Spool again the files of an unfinished record another collector had spooled
@@ -401,6 +475,22 @@ class EngineSourceContext:
         return read_secret(
             f"source:{self.source_name}:{key}", key, env, f"source {self.source_name!r}"
         )
+
+
+@dataclass(frozen=True)
+class _Arrived:
+    """A draft of a batch whose files are staged, not yet recorded."""
+
+    index: int  # in the batch
+    draft: RecordDraft
+    record: DocumentRecord
+    staged: list[Staged]
+
+
+def _complete(results: list[EmitResult | Exception | None]) -> list[EmitResult | Exception]:
+    """The batch's results, every draft's set (each gets exactly one)."""
+    assert all(r is not None for r in results)
+    return cast(list[EmitResult | Exception], results)
 
 
 def _file_label(draft: RecordDraft, f: FileInput) -> str:

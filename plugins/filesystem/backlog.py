@@ -38,14 +38,17 @@ class Backlog(Part):
     def step(self, it: Iterator[Found], budget: float) -> bool:
         """Consider walked files for ``budget`` seconds; True when the walk is finished."""
         deadline = time.monotonic() + budget
-        for found in it:
-            try:
-                self.intake.consider(found.path, found.rel, found.st, stable=False)
-            except Exception:
-                self.log.exception("error taking %s; skipped", found.rel)
-            if self.context.stopping.is_set() or time.monotonic() >= deadline:
-                return False
-        return True
+        try:
+            for found in it:
+                try:
+                    self.intake.consider(found.path, found.rel, found.st, stable=False)
+                except Exception:
+                    self.log.exception("error taking %s; skipped", found.rel)
+                if self.context.stopping.is_set() or time.monotonic() >= deadline:
+                    return False
+            return True
+        finally:
+            self.intake.flush()  # what this slice gathered: no file waits for a batch
 
     def _stat_sig(self, path: str) -> Signature | None:
         try:
@@ -56,6 +59,13 @@ class Backlog(Part):
     def take_due(self) -> int:
         """Emit the tracked files that became stable; returns how many were looked at."""
         due = self.tracker.due(self._stat_sig)
+        try:
+            self._take_stable(due)
+        finally:
+            self.intake.flush()
+        return len(due)
+
+    def _take_stable(self, due: list[tuple[str, Signature]]) -> None:
         for path, _sig in due:
             if self.context.stopping.is_set():
                 break
@@ -72,7 +82,6 @@ class Backlog(Part):
                 self.intake.consider(path, rel, st, stable=True)
             except Exception:
                 self.log.exception("error taking %s; skipped", rel)
-        return len(due)
 
     def scan(self) -> None:
         """Emit the backlog (streamed), then wait for files still being written.

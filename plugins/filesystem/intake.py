@@ -17,10 +17,12 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+from pipeline import EmitResult
+
 from .collector import Collector
 from .names import encode_ref
 from .parts import Part, Shared
-from .spooling import Spooler
+from .spooling import Candidate, Spooler
 from .stability import signature
 from .versions import legacy_version_of, version_of
 
@@ -28,6 +30,10 @@ from .versions import legacy_version_of, version_of
 # drop folder, the post-action did not (or could not) happen, or the user put it back.
 _FINAL = ("done", "duplicate", "failed")
 _VERSIONS_SINCE = "versions_with_inode_since"  # checkpoint: see _settled_before_upgrade
+# files emitted together (one ledger lookup, one transaction for their duplicates); the
+# bytes bound what a batch holds in memory while it is read
+BATCH_FILES = 64
+BATCH_BYTES = 8 * 1024 * 1024
 
 
 class Intake(Part):
@@ -40,7 +46,10 @@ class Intake(Part):
         self._in_flight: set[tuple[str, str]] = set()  # (ref, version) emitted, not (n)acked
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        # batches in the reader pool or waiting for it: the walk stays a stream
         self._slots = threading.BoundedSemaphore(2 * shared.opts.parallel_reads)
+        self._batch: list[Candidate] = []  # considered, to be taken at the next flush
+        self._batch_bytes = 0
 
     def reserve(self, ref: str, version: str) -> bool:
         """Mark ``ref`` at ``version`` as being taken; False if it already is (or was
@@ -87,64 +96,94 @@ class Intake(Part):
         self._submit(path, rel, ref, st, claimed_version or version_of(st))
 
     def _submit(self, path: str, rel: str, ref: str, st: os.stat_result, version: str) -> None:
-        """Take the file: in the reader pool while scanning/watching, else right here."""
+        """Add the file to the batch being gathered; a full batch is taken at once."""
         if not self.reserve(ref, version):
+            return
+        with self._lock:
+            self._batch.append(Candidate(path, rel, ref, st, version))
+            self._batch_bytes += st.st_size
+            full = len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Take the files gathered since the last flush: in the reader pool while
+        scanning/watching, else right here. The walk and the stable-file pass call it
+        when they stop, so a file never waits for a batch to fill."""
+        with self._lock:
+            batch, self._batch, self._batch_bytes = self._batch, [], 0
+        if not batch:
             return
         pool = self._pool
         if pool is None:
-            self._take(path, rel, ref, st, version)
+            self._take_many(batch)
             return
         while not self._slots.acquire(timeout=0.2):  # bounded: the walk stays a stream
             if self.context.stopping.is_set():
-                self.release(ref, version)
+                self._release_all(batch)
                 return
         try:
-            pool.submit(self._take_in_pool, path, rel, ref, st, version)
+            pool.submit(self._take_in_pool, batch)
         except RuntimeError:  # the pool is shutting down
             self._slots.release()
-            self.release(ref, version)
+            self._release_all(batch)
 
-    def _take_in_pool(
-        self, path: str, rel: str, ref: str, st: os.stat_result, version: str
-    ) -> None:
+    def _release_all(self, batch: list[Candidate]) -> None:
+        for c in batch:
+            self.release(c.ref, c.version)
+
+    def _take_in_pool(self, batch: list[Candidate]) -> None:
         try:
-            self._take(path, rel, ref, st, version)
+            self._take_many(batch)
         except Exception:
-            self.log.exception("error taking %s; skipped", rel, extra={"source": self.name})
+            self.log.exception(
+                "error taking %d file(s); skipped", len(batch), extra={"source": self.name}
+            )
         finally:
             self._slots.release()
 
-    def _take(self, path: str, rel: str, ref: str, st: os.stat_result, version: str) -> None:
-        """Emit the file (reserved by :meth:`reserve`); keep the reservation only if the
-        engine accepted it (``ack``/``nack`` release it).
+    def _take_many(self, batch: list[Candidate]) -> None:
+        """Claim and emit the files (reserved by :meth:`reserve`), the engine's ledger
+        asked once for the batch; keep a reservation only if the engine accepted the
+        file (``ack``/``nack`` release it).
 
-        When the ledger already has this version in a final state although the file
-        should then have left the folder (a move that failed, content other than what
-        was delivered), it is emitted again as ``<version>#<n>``.
+        When the ledger already has a version in a final state although the file should
+        then have left the folder (a move that failed, content other than what was
+        delivered), it is emitted again as ``<version>#<n>`` (one at a time: rare).
         """
-        accepted = False
+        kept: set[tuple[str, str]] = set()
         try:
-            if self._settled_before_upgrade(ref, st):
-                return
-            claimed = self.collector.claim(path, rel, ref, st, version)
-            if claimed is None:
-                return
-            path = claimed
-            for n in range(1000):
-                v = version if n == 0 else f"{version}#{n}"
-                result = self.spooler.emit(path, rel, ref, st, v)
-                if result is None:
-                    return
-                if result.status == "accepted":
-                    accepted = True
-                    return
-                if result.status != "known" or result.state not in _FINAL:
-                    return
-                if not self.should_be_gone(result.state):
-                    return
+            claimed: list[Candidate] = []
+            for c in batch:
+                try:
+                    if self._settled_before_upgrade(c.ref, c.st):
+                        continue
+                    path = self.collector.claim(c.path, c.rel, c.ref, c.st, c.version)
+                except Exception:  # most likely a bug: this file only
+                    self.log.exception("error taking %s; skipped", c.rel)
+                    continue
+                if path is not None:
+                    claimed.append(c._replace(path=path))
+            for c, result in zip(claimed, self.spooler.emit_many(claimed), strict=True):
+                if self._emitted_again(c, result):
+                    kept.add((c.ref, c.version))
         finally:
-            if not accepted:
-                self.release(ref, version)
+            for c in batch:
+                if (c.ref, c.version) not in kept:
+                    self.release(c.ref, c.version)
+
+    def _emitted_again(self, c: Candidate, result: EmitResult | None) -> bool:
+        """True when the engine accepted the file: at its version, or -- when that one
+        is settled although the file should have left -- at ``<version>#<n>``."""
+        for n in range(1, 1000):
+            if result is None or result.status == "accepted":
+                break
+            if result.status != "known" or result.state not in _FINAL:
+                break
+            if not self.should_be_gone(result.state):
+                break
+            result = self.spooler.emit(c.path, c.rel, c.ref, c.st, f"{c.version}#{n}")
+        return result is not None and result.status == "accepted"
 
     def upgrade_mark(self) -> int:
         """When this source first ran with versions that hold inode and ctime (ns)."""

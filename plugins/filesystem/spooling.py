@@ -10,7 +10,10 @@ import errno
 import logging
 import os
 import time
+from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
+from typing import NamedTuple
 
 from pipeline import EmitResult, FileInput, RecordDraft, TransientError
 
@@ -18,6 +21,28 @@ from .names import display_name, display_path, organization_of
 from .parts import Part
 from .reader import ChangedWhileReading, NotARegularFile, open_checked
 from .stability import Signature, signature
+
+
+class Candidate(NamedTuple):
+    """One version of a file to take: where it is (its claim), its relative path and
+    reference, the stat it was found with, its version."""
+
+    path: str
+    rel: str
+    ref: str
+    st: os.stat_result
+    version: str
+
+
+@dataclass
+class _Opened:
+    """A file of a batch, open for the engine to read."""
+
+    file: Candidate
+    reader: BufferedReader
+    draft: RecordDraft
+    index: int = 0  # in the batch
+    changed: bool = False  # the reader found it changed at its end
 
 
 class Spooler(Part):
@@ -48,7 +73,39 @@ class Spooler(Part):
     ) -> EmitResult | None:
         """Emit one version of the file; None when it was not emitted (skipped, vanished,
         changed: the tracker has it again)."""
-        display = display_name(rel.rsplit("/", 1)[-1])
+        return self.emit_many([Candidate(path, rel, ref, st, version)])[0]
+
+    def emit_many(self, files: list[Candidate]) -> list[EmitResult | None]:
+        """:meth:`emit` of each file, the engine's ledger asked and written once for the
+        batch (``SourceContext.emit_many``)."""
+        out: list[EmitResult | None] = []
+        opened: list[_Opened] = []
+        try:
+            for f in files:
+                try:
+                    got = self._open(f)
+                except Exception:  # most likely a bug: this file only
+                    self.log.exception("error taking %s; skipped", f.rel)
+                    got = None
+                if isinstance(got, _Opened):
+                    got.index = len(out)
+                    opened.append(got)
+                    out.append(None)  # set from the engine's answer below
+                else:
+                    out.append(got)
+            results = self.context.emit_many([o.draft for o in opened])
+        finally:
+            for o in opened:
+                o.changed = getattr(o.reader.raw, "changed", False)
+                o.reader.close()
+        for o, result in zip(opened, results, strict=True):
+            out[o.index] = self._outcome(o, result)
+        return out
+
+    def _open(self, f: Candidate) -> _Opened | EmitResult | None:
+        """The file opened for the engine to read, with its draft; else what became of
+        it (skipped: None, or recorded as failed unread)."""
+        path, rel, ref, st, version = f
         if st.st_size == 0:
             self.notes.note(
                 ref,
@@ -95,24 +152,30 @@ class Spooler(Part):
                 ref, version, logging.WARNING, "skipped %s: leads out of the drop folder", rel
             )
             return None
-        raw = reader.raw
+        display = display_name(rel.rsplit("/", 1)[-1])
         draft = self.draft(rel, ref, st, version, FileInput(file_name=display, open=lambda: reader))
-        try:
-            result = self.context.emit(draft)
-        except ChangedWhileReading:
+        return _Opened(f, reader, draft)
+
+    def _outcome(self, o: _Opened, result: EmitResult | Exception) -> EmitResult | None:
+        """What the engine's answer means for the file (the tracker takes a changed one
+        again once it is stable)."""
+        path, rel, ref, _st, version = o.file
+        if isinstance(result, ChangedWhileReading):
             self.tracker.touch(path)  # nothing was recorded: taken again once stable
             return None
-        except TransientError as e:  # e.g. the spool's disk is full: this file, later
-            self.log.warning("could not take %s now: %s; trying again later", rel, e.reason)
+        if isinstance(result, TransientError):  # e.g. the spool's disk is full: later
+            self.log.warning("could not take %s now: %s; trying again later", rel, result.reason)
             self.tracker.touch(path)
             return None
-        finally:
-            changed = getattr(raw, "changed", False)
-            reader.close()
+        if isinstance(result, Exception):  # most likely a bug: this file only
+            self.log.error(
+                "error taking %s; skipped", rel, exc_info=result, extra={"source": self.name}
+            )
+            return None
         if result.status == "accepted":
             self.log.debug("took %s (%s)", rel, version, extra={"source": self.name})
         elif result.status == "failed":
-            if changed or (result.reason and "changed while" in result.reason):
+            if o.changed or (result.reason and "changed while" in result.reason):
                 self.tracker.touch(path)
             else:
                 self.log.warning(
