@@ -87,6 +87,10 @@ class EngineSourceContext:
       recorded as a duplicate instead, nothing spooled: ``EmitResult("accepted", id,
       "duplicate")``, acked by the engine like any duplicate. The draft's
       ``organization`` defaults to the ``[[sources]]`` table's ``organization``.
+    * ``emit_many(drafts)`` is ``emit`` of each, the ledger asked once for the batch's
+      identities and its duplicates (:meth:`~.record_flow.RecordFlow.landed_originals`),
+      and its duplicates inserted in one transaction; an exception ``emit`` would raise
+      is that draft's result. ``emit`` is ``emit_many`` of one.
     * A file over ``max_file_size`` -> ``EmitResult("failed", reason="too large: N
       bytes > limit M; ...")``; an ``OSError`` while opening/reading -> ``failed`` with
       ``"unreadable: <file>: <why>"``. The failed record is in the ledger (``status``)
