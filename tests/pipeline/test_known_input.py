@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 
+from pipeline import FileInput, RecordDraft, TransientError
 from pipeline.runner import Engine
 from tests.pipeline.pipeline_engine_helpers import DirSource, Recorder, plugin_manager
 from tests.pipeline.test_engine import make_settings, write
@@ -156,3 +159,56 @@ def test_the_original_is_the_one_in_the_same_organization(tmp_path: Path) -> Non
         assert (summary.delivered, summary.duplicate, summary.failed) == (0, 1, 0)
         (dup,) = [e for e in engine.ledger.changed_since(0) if e.source_ref == "c.txt"]
     assert dup.duplicate_of == f"ledger:{ids['2']}"
+
+
+def test_emit_many_answers_each_draft_as_emit_would(tmp_path: Path) -> None:
+    """A batch of drafts: each gets what ``emit`` would have answered (an exception
+    ``emit`` would raise is that draft's result, not the batch's), and each lands as
+    ``emit`` would have made it land."""
+    s = make_settings(tmp_path, pipeline_opts={"transforms": ["org"]})
+    inbox = tmp_path / "inbox"
+    write(inbox, "a.txt", "same bytes")
+    DirSource.calls.clear()
+    with Engine(s, plugin_manager(Recorder())) as engine:
+        assert engine.run_once().delivered == 1
+        for name, text in [("copy.txt", "same bytes"), ("new.txt", "new"), ("twice.txt", "2")]:
+            write(inbox, name, text)
+        ctx = engine.sources["inbox"].context
+
+        def draft(ref: str, file: FileInput) -> RecordDraft:
+            return RecordDraft(source_ref=ref, name=ref, files=[file], metadata={})
+
+        def opener(error: Exception) -> Callable[[], IO[bytes]]:
+            def open_() -> IO[bytes]:
+                raise error
+
+            return open_
+
+        results = ctx.emit_many(
+            [
+                draft("a.txt", FileInput(file_name="a.txt", path=inbox / "a.txt")),  # known
+                draft("copy.txt", FileInput(file_name="copy.txt", path=inbox / "copy.txt")),
+                draft("new.txt", FileInput(file_name="new.txt", path=inbox / "new.txt")),
+                draft("later.txt", FileInput(file_name="l", open=opener(TransientError("busy")))),
+                draft("locked.txt", FileInput(file_name="x", open=opener(PermissionError(13, "")))),
+                draft("twice.txt", FileInput(file_name="twice.txt", path=inbox / "twice.txt")),
+                draft("twice.txt", FileInput(file_name="twice.txt", path=inbox / "twice.txt")),
+            ]
+        )
+        assert [getattr(r, "status", type(r).__name__) for r in results] == [
+            "known", "accepted", "accepted", "TransientError", "failed", "accepted", "known",
+        ]  # fmt: skip
+        assert [getattr(r, "state", None) for r in results[:3]] == ["done", "duplicate", "received"]
+        assert "unreadable" in str(getattr(results[4], "reason", ""))
+        assert getattr(results[6], "record_id", None) == getattr(results[5], "record_id", 0)
+        summary = engine.run_once()  # the pool acks the duplicate, delivers the new ones
+        states = {e.source_ref: e.state for e in engine.ledger.changed_since(0)}
+    assert (summary.delivered, summary.duplicate, summary.failed) == (2, 1, 1)
+    assert states == {
+        "a.txt": "done",
+        "copy.txt": "duplicate",
+        "new.txt": "done",
+        "locked.txt": "failed",
+        "twice.txt": "done",
+    }  # fmt: skip  -- nothing recorded for the draft whose opener said "not now"
+    assert ("ack", "copy.txt", "duplicate") in DirSource.calls
