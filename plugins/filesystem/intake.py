@@ -80,7 +80,8 @@ class Intake(Part):
         if owned is not None:
             rel, claimed_version = owned
         ref = encode_ref(rel)
-        if stat.S_ISLNK(st.st_mode):
+        link = stat.S_ISLNK(st.st_mode)  # the walk's lstat: not asked again at the claim
+        if link:
             target_st = self._link_target(path, ref, st)
             if target_st is None:
                 return
@@ -93,15 +94,15 @@ class Intake(Part):
             if age < self.opts.stability_delay or age < 0:
                 self.tracker.touch(path, signature(st))
                 return
-        self._submit(path, rel, ref, st, claimed_version or version_of(st))
+        self._submit(Candidate(path, rel, ref, st, claimed_version or version_of(st), link))
 
-    def _submit(self, path: str, rel: str, ref: str, st: os.stat_result, version: str) -> None:
+    def _submit(self, c: Candidate) -> None:
         """Add the file to the batch being gathered; a full batch is taken at once."""
-        if not self.reserve(ref, version):
+        if not self.reserve(c.ref, c.version):
             return
         with self._lock:
-            self._batch.append(Candidate(path, rel, ref, st, version))
-            self._batch_bytes += st.st_size
+            self._batch.append(c)
+            self._batch_bytes += c.st.st_size
             full = len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES
         if full:
             self.flush()
@@ -158,7 +159,9 @@ class Intake(Part):
                 try:
                     if self._settled_before_upgrade(c.ref, c.st):
                         continue
-                    path = self.collector.claim(c.path, c.rel, c.ref, c.st, c.version)
+                    path = self.collector.claim(
+                        c.path, c.rel, c.ref, c.st, c.version, is_link=c.link
+                    )
                 except Exception:  # most likely a bug: this file only
                     self.log.exception("error taking %s; skipped", c.rel)
                     continue

@@ -32,6 +32,7 @@ class Candidate(NamedTuple):
     ref: str
     st: os.stat_result
     version: str
+    link: bool = False  # a symbolic link (followed: ``st`` is its target's)
 
 
 @dataclass
@@ -105,7 +106,7 @@ class Spooler(Part):
     def _open(self, f: Candidate) -> _Opened | EmitResult | None:
         """The file opened for the engine to read, with its draft; else what became of
         it (skipped: None, or recorded as failed unread)."""
-        path, rel, ref, st, version = f
+        path, rel, ref, st, version, _link = f
         if st.st_size == 0:
             self.notes.note(
                 ref,
@@ -159,7 +160,7 @@ class Spooler(Part):
     def _outcome(self, o: _Opened, result: EmitResult | Exception) -> EmitResult | None:
         """What the engine's answer means for the file (the tracker takes a changed one
         again once it is stable)."""
-        path, rel, ref, _st, version = o.file
+        path, rel, ref, _st, version, _link = o.file
         if isinstance(result, ChangedWhileReading):
             self.tracker.touch(path)  # nothing was recorded: taken again once stable
             return None
