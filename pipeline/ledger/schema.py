@@ -28,6 +28,15 @@ DedupeScope = Literal["organization", "global"]
 # PostgreSQL. Records from before have '' (a SQLite ledger names its collector on open).
 COLLECTOR_MIGRATION = "ALTER TABLE ledger_records ADD COLUMN collector TEXT NOT NULL DEFAULT ''"
 
+# The landed records with given inputs (LedgerQueries.landed_inputs, a batch of emits: up
+# to 500 inputs per statement) by both terms of the question: with ``input_hash IN
+# (...)`` SQLite's planner, which has no statistics, preferred the state index and read
+# every landed record (20 ms for 64 inputs among 3,000; 0.4 ms with this one).
+LANDED_MIGRATION = """
+DROP INDEX ledger_records_input;
+CREATE INDEX ledger_records_landed ON ledger_records (input_hash, state)
+"""
+
 SQLITE_MIGRATIONS = [
     """
     CREATE TABLE ledger_records (
@@ -89,6 +98,7 @@ SQLITE_MIGRATIONS = [
     ALTER TABLE ledger_records ADD COLUMN input_hash TEXT;
     CREATE INDEX ledger_records_input ON ledger_records (input_hash, organization_id)
     """,
+    LANDED_MIGRATION,
 ]
 
 # The same schema on PostgreSQL: 64-bit ids and sizes, DOUBLE PRECISION timestamps
@@ -150,6 +160,7 @@ POSTGRESQL_MIGRATIONS = [
     ALTER TABLE ledger_records ADD COLUMN input_hash TEXT;
     CREATE INDEX ledger_records_input ON ledger_records (input_hash, organization_id)
     """,
+    LANDED_MIGRATION,
 ]
 
 MIGRATIONS: dict[Dialect, list[str]] = {
