@@ -392,3 +392,26 @@ def test_transform_outcomes_are_counted_from_the_records(ledger: Ledger) -> None
         ledger.insert(r)
     ledger.insert(rec("d", content="d"))  # nothing reported
     assert ledger.transform_outcomes() == {"extract": {"ok": 2, "timeout": 1}}
+
+
+def test_landed_inputs_look_each_input_up_by_index(tmp_path: Path) -> None:
+    """The batch's question (up to 500 inputs) is answered from the index on input and
+    state: SQLite's planner, without statistics, otherwise read every landed record
+    through the state index, which grows with everything ever delivered."""
+    ledger = Ledger(tmp_path / "ledger.db")
+    try:
+        for i in range(50):
+            rid, _, _ = ledger.insert(rec(f"r{i}", content=f"c{i}"))
+            ledger.update(rid, "done", acked=True)
+        asked: list[str] = []
+        conn = ledger._raw()
+        conn.set_trace_callback(asked.append)
+        try:
+            ledger.landed_inputs([rec("x", content=f"c{i}").content_hash for i in range(64)])
+        finally:
+            conn.set_trace_callback(None)
+        (sql,) = [s for s in asked if "input_hash IN" in s]
+        plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "USING INDEX ledger_records_landed (input_hash=? AND state=?)" in plan, plan
+    finally:
+        ledger.close()
