@@ -13,7 +13,7 @@ import pytest
 from pydantic_core import PydanticSerializationError
 
 from core_client.sqlite import connect
-from pipeline.ledger import MIGRATIONS, FoundDuplicate, Ledger
+from pipeline.ledger import MIGRATIONS, FoundDuplicate, LandedInput, Ledger
 from pipeline.records import Blob, DocumentRecord
 from tests.conftest import DatabaseFactory
 
@@ -306,6 +306,24 @@ def test_acking_duplicates_looks_them_up_by_id(tmp_path: Path) -> None:
         assert "PRIMARY KEY" in plan and "ledger_records_state" not in plan, plan
     finally:
         ledger.close()
+
+
+def test_a_ledger_from_before_the_landed_index_still_finds_its_landed_inputs(
+    make_database: DatabaseFactory,
+) -> None:
+    db = make_database("ledger")
+    db.migrate("ledger", {d: m[:4] for d, m in MIGRATIONS.items()})  # the schema before
+    with db.transaction() as c:
+        for ref, state in (("a", "done"), ("b", "duplicate")):
+            c.execute(
+                "INSERT INTO ledger_records (source, source_ref, state, record, original,"
+                " input_hash, organization_id, created_at, updated_at)"
+                " VALUES ('s', ?, ?, '{}', '{}', 'h', '1', 0, 0)",
+                (ref, state),
+            )
+    ledger = Ledger(db)
+    (a,) = [r[0] for r in db.query("SELECT id FROM ledger_records WHERE source_ref='a'")]
+    assert ledger.landed_inputs(["h"]) == {"h": [LandedInput(a, "1", "")]}  # not b
 
 
 def test_step_journal_and_checkpoints_survive_reopen(make_database: DatabaseFactory) -> None:
