@@ -277,6 +277,25 @@ def test_the_router_is_registered_per_engine_and_answers_for_its_own_only(contex
     assert first.router not in pm.get_plugins() and second.router in pm.get_plugins()
 
 
+def test_the_hook_decides_whenever_another_router_may_answer(contexts) -> None:
+    """The built-in router answers directly only when the hook would give its answer:
+    not once a plugin's router, or another built-in one of the same engine, is there."""
+    pm = get_plugin_manager(load_entrypoints=False)
+    ctx = contexts({"fallback_organization": "Globex"}, pm=pm)
+    first = route_transform(ctx)
+    second = RouteTransform("route", {"fallback_organization": "Initech"}, ctx)
+    # both trylast: the one registered first is asked first, for either transform
+    assert second.apply(rec()).organization == "Globex"
+    pm.unregister(first.router)
+    assert second.apply(rec()).organization == "Initech"
+    pm.register(first.router)  # now the later one
+    assert first.apply(rec()).organization == "Initech"
+    pm.unregister(second.router)
+    assert first.apply(rec()).organization == "Globex"
+    pm.register(_PluginRouter())
+    assert first.apply(rec("vip doc")).organization == "VIP"
+
+
 def test_options_are_validated() -> None:
     with pytest.raises(ValueError, match="needs resource_type"):
         RoutingOptions.model_validate({"target": {"kind": "attachment", "resource_id": "1"}})
