@@ -286,6 +286,7 @@ def backlog_and_rerun(
     with run_emulator(api_key="bench-key", seed="demo", rate_limit=(10**9, 300.0)) as emu:
         if keep and kept.exists():
             first = json.loads(kept.read_text())
+            tag = first.get("tag", tag)  # the content it delivered (names and bytes)
             print(f"  ({tag}: the backlog of {first['finished']} in {root}, kept)", flush=True)
             # earlier re-runs' copies ("name (1).pdf"...): each re-run finds what the
             # first found, the backlog's own files (one name clash per file)
@@ -296,6 +297,7 @@ def backlog_and_rerun(
             first = run_pass(emu, root, tag, drop=str(drop), phase=f"{tag}-backlog", **pas)
             check(first, n, "delivered", tag)
             first["finished"] = time.strftime("%Y-%m-%d %H:%M")
+            first["tag"] = tag
             first["group_commit"] = bool(pas["group_commit"])
             first["load_at_end"] = os.getloadavg()[0]
             kept.write_text(json.dumps(first))
