@@ -283,25 +283,26 @@ def backlog_and_rerun(
 
     drop = root / f"drop-{tag}"
     kept = root / f"{tag}.backlog.json"
+    files = tag  # what the files are called and hold (a kept backlog's own)
     with run_emulator(api_key="bench-key", seed="demo", rate_limit=(10**9, 300.0)) as emu:
         if keep and kept.exists():
             first = json.loads(kept.read_text())
-            tag = first.get("tag", tag)  # the content it delivered (names and bytes)
-            print(f"  ({tag}: the backlog of {first['finished']} in {root}, kept)", flush=True)
+            files = first.get("tag", tag)
+            print(f"  ({files}: the backlog of {first['finished']} in {root}, kept)", flush=True)
             # earlier re-runs' copies ("name (1).pdf"...): each re-run finds what the
             # first found, the backlog's own files (one name clash per file)
             for copy in (drop / "processed").rglob("* (*).pdf"):
                 copy.unlink()
         else:
-            drop_backlog(drop, tag, n)
+            drop_backlog(drop, files, n)
             first = run_pass(emu, root, tag, drop=str(drop), phase=f"{tag}-backlog", **pas)
             check(first, n, "delivered", tag)
             first["finished"] = time.strftime("%Y-%m-%d %H:%M")
-            first["tag"] = tag
+            first["tag"] = files
             first["group_commit"] = bool(pas["group_commit"])
             first["load_at_end"] = os.getloadavg()[0]
             kept.write_text(json.dumps(first))
-        drop_backlog(drop, tag, n)
+        drop_backlog(drop, files, n)
         again = run_pass(emu, root, tag, drop=str(drop), phase=f"{tag}-rerun", **pas)
         check(again, n, "duplicate", f"{tag} again")
         again["load_at_end"] = os.getloadavg()[0]
