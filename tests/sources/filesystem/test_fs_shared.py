@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pipeline.runner import Engine
+from pipeline.settings import Settings
 from plugins.filesystem import release_claims_command
-from plugins.filesystem.claims import CLAIM_DIR
+from plugins.filesystem.claims import CLAIM_DIR, Claims
 from plugins.filesystem.placement import dated_dir
 from tests.sources.filesystem.fs_helpers import (
     Store,
@@ -85,16 +87,23 @@ def test_two_collectors_on_one_drop_folder_deliver_every_file_once(
     assert {p.relative_to(dated_dir(drop / "processed")).as_posix() for p in moved} == set(contents)
 
 
-def test_a_collector_resumes_its_claims_and_leaves_the_others(tmp_path: Path) -> None:
-    """Files claimed before a crash are taken from the claim folder after the restart;
-    another collector's claims are not touched until an admin releases them."""
+def _claiming_engine(tmp_path: Path) -> tuple[Path, Settings, Engine, Claims]:
+    """A drop folder with ``Acme/``, the settings and engine of a source taking from it
+    (organization from the sub-folder), and the engine's claim folder, made now."""
     drop = tmp_path / "drop"
     (drop / "Acme").mkdir(parents=True)
     settings = settings_for(tmp_path, drop, stability_delay=0.1, organization_from="subfolder")
     engine = make_engine(settings)
+    claims = engine.sources["drop"]._claims_now()  # type: ignore[attr-defined]
+    assert isinstance(claims, Claims)
+    return drop, settings, engine, claims
+
+
+def test_a_collector_resumes_its_claims_and_leaves_the_others(tmp_path: Path) -> None:
+    """Files claimed before a crash are taken from the claim folder after the restart;
+    another collector's claims are not touched until an admin releases them."""
+    drop, settings, engine, claims = _claiming_engine(tmp_path)
     try:
-        claims = engine.sources["drop"]._claims_now()  # type: ignore[attr-defined]
-        assert claims is not None
         (drop / "Acme" / "mine.pdf").write_bytes(b"claimed, then the process died")
         st = os.stat(drop / "Acme" / "mine.pdf")
         from plugins.filesystem.versions import version_of
@@ -141,13 +150,8 @@ def test_claims_of_the_earlier_layout_are_resumed_after_an_upgrade(tmp_path: Pat
     processed/, and their folders go; new files take the new layout beside them."""
     from plugins.filesystem.versions import version_of
 
-    drop = tmp_path / "drop"
-    (drop / "Acme").mkdir(parents=True)
-    settings = settings_for(tmp_path, drop, stability_delay=0.1, organization_from="subfolder")
-    engine = make_engine(settings)
+    drop, _settings, engine, claims = _claiming_engine(tmp_path)
     try:
-        claims = engine.sources["drop"]._claims_now()  # type: ignore[attr-defined]
-        assert claims is not None
         old = drop / "Acme" / "old.pdf"
         old.write_bytes(b"claimed by the release before")
         version = version_of(os.stat(old))
