@@ -33,7 +33,7 @@ class FilesystemOptions(SourceOptions):
     stability_delay: float = Field(default=2.0, ge=0, le=3600)
     follow_symlinks: bool = False
     missing_retry_interval: float = Field(default=30.0, gt=0)
-    parallel_reads: int = Field(default=4, ge=1, le=32)  # files spooled at once (backlogs)
+    parallel_reads: int = Field(default=4, ge=1, le=32)  # reader threads, a batch each (backlogs)
 
     @model_validator(mode="after")
     def _resolve_dirs(self) -> FilesystemOptions:
