@@ -472,22 +472,6 @@ class RouteTransform(Transform):
         self.router = Router(opts, context)
         context.add_plugin(self.router)
 
-    def _answers_alone(self) -> bool:
-        """Whether the ``ingest_route`` hook's answer is this router's, whatever the
-        record: every implementation is a built-in router (no plugin's, no wrapper) and
-        no other one is this engine's (the others answer None). The hook call is then
-        skipped (a third of routing a known organization); asked each time, as plugins
-        come and go with the engines of this process."""
-        mine = False
-        for plugin in self.context.routers():
-            if not isinstance(plugin, Router):
-                return False
-            if plugin is self.router:
-                mine = True
-            elif plugin.context is self.context:
-                return False
-        return mine  # (unregistered: no answer at all)
-
     def routes_alone(self, before: Sequence[str]) -> bool:
         """True when only built-in routers answer, with no ``[routing.auto]`` and no rule
         reading what ``mime`` and ``extract`` (the only transforms allowed ahead) change:
@@ -505,7 +489,7 @@ class RouteTransform(Transform):
         return True
 
     def apply(self, record: DocumentRecord) -> DocumentRecord:
-        route = self.router.route(record) if self._answers_alone() else self.context.route(record)
+        route = self.context.route(record)
         if route is None:
             raise Rejected("no router decided where this record goes")
         metadata = dict(record.metadata)
