@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,7 @@ def test_no_refresh_for_a_pipeline_that_never_talks_to_it_glue(
     thread.start()
     try:
         loop = wait_for(lambda: _refresh_thread(earlier), message="the refresh thread")
+        time.sleep(1.5)  # longer than refresh_interval: a refresh would have started
         assert loop.is_alive()
     finally:
         stop.set()
@@ -245,8 +247,16 @@ def test_no_refresh_for_a_pipeline_that_never_talks_to_it_glue(
 
 
 def _refresh_thread(earlier: set[threading.Thread]) -> threading.Thread | None:
-    """This engine's cache refresh thread (not one of ``earlier``)."""
+    """This engine's cache refresh thread (not one of ``earlier``), once it runs.
+
+    ``threading.enumerate()`` also lists a thread whose ``start()`` has not
+    returned yet, and such a thread is not alive until it has bootstrapped.
+    """
     return next(
-        (t for t in threading.enumerate() if t.name == "cache-refresh" and t not in earlier),
+        (
+            t
+            for t in threading.enumerate()
+            if t.name == "cache-refresh" and t not in earlier and t.is_alive()
+        ),
         None,
     )
