@@ -5,10 +5,16 @@ HTTPS only (``http://`` only for loopback hosts with an explicit opt-in, see
 them to another host), the key set at send time by an auth hook from a
 :class:`~core_client.redaction.Secret`, no urllib3 retries underneath the retry
 policy; and what a ``requests`` exception means for a retry (:func:`classify_exception`).
+
+The session does not read the environment itself (``trust_env`` off): ``requests`` would
+walk ``os.environ`` twice per request for proxies, a sixth of the engine's CPU per
+delivered file; :class:`EnvironmentSettings` reads it once per origin instead.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,7 +22,7 @@ import requests
 import requests.adapters
 import urllib3.exceptions
 
-from itglue_common import APP_NAME, is_loopback_host
+from itglue_common import APP_NAME, is_loopback_host, proxies_for
 
 from .exceptions import ConfigurationError, InsecureURLError
 from .redaction import Secret
@@ -67,7 +73,43 @@ def new_session(api_key: Secret, adapter: requests.adapters.BaseAdapter | None) 
     session.auth = APIKeyAuth(api_key)
     session.headers.update({"Accept": JSONAPI, "User-Agent": USER_AGENT})
     session.max_redirects = 0
+    session.trust_env = False  # proxies and CA bundle: EnvironmentSettings, once per origin
     return session
+
+
+class EnvironmentSettings:
+    """What ``requests`` takes from the environment for a URL, read once per origin.
+
+    The same as a session with ``trust_env`` would use: the proxies of
+    ``$HTTPS_PROXY``/``$HTTP_PROXY``/``$ALL_PROXY`` unless ``$NO_PROXY`` lists the host
+    (none at all for a loopback host, :func:`itglue_common.proxies_for`), and
+    ``$REQUESTS_CA_BUNDLE``/``$CURL_CA_BUNDLE`` when no CA bundle was configured. The
+    environment is read when an origin is first asked for, so a client made after a
+    change sees it.
+    """
+
+    def __init__(self, verify: str | bool) -> None:
+        self._verify = verify
+        self._lock = threading.Lock()
+        self._by_origin: dict[tuple[str, str], tuple[dict[str, str], str | bool]] = {}
+
+    def for_url(self, url: str) -> tuple[dict[str, str], str | bool]:
+        """``(proxies, verify)`` for ``url``'s origin."""
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc.lower())
+        found = self._by_origin.get(origin)
+        if found is None:
+            proxies: dict[str, str] = {}
+            if proxies_for(url) is None:  # not loopback: the environment decides
+                proxies = requests.utils.get_environ_proxies(url)
+            verify = self._verify
+            if verify is True:
+                environ = os.environ
+                verify = environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or True
+            found = (proxies, verify)
+            with self._lock:
+                self._by_origin.setdefault(origin, found)
+        return found
 
 
 class APIKeyAuth(requests.auth.AuthBase):

@@ -9,7 +9,7 @@ without ever opening it. 4xx and 429 answers never count against it.
 
 The session's security policy (HTTPS only, no redirects, the key set by an auth hook,
 no urllib3 retries) is in :mod:`core_client.session`; a loopback request never goes
-through an environment proxy (:func:`proxies_for`). Logs carry method, path (without
+through an environment proxy (:class:`EnvironmentSettings`). Logs carry method, path (without
 query), status, duration, request id; never headers or bodies. Failed attempts and 429s
 are logged one by one at DEBUG only; at INFO an outage or a 429 storm is an
 :class:`~itglue_common.episode.Episode`: a line when it starts, at most one a minute
@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import requests
 import requests.adapters
 
-from itglue_common import parse_retry_after, proxies_for
+from itglue_common import parse_retry_after
 from itglue_common.episode import REPORT_EVERY, Episode, Note
 
 from .circuit_breaker import CircuitBreaker, Outcome
@@ -50,7 +50,15 @@ from .metrics import Metrics
 from .rate_limiter import RateLimiter
 from .redaction import Secret, scrub
 from .retry import IDEMPOTENT, Action, Failure, RetryPolicy
-from .session import JSONAPI, NO_AUTH, check_url, classify_exception, default_adapter, new_session
+from .session import (
+    JSONAPI,
+    NO_AUTH,
+    EnvironmentSettings,
+    check_url,
+    classify_exception,
+    default_adapter,
+    new_session,
+)
 
 log = logging.getLogger("itglue_ingest.client")
 
@@ -147,7 +155,7 @@ class Transport:
         self.metrics = metrics
         self.retry = retry
         self.timeouts = timeouts
-        self._verify: str | bool = str(ca_bundle) if ca_bundle else True
+        self._environment = EnvironmentSettings(str(ca_bundle) if ca_bundle else True)
         self._closed = threading.Event()
         self.session = new_session(api_key, adapter)
         # "seconds between 'still failing' lines" of both episodes (tests shorten it)
@@ -344,6 +352,7 @@ class Transport:
         headers = {"X-Request-Id": call.rid}
         if data is not None:
             headers["Content-Type"] = JSONAPI
+        proxies, verify = self._environment.for_url(call.url)
         started = time.monotonic()
         try:
             resp = self.session.request(
@@ -353,10 +362,10 @@ class Transport:
                 data=data,
                 headers=headers,
                 timeout=(self.timeouts.connect, self.timeouts.read),
-                verify=self._verify,
+                verify=verify,
                 allow_redirects=False,
                 auth=call.auth,
-                proxies=proxies_for(call.url),
+                proxies=proxies,
                 stream=call.sink is not None,
             )
             try:
