@@ -181,9 +181,15 @@ class LedgerQueries(LedgerStore):
         after ``since`` (what this engine's run did)."""
         out: dict[str, dict[str, int]] = {}
         owned, names = self._owned()
+        # Only the rows changed since, through the updated_at index: SQLite's planner,
+        # without statistics, would rather group along the (state, source) index and so
+        # read every row of the ledger (a second at 600,000 rows, more with each re-run
+        # of a backlog); a unary "+" keeps that index out of the plan (the same groups).
+        # PostgreSQL has no unary "+" for text and plans by its statistics.
+        group = "+source, +state" if self.dialect == "sqlite" else "source, state"
         for source, state, n in self._query(
             f"SELECT source, state, COUNT(*) FROM ledger_records WHERE updated_at>=?{owned}"
-            " GROUP BY source, state",
+            f" GROUP BY {group}",
             (since, *names),
         ):
             out.setdefault(source, {})[state] = int(n)

@@ -264,11 +264,15 @@ class RecordTransitions(LedgerStore):
         """Duplicates found as they arrived and handed to a settler that did not ack them
         (its process was killed): due ``now`` -- this collector's only (another one's
         settler may be acking its own right now). Returns how many."""
+        # work=1 (what an unacked duplicate has, see needs_work): SQLite's planner takes
+        # the work index then, which holds the records still to be worked on, where by
+        # the state index it read every duplicate ever recorded (each start of a run)
         with self.transaction() as c:
             return int(
                 c.execute(
-                    "UPDATE ledger_records SET next_attempt_at=? WHERE state='duplicate'"
-                    " AND acked=0 AND spooled=0 AND next_attempt_at>? AND collector=?",
+                    "UPDATE ledger_records SET next_attempt_at=? WHERE work=1"
+                    " AND state='duplicate' AND acked=0 AND spooled=0 AND next_attempt_at>?"
+                    " AND collector=?",
                     (now, now, self.collector),
                 ).rowcount
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -306,6 +306,62 @@ def test_acking_duplicates_looks_them_up_by_id(tmp_path: Path) -> None:
         assert "PRIMARY KEY" in plan and "ledger_records_state" not in plan, plan
     finally:
         ledger.close()
+
+
+def _plan_of(ledger: Ledger, starts: str, call: Callable[[], object]) -> str:
+    """SQLite's query plan of the statement starting with ``starts`` that ``call`` runs."""
+    conn = ledger._raw()
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        call()
+    finally:
+        conn.set_trace_callback(None)
+    (sql,) = [s for s in statements if s.startswith(starts)]
+    return " ".join(str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+
+
+def test_per_run_questions_do_not_read_every_duplicate(tmp_path: Path) -> None:
+    """What every run asks once (its summary's counts, the duplicates a killed settler
+    left) is answered from the rows the run changed and the records still to be worked
+    on, not by reading every row of the ledger through the state index: with a backlog
+    dropped again and again, that was every duplicate of every re-run before."""
+    ledger = Ledger(tmp_path / "l.db", collector="c1")
+    try:
+        for i in range(20):
+            d = rec(f"d{i}")
+            ledger.mark_duplicates_acked(
+                [ledger.insert_duplicate(d, d, duplicate_of="", target_key="")[0]]
+            )
+        summary = _plan_of(ledger, "SELECT source, state", lambda: ledger.counts_since(1.0))
+        assert "USING INDEX ledger_records_updated (updated_at>?)" in summary, summary
+        due = _plan_of(
+            ledger, "UPDATE ledger_records", lambda: ledger.unsettled_duplicates_due(1.0)
+        )
+        assert "USING INDEX ledger_records_work (work=? AND next_attempt_at>?)" in due, due
+    finally:
+        ledger.close()
+
+
+def test_unsettled_duplicates_and_a_runs_counts(ledger: Ledger) -> None:
+    """The duplicates a settler did not ack become due now (only this collector's, not
+    acked, not due already); a run's counts are of the rows changed since it started."""
+    ledger.collector = "c1"
+    now = time.time()
+    found = [FoundDuplicate(rec(ref), rec(ref), "ledger:1", "", now + 60) for ref in "abcd"]
+    (a, _, _), (b, _, _), (c, _, _), (d, _, _) = ledger.insert_duplicates(found)
+    ledger.mark_duplicates_acked([b])
+    ledger.postpone(c, 0.0, count_attempt=False)  # due already (a worker's)
+    with ledger.transaction() as conn:
+        conn.execute("UPDATE ledger_records SET collector='c2' WHERE id=?", (d,))
+    assert ledger.unsettled_duplicates_due(now) == 1
+    due = {r[0]: r[1] for r in ledger.db.query("SELECT id, next_attempt_at FROM ledger_records")}
+    assert due[a] == now and due[b] == due[d] == now + 60 and due[c] == 0.0
+    rid, _, _ = ledger.insert(rec("e", content="e"))
+    started = time.time()
+    ledger.update(rid, "done", acked=True)
+    assert ledger.counts_since(started) == {"s": {"done": 1}}
+    assert ledger.counts_since(0.0) == {"s": {"duplicate": 4, "done": 1}}
 
 
 def test_a_ledger_from_before_the_landed_index_still_finds_its_landed_inputs(
