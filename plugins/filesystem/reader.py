@@ -21,6 +21,11 @@ from pipeline import TransientError
 
 from .stability import Signature, signature
 
+# The reader's own buffer, allocated when the file is opened. Small: the spool reads in
+# 1 MiB chunks, which go straight into their bytes, and a batch of files is open at once
+# in every reader thread (a 1 MiB buffer each held 256 MiB for four threads' batches).
+READ_BUFFER = 64 * 1024
+
 
 class NotARegularFile(OSError):
     """The path is a FIFO, socket, device or folder (or a link, when not followed)."""
@@ -99,7 +104,7 @@ def open_checked(
             raise ChangedWhileReading(f"{display} changed before it could be read")
         # Back to blocking reads: O_NONBLOCK only served to open FIFOs without hanging.
         os.set_blocking(fd, True)
-        return io.BufferedReader(CheckedReader(fd, expected, display), buffer_size=1024 * 1024)
+        return io.BufferedReader(CheckedReader(fd, expected, display), buffer_size=READ_BUFFER)
     except BaseException:
         os.close(fd)
         raise

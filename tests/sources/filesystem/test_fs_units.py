@@ -4,6 +4,7 @@ the streaming walk and the safe reader (all on a real filesystem, no engine)."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -289,6 +290,17 @@ def test_reader_reads_a_stable_file(tmp_path: Path) -> None:
     p.write_bytes(b"x" * 3_000_000)
     with open_checked(str(p), signature(os.stat(p)), "a.pdf") as f:
         assert f.read() == b"x" * 3_000_000
+
+
+def test_an_open_file_holds_a_small_buffer(tmp_path: Path) -> None:
+    """A batch of files is open at once in every reader thread: each open file's own
+    buffer (counted by ``sys.getsizeof``) must stay small, however big the file."""
+    p = tmp_path / "a.pdf"
+    p.write_bytes(b"x" * 3_000_000)
+    with open_checked(str(p), signature(os.stat(p)), "a.pdf") as f:
+        assert sys.getsizeof(f) <= 128 * 1024
+        assert f.read(1024 * 1024) == b"x" * (1024 * 1024)  # big reads go past the buffer
+        assert f.read() == b"x" * (3_000_000 - 1024 * 1024)
 
 
 def test_reader_notices_a_file_that_changes_while_read(tmp_path: Path) -> None:
