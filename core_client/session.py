@@ -14,7 +14,6 @@ delivered file; :class:`EnvironmentSettings` reads it once per origin instead.
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +21,7 @@ import requests
 import requests.adapters
 import urllib3.exceptions
 
-from itglue_common import APP_NAME, is_loopback_host, proxies_for
+from itglue_common import APP_NAME, is_loopback_host
 
 from .exceptions import ConfigurationError, InsecureURLError
 from .redaction import Secret
@@ -82,7 +81,7 @@ class EnvironmentSettings:
 
     The same as a session with ``trust_env`` would use: the proxies of
     ``$HTTPS_PROXY``/``$HTTP_PROXY``/``$ALL_PROXY`` unless ``$NO_PROXY`` lists the host
-    (none at all for a loopback host, :func:`itglue_common.proxies_for`), and
+    (none at all for a loopback host: its requests never leave the machine), and
     ``$REQUESTS_CA_BUNDLE``/``$CURL_CA_BUNDLE`` when no CA bundle was configured. The
     environment is read when an origin is first asked for, so a client made after a
     change sees it.
@@ -90,7 +89,7 @@ class EnvironmentSettings:
 
     def __init__(self, verify: str | bool) -> None:
         self._verify = verify
-        self._lock = threading.Lock()
+        # no lock: two threads meeting a new origin both read the same answer
         self._by_origin: dict[tuple[str, str], tuple[dict[str, str], str | bool]] = {}
 
     def for_url(self, url: str) -> tuple[dict[str, str], str | bool]:
@@ -100,15 +99,13 @@ class EnvironmentSettings:
         found = self._by_origin.get(origin)
         if found is None:
             proxies: dict[str, str] = {}
-            if proxies_for(url) is None:  # not loopback: the environment decides
+            if not is_loopback_host(parts.hostname or ""):  # the environment decides
                 proxies = requests.utils.get_environ_proxies(url)
             verify = self._verify
             if verify is True:
                 environ = os.environ
                 verify = environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or True
-            found = (proxies, verify)
-            with self._lock:
-                self._by_origin.setdefault(origin, found)
+            found = self._by_origin[origin] = (proxies, verify)
         return found
 
 
