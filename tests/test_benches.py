@@ -267,3 +267,23 @@ def test_bench_runs_and_prints_its_figures(script: str, index: int) -> None:
         assert run.returncode == 0, shown
         missing = [line for line in expected if not re.search(line, run.stdout)]
         assert not missing, f"figures not printed: {missing}\n{shown}"
+
+
+def test_a_pass_reports_its_own_peak_rss_not_its_parents() -> None:
+    """bench_backlog's passes are children of the process running the emulator; Linux
+    carries a parent's peak RSS (``ru_maxrss``) across fork and exec, so a re-run after a
+    100,000-file backlog reported the emulator's 290-330 MiB as its own."""
+    ballast = b"x" * (256 * 2**20)  # written, so resident in this (the parent) process
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import bench_backlog;"
+        " print(bench_backlog.peak_rss_mib())"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe, str(BENCH_DIR)],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert len(ballast) and 0 < float(run.stdout) < 128, run.stdout

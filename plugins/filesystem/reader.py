@@ -22,8 +22,9 @@ from pipeline import TransientError
 from .stability import Signature, signature
 
 # The reader's own buffer, allocated when the file is opened. Small: the spool reads in
-# 1 MiB chunks, which go straight into their bytes, and a batch of files is open at once
-# in every reader thread (a 1 MiB buffer each held 256 MiB for four threads' batches).
+# 1 MiB chunks, which go straight into their bytes, so the buffer is barely used. At 1 MiB
+# each buffer was an mmap and munmap of its own: a 20,000-file all-duplicate re-run spent
+# 0.57 ms of engine CPU per file, 0.53-0.54 with 64 KiB (the same resident memory).
 READ_BUFFER = 64 * 1024
 
 

@@ -293,8 +293,9 @@ def test_reader_reads_a_stable_file(tmp_path: Path) -> None:
 
 
 def test_an_open_file_holds_a_small_buffer(tmp_path: Path) -> None:
-    """A batch of files is open at once in every reader thread: each open file's own
-    buffer (counted by ``sys.getsizeof``) must stay small, however big the file."""
+    """Every file taken gets its own buffer (counted by ``sys.getsizeof``), barely used
+    by the spool's big reads: it must stay small, however big the file (a 1 MiB buffer
+    is an mmap and munmap of its own for every file)."""
     p = tmp_path / "a.pdf"
     p.write_bytes(b"x" * 3_000_000)
     with open_checked(str(p), signature(os.stat(p)), "a.pdf") as f:
