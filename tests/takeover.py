@@ -212,18 +212,28 @@ class Fleet:
         assert other is not None
         # counted from the standby's lease on: all the killed one sent has landed by then
         at_lease = self.delivered()
-        to_delivery: float | None = None
-        if self.waiting():  # else the owner had delivered everything before it died
-            wait_for(
-                lambda: self.delivered() > at_lease,
-                timeout=60,
-                interval=0.02,
-                message="the standby's first delivery",
-            )
-            to_delivery = time.time() - killed_at
+        left = len(self.waiting())
+
+        def delivered_or_settled() -> str | None:
+            if self.delivered() > at_lease:
+                return "delivered"
+            # every file gone to processed/ without a delivery: the killed owner had
+            # delivered them all, the standby only did their post-actions
+            return None if self.waiting() else "settled"
+
+        try:
+            outcome = wait_for(delivered_or_settled, timeout=60, interval=0.02)
+        except AssertionError:
+            waiting = [str(p.relative_to(self.drop)) for p in self.waiting()]
+            raise AssertionError(
+                f"no delivery by the standby in 60 s; waiting: {waiting}"
+            ) from None
+        to_delivery = time.time() - killed_at if outcome == "delivered" else None
         took = Takeover(victim, other[1] - killed_at, to_delivery)
         self.takeovers.append(took)
         first = "nothing left" if to_delivery is None else f"{to_delivery:.2f} s"
+        if to_delivery is None and left:
+            first += f" (the owner had delivered all; {left} file(s) to move to processed/)"
         print(
             f"killed {victim}: {other[0]} held the lease after {took.to_lease:.2f} s,"
             f" first delivery: {first}",
