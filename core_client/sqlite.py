@@ -11,13 +11,6 @@ Another process would then believe it is the last user, checkpoint and delete th
 ``-wal`` and ``-shm`` files under this process's live connections. A missing file is
 therefore created under a temporary name and linked into place, so no descriptor of
 the final path is ever opened here.
-
-The WAL is checkpointed into the database every :data:`WAL_AUTOCHECKPOINT` pages, not
-SQLite's default 1,000: an index page written by many transactions meanwhile is copied
-into the database once per checkpoint. With 1,400,000 ledger rows, whose indexes take
-inserts at random places, an all-duplicate re-run of 100,000 files spent 0.49-0.50 ms of
-engine CPU per file against 0.59-0.62 (2,276-2,334 files/s against 1,777-1,856). The WAL
-file grows to about 40 MiB before it is reused; durability is the same.
 """
 
 from __future__ import annotations
@@ -29,8 +22,6 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-WAL_AUTOCHECKPOINT = 10_000  # pages (4 KiB): see the module's docstring
 
 
 def create_private(path: Path) -> None:
@@ -61,7 +52,6 @@ def connect(path: Path, *, timeout: float = 30.0) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
     return conn
 
 
